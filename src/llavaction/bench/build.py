@@ -1,0 +1,248 @@
+"""Build an EPIC-KITCHENS-100-MQA benchmark: one multiple-choice question per labelled segment.
+
+``build_questions`` works on any list of labelled segments; ``build_benchmark`` reads an EK100
+annotation folder, builds, and writes ``FILE.jsonl`` plus ``FILE.manifest.json`` (inputs with
+their sha256, every setting, counts, library version and the output's sha256).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from llavaction.bench import prompts
+from llavaction.bench.distractors import (
+    DistractorStrategy,
+    PriorHardDistractors,
+    RandomDistractors,
+    SpecialistDistractors,
+)
+from llavaction.bench.questions import (
+    FORMAT_VERSION,
+    Option,
+    PriorAction,
+    Question,
+    write_questions,
+)
+from llavaction.bench.stats import summarize
+from llavaction.data.annotations import ActionVocabulary, EK100Annotations
+from llavaction.data.ek100 import ClassVocabulary, Segment, parse_action_id
+from llavaction.errors import LlavactionError
+from llavaction.fileio import sha256_file, write_json
+
+DISTRACTORS = ("random", "specialist", "prior-hard")
+OPTION_TEXTS = ("narration", "official_key")
+PRIOR_WINDOW = 3.0  # seconds: SPEC 5(b)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Everything that changes a benchmark's content."""
+
+    split: str = "validation"
+    distractors: str = "random"
+    num_options: int = 5
+    option_text: str = "narration"
+    seed: int = 0
+    specialist_rule: str = "benchmark"
+    vocabulary_splits: tuple[str, ...] = ("train", "validation")
+
+    def check(self) -> None:
+        if self.distractors not in DISTRACTORS:
+            raise LlavactionError(f"unknown distractor strategy {self.distractors!r}")
+        if not 2 <= self.num_options <= len(prompts.LETTERS):
+            raise LlavactionError(f"num_options must be 2..26, got {self.num_options}")
+        if self.option_text not in OPTION_TEXTS:
+            raise LlavactionError(f"unknown option text {self.option_text!r}")
+
+
+class OptionTexts:
+    """Turns action ids into option text: a narration of the class, or ``verb noun`` keys."""
+
+    def __init__(
+        self,
+        vocabulary: ActionVocabulary,
+        verbs: ClassVocabulary,
+        nouns: ClassVocabulary,
+        mode: str,
+    ) -> None:
+        self.vocabulary, self.verbs, self.nouns, self.mode = vocabulary, verbs, nouns, mode
+
+    def key_text(self, action: str) -> str:
+        verb, noun = parse_action_id(action)
+        return f"{self.verbs.display(verb)} {self.nouns.display(noun)}"
+
+    def distractor(self, action: str, used: set[str], rng: random.Random) -> tuple[str, str]:
+        """(text, text_source) for a distractor, never one of the texts already ``used``."""
+        if self.mode == "narration":
+            narrations = self.vocabulary.narrations.get(action, {})
+            texts = [t for t in narrations if t and t not in used]
+            if texts:
+                return rng.choices(texts, [narrations[t] for t in texts])[0], "narration"
+        text = self.key_text(action)
+        if text in used:
+            raise LlavactionError(f"no distinct option text left for action {action}")
+        return text, "official_key"
+
+
+def prior_actions(segments: Sequence[Segment]) -> dict[str, tuple[PriorAction, PriorAction]]:
+    """The two previous actions of each segment that qualifies under SPEC 5(b).
+
+    Within a video (segments ordered by start time, then file order), a segment qualifies when the
+    previous one starts at most 3 s before it and the one before that at most 3 s before the
+    previous one. Offsets are start-time differences to the current segment, in seconds, rounded
+    to 2 decimals; the older action comes first.
+    """
+    by_video: dict[str, list[Segment]] = {}
+    for segment in segments:
+        by_video.setdefault(segment.video_id, []).append(segment)
+    result = {}
+    for video_segments in by_video.values():
+        ordered = sorted(video_segments, key=lambda s: (s.start, s.row, s.source))
+        for older, newer, current in zip(ordered, ordered[1:], ordered[2:], strict=False):
+            if (
+                current.start - newer.start <= PRIOR_WINDOW
+                and newer.start - older.start <= PRIOR_WINDOW
+            ):
+                result[current.narration_id] = (
+                    PriorAction(
+                        round(current.start - older.start, 2),
+                        older.narration or "",
+                        older.action_id,
+                    ),
+                    PriorAction(
+                        round(current.start - newer.start, 2),
+                        newer.narration or "",
+                        newer.action_id,
+                    ),
+                )
+    return result
+
+
+def question_rng(seed: int, narration_id: str) -> random.Random:
+    """One generator per question: independent of build order, process and hash seed."""
+    return random.Random(f"llavaction-mqa:{seed}:{narration_id}")
+
+
+def build_questions(
+    segments: Sequence[Segment],
+    strategy: DistractorStrategy,
+    texts: OptionTexts,
+    settings: BuildSettings,
+) -> list[Question]:
+    """One question per labelled segment, in file order."""
+    k = settings.num_options
+    priors = prior_actions(segments)
+    questions = []
+    for segment in segments:
+        rng = question_rng(settings.seed, segment.narration_id)
+        chosen = strategy.choose(segment, k, rng)
+        if settings.option_text == "narration":
+            truth = Option(segment.narration or "", segment.action_id, "ground_truth", "narration")
+        else:
+            truth = Option(
+                texts.key_text(segment.action_id), segment.action_id, "ground_truth", "official_key"
+            )
+        options = [truth]
+        used = {truth.text}
+        for distractor in chosen:
+            text, text_source = texts.distractor(distractor.action_id, used, rng)
+            used.add(text)
+            options.append(
+                Option(text, distractor.action_id, distractor.source, text_source, distractor.rank)
+            )
+        rng.shuffle(options)
+        question = Question(
+            id=segment.narration_id,
+            video_id=segment.video_id,
+            participant_id=segment.participant_id,
+            start=segment.start,
+            stop=segment.stop,
+            options=tuple(options),
+            answer_index=options.index(truth),
+            narration=segment.narration or "",
+            verb_class=segment.verb_class,  # type: ignore[arg-type]
+            noun_class=segment.noun_class,  # type: ignore[arg-type]
+            prior_actions=priors.get(segment.narration_id, ()),
+        )
+        question.validate()
+        questions.append(question)
+    return questions
+
+
+def make_strategy(
+    settings: BuildSettings,
+    vocabulary: ActionVocabulary,
+    predictions_path: str | Path | None,
+    verbs: ClassVocabulary,
+    nouns: ClassVocabulary,
+) -> DistractorStrategy:
+    """The strategy named in the settings (a prediction file is needed for ``specialist``)."""
+    if settings.distractors == "specialist":
+        if predictions_path is None:
+            raise LlavactionError("--distractors specialist needs --predictions FILE")
+        from llavaction.bench.predictions import load_predictions
+
+        predictions = load_predictions(predictions_path, num_verbs=len(verbs), num_nouns=len(nouns))
+        return SpecialistDistractors(predictions, settings.specialist_rule)
+    if predictions_path is not None:
+        raise LlavactionError("--predictions is only used with --distractors specialist")
+    if settings.distractors == "random":
+        return RandomDistractors(vocabulary)
+    return PriorHardDistractors(vocabulary)
+
+
+def build_benchmark(
+    annotations_dir: str | Path,
+    out: str | Path,
+    settings: BuildSettings,
+    predictions_path: str | Path | None = None,
+) -> dict:
+    """Build a benchmark from an annotation folder; write the JSONL and its manifest.
+
+    Returns the manifest (also written to ``<out without .jsonl>.manifest.json``).
+    """
+    from llavaction import __version__
+
+    settings.check()
+    annotations = EK100Annotations(annotations_dir)
+    verbs, nouns = annotations.verbs(), annotations.nouns()
+    if settings.split == "test":
+        raise LlavactionError("the test split has no labels: a benchmark needs ground truth")
+    segments = annotations.segments(settings.split, require_labels=True)
+    vocabulary = annotations.action_vocabulary(settings.vocabulary_splits)
+    strategy = make_strategy(settings, vocabulary, predictions_path, verbs, nouns)
+    texts = OptionTexts(vocabulary, verbs, nouns, settings.option_text)
+    questions = build_questions(segments, strategy, texts, settings)
+
+    out = Path(out)
+    output_sha = write_questions(out, questions)
+    inputs = [
+        {"path": annotations.relative(p), "sha256": sha256_file(p)} for p in annotations.files_read
+    ]
+    if predictions_path is not None:
+        inputs.append({"path": str(predictions_path), "sha256": sha256_file(predictions_path)})
+    manifest = {
+        "kind": "llavaction.mqa",
+        "format_version": FORMAT_VERSION,
+        "llavaction_version": __version__,
+        "annotations": str(annotations_dir),
+        "settings": {
+            **asdict(settings),
+            "predictions": str(predictions_path) if predictions_path else None,
+        },
+        "inputs": inputs,
+        "vocabulary": vocabulary.provenance,
+        "counts": summarize(questions),
+        "output": {"path": out.name, "sha256": output_sha},
+    }
+    write_json(manifest_path(out), manifest)
+    return manifest
+
+
+def manifest_path(questions_path: str | Path) -> Path:
+    path = Path(questions_path)
+    stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.name
+    return path.with_name(stem + ".manifest.json")

@@ -1,0 +1,150 @@
+"""Distractor strategies: which wrong actions a question offers next to the ground truth.
+
+Every strategy answers one call, ``choose(segment, k, rng)``: the K-1 distractor actions for a
+segment, each with where it came from. Strategies never return the ground truth's action id and
+never repeat an action. Randomness comes only from the ``rng`` they are given (one per question,
+seeded from the build seed and the segment's narration id), so output does not depend on the
+order questions are built in, on the process, or on ``PYTHONHASHSEED``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from llavaction.bench.predictions import SpecialistPredictions
+from llavaction.data.annotations import ActionVocabulary
+from llavaction.data.ek100 import Segment, parse_action_id
+from llavaction.errors import LlavactionError, PredictionFileError
+
+
+@dataclass(frozen=True)
+class Distractor:
+    action_id: str
+    source: str
+    rank: int | None = None  # the specialist's 1-based rank, when a specialist chose it
+
+
+class DistractorStrategy(Protocol):
+    """Chooses the K-1 wrong options of a question."""
+
+    name: str
+
+    def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]: ...
+
+
+def weighted_sample(
+    items: Sequence[str], weights: Sequence[float], count: int, rng: random.Random
+) -> list[str]:
+    """Draw ``count`` distinct items, each draw proportional to weight (Efraimidis-Spirakis keys)."""
+    keys = []
+    for index, weight in enumerate(weights):
+        if weight > 0:
+            keys.append((rng.random() ** (1.0 / weight), index))
+    keys.sort(reverse=True)
+    return [items[index] for _, index in keys[:count]]
+
+
+class RandomDistractors:
+    """K-1 other actions of the vocabulary, uniformly, the ground truth excluded."""
+
+    name = "random"
+
+    def __init__(self, vocabulary: ActionVocabulary) -> None:
+        self.actions = vocabulary.actions
+        self.known = set(vocabulary.actions)
+
+    def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]:
+        if len(self.actions) - (segment.action_id in self.known) < k - 1:
+            raise LlavactionError(f"the vocabulary has too few actions for {k} options")
+        picked = [a for a in rng.sample(self.actions, k) if a != segment.action_id][: k - 1]
+        return [Distractor(action, "random") for action in picked]
+
+
+class SpecialistDistractors:
+    """Distractors from a specialist model's ranked predictions.
+
+    ``rule="benchmark"`` (SPEC 3): the top K; when the ground truth is not among them it replaces
+    the K-th. ``rule="training"`` (SPEC 5(a)): the top 2K without the ground truth, K-1 of them at
+    random.
+    """
+
+    name = "specialist"
+
+    def __init__(self, predictions: SpecialistPredictions, rule: str = "benchmark") -> None:
+        if rule not in ("benchmark", "training"):
+            raise LlavactionError(f"unknown specialist rule {rule!r} (benchmark or training)")
+        self.predictions = predictions
+        self.rule = rule
+
+    def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]:
+        ranked = self.predictions.ranked(segment)
+        truth = segment.action_id
+        if self.rule == "benchmark":
+            if len(ranked) < k:
+                raise PredictionFileError(
+                    self.predictions.path,
+                    f"{segment.narration_id} has {len(ranked)} distinct predictions, need {k}",
+                    key=self.predictions.key_of(segment),
+                )
+            top = list(enumerate(ranked[:k], start=1))
+            chosen = [(r, a) for r, a in top if a != truth][: k - 1]
+        else:
+            pool = [(r, a) for r, a in enumerate(ranked[: 2 * k], start=1) if a != truth]
+            if len(pool) < k - 1:
+                raise PredictionFileError(
+                    self.predictions.path,
+                    f"{segment.narration_id} has {len(pool)} wrong actions in its top {2 * k}, "
+                    f"need {k - 1}",
+                    key=self.predictions.key_of(segment),
+                )
+            chosen = sorted(rng.sample(pool, k - 1))
+        return [Distractor(action, "specialist", rank) for rank, action in chosen]
+
+
+class PriorHardDistractors:
+    """Hard distractors without a model: actions sharing the verb or the noun of the ground truth.
+
+    Half of the K-1 distractors (the odd one decided at random) share the verb, the other half the
+    noun, so that neither the verb nor the noun alone gives the answer away. Each half is drawn
+    without replacement, weighted by how often each action occurs; a short half is topped up from
+    the other, and when both are exhausted the rest come from all actions, weighted by frequency.
+    """
+
+    name = "prior-hard"
+
+    def __init__(self, vocabulary: ActionVocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.by_verb: dict[int, list[str]] = {}
+        self.by_noun: dict[int, list[str]] = {}
+        for action in vocabulary.actions:
+            verb, noun = parse_action_id(action)
+            self.by_verb.setdefault(verb, []).append(action)
+            self.by_noun.setdefault(noun, []).append(action)
+        self.frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
+
+    def _draw(self, pool: list[str], count: int, rng: random.Random) -> list[str]:
+        return weighted_sample(pool, [self.frequency[a] for a in pool], count, rng)
+
+    def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]:
+        truth = segment.action_id
+        verb, noun = parse_action_id(truth)
+        same_verb = [a for a in self.by_verb.get(verb, []) if a != truth]
+        same_noun = [a for a in self.by_noun.get(noun, []) if a != truth]
+        wanted = k - 1
+        verb_share = wanted // 2 + (wanted % 2 if rng.random() < 0.5 else 0)
+        verb_share = min(verb_share, len(same_verb))
+        noun_share = min(wanted - verb_share, len(same_noun))
+        verb_share = min(wanted - noun_share, len(same_verb))
+        result = [Distractor(a, "prior-hard:verb") for a in self._draw(same_verb, verb_share, rng)]
+        result += [Distractor(a, "prior-hard:noun") for a in self._draw(same_noun, noun_share, rng)]
+        if len(result) < wanted:
+            taken = {truth, *same_verb, *same_noun}
+            rest = [a for a in self.vocabulary.actions if a not in taken]
+            extra = self._draw(rest, wanted - len(result), rng)
+            result += [Distractor(a, "prior-hard:frequency") for a in extra]
+        if len(result) < wanted:
+            raise LlavactionError(f"the vocabulary has too few actions for {k} options")
+        return result

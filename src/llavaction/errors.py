@@ -1,0 +1,52 @@
+"""Errors that name what went wrong and where (file, line, field or id).
+
+Every error a user can cause with bad input derives from :class:`LlavactionError`; the CLI prints
+its message on one line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LlavactionError(Exception):
+    """Base class: a problem with the user's input or settings, reported in one line."""
+
+
+class AnnotationError(LlavactionError):
+    """A malformed annotation file: names the file, and the line and field when known."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        where = self.path if line is None else f"{self.path}:{line}"
+        what = f"field '{field}': " if field else ""
+        super().__init__(f"{where}: {what}{message}")
+
+
+class PredictionFileError(LlavactionError):
+    """A malformed or incomplete specialist prediction file: names the file and the key."""
+
+    def __init__(self, path: str | Path, message: str, *, key: str | None = None) -> None:
+        self.path = str(path)
+        self.key = key
+        where = self.path if key is None else f"{self.path} [{key}]"
+        super().__init__(f"{where}: {message}")
+
+
+class QuestionFileError(LlavactionError):
+    """A malformed or truncated question file: names the file and line."""
+
+    def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {message}")
