@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-EK100 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "epic-kitchens-100-annotations"
+EK100 = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "epic-kitchens-100-annotations"
+)
 
 
 @pytest.fixture(scope="session")

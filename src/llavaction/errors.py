@@ -50,3 +50,19 @@ class QuestionFileError(LlavactionError):
         self.line = line
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {message}")
+
+
+class VideoError(LlavactionError):
+    """A video that cannot give the frames asked for: names the file (or video id) and segment."""
+
+    def __init__(
+        self,
+        where: str | Path,
+        message: str,
+        *,
+        segment: tuple[float, float] | None = None,
+    ) -> None:
+        self.path = str(where)
+        self.segment = segment
+        span = "" if segment is None else f" [segment {segment[0]:g}-{segment[1]:g} s]"
+        super().__init__(f"{self.path}{span}: {message}")

@@ -231,6 +231,7 @@ def build_benchmark(
         "annotations": str(annotations_dir),
         "settings": {
             **asdict(settings),
+            "vocabulary_splits": list(settings.vocabulary_splits),
             "predictions": str(predictions_path) if predictions_path else None,
         },
         "inputs": inputs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,26 +125,52 @@ class PriorHardDistractors:
             self.by_verb.setdefault(verb, []).append(action)
             self.by_noun.setdefault(noun, []).append(action)
         self.frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
+        self._cumulative: dict[tuple[str, int], list[float]] = {}
 
-    def _draw(self, pool: list[str], count: int, rng: random.Random) -> list[str]:
-        return weighted_sample(pool, [self.frequency[a] for a in pool], count, rng)
+    def _draw(
+        self, pool: list[str], count: int, rng: random.Random, exclude: str, key: tuple[str, int]
+    ) -> list[str]:
+        """``count`` distinct actions of ``pool`` (never ``exclude``), weighted by frequency.
+
+        Successive weighted draws with rejection of repeats: the same distribution as drawing
+        without replacement, in O(count log n) instead of O(n) per question.
+        """
+        available = len(pool) - (exclude in pool)
+        if count >= available or available <= 2 * count:
+            rest = [a for a in pool if a != exclude]
+            return weighted_sample(rest, [self.frequency[a] for a in rest], count, rng)
+        if key not in self._cumulative:
+            self._cumulative[key] = list(accumulate(self.frequency[a] for a in pool))
+        cumulative = self._cumulative[key]
+        picked: list[str] = []
+        while len(picked) < count:
+            action = rng.choices(pool, cum_weights=cumulative)[0]
+            if action != exclude and action not in picked:
+                picked.append(action)
+        return picked
 
     def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]:
         truth = segment.action_id
         verb, noun = parse_action_id(truth)
-        same_verb = [a for a in self.by_verb.get(verb, []) if a != truth]
-        same_noun = [a for a in self.by_noun.get(noun, []) if a != truth]
+        same_verb = self.by_verb.get(verb, [])
+        same_noun = self.by_noun.get(noun, [])
+        n_verb = len(same_verb) - (truth in same_verb)
+        n_noun = len(same_noun) - (truth in same_noun)
         wanted = k - 1
         verb_share = wanted // 2 + (wanted % 2 if rng.random() < 0.5 else 0)
-        verb_share = min(verb_share, len(same_verb))
-        noun_share = min(wanted - verb_share, len(same_noun))
-        verb_share = min(wanted - noun_share, len(same_verb))
-        result = [Distractor(a, "prior-hard:verb") for a in self._draw(same_verb, verb_share, rng)]
-        result += [Distractor(a, "prior-hard:noun") for a in self._draw(same_noun, noun_share, rng)]
+        verb_share = min(verb_share, n_verb)
+        noun_share = min(wanted - verb_share, n_noun)
+        verb_share = min(wanted - noun_share, n_verb)
+        verb_picks = self._draw(same_verb, verb_share, rng, truth, ("verb", verb))
+        noun_picks = self._draw(same_noun, noun_share, rng, truth, ("noun", noun))
+        result = [Distractor(a, "prior-hard:verb") for a in verb_picks]
+        result += [Distractor(a, "prior-hard:noun") for a in noun_picks]
         if len(result) < wanted:
             taken = {truth, *same_verb, *same_noun}
             rest = [a for a in self.vocabulary.actions if a not in taken]
-            extra = self._draw(rest, wanted - len(result), rng)
+            extra = weighted_sample(
+                rest, [self.frequency[a] for a in rest], wanted - len(result), rng
+            )
             result += [Distractor(a, "prior-hard:frequency") for a in extra]
         if len(result) < wanted:
             raise LlavactionError(f"the vocabulary has too few actions for {k} options")
