@@ -42,7 +42,8 @@ def main() -> None:
             out = Path(tmp) / f"{strategy}.jsonl"
             settings = BuildSettings(distractors=strategy)
             results[strategy] = best_of(
-                args.repeats, lambda: build_benchmark(args.annotations, out, settings)
+                args.repeats,
+                lambda out=out, settings=settings: build_benchmark(args.annotations, out, settings),
             )
         reference = best_of(args.repeats, lambda: pd.read_csv(csv))
     print(f"pandas.read_csv(EPIC_100_validation.csv) alone: {reference:.3f} s (reference)")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Protocol
 
 from llavaction.bench.predictions import SpecialistPredictions
