@@ -202,3 +202,25 @@ def test_truncated_question_file(random_benchmark, tmp_path):
     )
     with pytest.raises(QuestionFileError, match=r"bad.jsonl:2: bad question: answer_index"):
         read_questions(bad)
+
+
+def test_train_split_from_the_uda_fallback(ek100_dir, tmp_path):
+    out = tmp_path / "train.jsonl"
+    manifest = build_benchmark(
+        ek100_dir, out, BuildSettings(split="train", distractors="prior-hard")
+    )
+    assert manifest["counts"]["questions"] == 29023
+    assert manifest["split_files"] == [
+        "UDA_annotations/EPIC_100_uda_source_train.csv",
+        "UDA_annotations/EPIC_100_uda_source_val.csv",
+        "UDA_annotations/EPIC_100_uda_target_val.csv",
+    ]
+    assert "EPIC_100_train.csv not found" in manifest["vocabulary"]["train_fallback"]["reason"]
+    # the two UDA actions outside the vocabulary still get questions (their own narration is
+    # the answer) but are never offered as distractors
+    questions = read_questions(out)
+    outside = {"35:69", "40:6"}
+    assert sum(q.action_id in outside for q in questions) == 2
+    assert not any(
+        o.action_id in outside for q in questions for o in q.options if o.source != "ground_truth"
+    )

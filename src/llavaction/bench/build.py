@@ -234,6 +234,7 @@ def build_benchmark(
             "vocabulary_splits": list(settings.vocabulary_splits),
             "predictions": str(predictions_path) if predictions_path else None,
         },
+        "split_files": [annotations.relative(p) for p in annotations.split_paths(settings.split)],
         "inputs": inputs,
         "vocabulary": vocabulary.provenance,
         "counts": summarize(questions),
