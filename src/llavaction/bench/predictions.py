@@ -51,8 +51,13 @@ class SpecialistPredictions:
         return self.by_key[key]
 
 
-def load_predictions(path: str | Path, *, num_verbs: int, num_nouns: int) -> SpecialistPredictions:
-    """Load a specialist prediction file in any accepted format, validating every entry."""
+def load_predictions(
+    path: str | Path, *, num_verbs: int | None = None, num_nouns: int | None = None
+) -> SpecialistPredictions:
+    """Load a specialist prediction file in any accepted format, validating every entry.
+
+    Class ids are checked against ``num_verbs`` / ``num_nouns`` when given.
+    """
     path = Path(path)
     if not path.is_file():
         raise PredictionFileError(path, "file not found")
@@ -90,14 +95,18 @@ def load_predictions(path: str | Path, *, num_verbs: int, num_nouns: int) -> Spe
     return SpecialistPredictions(str(path), fmt, by_key, targets)
 
 
-def _check_action(path: Path, key: str, item: object, num_verbs: int, num_nouns: int) -> None:
+def _check_action(
+    path: Path, key: str, item: object, num_verbs: int | None, num_nouns: int | None
+) -> None:
     if not isinstance(item, str):
         raise PredictionFileError(path, f"action id must be a string, got {item!r}", key=key)
     try:
         verb, noun = parse_action_id(item)
     except ValueError as error:
         raise PredictionFileError(path, str(error), key=key) from None
-    if verb >= num_verbs or noun >= num_nouns:
+    if (num_verbs is not None and verb >= num_verbs) or (
+        num_nouns is not None and noun >= num_nouns
+    ):
         raise PredictionFileError(
             path,
             f"unknown class id in action {item} ({num_verbs} verbs, {num_nouns} nouns)",
@@ -121,10 +130,12 @@ def _scores(path: Path, key: str, part: str, value: object, size: int) -> list[f
 
 
 def _from_challenge(
-    path: Path, data: dict, num_verbs: int, num_nouns: int
+    path: Path, data: dict, num_verbs: int | None, num_nouns: int | None
 ) -> SpecialistPredictions:
     import numpy as np
 
+    if num_verbs is None or num_nouns is None:
+        raise PredictionFileError(path, "challenge scores need the number of verb and noun classes")
     results = data["results"]
     if not isinstance(results, dict) or not results:
         raise PredictionFileError(path, "'results' must be a non-empty object")

@@ -1,0 +1,214 @@
+"""``llavaction eval`` and ``llavaction score`` (typer commands; heavy imports stay inside)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llavaction.errors import LlavactionError
+
+
+class Model(StrEnum):
+    random = "random"
+    specialist = "specialist"
+    prior = "prior"
+    openai = "openai"
+    llavaction = "llavaction"
+
+
+class Layout(StrEnum):
+    ek100 = "ek100"
+    chunks = "chunks"
+
+
+class Parser(StrEnum):
+    strict = "strict"
+    original = "original"
+
+
+class PriorActions(StrEnum):
+    none = "none"
+    ground_truth = "ground_truth"
+
+
+def make_adapter(
+    model: str,
+    *,
+    seed: int = 0,
+    predictions: Path | None = None,
+    annotations: Path | None = None,
+    split: str = "validation",
+    api_model: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    concurrency: int = 4,
+    structured: bool = True,
+    checkpoint: Path | None = None,
+):
+    """Build the adapter named ``model`` from command-line options."""
+    from llavaction.evaluate import adapters
+
+    if model == "random":
+        return adapters.RandomAdapter(seed)
+    if model == "specialist":
+        if predictions is None:
+            raise LlavactionError("--model specialist needs --predictions FILE")
+        return adapters.SpecialistAdapter(
+            _ranked_by_narration_id(predictions, annotations, split), predictions.name
+        )
+    if model == "prior":
+        if annotations is None:
+            raise LlavactionError("--model prior needs --annotations DIR (training frequencies)")
+        from llavaction.data.annotations import EK100Annotations
+
+        vocabulary = EK100Annotations(annotations).action_vocabulary(("train",))
+        frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
+        return adapters.PriorAdapter(frequency, f"{annotations.name}:train")
+    if model == "openai":
+        if not api_model:
+            raise LlavactionError("--model openai needs --api-model NAME (e.g. gpt-4o)")
+        from llavaction.evaluate.openai_adapter import OpenAIAdapter
+
+        return OpenAIAdapter(
+            api_model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            structured=structured,
+        )
+    raise LlavactionError(f"model {model!r} is not available yet in this version")
+
+
+def _ranked_by_narration_id(
+    predictions: Path, annotations: Path | None, split: str
+) -> dict[str, list[str]]:
+    from llavaction.bench.predictions import load_predictions
+    from llavaction.data.annotations import EK100Annotations
+
+    if annotations is None:
+        loaded = load_predictions(predictions)
+        if loaded.format == "original":
+            raise LlavactionError(
+                f"{predictions}: keyed by CSV row; give --annotations DIR to map rows to ids"
+            )
+        return loaded.by_key
+    folder = EK100Annotations(annotations)
+    loaded = load_predictions(
+        predictions, num_verbs=len(folder.verbs()), num_nouns=len(folder.nouns())
+    )
+    return {
+        s.narration_id: loaded.ranked(s)
+        for s in folder.segments(split)
+        if loaded.key_of(s) in loaded.by_key
+    }
+
+
+def eval_command(
+    questions: Annotated[Path, typer.Option(help="Question file (.jsonl) from `mqa build`.")],
+    model: Annotated[Model, typer.Option(help="Who answers.")],
+    out: Annotated[Path, typer.Option(help="Run directory (created; resumed when it exists).")],
+    videos: Annotated[Path | None, typer.Option(help="Video root folder.")] = None,
+    layout: Annotated[Layout, typer.Option(help="Video layout under --videos.")] = Layout.chunks,
+    frames: Annotated[int, typer.Option(min=1, help="Frames per clip.")] = 8,
+    size: Annotated[
+        int | None, typer.Option(help="Resize frames to SIZE x SIZE when decoding.")
+    ] = None,
+    time_instruction: Annotated[
+        bool, typer.Option(help="Prefix the SPEC 3 time instruction.")
+    ] = True,
+    prior_actions: Annotated[
+        PriorActions, typer.Option(help="Fill the prior-actions prompt from the ground truth.")
+    ] = PriorActions.none,
+    parser: Annotated[
+        Parser, typer.Option(help="strict (ours) or the original release's rule.")
+    ] = Parser.strict,
+    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
+    predictions: Annotated[Path | None, typer.Option(help="Specialist prediction file.")] = None,
+    annotations: Annotated[
+        Path | None, typer.Option(help="EK100 annotation folder: breakdowns, prior, row keys.")
+    ] = None,
+    api_model: Annotated[str | None, typer.Option(help="Model name on the API server.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the key.")
+    ] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 4,
+    structured: Annotated[bool, typer.Option(help="Ask for JSON {answer} output.")] = True,
+    batch_size: Annotated[int, typer.Option(min=1, help="Questions per model call.")] = 8,
+    workers: Annotated[int, typer.Option(min=1, help="Frame-decoding threads.")] = 2,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N: this process answers shard K of N.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Evaluate a model on a question file; resumable; writes RUN_DIR/{config,predictions,metrics}."""
+    from llavaction.evaluate.runner import EvalSettings, Shard, run_evaluation
+
+    settings = EvalSettings(
+        frames=frames,
+        size=size,
+        time_instruction=time_instruction,
+        prior_actions=prior_actions.value,
+        parser=parser.value,
+    )
+    adapter = make_adapter(
+        model.value,
+        seed=seed,
+        predictions=predictions,
+        annotations=annotations,
+        api_model=api_model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        structured=structured,
+    )
+    frame_source = None
+    if adapter.needs_frames:
+        if videos is None:
+            raise LlavactionError(f"model {model.value!r} needs frames: give --videos DIR")
+        from llavaction.evaluate.frames import make_frame_source
+
+        frame_source = make_frame_source(videos, layout.value, frames, size)
+    metrics = run_evaluation(
+        questions,
+        adapter,
+        out,
+        settings,
+        frame_source=frame_source,
+        shard=Shard.parse(shard),
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+        annotations=annotations,
+    )
+    if metrics is None:
+        typer.echo(f"{out}: shard done; other shards still have questions to answer")
+        return
+    overall = metrics["overall"]
+    low, high = overall["ci95"]
+    typer.echo(
+        f"{out}: accuracy {100 * overall['accuracy']:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f}) "
+        f"on {overall['n']} questions, unparsed {100 * overall['unparsed_rate']:.1f}%"
+    )
+
+
+def score_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
+    annotations: Annotated[
+        Path | None, typer.Option(help="EK100 annotation folder, for head/tail and unseen splits.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Compare runs: accuracy, 95% CI, unparsed rate, and paired tests on shared questions."""
+    import json
+
+    from llavaction.evaluate.score import compare, load_run, render
+
+    comparison = compare([load_run(r, annotations=annotations) for r in runs])
+    if as_json:
+        typer.echo(json.dumps(comparison, indent=2))
+    else:
+        render(comparison)

@@ -1,0 +1,118 @@
+"""Metrics of an evaluation run: accuracy with a bootstrap interval, breakdowns, paired tests.
+
+All functions take plain Python values (lists of booleans, dicts) so they are easy to check by
+hand. An unparsed answer counts as wrong for accuracy and is reported separately with its rate.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping, Sequence
+
+
+def bootstrap_interval(
+    correct: Sequence[bool], *, resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the accuracy (deterministic for a given seed)."""
+    n = len(correct)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    import numpy as np
+
+    values = np.asarray(correct, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for start in range(0, resamples, 100):  # chunks keep memory flat for large runs
+        stop = min(start + 100, resamples)
+        draws = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = values[draws].mean(axis=1)
+    alpha = (1.0 - level) / 2
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
+
+
+def accuracy_summary(correct: Sequence[bool], unparsed: int = 0, **bootstrap) -> dict:
+    """``{"n", "correct", "accuracy", "ci95", "unparsed", "unparsed_rate"}``."""
+    n = len(correct)
+    hits = sum(bool(c) for c in correct)
+    low, high = bootstrap_interval(correct, **bootstrap)
+    return {
+        "n": n,
+        "correct": hits,
+        "accuracy": hits / n if n else float("nan"),
+        "ci95": [low, high],
+        "unparsed": unparsed,
+        "unparsed_rate": unparsed / n if n else float("nan"),
+    }
+
+
+def grouped_accuracy(items: Iterable[tuple[object, bool]]) -> dict[str, dict]:
+    """Accuracy per group key: ``{key: {"n", "accuracy"}}``, keys sorted as strings."""
+    totals: dict[str, list[int]] = {}
+    for key, correct in items:
+        entry = totals.setdefault(str(key), [0, 0])
+        entry[0] += 1
+        entry[1] += bool(correct)
+    return {
+        key: {"n": n, "accuracy": hits / n}
+        for key, (n, hits) in sorted(totals.items(), key=lambda kv: kv[0])
+    }
+
+
+def mean_class_accuracy(groups: Mapping[str, dict]) -> float:
+    """The unweighted mean of per-class accuracies (EK100's class-mean view)."""
+    if not groups:
+        return float("nan")
+    return sum(g["accuracy"] for g in groups.values()) / len(groups)
+
+
+def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> dict:
+    """Exact two-sided McNemar test of two paired correctness vectors over the same questions.
+
+    Returns the discordant counts (``a_only``: right in A only; ``b_only``: right in B only) and
+    the p-value of the binomial test of ``a_only`` against ``Binomial(a_only + b_only, 1/2)``.
+    """
+    if len(a) != len(b):
+        raise ValueError("paired test needs the same questions in both runs")
+    a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    n = a_only + b_only
+    if n == 0:
+        return {"a_only": 0, "b_only": 0, "p_value": 1.0}
+    k = min(a_only, b_only)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return {"a_only": a_only, "b_only": b_only, "p_value": min(1.0, 2 * tail)}
+
+
+def topk_recall(ranked: Sequence[Sequence[str]], truths: Sequence[str], k: int) -> float:
+    """How often the truth is among the first ``k`` ranked items (the two-stage ceiling)."""
+    if not truths:
+        return float("nan")
+    return sum(t in r[:k] for r, t in zip(ranked, truths, strict=True)) / len(truths)
+
+
+def recognition_top1(predicted: Sequence[str], truths: Sequence[str]) -> dict:
+    """EK100 top-1 verb, noun and action accuracy of predicted action ids ``"v:n"``.
+
+    A verb is right when the predicted verb class equals the true one, likewise the noun; an
+    action only when both are.
+    """
+    n = len(truths)
+    if n == 0:
+        return {"verb": float("nan"), "noun": float("nan"), "action": float("nan"), "n": 0}
+    verb = noun = action = 0
+    for p, t in zip(predicted, truths, strict=True):
+        pv, pn = p.split(":")
+        tv, tn = t.split(":")
+        verb += pv == tv
+        noun += pn == tn
+        action += pv == tv and pn == tn
+    return {"verb": verb / n, "noun": noun / n, "action": action / n, "n": n}
+
+
+def shuffled(items: Sequence, seed: int) -> list:
+    """A deterministic shuffle (used to split work and to draw samples for reports)."""
+    result = list(items)
+    random.Random(seed).shuffle(result)
+    return result

@@ -1,0 +1,153 @@
+"""The ``openai`` adapter: any OpenAI-compatible chat endpoint (GPT-4o, vLLM, sglang, ...).
+
+Protocol of SPEC 3 (GPT-4o): the task text (with its options) as the system prompt, the N frames
+as base64 JPEG images in RGB order (the original sent BGR: not here), temperature 0, and
+structured output ``{"answer": "..."}`` when the server supports it (``structured=False``
+otherwise). Retries with exponential backoff on 429, 5xx, timeouts and connection errors are the
+``openai`` client's own (bounded by ``max_retries``); requests run ``concurrency`` at a time.
+
+The API key is read from the environment variable named by ``api_key_env`` and is never written
+to settings, predictions or logs: :meth:`OpenAIAdapter.settings` records only the variable's name.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from llavaction.errors import LlavactionError
+from llavaction.evaluate.adapters import Reply, Request
+
+ANSWER_SCHEMA = {
+    "name": "answer",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    },
+}
+USER_TEXT = "These are the frames of the video, in order."
+
+
+class APIAnswerError(LlavactionError):
+    """The endpoint failed or answered something that is not a chat completion."""
+
+
+def encode_jpeg(frame, quality: int = 90) -> str:
+    """One uint8 RGB ``(H, W, 3)`` frame -> base64 JPEG (RGB order kept)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame, mode="RGB").save(buffer, format="JPEG", quality=quality)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class OpenAIAdapter:
+    """Chat-completions client with frames as images; one request per question."""
+
+    name = "openai"
+    needs_frames = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        max_retries: int = 4,
+        timeout: float = 120.0,
+        structured: bool = True,
+        max_tokens: int = 64,
+        jpeg_quality: int = 90,
+    ) -> None:
+        from openai import OpenAI
+
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise LlavactionError(f"environment variable {api_key_env} is not set (the API key)")
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.structured = structured
+        self.max_tokens = max_tokens
+        self.jpeg_quality = jpeg_quality
+        self.client = OpenAI(
+            api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
+
+    def settings(self) -> dict:
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "structured": self.structured,
+            "max_tokens": self.max_tokens,
+            "jpeg_quality": self.jpeg_quality,
+            "temperature": 0,
+        }
+
+    def messages(self, request: Request) -> list[dict]:
+        """System prompt = the task text; user turn = the frames as JPEG images."""
+        if request.frames is None:
+            raise APIAnswerError(f"question {request.question.id}: no frames to send")
+        images = [
+            {
+                "type": "image_url",
+                "image_url": {"url": "data:image/jpeg;base64," + encode_jpeg(f, self.jpeg_quality)},
+            }
+            for f in request.frames
+        ]
+        return [
+            {"role": "system", "content": request.task},
+            {"role": "user", "content": [{"type": "text", "text": USER_TEXT}, *images]},
+        ]
+
+    def _one(self, request: Request) -> Reply:
+        import openai
+
+        kwargs = {"response_format": {"type": "json_schema", "json_schema": ANSWER_SCHEMA}}
+        start = time.perf_counter()
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=self.messages(request),
+                temperature=0,
+                max_tokens=self.max_tokens,
+                **(kwargs if self.structured else {}),
+            )
+        except openai.APIStatusError as error:
+            raise APIAnswerError(
+                f"question {request.question.id}: HTTP {error.status_code} from the endpoint "
+                f"after {self.max_retries} retries"
+            ) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as error:
+            raise APIAnswerError(
+                f"question {request.question.id}: {type(error).__name__} after "
+                f"{self.max_retries} retries"
+            ) from None
+        except (openai.APIResponseValidationError, ValueError):
+            raise APIAnswerError(
+                f"question {request.question.id}: malformed response body"
+            ) from None
+        try:
+            content = response.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raise APIAnswerError(
+                f"question {request.question.id}: response has no choices/message"
+            ) from None
+        if not isinstance(content, str):
+            raise APIAnswerError(f"question {request.question.id}: response has no text content")
+        return Reply(content, extra={"api_latency": time.perf_counter() - start})
+
+    def answer(self, requests: Sequence[Request]) -> list[Reply]:
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self._one, requests))

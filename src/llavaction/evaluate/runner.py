@@ -1,0 +1,326 @@
+"""The evaluation runner: questions in, ``RUN_DIR/{config,predictions,metrics}`` out, resumable.
+
+* ``config.json`` holds everything that can change a result (model and its settings, frames,
+  resolution, prompt variant, parser and its version, the questions' sha256). Running again with
+  the same settings resumes; with different settings it refuses to mix into the old run.
+* Predictions are appended and flushed as they arrive, one JSON line per question, to
+  ``predictions.jsonl`` (or ``predictions.shard-K-of-N.jsonl`` under ``--shard K/N``). A line cut
+  short by a kill is dropped on the next start; nothing answered is lost or answered twice.
+* Shards split the *unanswered* questions by a stable hash of their id, so N processes (or a
+  resumed run with another N) never clobber each other and ``score`` merges all files.
+* Frames are decoded by worker threads ahead of the model (bounded prefetch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from llavaction import __version__
+from llavaction.bench.questions import Question, read_questions
+from llavaction.errors import LlavactionError
+from llavaction.evaluate.adapters import Adapter, Request
+from llavaction.evaluate.metrics import accuracy_summary, grouped_accuracy, mean_class_accuracy
+from llavaction.evaluate.parsing import PARSER_VERSION, get_parser
+from llavaction.fileio import sha256_file, write_json
+
+FrameSource = Callable[[Question], object]
+PRIOR_ACTIONS = ("none", "ground_truth")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything about a run, besides the model, that can change its result."""
+
+    frames: int = 8
+    size: int | None = None
+    time_instruction: bool = True
+    prior_actions: str = "none"
+    parser: str = "strict"
+    sampling: str = "midpoint"  # SPEC 2; no jitter at evaluation
+
+    def check(self) -> None:
+        if self.frames < 1:
+            raise LlavactionError(f"--frames must be at least 1, got {self.frames}")
+        if self.prior_actions not in PRIOR_ACTIONS:
+            raise LlavactionError(f"unknown prior-actions mode {self.prior_actions!r}")
+        get_parser(self.parser)
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # 1-based
+    count: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        if not text:
+            return cls(1, 1)
+        try:
+            k, n = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise LlavactionError(f"--shard must look like K/N, got {text!r}") from None
+        if not 1 <= k <= n:
+            raise LlavactionError(f"--shard {text}: need 1 <= K <= N")
+        return cls(k, n)
+
+    def owns(self, question_id: str) -> bool:
+        digest = hashlib.sha256(question_id.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    @property
+    def filename(self) -> str:
+        if self.count == 1:
+            return "predictions.jsonl"
+        return f"predictions.shard-{self.index}-of-{self.count}.jsonl"
+
+
+def run_config(settings: EvalSettings, adapter: Adapter, questions_path: Path) -> dict:
+    return {
+        "kind": "llavaction.eval",
+        "model": adapter.name,
+        "model_settings": adapter.settings(),
+        **asdict(settings),
+        "parser_version": PARSER_VERSION,
+        "questions_sha256": sha256_file(questions_path),
+    }
+
+
+def check_or_write_config(run_dir: Path, config: dict, questions_path: Path) -> None:
+    """Write config.json on a new run; on an old one, refuse any setting that differs."""
+    path = run_dir / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        old_settings = {k: v for k, v in old.items() if k not in ("questions", "created_with")}
+        changed = sorted(
+            key
+            for key in set(old_settings) | set(config)
+            if old_settings.get(key) != config.get(key)
+        )
+        if changed:
+            details = ", ".join(
+                f"{k}: {old_settings.get(k)!r} -> {config.get(k)!r}" for k in changed
+            )
+            raise LlavactionError(
+                f"{path}: this run was made with other settings ({details}); use a new --out"
+            )
+        return
+    write_json(
+        path,
+        {**config, "questions": str(questions_path.resolve()), "created_with": __version__},
+    )
+
+
+def read_predictions(path: Path, *, repair: bool = False) -> list[dict]:
+    """Read one predictions file. A last line cut short by a kill is ignored (and, with
+    ``repair``, removed from the file); any other malformed line is an error naming it."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    records = []
+    complete = len(lines) - 1  # the part after the last newline is incomplete (or empty)
+    for number, line in enumerate(lines[:complete], start=1):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "id" not in record:
+                raise ValueError("no id")
+        except ValueError:
+            raise LlavactionError(f"{path}:{number}: malformed prediction line") from None
+        records.append(record)
+    if lines[-1] and repair:
+        with path.open("r+b") as handle:
+            handle.truncate(len(data) - len(lines[-1]))
+    return records
+
+
+def prediction_files(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("predictions*.jsonl"))
+
+
+def answered(run_dir: Path) -> dict[str, dict]:
+    """All predictions of a run directory, merged over shard files (first answer wins)."""
+    merged: dict[str, dict] = {}
+    for path in prediction_files(run_dir):
+        for record in read_predictions(path):
+            merged.setdefault(record["id"], record)
+    return merged
+
+
+def _batches(items: Sequence[Question], size: int) -> Iterator[list[Question]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _requests(
+    batch: list[Question], settings: EvalSettings, frame_source: FrameSource | None
+) -> list[Request]:
+    prior = settings.prior_actions == "ground_truth"
+    requests = []
+    for question in batch:
+        frames = frame_source(question) if frame_source is not None else None
+        requests.append(
+            Request(
+                question=question,
+                prompt=question.prompt(
+                    settings.frames,
+                    time_instruction=settings.time_instruction,
+                    with_prior_actions=prior,
+                ),
+                task=question.task(with_prior_actions=prior),
+                frames=frames,
+            )
+        )
+    return requests
+
+
+def run_evaluation(
+    questions_path: str | Path,
+    adapter: Adapter,
+    run_dir: str | Path,
+    settings: EvalSettings,
+    *,
+    frame_source: FrameSource | None = None,
+    shard: Shard = Shard(1, 1),
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = True,
+    annotations: str | Path | None = None,
+) -> dict | None:
+    """Answer every unanswered question of this shard; returns the metrics once all are in."""
+    settings.check()
+    questions_path = Path(questions_path)
+    run_dir = Path(run_dir)
+    questions = read_questions(questions_path)
+    if adapter.needs_frames and frame_source is None:
+        raise LlavactionError(f"model {adapter.name!r} needs frames: give --videos and --layout")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_or_write_config(run_dir, run_config(settings, adapter, questions_path), questions_path)
+    own_file = run_dir / shard.filename
+    read_predictions(own_file, repair=True)
+    done = answered(run_dir)
+    todo = [q for q in questions if q.id not in done and shard.owns(q.id)]
+    parse = get_parser(settings.parser)
+    source = frame_source if adapter.needs_frames else None
+
+    with own_file.open("a", encoding="utf-8") as out, ThreadPoolExecutor(workers) as pool:
+        pending: list[Future] = []
+        batches = _batches(todo, batch_size)
+        for batch in batches:  # bounded prefetch: at most `workers` batches decoded ahead
+            pending.append(pool.submit(_requests, batch, settings, source))
+            if len(pending) >= workers:
+                break
+        with _progress(progress, len(questions), len(done), len(todo)) as advance:
+            while pending:
+                requests = pending.pop(0).result()
+                nxt = next(batches, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_requests, nxt, settings, source))
+                start = time.perf_counter()
+                replies = adapter.answer(requests)
+                latency = (time.perf_counter() - start) / max(len(requests), 1)
+                if len(replies) != len(requests):
+                    raise LlavactionError(
+                        f"model {adapter.name!r} returned {len(replies)} answers for "
+                        f"{len(requests)} questions"
+                    )
+                for request, reply in zip(requests, replies, strict=True):
+                    q = request.question
+                    parsed = parse(reply.raw, q.option_texts)
+                    record = {
+                        "id": q.id,
+                        "raw": reply.raw,
+                        "choice": parsed.index,
+                        "rule": parsed.rule,
+                        "correct": parsed.index == q.answer_index,
+                        "latency": round(latency, 4),
+                    }
+                    if reply.scores is not None:
+                        record["scores"] = reply.scores
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+                advance(len(requests))
+
+    merged = answered(run_dir)
+    if not all(q.id in merged for q in questions):
+        return None
+    metrics = compute_metrics(questions, merged, annotations=annotations)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+class _progress:
+    """A rich progress bar with ETA (or nothing), used as ``with ... as advance``."""
+
+    def __init__(self, enabled: bool, total: int, done: int, todo: int) -> None:
+        self.enabled, self.total, self.done, self.todo = enabled, total, done, todo
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        )
+        self.bar.__enter__()
+        task = self.bar.add_task("eval", total=self.total, completed=self.done)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)
+
+
+def compute_metrics(
+    questions: Sequence[Question],
+    predictions: dict[str, dict],
+    *,
+    annotations: str | Path | None = None,
+) -> dict:
+    """Accuracy with its bootstrap interval, unparsed rate, per verb / noun breakdowns, and,
+    given an EK100 annotation folder, head vs. tail classes and seen vs. unseen participants."""
+    rows = [(q, predictions[q.id]) for q in questions if q.id in predictions]
+    correct = [bool(p["correct"]) for _, p in rows]
+    unparsed = sum(p["choice"] is None for _, p in rows)
+    per_verb = grouped_accuracy((q.verb_class, p["correct"]) for q, p in rows)
+    per_noun = grouped_accuracy((q.noun_class, p["correct"]) for q, p in rows)
+    metrics = {
+        "overall": accuracy_summary(correct, unparsed),
+        "per_verb": per_verb,
+        "per_noun": per_noun,
+        "mean_class_accuracy": {
+            "verb": mean_class_accuracy(per_verb),
+            "noun": mean_class_accuracy(per_noun),
+        },
+    }
+    if annotations is not None:
+        from llavaction.data.annotations import EK100Annotations
+
+        folder = EK100Annotations(annotations)
+        tail_verbs, tail_nouns = folder.tail_classes()
+        unseen = folder.unseen_participants("validation")
+        metrics["head_tail"] = grouped_accuracy(
+            (
+                "tail" if q.verb_class in tail_verbs or q.noun_class in tail_nouns else "head",
+                p["correct"],
+            )
+            for q, p in rows
+        )
+        metrics["participants"] = grouped_accuracy(
+            ("unseen" if q.participant_id in unseen else "seen", p["correct"]) for q, p in rows
+        )
+    return metrics

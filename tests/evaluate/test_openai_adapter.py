@@ -1,0 +1,176 @@
+"""The openai adapter against a local server that answers like the OpenAI API, with faults."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from llavaction.bench.build import BuildSettings, build_benchmark
+from llavaction.bench.questions import read_questions
+from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
+from llavaction.evaluate.adapters import Request
+from llavaction.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter
+from llavaction.evaluate.runner import EvalSettings, answered, run_evaluation
+
+KEY = "sk-test-SECRET-0123456789"
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+
+
+class FakeServer:
+    """Answers chat completions; ``plan`` maps a question marker to a list of behaviours."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.behaviours: list[str] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append(
+                        {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                    )
+                    behaviour = server.behaviours.pop(0) if server.behaviours else "ok"
+                if behaviour == "429":
+                    return self._send(
+                        429, {"error": {"message": "slow down"}}, {"retry-after-ms": "5"}
+                    )
+                if behaviour == "500":
+                    return self._send(500, {"error": {"message": "boom"}}, {"retry-after-ms": "5"})
+                if behaviour == "slow":
+                    time.sleep(1.5)
+                if behaviour == "malformed":
+                    return self._raw(200, b"this is not json")
+                if behaviour == "nochoices":
+                    return self._send(200, {"id": "x", "object": "chat.completion", "choices": []})
+                system = body["messages"][0]["content"]
+                answer = "C" if "Here are the options" in system else "?"
+                message = {"role": "assistant", "content": json.dumps({"answer": answer})}
+                return self._send(200, {
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                })  # fmt: skip
+
+            def _send(self, code, data, headers=None):
+                raw = json.dumps(data).encode()
+                self._raw(code, raw, headers)
+
+            def _raw(self, code, raw, headers=None):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("LLAVACTION_TEST_KEY", KEY)
+    fake = FakeServer()
+    yield fake
+    fake.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def questions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kitchen")
+    annotations = write_kitchen_annotations(root / "a", kitchen_script(8, 0))
+    path = root / "q.jsonl"
+    build_benchmark(annotations, path, BuildSettings())
+    return path
+
+
+def frames_of(question):
+    return np.stack([np.full((32, 48, 3), c, dtype=np.uint8) for c in COLOURS])
+
+
+def adapter(server, **kwargs):
+    options = {"concurrency": 2, "max_retries": 2, "timeout": 1.0, **kwargs}
+    return OpenAIAdapter(
+        "gpt-test", base_url=server.url, api_key_env="LLAVACTION_TEST_KEY", **options
+    )
+
+
+def test_frames_arrive_as_rgb_jpeg_in_order_and_key_is_never_written(server, questions, tmp_path):
+    run = tmp_path / "run"
+    metrics = run_evaluation(questions, adapter(server), run, EvalSettings(frames=4),
+                             frame_source=frames_of, progress=False)  # fmt: skip
+    n = len(read_questions(questions))
+    assert metrics["overall"]["n"] == n and len(server.requests) == n
+    first = server.requests[0]
+    assert first["headers"]["authorization"] == f"Bearer {KEY}"
+    body = first["body"]
+    assert body["temperature"] == 0 and body["response_format"]["type"] == "json_schema"
+    system, user = body["messages"]
+    assert system["role"] == "system" and "Here are the options of actions" in system["content"]
+    images = [part for part in user["content"] if part["type"] == "image_url"]
+    assert len(images) == 4
+    for part, colour in zip(images, COLOURS, strict=True):
+        url = part["image_url"]["url"]
+        assert url.startswith("data:image/jpeg;base64,")
+        image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+        assert image.format == "JPEG" and image.mode == "RGB"
+        pixel = np.asarray(image)[16, 24].astype(int)
+        assert np.abs(pixel - colour).max() < 12  # RGB order kept (the original swapped R and B)
+    assert all(r["raw"] == '{"answer": "C"}' and r["choice"] == 2 for r in answered(run).values())
+    for path in run.rglob("*"):
+        assert KEY not in path.read_text(), path
+    assert "LLAVACTION_TEST_KEY" in (run / "config.json").read_text()
+
+
+def _request(questions):
+    question = read_questions(questions)[0]
+    return Request(question, question.prompt(4), question.task(), frames_of(question))
+
+
+def test_retries_on_429_500_and_timeouts_then_succeed(server, questions):
+    server.behaviours = ["429", "500", "slow"]
+    start = time.perf_counter()
+    reply = adapter(server, max_retries=3).answer([_request(questions)])[0]
+    assert json.loads(reply.raw) == {"answer": "C"}
+    assert len(server.requests) == 4 and time.perf_counter() - start < 20
+
+
+def test_retries_are_bounded(server, questions):
+    server.behaviours = ["500"] * 10
+    with pytest.raises(APIAnswerError, match=r"HTTP 500 .* after 2 retries"):
+        adapter(server).answer([_request(questions)])
+    assert len(server.requests) == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "message"),
+    [("malformed", "malformed response body"), ("nochoices", "no choices")],
+)
+def test_broken_bodies_are_clear_errors(server, questions, behaviour, message):
+    server.behaviours = [behaviour]
+    with pytest.raises(APIAnswerError, match=message) as info:
+        adapter(server, max_retries=0).answer([_request(questions)])
+    assert read_questions(questions)[0].id in str(info.value)
+
+
+def test_missing_key_is_an_error(monkeypatch):
+    monkeypatch.delenv("LLAVACTION_TEST_KEY", raising=False)
+    from llavaction.errors import LlavactionError
+
+    with pytest.raises(LlavactionError, match="LLAVACTION_TEST_KEY is not set"):
+        OpenAIAdapter("gpt-test", api_key_env="LLAVACTION_TEST_KEY")

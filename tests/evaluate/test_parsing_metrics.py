@@ -1,0 +1,95 @@
+"""Answer parsing cases and metrics on small hand-computed examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from llavaction.evaluate.metrics import (
+    accuracy_summary,
+    bootstrap_interval,
+    grouped_accuracy,
+    mcnemar_exact,
+    recognition_top1,
+    topk_recall,
+)
+from llavaction.evaluate.parsing import get_parser, parse_answer, parse_answer_original
+
+OPTIONS = ["open door", "close door", "take plate", "put down plate", "wash cup"]
+
+
+@pytest.mark.parametrize(
+    ("output", "index", "rule"),
+    [
+        ("B", 1, "letter"),
+        ("B.", 1, "letter"),
+        ("(B)", 1, "letter"),
+        ("B)", 1, "letter"),
+        ("  C  ", 2, "letter"),
+        ("Answer: B", 1, "letter"),
+        ("answer: (D)", 3, "letter"),
+        ("The answer is E.", 4, "letter"),
+        ("B. close door", 1, "letter+text"),
+        ("B. close door.", 1, "letter+text"),
+        ("B. something else entirely", 1, "letter+text"),
+        ("close door", 1, "text"),
+        ("Close Door.", 1, "text"),
+        ('{"answer": "C. take plate"}', 2, "json"),
+        ('{"answer": "D"}', 3, "json"),
+        # never guessed
+        ("B. open door", None, "unparsed"),  # letter and text disagree
+        ("F", None, "unparsed"),  # no option F
+        ("I think it is the door", None, "unparsed"),
+        ("", None, "unparsed"),
+        ('{"answer": 3}', None, "unparsed"),
+        ('{"answer": "maybe"}', None, "unparsed"),
+        ("{not json", None, "unparsed"),
+    ],
+)
+def test_strict_parser(output, index, rule):
+    parsed = parse_answer(output, OPTIONS)
+    assert (parsed.index, parsed.rule) == (index, rule)
+
+
+def test_original_parser_compares_text_of_last_match():
+    assert parse_answer_original("C. take plate", OPTIONS).index == 2
+    assert parse_answer_original("A. open door, no wait: B. close door.", OPTIONS).index == 1
+    assert parse_answer_original("B. take plate", OPTIONS).index == 2  # the text decides
+    assert parse_answer_original("B", OPTIONS).index is None
+    assert get_parser("original") is parse_answer_original
+    with pytest.raises(ValueError, match="unknown parser"):
+        get_parser("lenient")
+
+
+def test_accuracy_and_bootstrap():
+    correct = [True] * 30 + [False] * 70
+    summary = accuracy_summary(correct, unparsed=5)
+    assert summary["accuracy"] == 0.3 and summary["n"] == 100 and summary["unparsed_rate"] == 0.05
+    low, high = summary["ci95"]
+    assert 0.2 < low < 0.3 < high < 0.4  # normal approximation: 0.3 +- 0.09
+    assert bootstrap_interval(correct, seed=1) == bootstrap_interval(correct, seed=1)
+    assert bootstrap_interval([True] * 10) == (1.0, 1.0)
+
+
+def test_grouped_and_recognition():
+    groups = grouped_accuracy([(0, True), (0, False), (10, True), (2, True)])
+    assert groups == {
+        "0": {"n": 2, "accuracy": 0.5},
+        "10": {"n": 1, "accuracy": 1.0},
+        "2": {"n": 1, "accuracy": 1.0},
+    }
+    top1 = recognition_top1(["0:1", "0:2", "3:1", "4:4"], ["0:1", "0:1", "0:1", "0:1"])
+    assert top1 == {"verb": 0.5, "noun": 0.5, "action": 0.25, "n": 4}
+    assert topk_recall([["0:1", "0:2"], ["0:3", "0:1"], ["1:1"]], ["0:1", "0:1", "0:1"], 1) == 1 / 3
+    assert topk_recall([["0:1", "0:2"], ["0:3", "0:1"], ["1:1"]], ["0:1", "0:1", "0:1"], 2) == 2 / 3
+
+
+def test_mcnemar_exact_by_hand():
+    # 1 discordant pair in favour of A, 9 in favour of B: p = 2 * (C(10,0) + C(10,1)) / 2^10
+    a = [True] + [False] * 9 + [True] * 5
+    b = [False] + [True] * 9 + [True] * 5
+    result = mcnemar_exact(a, b)
+    assert (result["a_only"], result["b_only"]) == (1, 9)
+    assert result["p_value"] == pytest.approx(2 * 11 / 1024)
+    assert mcnemar_exact([True, False], [True, False])["p_value"] == 1.0
+    with pytest.raises(ValueError):
+        mcnemar_exact([True], [True, False])
