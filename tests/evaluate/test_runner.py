@@ -210,3 +210,52 @@ def test_eval_cli(kitchen, tmp_path, capsys):
         == 1
     )
     assert "--api-model" in capsys.readouterr().err
+
+
+class Recorder:
+    """Answers 'A' and remembers each prompt it saw."""
+
+    name = "recorder"
+    needs_frames = False
+
+    def __init__(self):
+        self.tasks = {}
+
+    def settings(self):
+        return {}
+
+    def answer(self, requests):
+        for r in requests:
+            self.tasks[r.question.id] = r.task
+        return [Reply("A") for _ in requests]
+
+
+def test_sequential_prediction_uses_the_models_own_answers(kitchen, tmp_path):
+    _, questions_path = kitchen
+    from llavaction.bench.questions import read_questions
+
+    questions = {q.id: q for q in read_questions(questions_path)}
+    with_prior = [
+        q
+        for q in questions.values()
+        if q.prior_actions and all(p.id in questions for p in q.prior_actions)
+    ]
+    assert with_prior
+    recorder = Recorder()
+    run_evaluation(questions_path, recorder, tmp_path / "seq", EvalSettings(prior_actions="model"),
+                   batch_size=16, progress=False)  # fmt: skip
+    records = answered(tmp_path / "seq")
+    for q in with_prior:
+        older, newer = (questions[p.id] for p in q.prior_actions)
+        task = recorder.tasks[q.id]
+        # the model answered 'A' before: its option A texts fill the prompt, not the ground truth
+        assert f"you started an action {older.options[0].text}. " in task
+        assert f"you started an action {newer.options[0].text}. What action" in task
+        assert records[q.id]["prior_sources"] == ["model", "model"]
+    recorder = Recorder()
+    run_evaluation(questions_path, recorder, tmp_path / "gt", EvalSettings(prior_actions="ground_truth"),
+                   batch_size=16, progress=False)  # fmt: skip
+    q = with_prior[0]
+    assert (
+        f"you started an action {q.prior_actions[1].narration}. What action" in recorder.tasks[q.id]
+    )

@@ -19,6 +19,7 @@ from llavaction.bench.distractors import (
     RandomDistractors,
     SpecialistDistractors,
 )
+from llavaction.bench.predictions import SpecialistPredictions
 from llavaction.bench.questions import (
     FORMAT_VERSION,
     Option,
@@ -108,11 +109,13 @@ def prior_actions(segments: Sequence[Segment]) -> dict[str, tuple[PriorAction, P
             ):
                 result[current.narration_id] = (
                     PriorAction(
+                        older.narration_id,
                         round(current.start - older.start, 2),
                         older.narration or "",
                         older.action_id,
                     ),
                     PriorAction(
+                        newer.narration_id,
                         round(current.start - newer.start, 2),
                         newer.narration or "",
                         newer.action_id,
@@ -248,3 +251,55 @@ def manifest_path(questions_path: str | Path) -> Path:
     path = Path(questions_path)
     stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.name
     return path.with_name(stem + ".manifest.json")
+
+
+def build_two_stage_questions(
+    segments: Sequence[Segment],
+    predictions: SpecialistPredictions,
+    texts: OptionTexts,
+    *,
+    top_k: int = 20,
+    seed: int = 0,
+) -> list[Question]:
+    """Two-stage recognition (SPEC 4): the specialist's top-K actions as options, in rank order.
+
+    No ground truth is forced in: when the specialist missed it, ``answer_index`` is -1 and the
+    question cannot be answered right (the ceiling is the specialist's top-K recall). Every
+    option, the true one included, is shown as one narration drawn from its class (or its class
+    keys), so the wording does not give the answer away.
+    """
+    if not 2 <= top_k <= len(prompts.LETTERS):
+        raise LlavactionError(f"--top-k must be 2..26, got {top_k}")
+    questions = []
+    for segment in segments:
+        ranked = predictions.ranked(segment)
+        if len(ranked) < top_k:
+            raise LlavactionError(
+                f"{predictions.path} [{predictions.key_of(segment)}]: {segment.narration_id} has "
+                f"{len(ranked)} distinct predictions, need {top_k}"
+            )
+        rng = question_rng(seed, segment.narration_id)
+        options, used = [], set()
+        for rank, action in enumerate(ranked[:top_k], start=1):
+            if texts.mode == "narration":
+                text, text_source = texts.distractor(action, used, rng)
+            else:
+                text, text_source = texts.key_text(action), "official_key"
+            used.add(text)
+            options.append(Option(text, action, "specialist", text_source, rank))
+        truth = segment.action_id
+        question = Question(
+            id=segment.narration_id,
+            video_id=segment.video_id,
+            participant_id=segment.participant_id,
+            start=segment.start,
+            stop=segment.stop,
+            options=tuple(options),
+            answer_index=next((i for i, o in enumerate(options) if o.action_id == truth), -1),
+            narration=segment.narration or "",
+            verb_class=segment.verb_class,  # type: ignore[arg-type]
+            noun_class=segment.noun_class,  # type: ignore[arg-type]
+        )
+        question.validate()
+        questions.append(question)
+    return questions

@@ -46,8 +46,10 @@ class Option:
 
 @dataclass(frozen=True)
 class PriorAction:
-    """A previous segment of the same video: how long before this one it started, and its text."""
+    """A previous segment of the same video: its id, how long before this one it started, and
+    what happened (narration and action id)."""
 
+    id: str
     offset: float
     narration: str
     action_id: str
@@ -63,7 +65,7 @@ class Question:
     start: float
     stop: float
     options: tuple[Option, ...]
-    answer_index: int
+    answer_index: int  # -1: the truth is not among the options (two-stage recognition)
     narration: str
     verb_class: int
     noun_class: int
@@ -75,23 +77,31 @@ class Question:
 
     @property
     def answer_letter(self) -> str:
-        return prompts.letter(self.answer_index)
+        """The correct letter; empty when the truth is not among the options (two-stage)."""
+        return prompts.letter(self.answer_index) if self.answer_index >= 0 else ""
 
     @property
     def action_id(self) -> str:
-        return self.options[self.answer_index].action_id
+        """The ground truth's action id."""
+        return f"{self.verb_class}:{self.noun_class}"
 
     @property
     def option_texts(self) -> list[str]:
         return [option.text for option in self.options]
 
-    def task(self, *, with_prior_actions: bool = False) -> str:
-        """The task text (SPEC 3.1); with the two previous actions when asked and available."""
+    def task(
+        self, *, with_prior_actions: bool = False, prior_texts: tuple[str, str] | None = None
+    ) -> str:
+        """The task text (SPEC 3.1); with the two previous actions when asked and available.
+
+        ``prior_texts`` replaces the previous actions' narrations (older first), e.g. by the
+        model's own earlier answers (sequential action prediction).
+        """
         if with_prior_actions and self.prior_actions:
             older, newer = self.prior_actions
+            texts = prior_texts or (older.narration, newer.narration)
             return prompts.mqa_prior_actions_task(
-                self.option_texts,
-                [(older.offset, older.narration), (newer.offset, newer.narration)],
+                self.option_texts, [(older.offset, texts[0]), (newer.offset, texts[1])]
             )
         return prompts.mqa_task(self.option_texts)
 
@@ -108,6 +118,8 @@ class Question:
 
     def target(self) -> str:
         """The training target: ``C. open door``."""
+        if self.answer_index < 0:
+            raise ValueError(f"question {self.id} has no correct option")
         return prompts.mqa_answer(self.answer_index, self.options[self.answer_index].text)
 
     def to_dict(self) -> dict:
@@ -126,7 +138,7 @@ class Question:
             "answer_letter": self.answer_letter,
             "options": [option.to_dict() for option in self.options],
             "prior_actions": [
-                {"offset": p.offset, "narration": p.narration, "action_id": p.action_id}
+                {"id": p.id, "offset": p.offset, "narration": p.narration, "action_id": p.action_id}
                 for p in self.prior_actions
             ],
         }
@@ -155,8 +167,13 @@ class Question:
         """Raise ``ValueError`` unless the question is well formed."""
         if not 2 <= len(self.options) <= len(prompts.LETTERS):
             raise ValueError(f"{len(self.options)} options (need 2..26)")
-        if not 0 <= self.answer_index < len(self.options):
+        if not -1 <= self.answer_index < len(self.options):
             raise ValueError(f"answer_index {self.answer_index} outside the options")
+        truth = [i for i, o in enumerate(self.options) if o.action_id == self.action_id]
+        if truth != ([self.answer_index] if self.answer_index >= 0 else []):
+            raise ValueError(
+                f"answer_index {self.answer_index} does not mark the action {self.action_id}"
+            )
         if self.stop <= self.start:
             raise ValueError(f"stop {self.stop} is not after start {self.start}")
         ids = [o.action_id for o in self.options]

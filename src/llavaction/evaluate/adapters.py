@@ -29,6 +29,7 @@ class Request:
     prompt: str  # the full chat prompt (local models)
     task: str  # the task text with options (API models: the system prompt of SPEC 3)
     frames: Any = None
+    extra: dict = field(default_factory=dict)  # bookkeeping the runner records with the answer
 
 
 @dataclass

@@ -32,6 +32,7 @@ class Parser(StrEnum):
 class PriorActions(StrEnum):
     none = "none"
     ground_truth = "ground_truth"
+    model = "model"
 
 
 def make_adapter(
@@ -106,10 +107,53 @@ def _ranked_by_narration_id(
     }
 
 
+def _two_stage_questions(
+    out: Path,
+    predictions: Path | None,
+    annotations: Path | None,
+    top_k: int,
+    option_text: str,
+    seed: int,
+    split: str = "validation",
+) -> Path:
+    """Write the two-stage question file of a run (deterministic, so a resumed run matches)."""
+    if predictions is None or annotations is None:
+        raise LlavactionError("--two-stage needs --predictions FILE and --annotations DIR")
+    from llavaction.bench.build import OptionTexts, build_two_stage_questions
+    from llavaction.bench.predictions import load_predictions
+    from llavaction.bench.questions import write_questions
+    from llavaction.data.annotations import EK100Annotations
+
+    if option_text not in ("narration", "official_key"):
+        raise LlavactionError(f"unknown option text {option_text!r}")
+    folder = EK100Annotations(annotations)
+    verbs, nouns = folder.verbs(), folder.nouns()
+    loaded = load_predictions(predictions, num_verbs=len(verbs), num_nouns=len(nouns))
+    texts = OptionTexts(folder.action_vocabulary(), verbs, nouns, option_text)
+    built = build_two_stage_questions(
+        folder.segments(split, require_labels=True), loaded, texts, top_k=top_k, seed=seed
+    )
+    path = out / f"two-stage-top{top_k}.jsonl"
+    write_questions(path, built)
+    return path
+
+
 def eval_command(
-    questions: Annotated[Path, typer.Option(help="Question file (.jsonl) from `mqa build`.")],
     model: Annotated[Model, typer.Option(help="Who answers.")],
     out: Annotated[Path, typer.Option(help="Run directory (created; resumed when it exists).")],
+    questions: Annotated[
+        Path | None, typer.Option(help="Question file (.jsonl) from `mqa build`.")
+    ] = None,
+    two_stage: Annotated[
+        bool,
+        typer.Option(
+            help="Two-stage recognition: options = the specialist's top-K (--predictions)."
+        ),
+    ] = False,
+    top_k: Annotated[int, typer.Option(min=2, max=26, help="Options of two-stage questions.")] = 20,
+    option_text: Annotated[
+        str, typer.Option(help="Two-stage option wording: narration or official_key.")
+    ] = "narration",
     videos: Annotated[Path | None, typer.Option(help="Video root folder.")] = None,
     layout: Annotated[Layout, typer.Option(help="Video layout under --videos.")] = Layout.chunks,
     frames: Annotated[int, typer.Option(min=1, help="Frames per clip.")] = 8,
@@ -120,7 +164,10 @@ def eval_command(
         bool, typer.Option(help="Prefix the SPEC 3 time instruction.")
     ] = True,
     prior_actions: Annotated[
-        PriorActions, typer.Option(help="Fill the prior-actions prompt from the ground truth.")
+        PriorActions,
+        typer.Option(
+            help="Prior-actions prompt (SPEC 5b): off, from the ground truth, or from the model's own earlier answers."
+        ),
     ] = PriorActions.none,
     parser: Annotated[
         Parser, typer.Option(help="strict (ours) or the original release's rule.")
@@ -165,6 +212,10 @@ def eval_command(
         concurrency=concurrency,
         structured=structured,
     )
+    if two_stage:
+        questions = _two_stage_questions(out, predictions, annotations, top_k, option_text, seed)
+    elif questions is None:
+        raise LlavactionError("give --questions FILE (or --two-stage with --predictions)")
     frame_source = None
     if adapter.needs_frames:
         if videos is None:

@@ -26,12 +26,17 @@ from llavaction import __version__
 from llavaction.bench.questions import Question, read_questions
 from llavaction.errors import LlavactionError
 from llavaction.evaluate.adapters import Adapter, Request
-from llavaction.evaluate.metrics import accuracy_summary, grouped_accuracy, mean_class_accuracy
+from llavaction.evaluate.metrics import (
+    accuracy_summary,
+    grouped_accuracy,
+    mean_class_accuracy,
+    recognition_top1,
+)
 from llavaction.evaluate.parsing import PARSER_VERSION, get_parser
 from llavaction.fileio import sha256_file, write_json
 
 FrameSource = Callable[[Question], object]
-PRIOR_ACTIONS = ("none", "ground_truth")
+PRIOR_ACTIONS = ("none", "ground_truth", "model")
 
 
 @dataclass(frozen=True)
@@ -158,26 +163,40 @@ def _batches(items: Sequence[Question], size: int) -> Iterator[list[Question]]:
         yield list(items[start : start + size])
 
 
-def _requests(
-    batch: list[Question], settings: EvalSettings, frame_source: FrameSource | None
-) -> list[Request]:
-    prior = settings.prior_actions == "ground_truth"
-    requests = []
-    for question in batch:
-        frames = frame_source(question) if frame_source is not None else None
-        requests.append(
-            Request(
-                question=question,
-                prompt=question.prompt(
-                    settings.frames,
-                    time_instruction=settings.time_instruction,
-                    with_prior_actions=prior,
-                ),
-                task=question.task(with_prior_actions=prior),
-                frames=frames,
-            )
-        )
-    return requests
+def _frames(batch: list[Question], frame_source: FrameSource | None) -> list:
+    """Decode a batch's frames (runs in a worker thread, ahead of the model)."""
+    return [frame_source(q) if frame_source is not None else None for q in batch]
+
+
+def _prior_texts(question: Question, done: dict[str, dict], questions: dict[str, Question]):
+    """The model's own earlier answers for a question's two previous actions (older first).
+
+    Falls back to the ground-truth narration for a previous action the model did not answer
+    (not in the question set, or unparsed); returns the texts and where they came from.
+    """
+    texts, sources = [], []
+    for prior in question.prior_actions:
+        record = done.get(prior.id)
+        earlier = questions.get(prior.id)
+        if record is not None and earlier is not None and record["choice"] is not None:
+            texts.append(earlier.options[record["choice"]].text)
+            sources.append("model")
+        else:
+            texts.append(prior.narration)
+            sources.append("ground_truth")
+    return tuple(texts), sources
+
+
+def _request(question: Question, frames, settings: EvalSettings, prior_texts=None) -> Request:
+    options = {"with_prior_actions": settings.prior_actions != "none", "prior_texts": prior_texts}
+    return Request(
+        question=question,
+        prompt=question.prompt(
+            settings.frames, time_instruction=settings.time_instruction, **options
+        ),
+        task=question.task(**options),
+        frames=frames,
+    )
 
 
 def run_evaluation(
@@ -207,46 +226,37 @@ def run_evaluation(
     done = answered(run_dir)
     todo = [q for q in questions if q.id not in done and shard.owns(q.id)]
     parse = get_parser(settings.parser)
+    by_id = {q.id: q for q in questions}
     source = frame_source if adapter.needs_frames else None
 
     with own_file.open("a", encoding="utf-8") as out, ThreadPoolExecutor(workers) as pool:
         pending: list[Future] = []
         batches = _batches(todo, batch_size)
         for batch in batches:  # bounded prefetch: at most `workers` batches decoded ahead
-            pending.append(pool.submit(_requests, batch, settings, source))
+            pending.append(pool.submit(lambda b: (b, _frames(b, source)), batch))
             if len(pending) >= workers:
                 break
         with _progress(progress, len(questions), len(done), len(todo)) as advance:
             while pending:
-                requests = pending.pop(0).result()
+                batch, frames = pending.pop(0).result()
                 nxt = next(batches, None)
                 if nxt is not None:
-                    pending.append(pool.submit(_requests, nxt, settings, source))
-                start = time.perf_counter()
-                replies = adapter.answer(requests)
-                latency = (time.perf_counter() - start) / max(len(requests), 1)
-                if len(replies) != len(requests):
-                    raise LlavactionError(
-                        f"model {adapter.name!r} returned {len(replies)} answers for "
-                        f"{len(requests)} questions"
-                    )
-                for request, reply in zip(requests, replies, strict=True):
-                    q = request.question
-                    parsed = parse(reply.raw, q.option_texts)
-                    record = {
-                        "id": q.id,
-                        "raw": reply.raw,
-                        "choice": parsed.index,
-                        "rule": parsed.rule,
-                        "correct": parsed.index == q.answer_index,
-                        "latency": round(latency, 4),
-                    }
-                    if reply.scores is not None:
-                        record["scores"] = reply.scores
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-                advance(len(requests))
+                    pending.append(pool.submit(lambda b: (b, _frames(b, source)), nxt))
+                for part in _independent_parts(batch, frames, settings):
+                    requests = []
+                    for question, clip in part:
+                        texts, sources = None, None
+                        if settings.prior_actions == "model" and question.prior_actions:
+                            texts, sources = _prior_texts(question, done, by_id)
+                        request = _request(question, clip, settings, texts)
+                        request.extra = {"prior_sources": sources} if sources else {}
+                        requests.append(request)
+                    for record in _answer(adapter, requests, parse):
+                        done[record["id"]] = record
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+                    advance(len(requests))
 
     merged = answered(run_dir)
     if not all(q.id in merged for q in questions):
@@ -254,6 +264,53 @@ def run_evaluation(
     metrics = compute_metrics(questions, merged, annotations=annotations)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _independent_parts(batch: list[Question], frames: list, settings: EvalSettings):
+    """Split a batch so that no question waits on the answer of another in the same part
+    (only sequential prediction, ``prior_actions="model"``, creates such waits)."""
+    part: list = []
+    ids: set[str] = set()
+    for question, clip in zip(batch, frames, strict=True):
+        waits = settings.prior_actions == "model" and any(
+            p.id in ids for p in question.prior_actions
+        )
+        if waits and part:
+            yield part
+            part, ids = [], set()
+        part.append((question, clip))
+        ids.add(question.id)
+    if part:
+        yield part
+
+
+def _answer(adapter: Adapter, requests: list[Request], parse) -> list[dict]:
+    """Ask the model, parse every reply, and return the prediction records."""
+    start = time.perf_counter()
+    replies = adapter.answer(requests)
+    latency = (time.perf_counter() - start) / max(len(requests), 1)
+    if len(replies) != len(requests):
+        raise LlavactionError(
+            f"model {adapter.name!r} returned {len(replies)} answers for {len(requests)} questions"
+        )
+    records = []
+    for request, reply in zip(requests, replies, strict=True):
+        q = request.question
+        parsed = parse(reply.raw, q.option_texts)
+        record = {
+            "id": q.id,
+            "raw": reply.raw,
+            "choice": parsed.index,
+            "rule": parsed.rule,
+            "correct": parsed.index == q.answer_index,
+            "latency": round(latency, 4),
+        }
+        if reply.scores is not None:
+            record["scores"] = reply.scores
+        if request.extra.get("prior_sources"):
+            record["prior_sources"] = request.extra["prior_sources"]
+        records.append(record)
+    return records
 
 
 class _progress:
@@ -298,8 +355,15 @@ def compute_metrics(
     unparsed = sum(p["choice"] is None for _, p in rows)
     per_verb = grouped_accuracy((q.verb_class, p["correct"]) for q, p in rows)
     per_noun = grouped_accuracy((q.noun_class, p["correct"]) for q, p in rows)
+    chosen = [
+        q.options[p["choice"]].action_id if p["choice"] is not None else "-:-" for q, p in rows
+    ]
     metrics = {
         "overall": accuracy_summary(correct, unparsed),
+        # EK100 top-1 of the chosen option's action (two-stage recognition), and its ceiling:
+        # how often the truth was among the options at all
+        "recognition": recognition_top1(chosen, [q.action_id for q, _ in rows]),
+        "truth_among_options": sum(q.answer_index >= 0 for q, _ in rows) / max(len(rows), 1),
         "per_verb": per_verb,
         "per_noun": per_noun,
         "mean_class_accuracy": {
