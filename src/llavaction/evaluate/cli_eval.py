@@ -263,3 +263,29 @@ def score_command(
         typer.echo(json.dumps(comparison, indent=2))
     else:
         render(comparison)
+
+
+def report_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to put in the report.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")],
+    videos: Annotated[
+        Path | None,
+        typer.Option(help="Video root: show a contact sheet of each question's frames."),
+    ] = None,
+    layout: Annotated[Layout, typer.Option(help="Video layout under --videos.")] = Layout.chunks,
+    size: Annotated[int, typer.Option(min=16, help="Contact-sheet frame size in pixels.")] = 96,
+    max_questions: Annotated[int, typer.Option(min=1, help="Questions listed on the page.")] = 300,
+    annotations: Annotated[Path | None, typer.Option(help="EK100 annotation folder.")] = None,
+) -> None:
+    """Write one static HTML page: comparison table, accuracy plot, browsable questions."""
+    from llavaction.evaluate.report import write_report
+    from llavaction.evaluate.score import load_run
+
+    loaded = [load_run(r, annotations=annotations) for r in runs]
+    frames_of = None
+    if videos is not None:
+        from llavaction.evaluate.frames import make_frame_source
+
+        frames_of = make_frame_source(videos, layout.value, loaded[0].config["frames"], size)
+    path = write_report(loaded, out, frames_of=frames_of, max_questions=max_questions)
+    typer.echo(f"report: {path}")
