@@ -1,4 +1,4 @@
-"""The demo pipeline on the embedded kitchen, and HTML escaping of the report."""
+"""The demo pipeline on the embedded kitchen, and HTML escaping of its benchmark page."""
 
 from __future__ import annotations
 
@@ -8,26 +8,36 @@ from llavaction.bench.questions import read_questions
 from llavaction.demo import render_html, run_demo
 
 
-def test_demo_runs_and_reports(tmp_path):
-    report = run_demo(tmp_path / "demo", seed=1, videos=12)
-    assert report == tmp_path / "demo" / "report.html"
-    data = json.loads((tmp_path / "demo" / "report.json").read_text())
+def test_demo_runs_every_stage(tmp_path):
+    out = tmp_path / "demo"
+    report = run_demo(out, seed=1, videos=6)
+    assert report == out / "report.html"
+    assert sorted(p.name for p in (out / "kitchen" / "videos").iterdir())  # participants' folders
+    data = json.loads((out / "benchmarks.json").read_text())
     assert [s["name"] for s in data["benchmarks"]] == [
         "validation, random distractors",
         "validation, prior-hard distractors",
     ]
     for section in data["benchmarks"]:
-        questions = read_questions(tmp_path / "demo" / section["questions_file"])
+        questions = read_questions(out / section["questions_file"])
         assert section["summary"]["questions"] == len(questions) > 0
     hard = data["benchmarks"][1]["summary"]
     # only the frequency fallback may share neither the verb nor the noun
     fallback = hard["distractor_sources"].get("prior-hard:frequency", 0)
     assert hard["distractors_sharing"]["neither"]["count"] == fallback
+    for name in ("random", "prior"):
+        metrics = json.loads((out / "eval" / name / "metrics.json").read_text())
+        assert metrics["overall"]["n"] == hard["questions"]
     page = report.read_text()
-    assert "&lt;image&gt;" in page and "<image>" not in page  # prompts are shown escaped
+    assert page.count("class='question'") == hard["questions"]
+    assert page.count("data:image/png;base64,") == hard["questions"] + 1
+    # a second run reuses the kitchen and resumes the evaluations (nothing answered twice)
+    before = (out / "eval" / "prior" / "predictions.jsonl").read_bytes()
+    run_demo(out, seed=1, videos=6)
+    assert (out / "eval" / "prior" / "predictions.jsonl").read_bytes() == before
 
 
-def test_html_escapes_every_string():
+def test_benchmark_page_escapes_every_string():
     summary = {
         "questions": 1, "correct_letters": {"A": 1}, "distractor_sources": {"<b>x</b>": 1},
         "distractors_sharing": {"verb": {"count": 0, "fraction": 0}},

@@ -26,6 +26,21 @@ mqa_app = typer.Typer(
 )
 app.add_typer(mqa_app, name="mqa")
 
+from llavaction.data.cli_video import frames_app, synth  # noqa: E402
+
+app.add_typer(frames_app, name="frames")
+app.command("synth")(synth)
+
+from llavaction.evaluate.cli_eval import eval_command, report_command, score_command  # noqa: E402
+
+app.command("eval")(eval_command)
+app.command("score")(score_command)
+app.command("report")(report_command)
+
+from llavaction.model.cli_model import ask  # noqa: E402
+
+app.command("ask")(ask)
+
 
 class Split(StrEnum):
     train = "train"
@@ -120,7 +135,7 @@ def demo(
     """Run the pipeline on the embedded synthetic kitchen and print the report's path."""
     from llavaction.demo import run_demo
 
-    report = run_demo(out, seed=seed)
+    report = run_demo(out, seed=seed, progress=True)
     typer.echo(f"report: {report}")
 
 

@@ -1,10 +1,12 @@
-"""``make demo``: the pipeline on the embedded synthetic kitchen, offline, in a few seconds.
+"""``make demo``: the pipeline on the embedded synthetic kitchen, offline, in under a minute.
 
 Stages compose by files under the run folder:
 
-1. ``kitchen/annotations/``: the kitchen's EK100-schema tables (``llavaction.data.kitchen``);
-2. ``mqa/validation-{random,prior-hard}.jsonl`` (+ manifests): benchmarks built from them;
-3. ``report.json`` and ``report.html``: what the benchmarks contain, with sample prompts.
+1. ``kitchen/annotations/`` and ``kitchen/videos/``: the synthetic kitchen (``llavaction synth``);
+2. ``mqa/validation-{random,prior-hard}.jsonl`` (+ manifests): benchmarks (``mqa build``),
+   summarised in ``benchmarks.html`` / ``benchmarks.json``;
+3. ``eval/{random,prior}/``: the blind baselines evaluated on the hard benchmark (``eval``);
+4. ``report.html``: the evaluation report with the frames of each question (``report``).
 """
 
 from __future__ import annotations
@@ -16,18 +18,30 @@ from pathlib import Path
 from llavaction.bench.build import BuildSettings, build_benchmark
 from llavaction.bench.questions import read_questions
 from llavaction.bench.stats import summarize
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
 from llavaction.fileio import atomic_write_bytes, write_json
 
 STRATEGIES = ("random", "prior-hard")
 
 
-def run_demo(out: str | Path, *, seed: int = 0, videos: int = 40) -> Path:
+def run_demo(out: str | Path, *, seed: int = 0, videos: int = 40, progress: bool = False) -> Path:
     """Run every demo stage into ``out``; returns the path of ``report.html``."""
+    from llavaction.data.annotations import EK100Annotations
+    from llavaction.data.synth import render_kitchen
+    from llavaction.evaluate.adapters import PriorAdapter, RandomAdapter
+    from llavaction.evaluate.frames import make_frame_source
+    from llavaction.evaluate.report import write_report
+    from llavaction.evaluate.runner import EvalSettings, run_evaluation
+    from llavaction.evaluate.score import load_run
+
     out = Path(out)
-    annotations = write_kitchen_annotations(
-        out / "kitchen" / "annotations", kitchen_script(videos, seed)
-    )
+    kitchen = out / "kitchen"
+    recipe = {"videos": videos, "seed": seed}
+    marker = kitchen / "kitchen.json"
+    if not marker.is_file() or json.loads(marker.read_text()) != recipe:
+        render_kitchen(kitchen, videos=videos, seed=seed)
+        write_json(marker, recipe)
+    annotations = kitchen / "annotations"
+
     sections = []
     for strategy in STRATEGIES:
         path = out / "mqa" / f"validation-{strategy}.jsonl"
@@ -45,11 +59,24 @@ def run_demo(out: str | Path, *, seed: int = 0, videos: int = 40) -> Path:
                 ],
             }
         )
-    report = {"run": str(out), "seed": seed, "benchmarks": sections}
-    write_json(out / "report.json", report)
-    report_path = out / "report.html"
-    atomic_write_bytes(report_path, render_html(report).encode("utf-8"))
-    return report_path
+    summary = {"run": str(out), "seed": seed, "benchmarks": sections}
+    write_json(out / "benchmarks.json", summary)
+    atomic_write_bytes(out / "benchmarks.html", render_html(summary).encode("utf-8"))
+
+    hard = out / "mqa" / "validation-prior-hard.jsonl"
+    vocabulary = EK100Annotations(annotations).action_vocabulary(("train",))
+    frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
+    baselines = {"random": RandomAdapter(seed), "prior": PriorAdapter(frequency, "kitchen:train")}
+    for name, adapter in baselines.items():
+        run_evaluation(
+            hard, adapter, out / "eval" / name, EvalSettings(), progress=progress,
+            annotations=annotations,
+        )  # fmt: skip
+    runs = [load_run(out / "eval" / name, annotations=annotations) for name in baselines]
+    frames_of = make_frame_source(kitchen / "videos", "chunks", 8, 96)
+    return write_report(
+        runs, out / "report.html", frames_of=frames_of, title="llavaction demo: synthetic kitchen"
+    )
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -60,13 +87,14 @@ def _table(rows: list[tuple[str, object]]) -> str:
 
 
 def render_html(report: dict) -> str:
-    """A self-contained HTML page; every string shown is escaped."""
+    """The benchmark summary page; every string shown is escaped."""
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>llavaction demo report</title>",
+        "<!doctype html><html><head><meta charset='utf-8'><title>llavaction benchmarks</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
         "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;"
-        "text-align:left}pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap}</style></head><body>",
-        f"<h1>llavaction demo: {html.escape(report['run'])}</h1>",
+        "text-align:left}pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap}</style>"
+        "</head><body>",
+        f"<h1>benchmarks of {html.escape(report['run'])}</h1>",
     ]
     for section in report["benchmarks"]:
         summary = section["summary"]

@@ -66,3 +66,7 @@ class VideoError(LlavactionError):
         self.segment = segment
         span = "" if segment is None else f" [segment {segment[0]:g}-{segment[1]:g} s]"
         super().__init__(f"{self.path}{span}: {message}")
+
+
+class CheckpointError(LlavactionError):
+    """A model checkpoint or model setting that cannot be used: names the file or key."""

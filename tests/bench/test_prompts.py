@@ -66,8 +66,10 @@ def test_full_mqa_prompt_is_byte_exact(spec):
 
 
 def test_prior_actions_prompt(spec):
-    prior = (PriorAction("P01_11_7", 4.5, "open fridge", "3:12"),
-        PriorAction("P01_11_8", 1.25, "take milk", "0:27"),)
+    prior = (
+        PriorAction("P01_11_7", 4.5, "open fridge", "3:12"),
+        PriorAction("P01_11_8", 1.25, "take milk", "0:27"),
+    )
     question = _question(prior)
     expected = spec["mqa_prior_actions"].format(
         o2="4.50", n2="open fridge", o1="1.25", n1="take milk",

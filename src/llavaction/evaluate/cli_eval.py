@@ -24,6 +24,12 @@ class Layout(StrEnum):
     chunks = "chunks"
 
 
+class Scoring(StrEnum):
+    letters = "letters"
+    text = "text"
+    generate = "generate"
+
+
 class Parser(StrEnum):
     strict = "strict"
     original = "original"
@@ -48,6 +54,8 @@ def make_adapter(
     concurrency: int = 4,
     structured: bool = True,
     checkpoint: Path | None = None,
+    scoring: str = "letters",
+    device: str | None = None,
 ):
     """Build the adapter named ``model`` from command-line options."""
     from llavaction.evaluate import adapters
@@ -80,7 +88,13 @@ def make_adapter(
             concurrency=concurrency,
             structured=structured,
         )
-    raise LlavactionError(f"model {model!r} is not available yet in this version")
+    if model == "llavaction":
+        if checkpoint is None:
+            raise LlavactionError("--model llavaction needs --checkpoint DIR")
+        from llavaction.evaluate.local_adapter import LlavactionAdapter
+
+        return LlavactionAdapter(checkpoint, mode=scoring, device=device)
+    raise LlavactionError(f"unknown model {model!r}")
 
 
 def _ranked_by_narration_id(
@@ -184,8 +198,19 @@ def eval_command(
     ] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 4,
     structured: Annotated[bool, typer.Option(help="Ask for JSON {answer} output.")] = True,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Local checkpoint directory (--model llavaction).")
+    ] = None,
+    scoring: Annotated[
+        Scoring, typer.Option(help="Local model: letter logits, option likelihood, or generation.")
+    ] = Scoring.letters,
+    device: Annotated[
+        str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per model call.")] = 8,
-    workers: Annotated[int, typer.Option(min=1, help="Frame-decoding threads.")] = 2,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Frame-decoding threads (0: decode between model calls).")
+    ] = 2,
     shard: Annotated[
         str | None, typer.Option(help="K/N: this process answers shard K of N.")
     ] = None,
@@ -211,6 +236,9 @@ def eval_command(
         api_key_env=api_key_env,
         concurrency=concurrency,
         structured=structured,
+        checkpoint=checkpoint,
+        scoring=scoring.value,
+        device=device,
     )
     if two_stage:
         questions = _two_stage_questions(out, predictions, annotations, top_k, option_text, seed)

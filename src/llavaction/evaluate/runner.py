@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -229,34 +230,27 @@ def run_evaluation(
     by_id = {q.id: q for q in questions}
     source = frame_source if adapter.needs_frames else None
 
-    with own_file.open("a", encoding="utf-8") as out, ThreadPoolExecutor(workers) as pool:
-        pending: list[Future] = []
-        batches = _batches(todo, batch_size)
-        for batch in batches:  # bounded prefetch: at most `workers` batches decoded ahead
-            pending.append(pool.submit(lambda b: (b, _frames(b, source)), batch))
-            if len(pending) >= workers:
-                break
-        with _progress(progress, len(questions), len(done), len(todo)) as advance:
-            while pending:
-                batch, frames = pending.pop(0).result()
-                nxt = next(batches, None)
-                if nxt is not None:
-                    pending.append(pool.submit(lambda b: (b, _frames(b, source)), nxt))
-                for part in _independent_parts(batch, frames, settings):
-                    requests = []
-                    for question, clip in part:
-                        texts, sources = None, None
-                        if settings.prior_actions == "model" and question.prior_actions:
-                            texts, sources = _prior_texts(question, done, by_id)
-                        request = _request(question, clip, settings, texts)
-                        request.extra = {"prior_sources": sources} if sources else {}
-                        requests.append(request)
-                    for record in _answer(adapter, requests, parse):
-                        done[record["id"]] = record
-                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    out.flush()
-                    os.fsync(out.fileno())
-                    advance(len(requests))
+    batches = _batches(todo, batch_size)
+    with (
+        own_file.open("a", encoding="utf-8") as out,
+        _progress(progress, len(questions), len(done), len(todo)) as advance,
+    ):
+        for batch, frames in _prefetched(batches, source, workers):
+            for part in _independent_parts(batch, frames, settings):
+                requests = []
+                for question, clip in part:
+                    texts, sources = None, None
+                    if settings.prior_actions == "model" and question.prior_actions:
+                        texts, sources = _prior_texts(question, done, by_id)
+                    request = _request(question, clip, settings, texts)
+                    request.extra = {"prior_sources": sources} if sources else {}
+                    requests.append(request)
+                for record in _answer(adapter, requests, parse):
+                    done[record["id"]] = record
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+                advance(len(requests))
 
     merged = answered(run_dir)
     if not all(q.id in merged for q in questions):
@@ -264,6 +258,25 @@ def run_evaluation(
     metrics = compute_metrics(questions, merged, annotations=annotations)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _prefetched(
+    batches: Iterator[list[Question]], source: FrameSource | None, workers: int
+) -> Iterator[tuple[list[Question], list]]:
+    """Batches with their frames, decoded by ``workers`` threads at most ``workers`` batches
+    ahead of the model (bounded memory); ``workers=0`` decodes in the caller's thread."""
+    if workers == 0:
+        for batch in batches:
+            yield batch, _frames(batch, source)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future] = deque()
+        for batch in batches:
+            pending.append(pool.submit(lambda b: (b, _frames(b, source)), batch))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _independent_parts(batch: list[Question], frames: list, settings: EvalSettings):

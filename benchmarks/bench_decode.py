@@ -1,0 +1,207 @@
+"""Clip decoding speed: our one-seek-per-clip decoder against per-frame seeking, in the same run.
+
+Writes two test videos with frame numbers in their pixels (a 1080p 59.94-fps single file and a
+512-px 30-fps chunk layout), then decodes random 2-4 s segments with 8, 16 and 32 frames:
+
+- ``ours``: :class:`llavaction.data.video.VideoReader` (one seek per clip, then decode forward,
+  skipping the groups of pictures that hold no wanted frame);
+- ``forward``: the same without the skipping (every frame after the seek is decoded);
+- ``seek-per-frame``: the naive reference, one keyframe seek and decode per wanted frame (what
+  sparse random access does), also with PyAV and timestamp matching.
+
+Both are checked frame-exact (frame numbers read back from the pixels). decord is not installed
+here, so it is not compared. With ``--loader-clips K`` it also reports the peak memory of the
+``ClipDataset`` loader over K clips (it should stay flat).
+
+    .venv/bin/python benchmarks/bench_decode.py [--seconds 20] [--clips 12] [--loader-clips 1000]
+        [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from llavaction.data.layouts import ChunkLayout, FileLayout, chunk_name
+from llavaction.data.sampling import frame_indices
+from llavaction.data.synth import draw_frame_number, read_frame_number, write_video
+from llavaction.data.video import PyAVBackend, StreamInfo, VideoReader
+
+
+def numbered_frames(count: int, width: int, height: int, first: int = 0):
+    """Frames with a moving textured pattern and their index as a bar code."""
+    rng = np.random.default_rng(0)
+    block = max(width // 60, 4)
+    texture = rng.integers(0, 255, (height // block + 1, width // block + 1, 3), dtype=np.uint8)
+    texture = np.repeat(np.repeat(texture, block, axis=0), block, axis=1)[:height, :width]
+    for i in range(first, first + count):
+        frame = np.roll(texture, shift=3 * i, axis=1)
+        yield draw_frame_number(frame.copy(), i)
+
+
+def make_videos(root: Path, seconds: float) -> tuple[Path, Path, int, int]:
+    """The 1080p 59.94-fps file and the 512-px 30-fps chunk layout (15-s chunks)."""
+    fps_hd = Fraction(60000, 1001)
+    n_hd = round(seconds * fps_hd)
+    single = root / "P01" / "videos" / "P01_01.MP4"
+    t = time.perf_counter()
+    write_video(
+        single, numbered_frames(n_hd, 1920, 1080), fps_hd, preset="ultrafast", gop=30, threads=0
+    )
+    print(f"wrote {n_hd} frames of 1080p 59.94 fps in {time.perf_counter() - t:.1f} s")
+    n_chunks = round(seconds * 30)
+    folder = root / "chunks" / "P01" / "P01_01.MP4"
+    for first in range(0, n_chunks, 450):
+        count = min(450, n_chunks - first)
+        write_video(
+            folder / f"{chunk_name(first / 30)}.MP4",
+            numbered_frames(count, 512, 512, first),
+            30,
+            preset="veryfast",
+            gop=15,
+            threads=0,
+        )
+    return single, root / "chunks", n_hd, n_chunks
+
+
+def seek_per_frame(stream_info: StreamInfo, indices) -> np.ndarray:
+    """Reference: one seek and a forward decode for every wanted frame."""
+    import av
+
+    out = []
+    with av.open(str(stream_info.path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream_info.time_base
+        for index in indices:
+            target = stream_info.start_pts + int(index / stream_info.fps / tb)
+            container.seek(target, stream=stream, backward=True)
+            limit = (index + 0.5) / stream_info.fps
+            previous = None
+            for frame in container.decode(stream):
+                if float((frame.pts - stream_info.start_pts) * tb) >= limit:
+                    break
+                previous = frame
+            out.append(previous.to_ndarray(format="rgb24"))
+    return np.stack(out)
+
+
+def segments(rng: np.random.Generator, duration: float, count: int) -> list[tuple[float, float]]:
+    result = []
+    for _ in range(count):
+        length = float(rng.uniform(2.0, 4.0))
+        start = float(rng.uniform(0.0, duration - length - 0.1))
+        result.append((round(start, 2), round(start + length, 2)))
+    return result
+
+
+def _rss_mib() -> float:
+    """Current resident memory of this process (Linux), in MiB."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _read(reader: VideoReader, video_id: str, s: float, e: float, n: int):
+    clip = reader.read(video_id, s, e, n)
+    return clip.frames, clip.indices.tolist()
+
+
+def _seek_each(reader: VideoReader, video_id: str, s: float, e: float, n: int):
+    info = reader.info(video_id)
+    idx = frame_indices(s, e, info.fps, info.num_frames, n)
+    frames = []
+    for f in idx:  # one seek per frame, within the right file
+        k = int(np.searchsorted(np.asarray(info.offsets), f, side="right") - 1)
+        stream = reader.probe(info.pieces[k].path)
+        frames.append(seek_per_frame(stream, [int(f - info.offsets[k])])[0])
+    return np.stack(frames), idx.tolist()
+
+
+def bench(name: str, layout, video_id: str, clips: int, duration: float) -> None:
+    """Print clips/s of each method and the ratios, for N = 8, 16, 32. The methods take turns
+    on each segment (in rotating order), so that load from other processes and cache effects
+    fall on all of them alike."""
+    ours = VideoReader(layout)
+    forward = VideoReader(layout, PyAVBackend(skip_unneeded=False))
+    methods = {
+        "ours": lambda *a: _read(ours, *a),
+        "forward": lambda *a: _read(forward, *a),
+        "seek-per-frame": lambda *a: _seek_each(ours, *a),
+    }
+    rng = np.random.default_rng(1)
+    for n in (8, 16, 32):
+        seconds = dict.fromkeys(methods, 0.0)
+        exact = dict.fromkeys(methods, True)
+        names = list(methods)
+        for k, (s, e) in enumerate(segments(rng, duration, clips)):
+            for method in names[k % 3 :] + names[: k % 3]:  # rotate who goes first
+                run = methods[method]
+                t = time.perf_counter()
+                frames, indices = run(video_id, s, e, n)
+                seconds[method] += time.perf_counter() - t
+                exact[method] &= [read_frame_number(f) for f in frames] == indices
+        base = seconds["ours"]
+        print(
+            f"{name:22s} N={n:2d}: "
+            + " | ".join(
+                f"{m} {clips / t:6.2f} clips/s" + ("" if m == "ours" else f" ({t / base:4.2f}x)")
+                for m, t in seconds.items()
+            )
+            + " | frame-exact: "
+            + "/".join(str(v) for v in exact.values())
+        )
+
+
+def loader_memory(chunks: Path, clips: int, duration: float) -> None:
+    from llavaction.data.loader import ClipDataset, clip_loader
+
+    rng = np.random.default_rng(2)
+    items = [("P01_01", s, e) for s, e in segments(rng, duration, clips)]
+    loader = clip_loader(ClipDataset(items, ChunkLayout(chunks), 16), batch_size=4, workers=0)
+    peaks = []
+    t = time.perf_counter()
+    done = 0
+    for batch in loader:
+        done += len(batch["index"]) + len(batch["skipped"])
+        if done * 4 >= (len(peaks) + 1) * clips:  # after each quarter of the clips
+            peaks.append(_rss_mib())
+    elapsed = time.perf_counter() - t
+    print(
+        f"loader over {clips} clips (16 frames, 512 px): {clips / elapsed:.1f} clips/s, "
+        "RSS after each quarter: " + ", ".join(f"{p:.0f} MiB" for p in peaks)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the test videos")
+    parser.add_argument("--clips", type=int, default=12, help="clips per setting (0: none)")
+    parser.add_argument("--loader-clips", type=int, default=0, help="clips for the memory check")
+    parser.add_argument("--work", type=Path, help="keep the test videos here and reuse them")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.work or Path(tmp)
+        if (root / "done").is_file():
+            chunks = root / "chunks"
+        else:
+            _, chunks, _, _ = make_videos(root, args.seconds)
+            (root / "done").write_text(f"{args.seconds}\n")
+        single = FileLayout(root / "P01" / "videos" / "P01_01.MP4")
+        if args.clips:
+            bench("1080p 59.94 fps file", single, "P01_01", args.clips, args.seconds)
+            bench("512 px 30 fps chunks", ChunkLayout(chunks), "P01_01", args.clips, args.seconds)
+        if args.loader_clips:
+            loader_memory(chunks, args.loader_clips, args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Evaluation throughput: frames decoded in parallel with the model vs. serially, and memory.
+
+1. The tiny model (random weights, letter scoring, 1 torch thread) answers ~1,000 synthetic-kitchen
+   questions at 8 frames twice: ``workers=0`` (decode, then answer, in turn: the reference) and
+   ``workers=2`` (two threads decode ahead of the model). Target: at least 1.8x on 2 cores.
+2. Peak memory of the runner itself (tracemalloc, a blind baseline, no frames) on 1,000 and on
+   10,000 questions: it should stay flat (only the question list grows).
+
+    .venv/bin/python benchmarks/bench_eval.py [--videos 90] [--workdir /tmp/llavaction-bench-eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--videos", type=int, default=90)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/llavaction-bench-eval"))
+    args = parser.parse_args()
+
+    import torch
+
+    from llavaction.bench import prompts
+    from llavaction.bench.build import BuildSettings, build_benchmark
+    from llavaction.bench.questions import read_questions, write_questions
+    from llavaction.data.synth import render_kitchen
+    from llavaction.evaluate.adapters import RandomAdapter
+    from llavaction.evaluate.frames import make_frame_source
+    from llavaction.evaluate.local_adapter import LlavactionAdapter
+    from llavaction.evaluate.runner import EvalSettings, run_evaluation
+    from llavaction.model.checkpoint import write_tiny_released_checkpoint
+    from llavaction.model.config import tiny_config
+    from llavaction.model.tokenization import train_tiny_tokenizer
+
+    torch.set_num_threads(1)
+    work = args.workdir
+    kitchen = work / "kitchen"
+    if not (kitchen / "videos").is_dir():
+        start = time.perf_counter()
+        render_kitchen(kitchen, videos=args.videos, seed=0)
+        print(f"rendered {args.videos} videos in {time.perf_counter() - start:.1f} s")
+    questions = work / "q.jsonl"
+    parts = []
+    for split in ("train", "validation"):
+        build_benchmark(
+            kitchen / "annotations", work / f"{split}.jsonl", BuildSettings(split=split)
+        )
+        parts += read_questions(work / f"{split}.jsonl")
+    write_questions(questions, parts)
+    checkpoint = work / "checkpoint"
+    if not checkpoint.is_dir():
+        tokenizer = train_tiny_tokenizer(
+            [prompts.MQA, prompts.TIME_INSTRUCTION, "A. B. C. D. E."] * 3, 400
+        )
+        write_tiny_released_checkpoint(
+            checkpoint, tiny_config(vocab_size=len(tokenizer)), tokenizer=tokenizer
+        )
+    adapter = LlavactionAdapter(checkpoint)
+    source = make_frame_source(kitchen / "videos", "chunks", 8, None)
+    print(f"{len(parts)} questions, 8 frames each, tiny model, letter scoring")
+    seconds = {}
+    for workers in (0, 2):
+        run = work / f"run-workers{workers}"
+        for old in run.glob("*"):
+            old.unlink()
+        start = time.perf_counter()
+        run_evaluation(questions, adapter, run, EvalSettings(), frame_source=source,
+                       batch_size=8, workers=workers, progress=False)  # fmt: skip
+        seconds[workers] = time.perf_counter() - start
+        label = "serial decode (reference)" if workers == 0 else "2 decode threads"
+        print(
+            f"  {label:26s}: {seconds[workers]:6.1f} s = {len(parts) / seconds[workers]:6.1f} questions/s"
+        )
+    ratio = seconds[0] / seconds[2]
+    print(
+        f"parallel / serial throughput: {ratio:.2f}x  [{'OK' if ratio >= 1.8 else 'below the 1.8x target'}]"
+    )
+
+    peaks = {}
+    for n in (1_000, 10_000):
+        many = [replace(q, id=f"{q.id}#{i}") for i in range(n // len(parts) + 1) for q in parts][:n]
+        path = work / f"q{n}.jsonl"
+        write_questions(path, many)
+        run = work / f"memory-{n}"
+        for old in run.glob("*"):
+            old.unlink()
+        tracemalloc.start()
+        baseline = tracemalloc.get_traced_memory()[0]
+        run_evaluation(path, RandomAdapter(0), run, EvalSettings(), progress=False)
+        peaks[n] = (tracemalloc.get_traced_memory()[1] - baseline) / 2**20
+        tracemalloc.stop()
+        print(
+            f"runner peak Python memory, {n:6d} questions: {peaks[n]:6.1f} MiB ({peaks[n] * 2**20 / n / 1024:.1f} KiB per question)"
+        )
+    per_q = {n: peaks[n] / n for n in peaks}
+    print(
+        f"per-question memory at 10,000 vs 1,000: {per_q[10_000] / per_q[1_000]:.2f}x (flat = no growth beyond the question list)"
+    )
+
+
+if __name__ == "__main__":
+    main()
