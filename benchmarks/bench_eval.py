@@ -73,7 +73,7 @@ def main() -> None:
         run_evaluation(questions, adapter, run, EvalSettings(), frame_source=source,
                        batch_size=8, workers=workers, progress=False)  # fmt: skip
         seconds[workers] = time.perf_counter() - start
-        label = "serial decode (reference)" if workers == 0 else "2 decode threads"
+        label = "serial decode (reference)" if workers == 0 else "2 decoding processes"
         print(
             f"  {label:26s}: {seconds[workers]:6.1f} s = {len(parts) / seconds[workers]:6.1f} questions/s"
         )

@@ -67,3 +67,21 @@ def test_missing_checkpoint_is_a_clear_error(setup, capsys):
             "--videos", str(root), "--out", str(root / "x")]  # fmt: skip
     assert main(args) == 1
     assert "checkpoint directory not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_missing_video_stops_the_run_with_its_name(setup, tmp_path, workers, capsys):
+    import shutil
+
+    root, questions, checkpoint = setup
+    videos = tmp_path / "videos"
+    shutil.copytree(root / "kitchen" / "videos", videos)
+    first = json.loads(questions.open().readline())
+    victim = next(videos.rglob(f"{first['video_id']}.MP4"))
+    shutil.rmtree(victim)
+    args = ["eval", "--questions", str(questions), "--model", "llavaction", "--checkpoint", str(checkpoint),
+            "--videos", str(videos), "--frames", "4", "--workers", workers, "--out", str(tmp_path / "run"),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert first["video_id"] in err and "not found" in err

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from llavaction.data.frame_cache import CacheKey, FrameCache
 from llavaction.data.layouts import VideoLayout
 from llavaction.data.sampling import Jitter
-from llavaction.data.video import Size, VideoReader, target_size
+from llavaction.data.video import PyAVBackend, Size, VideoReader, target_size
 from llavaction.errors import LlavactionError
 
 
@@ -46,7 +46,8 @@ class ClipDataset(Dataset):
     """Frames of each item: a dict with ``frames`` (uint8 tensor (N, H, W, 3)) or ``None``.
 
     ``jitter_seed`` turns on SPEC 2's training jitter, deterministic per item; ``cache`` (a
-    :class:`FrameCache` built with the same settings) is read before decoding.
+    :class:`FrameCache` built with the same settings) is read before decoding;
+    ``decoder_threads=1`` suits several worker processes (parallelism across clips).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class ClipDataset(Dataset):
         size: Size = None,
         jitter_seed: int | None = None,
         cache: FrameCache | str | Path | None = None,
+        decoder_threads: int = 0,
     ) -> None:
         self.items = [i if isinstance(i, ClipItem) else ClipItem(*i) for i in items]
         self.layout = layout
@@ -65,6 +67,7 @@ class ClipDataset(Dataset):
         self.size = target_size(size)
         self.jitter_seed = jitter_seed
         self.cache = FrameCache(cache) if isinstance(cache, str | Path) else cache
+        self.decoder_threads = decoder_threads  # FFmpeg threads per reader (0: its choice)
         self._reader: VideoReader | None = None  # one per worker process, made on first use
 
     def __len__(self) -> int:
@@ -99,7 +102,8 @@ class ClipDataset(Dataset):
                 )
                 return sample
         if self._reader is None:
-            self._reader = VideoReader(self.layout, size=self.size)
+            backend = PyAVBackend(threads=self.decoder_threads)
+            self._reader = VideoReader(self.layout, backend, size=self.size)
         jitter = None
         if self.jitter_seed is not None:
             jitter = Jitter(rng=np.random.default_rng([self.jitter_seed, index]))

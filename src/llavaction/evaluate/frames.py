@@ -1,28 +1,63 @@
-"""Frames for evaluation: a question -> its sampled frames, decoded per SPEC 2 (no jitter)."""
+"""Frames for evaluation: each question's sampled frames, decoded per SPEC 2 (no jitter).
+
+:class:`VideoFrames` reads a video layout. Called on one question it decodes in the caller's
+thread (the report uses this); :meth:`VideoFrames.batches` feeds the runner, decoding in
+``workers`` DataLoader processes ahead of the model (frames come back through shared memory, and
+Python-level decoding work is not serialised by one interpreter lock), or in the caller's thread
+with ``workers=0``.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from llavaction.bench.questions import Question
+from llavaction.errors import VideoError
 
 
-def make_frame_source(videos: str | Path, layout: str, frames: int, size: int | None):
-    """A thread-safe callable ``question -> uint8 (N, H, W, 3)`` reading from a video layout.
+class VideoFrames:
+    """A thread-safe callable ``question -> uint8 (N, H, W, 3)`` over a video layout."""
 
-    Each worker thread keeps its own reader (PyAV containers and probe caches are not shared).
-    """
-    from llavaction.data.layouts import make_layout
-    from llavaction.data.video import VideoReader
+    def __init__(self, videos: str | Path, layout: str, frames: int, size: int | None) -> None:
+        from llavaction.data.layouts import make_layout
 
-    video_layout = make_layout(layout, videos)
-    local = threading.local()
+        self.layout = make_layout(layout, videos)
+        self.frames = frames
+        self.size = size
+        self._local = threading.local()
 
-    def frames_of(question: Question):
-        reader = getattr(local, "reader", None)
+    def __call__(self, question: Question):
+        from llavaction.data.video import VideoReader
+
+        reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = local.reader = VideoReader(video_layout, size=size)
-        return reader.read(question.video_id, question.start, question.stop, frames).frames
+            reader = self._local.reader = VideoReader(self.layout, size=self.size)
+        return reader.read(question.video_id, question.start, question.stop, self.frames).frames
 
-    return frames_of
+    def batches(
+        self, questions: Sequence[Question], batch_size: int, workers: int
+    ) -> Iterator[list]:
+        """The frames of consecutive batches of ``questions`` (same order), decoded ahead."""
+        if workers == 0:
+            for start in range(0, len(questions), batch_size):
+                yield [self(q) for q in questions[start : start + batch_size]]
+            return
+        from llavaction.data.loader import ClipDataset, ClipItem, clip_loader
+
+        items = [ClipItem(q.video_id, q.start, q.stop, q.id) for q in questions]
+        dataset = ClipDataset(items, self.layout, self.frames, size=self.size, decoder_threads=1)
+        loader = clip_loader(dataset, batch_size=batch_size, workers=workers, prefetch=2)
+        for batch in loader:
+            if batch["skipped"]:
+                skip = batch["skipped"][0]
+                raise VideoError(skip.video_id, f"question {skip.id}: {skip.reason}")
+            yield [f.numpy() for f in batch["frames"]]
+
+
+def make_frame_source(
+    videos: str | Path, layout: str, frames: int, size: int | None
+) -> VideoFrames:
+    """The frame source of a video layout (see :class:`VideoFrames`)."""
+    return VideoFrames(videos, layout, frames, size)

@@ -230,12 +230,11 @@ def run_evaluation(
     by_id = {q.id: q for q in questions}
     source = frame_source if adapter.needs_frames else None
 
-    batches = _batches(todo, batch_size)
     with (
         own_file.open("a", encoding="utf-8") as out,
         _progress(progress, len(questions), len(done), len(todo)) as advance,
     ):
-        for batch, frames in _prefetched(batches, source, workers):
+        for batch, frames in _prefetched(todo, batch_size, source, workers):
             for part in _independent_parts(batch, frames, settings):
                 requests = []
                 for question, clip in part:
@@ -261,10 +260,15 @@ def run_evaluation(
 
 
 def _prefetched(
-    batches: Iterator[list[Question]], source: FrameSource | None, workers: int
+    todo: list[Question], batch_size: int, source: FrameSource | None, workers: int
 ) -> Iterator[tuple[list[Question], list]]:
-    """Batches with their frames, decoded by ``workers`` threads at most ``workers`` batches
-    ahead of the model (bounded memory); ``workers=0`` decodes in the caller's thread."""
+    """Batches with their frames, decoded at most a few batches ahead of the model (bounded
+    memory): by the source's own ``batches`` (worker processes) when it has one, else by
+    ``workers`` threads; ``workers=0`` decodes in the caller's thread."""
+    batches = _batches(todo, batch_size)
+    if source is not None and hasattr(source, "batches"):
+        yield from zip(batches, source.batches(todo, batch_size, workers), strict=True)
+        return
     if workers == 0:
         for batch in batches:
             yield batch, _frames(batch, source)
