@@ -9,9 +9,12 @@ Writes two test videos with frame numbers in their pixels (a 1080p 59.94-fps sin
 - ``seek-per-frame``: the naive reference, one keyframe seek and decode per wanted frame (what
   sparse random access does), also with PyAV and timestamp matching.
 
-Both are checked frame-exact (frame numbers read back from the pixels). decord is not installed
-here, so it is not compared. With ``--loader-clips K`` it also reports the peak memory of the
-``ClipDataset`` loader over K clips (it should stay flat).
+- ``decord``: ``decord.VideoReader(file).get_batch(indices)`` per clip and file, as LLaVAction's
+  loader does (``make bench`` installs decord; without it this column is left out).
+
+All are checked frame-exact (frame numbers read back from the pixels). With
+``--loader-clips K`` it also reports the peak memory of the ``ClipDataset`` loader over K clips
+(it should stay flat). Target: ours at least 1.5x decord.
 
     .venv/bin/python benchmarks/bench_decode.py [--seconds 20] [--clips 12] [--loader-clips 1000]
         [--work DIR]
@@ -125,6 +128,20 @@ def _seek_each(reader: VideoReader, video_id: str, s: float, e: float, n: int):
     return np.stack(frames), idx.tolist()
 
 
+def _decord(reader: VideoReader, video_id: str, s: float, e: float, n: int):
+    import decord
+
+    info = reader.info(video_id)
+    idx = frame_indices(s, e, info.fps, info.num_frames, n)
+    piece_of = np.searchsorted(np.asarray(info.offsets), idx, side="right") - 1
+    frames = []
+    for k in np.unique(piece_of):  # one VideoReader per file touched, as LLaVAction does
+        local = (idx[piece_of == k] - info.offsets[k]).tolist()
+        video = decord.VideoReader(str(info.pieces[k].path), num_threads=0)
+        frames.append(video.get_batch(local).asnumpy())
+    return np.concatenate(frames), idx.tolist()
+
+
 def bench(name: str, layout, video_id: str, clips: int, duration: float) -> None:
     """Print clips/s of each method and the ratios, for N = 8, 16, 32. The methods take turns
     on each segment (in rotating order), so that load from other processes and cache effects
@@ -136,13 +153,20 @@ def bench(name: str, layout, video_id: str, clips: int, duration: float) -> None
         "forward": lambda *a: _read(forward, *a),
         "seek-per-frame": lambda *a: _seek_each(ours, *a),
     }
+    try:
+        import decord  # noqa: F401
+
+        methods["decord"] = lambda *a: _decord(ours, *a)
+    except ImportError:
+        print("decord not installed: `make bench` installs it (no decord column)")
     rng = np.random.default_rng(1)
     for n in (8, 16, 32):
         seconds = dict.fromkeys(methods, 0.0)
         exact = dict.fromkeys(methods, True)
         names = list(methods)
         for k, (s, e) in enumerate(segments(rng, duration, clips)):
-            for method in names[k % 3 :] + names[: k % 3]:  # rotate who goes first
+            turn = k % len(names)
+            for method in names[turn:] + names[:turn]:  # rotate who goes first
                 run = methods[method]
                 t = time.perf_counter()
                 frames, indices = run(video_id, s, e, n)
@@ -157,6 +181,37 @@ def bench(name: str, layout, video_id: str, clips: int, duration: float) -> None
             )
             + " | frame-exact: "
             + "/".join(str(v) for v in exact.values())
+        )
+
+
+def exactness_against_decord(root: Path) -> None:
+    """Frame-exactness on the tests' tricky files: a stream-copied cut with an edit list, a
+    variable-frame-rate file and a file starting at 0.5 s (frame numbers read from pixels)."""
+    try:
+        import decord
+    except ImportError:
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "data"))
+    from videotools import Videos, frame_numbers
+
+    videos = Videos(root / "tricky")
+    cases = {
+        "edit-list cut": (videos.cut, lambda i: i + videos.cut_frame),
+        "starts at 0.5 s": (videos.offset, lambda i: i),
+    }
+    for name, (path, expected_number) in cases.items():
+        reader = VideoReader(FileLayout(path))
+        info = reader.info(path.stem)
+        indices = np.arange(0, info.num_frames - 1, 7)
+        ours = frame_numbers(reader.read_indices(info, indices).frames)
+        theirs = frame_numbers(decord.VideoReader(str(path)).get_batch(indices.tolist()).asnumpy())
+        wanted = [expected_number(int(i)) for i in indices]
+        wrong_ours = sum(a != b for a, b in zip(ours, wanted, strict=True))
+        wrong_decord = sum(a != b for a, b in zip(theirs, wanted, strict=True))
+        shift = max((abs(a - b) for a, b in zip(theirs, wanted, strict=True)), default=0)
+        print(
+            f"{name:16s}: {len(indices)} frames, wrong frames: ours {wrong_ours}, "
+            f"decord {wrong_decord} (off by up to {shift})"
         )
 
 
@@ -198,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.clips:
             bench("1080p 59.94 fps file", single, "P01_01", args.clips, args.seconds)
             bench("512 px 30 fps chunks", ChunkLayout(chunks), "P01_01", args.clips, args.seconds)
+        exactness_against_decord(root)
         if args.loader_clips:
             loader_memory(chunks, args.loader_clips, args.seconds)
     return 0
