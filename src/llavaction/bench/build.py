@@ -129,6 +129,30 @@ def question_rng(seed: int, narration_id: str) -> random.Random:
     return random.Random(f"llavaction-mqa:{seed}:{narration_id}")
 
 
+def segment_question(
+    segment: Segment,
+    options: Sequence[Option],
+    answer_index: int,
+    prior: tuple[PriorAction, ...] = (),
+) -> Question:
+    """The question about a labelled segment with the given options, validated."""
+    question = Question(
+        id=segment.narration_id,
+        video_id=segment.video_id,
+        participant_id=segment.participant_id,
+        start=segment.start,
+        stop=segment.stop,
+        options=tuple(options),
+        answer_index=answer_index,
+        narration=segment.narration or "",
+        verb_class=segment.verb_class,  # type: ignore[arg-type]
+        noun_class=segment.noun_class,  # type: ignore[arg-type]
+        prior_actions=prior,
+    )
+    question.validate()
+    return question
+
+
 def build_questions(
     segments: Sequence[Segment],
     strategy: DistractorStrategy,
@@ -157,21 +181,11 @@ def build_questions(
                 Option(text, distractor.action_id, distractor.source, text_source, distractor.rank)
             )
         rng.shuffle(options)
-        question = Question(
-            id=segment.narration_id,
-            video_id=segment.video_id,
-            participant_id=segment.participant_id,
-            start=segment.start,
-            stop=segment.stop,
-            options=tuple(options),
-            answer_index=options.index(truth),
-            narration=segment.narration or "",
-            verb_class=segment.verb_class,  # type: ignore[arg-type]
-            noun_class=segment.noun_class,  # type: ignore[arg-type]
-            prior_actions=priors.get(segment.narration_id, ()),
+        questions.append(
+            segment_question(
+                segment, options, options.index(truth), priors.get(segment.narration_id, ())
+            )
         )
-        question.validate()
-        questions.append(question)
     return questions
 
 
@@ -288,18 +302,6 @@ def build_two_stage_questions(
             used.add(text)
             options.append(Option(text, action, "specialist", text_source, rank))
         truth = segment.action_id
-        question = Question(
-            id=segment.narration_id,
-            video_id=segment.video_id,
-            participant_id=segment.participant_id,
-            start=segment.start,
-            stop=segment.stop,
-            options=tuple(options),
-            answer_index=next((i for i, o in enumerate(options) if o.action_id == truth), -1),
-            narration=segment.narration or "",
-            verb_class=segment.verb_class,  # type: ignore[arg-type]
-            noun_class=segment.noun_class,  # type: ignore[arg-type]
-        )
-        question.validate()
-        questions.append(question)
+        answer = next((i for i, o in enumerate(options) if o.action_id == truth), -1)
+        questions.append(segment_question(segment, options, answer))
     return questions

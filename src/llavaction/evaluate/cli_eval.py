@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from llavaction.data.cli_video import Layout
 from llavaction.errors import LlavactionError
 
 
@@ -17,11 +18,6 @@ class Model(StrEnum):
     prior = "prior"
     openai = "openai"
     llavaction = "llavaction"
-
-
-class Layout(StrEnum):
-    ek100 = "ek100"
-    chunks = "chunks"
 
 
 class Scoring(StrEnum):
