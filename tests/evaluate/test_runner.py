@@ -259,3 +259,46 @@ def test_sequential_prediction_uses_the_models_own_answers(kitchen, tmp_path):
     assert (
         f"you started an action {q.prior_actions[1].narration}. What action" in recorder.tasks[q.id]
     )
+
+
+def test_shard_from_torchrun_environment(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert Shard.from_environment() == Shard(1, 1)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "2")
+    assert Shard.from_environment() == Shard(3, 4)
+    assert Shard.from_environment().filename == "predictions.shard-3-of-4.jsonl"
+    assert Shard.from_environment("1/2") == Shard(1, 2)  # an explicit --shard wins
+
+
+def test_processes_under_torchrun_fill_one_run(kitchen, tmp_path):
+    import os
+
+    _, questions = kitchen
+    run = tmp_path / "torchrun"
+    reference = tmp_path / "reference"
+    run_evaluation(questions, RandomAdapter(4), reference, EvalSettings(), progress=False)
+    base = [
+        "eval",
+        "--questions",
+        str(questions),
+        "--model",
+        "random",
+        "--seed",
+        "4",
+        "--out",
+        str(run),
+        "--no-progress",
+    ]
+    env = {**os.environ, "WORLD_SIZE": "2"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "llavaction.cli", *base], env={**env, "RANK": str(r)}
+        )
+        for r in range(2)
+    ]
+    assert [p.wait() for p in processes] == [0, 0]
+    assert sorted(p.name for p in run.glob("predictions*")) == [
+        "predictions.shard-1-of-2.jsonl", "predictions.shard-2-of-2.jsonl",
+    ]  # fmt: skip
+    assert _choices(run) == _choices(reference)

@@ -87,8 +87,15 @@ def make_adapter(
     if model == "llavaction":
         if checkpoint is None:
             raise LlavactionError("--model llavaction needs --checkpoint DIR")
+        import os
+
         from llavaction.evaluate.local_adapter import LlavactionAdapter
 
+        if device is None and "LOCAL_RANK" in os.environ:  # under torchrun: one GPU per process
+            import torch
+
+            if torch.cuda.is_available():
+                device = f"cuda:{os.environ['LOCAL_RANK']}"
         return LlavactionAdapter(checkpoint, mode=scoring, device=device)
     raise LlavactionError(f"unknown model {model!r}")
 
@@ -253,7 +260,7 @@ def eval_command(
         out,
         settings,
         frame_source=frame_source,
-        shard=Shard.parse(shard),
+        shard=Shard.from_environment(shard),
         batch_size=batch_size,
         workers=workers,
         progress=progress,

@@ -76,6 +76,17 @@ class Shard:
             raise LlavactionError(f"--shard {text}: need 1 <= K <= N")
         return cls(k, n)
 
+    @classmethod
+    def from_environment(cls, text: str | None = None) -> Shard:
+        """``--shard K/N`` when given, else the process's place under ``torchrun`` (``RANK``,
+        ``WORLD_SIZE``), else the whole run."""
+        if text:
+            return cls.parse(text)
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1:
+            return cls(int(os.environ.get("RANK", "0")) + 1, world)
+        return cls(1, 1)
+
     def owns(self, question_id: str) -> bool:
         digest = hashlib.sha256(question_id.encode("utf-8")).digest()
         return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
