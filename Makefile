@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[video,model,eval,dev]'
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[video,model,eval,distributed,dev]'
 	# test-only: the real Qwen BPE ranks ship in this wheel (never imported; no dependencies)
 	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock dashscope
 	@touch $(STAMP)

@@ -41,6 +41,15 @@ from llavaction.model.cli_model import ask  # noqa: E402
 
 app.command("ask")(ask)
 
+from llavaction.train.cli_sft import sft_app, specialist_app  # noqa: E402
+
+app.add_typer(sft_app, name="sft")
+app.add_typer(specialist_app, name="specialist")
+
+from llavaction.train.cli_train import train  # noqa: E402
+
+app.command("train")(train)
+
 
 class Split(StrEnum):
     train = "train"

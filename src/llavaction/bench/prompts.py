@@ -44,6 +44,22 @@ TIME_INSTRUCTION = (
     "The provided video lasts for {duration:.3f} seconds, and {n_frames} frames are uniformly "
     "sampled from it."
 )
+# Data-generation prompts for GPT-4o captions and QA (SPEC 5(e), 5(f)): our wording, not the
+# release's (its exact strings are not part of SPEC); the caption request itself is CAPTION.
+CAPTION_SYSTEM = "You describe egocentric video frames to make training data for a video model."
+CAPTION_LABEL_HINT = (
+    "\nThe annotated action of this clip is '{narration}' (verb: {verb}, noun: {noun}). Describe "
+    "the frames with that action in mind. Set agrees_with_label to false if the frames clearly "
+    "do not show this action."
+)
+CAPTION_QA_SYSTEM = (
+    "You write question-answer pairs about egocentric videos to train a video model."
+)
+CAPTION_QA_INSTRUCTION = (
+    "This is a first-person description of a short egocentric video clip in which I am doing "
+    "'{narration}':\n{caption}\nWrite {n} different free-form questions someone could ask about "
+    "this clip, each with a short first-person answer that the description supports."
+)
 IMAGE_TOKEN = "<image>"
 CHAT_QWEN_1_5 = (
     "<|im_start|>system\n" + SYSTEM + "<|im_end|>\n<|im_start|>user\n{user_turn}<|im_end|>\n"

@@ -112,41 +112,60 @@ class OpenAIAdapter:
         ]
 
     def _one(self, request: Request) -> Reply:
+        start = time.perf_counter()
+        schema = ANSWER_SCHEMA if self.structured else None
+        content = self.chat(
+            self.messages(request), schema=schema, label=f"question {request.question.id}"
+        )
+        return Reply(content, extra={"api_latency": time.perf_counter() - start})
+
+    def request_body(
+        self, messages: list[dict], *, schema: dict | None = None, max_tokens: int | None = None
+    ) -> dict:
+        """The chat-completion request (never holds the key): what :meth:`chat` sends."""
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
+        }
+        if schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        return body
+
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        schema: dict | None = None,
+        max_tokens: int | None = None,
+        label: str = "request",
+    ) -> str:
+        """One chat completion for any message list; the reply's text. ``schema``: structured
+        output (a ``json_schema`` object); errors name ``label``."""
         import openai
 
-        kwargs = {"response_format": {"type": "json_schema", "json_schema": ANSWER_SCHEMA}}
-        start = time.perf_counter()
+        body = self.request_body(messages, schema=schema, max_tokens=max_tokens)
         try:
-            response = self.client.chat.completions.create(
-                model=self.model,
-                messages=self.messages(request),
-                temperature=0,
-                max_tokens=self.max_tokens,
-                **(kwargs if self.structured else {}),
-            )
+            response = self.client.chat.completions.create(**body)
         except openai.APIStatusError as error:
             raise APIAnswerError(
-                f"question {request.question.id}: HTTP {error.status_code} from the endpoint "
+                f"{label}: HTTP {error.status_code} from the endpoint "
                 f"after {self.max_retries} retries"
             ) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as error:
             raise APIAnswerError(
-                f"question {request.question.id}: {type(error).__name__} after "
-                f"{self.max_retries} retries"
+                f"{label}: {type(error).__name__} after {self.max_retries} retries"
             ) from None
         except (openai.APIResponseValidationError, ValueError):
-            raise APIAnswerError(
-                f"question {request.question.id}: malformed response body"
-            ) from None
+            raise APIAnswerError(f"{label}: malformed response body") from None
         try:
             content = response.choices[0].message.content
         except (AttributeError, IndexError, TypeError):
-            raise APIAnswerError(
-                f"question {request.question.id}: response has no choices/message"
-            ) from None
+            raise APIAnswerError(f"{label}: response has no choices/message") from None
         if not isinstance(content, str):
-            raise APIAnswerError(f"question {request.question.id}: response has no text content")
-        return Reply(content, extra={"api_latency": time.perf_counter() - start})
+            raise APIAnswerError(f"{label}: response has no text content")
+        return content
 
     def answer(self, requests: Sequence[Request]) -> list[Reply]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
