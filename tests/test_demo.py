@@ -1,4 +1,4 @@
-"""The demo pipeline on the embedded kitchen, and HTML escaping of its benchmark page."""
+"""The demo pipeline on the embedded kitchen (small settings), and HTML escaping of its pages."""
 
 from __future__ import annotations
 
@@ -10,31 +10,43 @@ from llavaction.demo import render_html, run_demo
 
 def test_demo_runs_every_stage(tmp_path):
     out = tmp_path / "demo"
-    report = run_demo(out, seed=1, videos=6)
+    report = run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2)
     assert report == out / "report.html"
-    assert sorted(p.name for p in (out / "kitchen" / "videos").iterdir())  # participants' folders
     data = json.loads((out / "benchmarks.json").read_text())
-    assert [s["name"] for s in data["benchmarks"]] == [
+    names = [s["name"] for s in data["benchmarks"]]
+    assert names == [
         "validation, random distractors",
         "validation, prior-hard distractors",
+        "validation, specialist distractors",
     ]
     for section in data["benchmarks"]:
         questions = read_questions(out / section["questions_file"])
         assert section["summary"]["questions"] == len(questions) > 0
-    hard = data["benchmarks"][1]["summary"]
+    prior_hard, hard = data["benchmarks"][1]["summary"], data["benchmarks"][2]["summary"]
     # only the frequency fallback may share neither the verb nor the noun
-    fallback = hard["distractor_sources"].get("prior-hard:frequency", 0)
-    assert hard["distractors_sharing"]["neither"]["count"] == fallback
-    for name in ("random", "prior"):
-        metrics = json.loads((out / "eval" / name / "metrics.json").read_text())
-        assert metrics["overall"]["n"] == hard["questions"]
+    fallback = prior_hard["distractor_sources"].get("prior-hard:frequency", 0)
+    assert prior_hard["distractors_sharing"]["neither"]["count"] == fallback
+    assert set(hard["distractor_sources"]) == {"specialist"}
+    assert (out / "sft" / "mixture.yaml").is_file()
+    for name in ("model", "no-action-token"):
+        config = (out / "train" / name / "config.yaml").read_text()
+        assert f"action_tokens: {1 if name == 'model' else 0}" in config
+    runs = sorted(p.name for p in (out / "eval").iterdir())
+    assert runs == sorted(
+        f"{bench}-{model}"
+        for bench in ("random", "hard")
+        for model in ("random", "prior", "specialist", "model", "no-action-token")
+    )
+    for run in runs:
+        metrics = json.loads((out / "eval" / run / "metrics.json").read_text())
+        bench = data["benchmarks"][0 if run.startswith("random-") else 2]["summary"]
+        assert metrics["overall"]["n"] == bench["questions"]
     page = report.read_text()
-    assert page.count("class='question'") == hard["questions"]
-    assert page.count("data:image/png;base64,") == hard["questions"] + 1
-    # a second run reuses the kitchen and resumes the evaluations (nothing answered twice)
-    before = (out / "eval" / "prior" / "predictions.jsonl").read_bytes()
-    run_demo(out, seed=1, videos=6)
-    assert (out / "eval" / "prior" / "predictions.jsonl").read_bytes() == before
+    assert page.count("class='question'") == hard["questions"]  # the hard questions are listed
+    # a second run reuses every stage and resumes the evaluations (nothing answered twice)
+    before = (out / "eval" / "hard-model" / "predictions.jsonl").read_bytes()
+    run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2)
+    assert (out / "eval" / "hard-model" / "predictions.jsonl").read_bytes() == before
 
 
 def test_benchmark_page_escapes_every_string():

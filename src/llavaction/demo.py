@@ -1,12 +1,19 @@
-"""``make demo``: the pipeline on the embedded synthetic kitchen, offline, in under a minute.
+"""``make demo``: the whole pipeline on the embedded synthetic kitchen, offline, on a CPU.
 
-Stages compose by files under the run folder:
+Stages compose by files under the run folder (each stage is also a CLI command):
 
-1. ``kitchen/annotations/`` and ``kitchen/videos/``: the synthetic kitchen (``llavaction synth``);
-2. ``mqa/validation-{random,prior-hard}.jsonl`` (+ manifests): benchmarks (``mqa build``),
+1. ``kitchen/``: the synthetic kitchen, annotations and videos (``llavaction synth``);
+2. ``specialist/``: the built-in specialist, with cross-validated train predictions and
+   predictions for validation (``llavaction specialist train / predict``);
+3. ``mqa/validation-{random,prior-hard,specialist}.jsonl``: benchmarks (``mqa build``),
    summarised in ``benchmarks.html`` / ``benchmarks.json``;
-3. ``eval/{random,prior}/``: the blind baselines evaluated on the hard benchmark (``eval``);
-4. ``report.html``: the evaluation report with the frames of each question (``report``).
+4. ``sft/``: hard MQA (the specialist's top 10, training rule), prior actions and direct
+   narration records, and their mixture (``sft build``);
+5. ``train/{model,no-action-token}/``: the tiny LLaVAction, and the same without the action
+   token (the ablation) (``llavaction train``);
+6. ``eval/{random,hard}-{model}/``: baselines, the specialist and both models on the random and
+   the hard (specialist) benchmark (``eval``);
+7. ``report.html``: all runs compared, with every hard question and its frames (``report``).
 """
 
 from __future__ import annotations
@@ -20,18 +27,27 @@ from llavaction.bench.questions import read_questions
 from llavaction.bench.stats import summarize
 from llavaction.fileio import atomic_write_bytes, write_json
 
-STRATEGIES = ("random", "prior-hard")
+BENCHMARKS = {"random": "random", "prior-hard": "prior-hard", "hard": "specialist"}
+FRAMES, SIZE = 8, 32
 
 
-def run_demo(out: str | Path, *, seed: int = 0, videos: int = 40, progress: bool = False) -> Path:
-    """Run every demo stage into ``out``; returns the path of ``report.html``."""
-    from llavaction.data.annotations import EK100Annotations
+def run_demo(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    videos: int = 40,
+    steps: int = 800,
+    specialist_epochs: int = 30,
+    progress: bool = False,
+) -> Path:
+    """Run every demo stage into ``out`` (finished stages are reused); returns ``report.html``."""
+    from llavaction.data.layouts import make_layout
     from llavaction.data.synth import render_kitchen
-    from llavaction.evaluate.adapters import PriorAdapter, RandomAdapter
-    from llavaction.evaluate.frames import make_frame_source
-    from llavaction.evaluate.report import write_report
-    from llavaction.evaluate.runner import EvalSettings, run_evaluation
-    from llavaction.evaluate.score import load_run
+    from llavaction.train.specialist import (
+        SpecialistSettings,
+        predict_specialist,
+        train_specialist,
+    )
 
     out = Path(out)
     kitchen = out / "kitchen"
@@ -40,14 +56,52 @@ def run_demo(out: str | Path, *, seed: int = 0, videos: int = 40, progress: bool
     if not marker.is_file() or json.loads(marker.read_text()) != recipe:
         render_kitchen(kitchen, videos=videos, seed=seed)
         write_json(marker, recipe)
-    annotations = kitchen / "annotations"
+    annotations, video_root = kitchen / "annotations", kitchen / "videos"
+    layout = make_layout("chunks", video_root)
 
-    sections = []
-    for strategy in STRATEGIES:
-        path = out / "mqa" / f"validation-{strategy}.jsonl"
+    specialist = out / "specialist"
+    settings = SpecialistSettings(epochs=specialist_epochs, folds=2, seed=seed)
+    if not (specialist / "predictions_validation.json").is_file():
+        train_specialist(annotations, layout, specialist, settings)
+        predict_specialist(
+            specialist,
+            annotations,
+            layout,
+            "validation",
+            specialist / "predictions_validation.json",
+        )
+
+    questions = _benchmarks(out, annotations, specialist / "predictions_validation.json", seed)
+    mixture = _sft(out, annotations, specialist / "predictions_train.json", seed)
+    checkpoints = {
+        name: _train(out / "train" / name, mixture, video_root, steps, seed, action_tokens)
+        for name, action_tokens in (("model", 1), ("no-action-token", 0))
+    }
+    runs = _evaluate(out, questions, annotations, video_root, specialist, checkpoints, progress)
+
+    from llavaction.evaluate.frames import make_frame_source
+    from llavaction.evaluate.report import write_report
+
+    frames_of = make_frame_source(video_root, "chunks", FRAMES, 96)
+    hard_first = sorted(runs, key=lambda r: not r.path.name.startswith("hard-"))
+    return write_report(
+        hard_first,
+        out / "report.html",
+        frames_of=frames_of,
+        title="llavaction demo: synthetic kitchen",
+    )
+
+
+def _benchmarks(out: Path, annotations: Path, predictions: Path, seed: int) -> dict[str, Path]:
+    sections, paths = [], {}
+    for name, strategy in BENCHMARKS.items():
+        path = out / "mqa" / f"validation-{name}.jsonl"
         settings = BuildSettings(split="validation", distractors=strategy, seed=seed)
-        manifest = build_benchmark(annotations, path, settings)
+        manifest = build_benchmark(
+            annotations, path, settings, predictions if strategy == "specialist" else None
+        )
         questions = read_questions(path)
+        paths[name] = path
         sections.append(
             {
                 "name": f"validation, {strategy} distractors",
@@ -55,28 +109,91 @@ def run_demo(out: str | Path, *, seed: int = 0, videos: int = 40, progress: bool
                 "sha256": manifest["output"]["sha256"],
                 "summary": summarize(questions),
                 "samples": [
-                    {"id": q.id, "prompt": q.prompt(8), "answer": q.target()} for q in questions[:3]
+                    {"id": q.id, "prompt": q.prompt(FRAMES), "answer": q.target()}
+                    for q in questions[:3]
                 ],
             }
         )
     summary = {"run": str(out), "seed": seed, "benchmarks": sections}
     write_json(out / "benchmarks.json", summary)
     atomic_write_bytes(out / "benchmarks.html", render_html(summary).encode("utf-8"))
+    return paths
 
-    hard = out / "mqa" / "validation-prior-hard.jsonl"
-    vocabulary = EK100Annotations(annotations).action_vocabulary(("train",))
-    frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
-    baselines = {"random": RandomAdapter(seed), "prior": PriorAdapter(frequency, "kitchen:train")}
-    for name, adapter in baselines.items():
-        run_evaluation(
-            hard, adapter, out / "eval" / name, EvalSettings(), progress=progress,
-            annotations=annotations,
+
+def _sft(out: Path, annotations: Path, train_predictions: Path, seed: int) -> Path:
+    import yaml
+
+    from llavaction.train.sft import SftSettings, build_sft
+
+    datasets = []
+    for copy in range(3):  # each train segment with three sets of hard distractors
+        folder = out / "sft" / f"mqa-{copy}"
+        build_sft(
+            annotations, folder, SftSettings(seed=seed + copy, tasks=("mqa", "prior")),
+            train_predictions,
         )  # fmt: skip
-    runs = [load_run(out / "eval" / name, annotations=annotations) for name in baselines]
-    frames_of = make_frame_source(kitchen / "videos", "chunks", 8, 96)
-    return write_report(
-        runs, out / "report.html", frames_of=frames_of, title="llavaction demo: synthetic kitchen"
-    )
+        datasets.append({"json_path": f"mqa-{copy}/mqa.jsonl", "sampling_strategy": "all"})
+    build_sft(annotations, out / "sft" / "narration", SftSettings(seed=seed, tasks=("narration",)))
+    datasets.append({"json_path": "narration/narration.jsonl", "sampling_strategy": "all"})
+    mixture = out / "sft" / "mixture.yaml"
+    atomic_write_bytes(mixture, yaml.safe_dump({"datasets": datasets}).encode("utf-8"))
+    return mixture
+
+
+def _train(
+    run_dir: Path, mixture: Path, videos: Path, steps: int, seed: int, action_tokens: int
+) -> Path:
+    from llavaction.train.config import config_from_dict
+    from llavaction.train.trainer import train
+
+    checkpoint = run_dir / "checkpoints" / f"step-{steps:06d}"
+    if not checkpoint.is_dir():
+        config = config_from_dict({
+            "run_dir": str(run_dir), "seed": seed, "steps": steps, "batch_size": 8,
+            "threads": 1, "progress": False, "log_every": 50, "save_every": 0,
+            "model": {"tiny": True, "action_tokens": action_tokens},
+            "data": {"mixture": str(mixture), "videos": str(videos), "frames": FRAMES,
+                     "size": SIZE, "workers": 2},
+            "optim": {"lr": 1e-3, "warmup_steps": 100, "min_lr_ratio": 0.1},
+        })  # fmt: skip
+        train(config)
+    return checkpoint
+
+
+def _evaluate(out, questions, annotations, videos, specialist, checkpoints, progress) -> list:
+    from llavaction.bench.predictions import load_predictions
+    from llavaction.data.annotations import EK100Annotations
+    from llavaction.evaluate.adapters import PriorAdapter, RandomAdapter, SpecialistAdapter
+    from llavaction.evaluate.frames import make_frame_source
+    from llavaction.evaluate.local_adapter import LlavactionAdapter
+    from llavaction.evaluate.runner import EvalSettings, run_evaluation
+    from llavaction.evaluate.score import load_run
+
+    folder = EK100Annotations(annotations)
+    vocabulary = folder.action_vocabulary(("train",))
+    frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
+    predictions = load_predictions(specialist / "predictions_validation.json")
+    by_id = {s.narration_id: predictions.ranked(s) for s in folder.segments("validation")}
+    adapters = {
+        "random": RandomAdapter(0),
+        "prior": PriorAdapter(frequency, "kitchen:train"),
+        "specialist": SpecialistAdapter(by_id, "predictions_validation.json"),
+        **{
+            name: LlavactionAdapter(path, mode="text", device="cpu")
+            for name, path in checkpoints.items()
+        },
+    }
+    source = make_frame_source(videos, "chunks", FRAMES, SIZE)
+    runs = []
+    for bench in ("random", "hard"):
+        for name, adapter in adapters.items():
+            run = out / "eval" / f"{bench}-{name}"
+            run_evaluation(
+                questions[bench], adapter, run, EvalSettings(frames=FRAMES, size=SIZE),
+                frame_source=source, progress=progress, annotations=annotations,
+            )  # fmt: skip
+            runs.append(load_run(run, annotations=annotations))
+    return runs
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
