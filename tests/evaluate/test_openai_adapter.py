@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from fake_openai import FakeOpenAI, completion
 from llavaction.bench.build import BuildSettings, build_benchmark
 from llavaction.bench.questions import read_questions
 from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
@@ -24,70 +23,33 @@ KEY = "sk-test-SECRET-0123456789"
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
 
 
-class FakeServer:
-    """Answers chat completions; ``plan`` maps a question marker to a list of behaviours."""
+class Behaviours:
+    """Answers like the API; ``plan`` holds the faults to inject, one per request, in order."""
 
     def __init__(self):
-        self.requests: list[dict] = []
-        self.behaviours: list[str] = []
-        self.lock = threading.Lock()
-        server = self
+        self.plan: list[str] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.requests.append(
-                        {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
-                    )
-                    behaviour = server.behaviours.pop(0) if server.behaviours else "ok"
-                if behaviour == "429":
-                    return self._send(
-                        429, {"error": {"message": "slow down"}}, {"retry-after-ms": "5"}
-                    )
-                if behaviour == "500":
-                    return self._send(500, {"error": {"message": "boom"}}, {"retry-after-ms": "5"})
-                if behaviour == "slow":
-                    time.sleep(1.5)
-                if behaviour == "malformed":
-                    return self._raw(200, b"this is not json")
-                if behaviour == "nochoices":
-                    return self._send(200, {"id": "x", "object": "chat.completion", "choices": []})
-                system = body["messages"][0]["content"]
-                answer = "C" if "Here are the options" in system else "?"
-                message = {"role": "assistant", "content": json.dumps({"answer": answer})}
-                return self._send(200, {
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                })  # fmt: skip
-
-            def _send(self, code, data, headers=None):
-                raw = json.dumps(data).encode()
-                self._raw(code, raw, headers)
-
-            def _raw(self, code, raw, headers=None):
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def __call__(self, body, headers):
+        behaviour = self.plan.pop(0) if self.plan else "ok"
+        if behaviour in ("429", "500"):
+            return int(behaviour), {"error": {"message": "try later"}}, {"retry-after-ms": "5"}
+        if behaviour == "slow":
+            time.sleep(1.5)
+        if behaviour == "malformed":
+            return 200, b"this is not json", {}
+        if behaviour == "nochoices":
+            return 200, {"id": "x", "object": "chat.completion", "choices": []}, {}
+        answer = "C" if "Here are the options" in body["messages"][0]["content"] else "?"
+        return 200, completion(json.dumps({"answer": answer}), body["model"]), {}
 
 
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("LLAVACTION_TEST_KEY", KEY)
-    fake = FakeServer()
-    yield fake
-    fake.httpd.shutdown()
+    behaviours = Behaviours()
+    with FakeOpenAI(behaviours) as fake:
+        fake.plan = behaviours.plan
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +105,7 @@ def _request(questions):
 
 
 def test_retries_on_429_500_and_timeouts_then_succeed(server, questions):
-    server.behaviours = ["429", "500", "slow"]
+    server.plan.extend(["429", "500", "slow"])
     start = time.perf_counter()
     reply = adapter(server, max_retries=3).answer([_request(questions)])[0]
     assert json.loads(reply.raw) == {"answer": "C"}
@@ -151,7 +113,7 @@ def test_retries_on_429_500_and_timeouts_then_succeed(server, questions):
 
 
 def test_retries_are_bounded(server, questions):
-    server.behaviours = ["500"] * 10
+    server.plan.extend(["500"] * 10)
     with pytest.raises(APIAnswerError, match=r"HTTP 500 .* after 2 retries"):
         adapter(server).answer([_request(questions)])
     assert len(server.requests) == 3  # the first try and two retries
@@ -162,7 +124,7 @@ def test_retries_are_bounded(server, questions):
     [("malformed", "malformed response body"), ("nochoices", "no choices")],
 )
 def test_broken_bodies_are_clear_errors(server, questions, behaviour, message):
-    server.behaviours = [behaviour]
+    server.plan.extend([behaviour])
     with pytest.raises(APIAnswerError, match=message) as info:
         adapter(server, max_retries=0).answer([_request(questions)])
     assert read_questions(questions)[0].id in str(info.value)

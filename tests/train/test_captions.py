@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
+from fake_openai import FakeOpenAI, completion
 from llavaction.bench import prompts
 from llavaction.cli import main
 from llavaction.data.annotations import EK100Annotations
@@ -24,63 +23,37 @@ KEY = "sk-test-SECRET-caption-42"
 LABEL = re.compile(r"annotated action of this clip is '(.*?)'")
 
 
-class FakeServer:
+class Captioner:
     """Captions agree with the label unless its narration mentions 'blue'; QA gives 3 pairs."""
 
     def __init__(self):
-        self.requests: list[dict] = []
         self.failures: set[str] = set()  # narrations whose caption request answers HTTP 500
-        self.lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                auth = self.headers.get("Authorization")
-                with server.lock:
-                    server.requests.append(body)
-                name = body["response_format"]["json_schema"]["name"]
-                user = body["messages"][1]["content"]
-                if name == "caption":
-                    narration = LABEL.search(user[0]["text"]).group(1)
-                    if narration in server.failures:
-                        return self._send(500, {"error": {"message": "boom"}})
-                    seen = hashlib.sha256(user[1]["image_url"]["url"].encode()).hexdigest()[:8]
-                    reply = {"caption": f"I {narration} with my right hand ({seen}).",
-                             "agrees_with_label": "blue" not in narration}  # fmt: skip
-                else:
-                    caption = user.split("\n")[1]
-                    reply = {"pairs": [{"question": f"Q{i} about: {caption}", "answer": f"A{i}"}
-                                       for i in range(3)]}  # fmt: skip
-                assert auth == f"Bearer {KEY}"
-                message = {"role": "assistant", "content": json.dumps(reply)}
-                return self._send(200, {
-                    "id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                })  # fmt: skip
-
-            def _send(self, code, data):
-                raw = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def __call__(self, body, headers):
+        assert headers.get("authorization") == f"Bearer {KEY}"
+        name = body["response_format"]["json_schema"]["name"]
+        user = body["messages"][1]["content"]
+        if name == "caption":
+            narration = LABEL.search(user[0]["text"]).group(1)
+            if narration in self.failures:
+                return 500, {"error": {"message": "boom"}}, {}
+            seen = hashlib.sha256(user[1]["image_url"]["url"].encode()).hexdigest()[:8]
+            reply = {"caption": f"I {narration} with my right hand ({seen}).",
+                     "agrees_with_label": "blue" not in narration}  # fmt: skip
+        else:
+            caption = user.split("\n")[1]
+            reply = {"pairs": [{"question": f"Q{i} about: {caption}", "answer": f"A{i}"}
+                               for i in range(3)]}  # fmt: skip
+        return 200, completion(json.dumps(reply), body["model"]), {}
 
 
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("LLAVACTION_CAPTION_KEY", KEY)
-    fake = FakeServer()
-    yield fake
-    fake.httpd.shutdown()
+    captioner = Captioner()
+    with FakeOpenAI(captioner) as fake:
+        fake.failures = captioner.failures
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +81,11 @@ def test_captions_filter_disagreements_and_reruns_make_no_request(server, annota
     assert (counts["kept"], counts["disagreed"], counts["qa_pairs"]) == (kept, len(blue), 3 * kept)
     assert counts["requests"] == len(server.requests) == len(segments) + kept
     assert set(manifest["not_kept"]) == blue
-    first = server.requests[0]
+    first = server.requests[0]["body"]
     text, *images = first["messages"][1]["content"]
     assert text["text"].startswith(prompts.CAPTION) and len(images) == 4
     assert first["temperature"] == 0
-    qa_requests = [r for r in server.requests if r["response_format"]["json_schema"]["name"] != "caption"]  # fmt: skip
+    qa_requests = [r for r in (q["body"] for q in server.requests) if r["response_format"]["json_schema"]["name"] != "caption"]  # fmt: skip
     assert all(isinstance(r["messages"][1]["content"], str) for r in qa_requests)  # text only
     captions = [json.loads(x) for x in (tmp_path / "captions.jsonl").read_text().splitlines()]
     qa = [json.loads(x) for x in (tmp_path / "caption_qa.jsonl").read_text().splitlines()]
@@ -183,7 +156,7 @@ def test_cli_captions_reads_four_frames_from_videos(server, tmp_path, capsys):
                  "--base-url", server.url, "--api-key-env", "LLAVACTION_CAPTION_KEY",
                  "--out", str(out), "--limit", "3", "--rpm", "6000"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    captions = [r for r in server.requests if r["response_format"]["json_schema"]["name"] == "caption"]  # fmt: skip
+    captions = [r for r in (q["body"] for q in server.requests) if r["response_format"]["json_schema"]["name"] == "caption"]  # fmt: skip
     assert len(captions) == 3
     assert all(len(r["messages"][1]["content"]) == 5 for r in captions)
     manifest = json.loads((out / "captions.manifest.json").read_text())
