@@ -31,7 +31,7 @@ from llavaction.bench.stats import summarize
 from llavaction.data.annotations import ActionVocabulary, EK100Annotations
 from llavaction.data.ek100 import ClassVocabulary, Segment, parse_action_id
 from llavaction.errors import LlavactionError
-from llavaction.fileio import sha256_file, write_json
+from llavaction.fileio import write_json
 
 DISTRACTORS = ("random", "specialist", "prior-hard")
 OPTION_TEXTS = ("narration", "official_key")
@@ -236,11 +236,7 @@ def build_benchmark(
 
     out = Path(out)
     output_sha = write_questions(out, questions)
-    inputs = [
-        {"path": annotations.relative(p), "sha256": sha256_file(p)} for p in annotations.files_read
-    ]
-    if predictions_path is not None:
-        inputs.append({"path": str(predictions_path), "sha256": sha256_file(predictions_path)})
+    inputs = annotations.inputs(predictions_path)
     manifest = {
         "kind": "llavaction.mqa",
         "format_version": FORMAT_VERSION,

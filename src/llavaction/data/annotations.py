@@ -34,6 +34,7 @@ from llavaction.data.ek100 import (
     read_segments,
 )
 from llavaction.errors import AnnotationError, LlavactionError
+from llavaction.fileio import sha256_file
 
 SPLIT_FILES = {
     "train": "EPIC_100_train.csv",
@@ -95,6 +96,13 @@ class EK100Annotations:
     def relative(self, path: Path) -> str:
         """A file's name relative to the folder, as written in manifests."""
         return path.relative_to(self.root).as_posix()
+
+    def inputs(self, *extra: str | Path | None) -> list[dict]:
+        """Every file read so far (relative to the folder) and any ``extra`` files, each with
+        its sha256: the ``inputs`` of a manifest."""
+        records = [{"path": self.relative(p), "sha256": sha256_file(p)} for p in self.files_read]
+        records += [{"path": str(p), "sha256": sha256_file(p)} for p in extra if p is not None]
+        return records
 
     def _record(self, path: Path) -> Path:
         if path not in self.files_read:

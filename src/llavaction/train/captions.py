@@ -34,7 +34,7 @@ from llavaction.bench import prompts
 from llavaction.data.annotations import EK100Annotations
 from llavaction.data.ek100 import Segment
 from llavaction.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter, encode_jpeg
-from llavaction.fileio import atomic_write_bytes, sha256_file, write_json
+from llavaction.fileio import atomic_write_bytes, write_json
 from llavaction.train.sft import add_to_mixture, record, write_records
 
 CAPTION_FRAMES = 4
@@ -312,10 +312,7 @@ def build_captions(
         "annotations": str(annotations_dir),
         "settings": asdict(settings),
         "api": adapter.settings(),  # names the key's environment variable, never the key
-        "inputs": [
-            {"path": annotations.relative(p), "sha256": sha256_file(p)}
-            for p in annotations.files_read
-        ],
+        "inputs": annotations.inputs(),
         "counts": {
             "segments": len(segments),
             **counts,

@@ -58,7 +58,7 @@ from llavaction.bench.build import (
 from llavaction.data.annotations import ActionVocabulary, EK100Annotations
 from llavaction.data.ek100 import Segment
 from llavaction.errors import LlavactionError
-from llavaction.fileio import atomic_write_bytes, sha256_bytes, sha256_file, write_json
+from llavaction.fileio import atomic_write_bytes, sha256_bytes, write_json
 
 TASKS = ("mqa", "prior", "temporal", "narration")
 PRIOR_PROBABILITY = 0.3  # SPEC 5(b)
@@ -260,11 +260,7 @@ def build_sft(
         outputs["narration"] = _write(out_dir, "narration",
                                       narration_records(segments, vocabulary))  # fmt: skip
     mixture = add_to_mixture(out_dir / "mixture.yaml", [o["path"] for o in outputs.values()])
-    inputs = [
-        {"path": annotations.relative(p), "sha256": sha256_file(p)} for p in annotations.files_read
-    ]
-    if predictions_path is not None:
-        inputs.append({"path": str(predictions_path), "sha256": sha256_file(predictions_path)})
+    inputs = annotations.inputs(predictions_path)
     manifest = {
         "kind": "llavaction.sft",
         "format_version": FORMAT_VERSION,

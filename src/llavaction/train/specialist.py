@@ -35,7 +35,7 @@ from llavaction.data.annotations import ActionVocabulary, EK100Annotations
 from llavaction.data.ek100 import Segment, parse_action_id
 from llavaction.data.layouts import VideoLayout
 from llavaction.errors import CheckpointError, LlavactionError
-from llavaction.fileio import sha256_file, write_json
+from llavaction.fileio import write_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "specialist.json"
@@ -263,10 +263,7 @@ def train_specialist(
         "num_nouns": sizes[1],
         "actions": list(vocabulary.actions),
         "annotations": str(annotations_dir),
-        "inputs": [
-            {"path": annotations.relative(p), "sha256": sha256_file(p)}
-            for p in annotations.files_read
-        ],
+        "inputs": annotations.inputs(),
         **summary,
     }
     write_json(out_dir / CONFIG, config)
