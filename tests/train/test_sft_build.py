@@ -192,3 +192,21 @@ def test_cli_build_on_the_kitchen(tmp_path, capsys):
     code = main(["sft", "build", "--annotations", str(annotations), "--out", str(out),
                  "--tasks", "mqa,bogus"])  # fmt: skip
     assert code == 1 and "unknown task(s) bogus" in capsys.readouterr().err
+
+
+def test_cli_random_distractors_for_comparison_runs(tmp_path, capsys):
+    annotations = write_kitchen_annotations(tmp_path / "ann", kitchen_script(6, 0))
+    outputs = {}
+    for kind in ("random", "prior-hard"):
+        out = tmp_path / kind
+        args = ["sft", "build", "--annotations", str(annotations), "--out", str(out),
+                "--tasks", "mqa", "--distractors", kind]  # fmt: skip
+        assert main(args) == 0
+        manifest = json.loads((out / "sft.manifest.json").read_text())
+        assert manifest["mqa_distractors"]["strategy"] == kind
+        assert manifest["settings"]["distractors"] == kind
+        outputs[kind] = (out / "mqa.jsonl").read_text()
+    assert outputs["random"] != outputs["prior-hard"]
+    args = ["sft", "build", "--annotations", str(annotations), "--out", str(tmp_path / "x"),
+            "--tasks", "mqa", "--distractors", "hardest"]  # fmt: skip
+    assert main(args) == 1 and "hardest" in capsys.readouterr().err

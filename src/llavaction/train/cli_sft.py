@@ -57,6 +57,13 @@ def sft_build(
         str, typer.Option(help="Option wording: narration or official_key.")
     ] = "narration",
     seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same bytes.")] = 0,
+    distractors: Annotated[
+        str | None,
+        typer.Option(
+            help="MQA distractors: specialist, prior-hard or random (default: specialist "
+            "with --predictions, else prior-hard)."
+        ),
+    ] = None,
 ) -> None:
     """Write one LLaVA-format JSONL per task, a mixture YAML and a manifest."""
     from llavaction.train.sft import SftSettings, build_sft
@@ -67,6 +74,7 @@ def sft_build(
         num_options=num_options,
         option_text=option_text,
         seed=seed,
+        distractors=distractors,
     )
     manifest = build_sft(annotations, out, settings, predictions)
     for task, output in manifest["outputs"].items():

@@ -77,6 +77,7 @@ class SftSettings:
     seed: int = 0
     prior_probability: float = PRIOR_PROBABILITY
     temporal_pad: float = TEMPORAL_PAD
+    distractors: str | None = None  # None: specialist with --predictions, else prior-hard
 
     def check(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -242,7 +243,9 @@ def build_sft(
     outputs: dict[str, dict] = {}
     distractors = None
     if "mqa" in settings.tasks:
-        distractors = "specialist" if predictions_path is not None else "prior-hard"
+        distractors = settings.distractors or (
+            "specialist" if predictions_path is not None else "prior-hard"
+        )
         build = BuildSettings(split=settings.split, distractors=distractors,
                               num_options=settings.num_options, option_text=settings.option_text,
                               specialist_rule="training")  # fmt: skip
@@ -271,9 +274,11 @@ def build_sft(
         if distractors is None
         else {
             "strategy": distractors,
-            "rule": "training: K-1 of the specialist's top 2K without the ground truth"
-            if distractors == "specialist"
-            else "no --predictions: prior-hard (actions sharing the verb or noun of the answer)",
+            "rule": {
+                "specialist": "training: K-1 of the specialist's top 2K without the ground truth",
+                "prior-hard": "actions sharing the verb or noun of the answer, by frequency",
+                "random": "K-1 other actions, uniformly",
+            }[distractors],
             "predictions": str(predictions_path) if predictions_path else None,
         },
         "time_instruction": "not stored; the trainer inserts it after '<image>\\n' at load time",
