@@ -75,16 +75,22 @@ def extract(
     return written
 
 
+VideoIdOpt = Annotated[str | None, typer.Option(help="Video id, e.g. P01_11.")]
+StartOpt = Annotated[float | None, typer.Option(help="Segment start (seconds).")]
+StopOpt = Annotated[float | None, typer.Option(help="Segment stop (seconds).")]
+PngOutOpt = Annotated[Path | None, typer.Option(help="Output folder for the PNGs.")]
+
+
 @frames_app.callback()
 def frames_main(
     ctx: typer.Context,
     videos: VideosOpt = None,
     layout: LayoutOpt = Layout.ek100,
-    video_id: Annotated[str | None, typer.Option(help="Video id, e.g. P01_11.")] = None,
-    start: Annotated[float | None, typer.Option(help="Segment start (seconds).")] = None,
-    stop: Annotated[float | None, typer.Option(help="Segment stop (seconds).")] = None,
+    video_id: VideoIdOpt = None,
+    start: StartOpt = None,
+    stop: StopOpt = None,
     frames: FramesOpt = 8,
-    out: Annotated[Path | None, typer.Option(help="Output folder for the PNGs.")] = None,
+    out: PngOutOpt = None,
     size: SizeOpt = None,
     chunk_seconds: ChunkOpt = None,
 ) -> None:
@@ -101,11 +107,11 @@ def frames_main(
 def frames_extract(
     videos: VideosOpt = None,
     layout: LayoutOpt = Layout.ek100,
-    video_id: Annotated[str | None, typer.Option(help="Video id, e.g. P01_11.")] = None,
-    start: Annotated[float | None, typer.Option(help="Segment start (seconds).")] = None,
-    stop: Annotated[float | None, typer.Option(help="Segment stop (seconds).")] = None,
+    video_id: VideoIdOpt = None,
+    start: StartOpt = None,
+    stop: StopOpt = None,
     frames: FramesOpt = 8,
-    out: Annotated[Path | None, typer.Option(help="Output folder for the PNGs.")] = None,
+    out: PngOutOpt = None,
     size: SizeOpt = None,
     chunk_seconds: ChunkOpt = None,
 ) -> None:

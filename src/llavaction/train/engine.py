@@ -20,7 +20,22 @@ from torch import nn
 from llavaction.errors import LlavactionError
 
 
-class TorchEngine:
+class _LearningRates:
+    """Schedule support shared by the engines: ``optimizer`` and ``base_lrs`` set by each."""
+
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+
+    def set_lr(self, factor: float) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * factor
+
+    @property
+    def lrs(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
+class TorchEngine(_LearningRates):
     """AdamW on the model itself (one process) or on its DDP wrapper (several processes)."""
 
     def __init__(self, model: nn.Module, optimizer, *, world: int, device, config) -> None:
@@ -60,14 +75,6 @@ class TorchEngine:
         self.optimizer.zero_grad(set_to_none=True)
         return norm
 
-    def set_lr(self, factor: float) -> None:
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = base * factor
-
-    @property
-    def lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
-
     def full_model(self) -> nn.Module:
         return self.module
 
@@ -81,7 +88,7 @@ class TorchEngine:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-class DeepSpeedEngine:
+class DeepSpeedEngine(_LearningRates):
     """DeepSpeed ZeRO (stage from its JSON config) around the model and our AdamW."""
 
     def __init__(self, model: nn.Module, optimizer, *, config, bf16: bool) -> None:
@@ -131,14 +138,6 @@ class DeepSpeedEngine:
         self.engine.step()
         norm = self.engine.get_global_grad_norm()
         return float(norm) if norm is not None else float("nan")
-
-    def set_lr(self, factor: float) -> None:
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = base * factor
-
-    @property
-    def lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
 
     def full_model(self) -> nn.Module | None:
         """The whole model on rank 0 (a copy gathered from the partitions under ZeRO-3)."""
