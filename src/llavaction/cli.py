@@ -50,6 +50,13 @@ from llavaction.train.cli_train import train  # noqa: E402
 
 app.command("train")(train)
 
+export_app = typer.Typer(
+    help="Export benchmarks and checkpoints to other tools (lmms-eval, Hugging Face).",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
+# Each exporter registers its command here, from its own module (imports stay lazy inside).
+
 
 class Split(StrEnum):
     train = "train"
