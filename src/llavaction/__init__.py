@@ -7,4 +7,24 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+_API = (
+    "Benchmark",
+    "Kitchen",
+    "Scores",
+    "build_benchmark",
+    "eval",
+    "load_run",
+    "report",
+    "score",
+    "synth",
+)
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    """The notebook API (``llavaction.api``), imported on first use so ``import llavaction`` is light."""
+    if name in _API:
+        from llavaction import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'llavaction' has no attribute {name!r}")

@@ -1,0 +1,270 @@
+"""The notebook API: each CLI stage as one Python call, reading and writing the same files.
+
+>>> import llavaction as lva
+>>> kitchen = lva.synth("kitchen", videos=8)                                 # doctest: +SKIP
+>>> bench = lva.build_benchmark(kitchen.annotations, "mqa/hard.jsonl",
+...                             distractors="prior-hard")                    # doctest: +SKIP
+>>> run = lva.eval(bench, model="prior", out="runs/prior",
+...                    annotations=kitchen.annotations)                      # doctest: +SKIP
+>>> scores = lva.score(run, "runs/random")          # a table in a notebook  # doctest: +SKIP
+>>> scores.plot("accuracy.png")                                              # doctest: +SKIP
+
+Every function returns a small object that names its files, so a notebook and the CLI can pick
+up each other's results. Heavy libraries (torch, matplotlib) load only when a call needs them.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llavaction.bench.questions import Question, read_questions
+from llavaction.evaluate.score import Run
+
+__all__ = [
+    "Benchmark",
+    "Kitchen",
+    "Scores",
+    "build_benchmark",
+    "eval",
+    "load_run",
+    "report",
+    "score",
+    "synth",
+]
+
+RunLike = Run | str | Path
+
+
+@dataclass(frozen=True)
+class Kitchen:
+    """Where ``synth`` wrote the synthetic kitchen (EK100-schema annotations, chunked videos)."""
+
+    root: Path
+    annotations: Path
+    videos: Path
+    layout: str = "chunks"
+
+
+@dataclass
+class Benchmark:
+    """A question file and its manifest, as ``mqa build`` writes them."""
+
+    path: Path
+    manifest: dict
+    _questions: list[Question] | None = field(default=None, repr=False)
+
+    @property
+    def questions(self) -> list[Question]:
+        """The questions, read from ``path`` on first use."""
+        if self._questions is None:
+            self._questions = read_questions(self.path)
+        return self._questions
+
+    def stats(self) -> dict:
+        """What ``mqa stats --json`` prints: counts, correct letters, distractor sources."""
+        from llavaction.bench.stats import summarize
+
+        return summarize(self.questions)
+
+
+@dataclass
+class Scores:
+    """What ``llavaction score`` prints: a row per run and paired tests on shared questions."""
+
+    runs: list[dict]
+    paired: list[dict]
+
+    def plot(self, out: str | Path | None = None) -> bytes:
+        """The accuracy bar chart (95% intervals) as PNG bytes; also written to ``out`` if given."""
+        from llavaction.evaluate.report import accuracy_plot
+        from llavaction.fileio import atomic_write_bytes
+
+        png = accuracy_plot(self.runs)
+        if out is not None:
+            atomic_write_bytes(Path(out), png)
+        return png
+
+    def __str__(self) -> str:
+        lines = ["run | model | answered | accuracy % | 95% CI | unparsed %"]
+        for row in self.runs:
+            low, high = row["ci95"]
+            lines.append(
+                f"{row['run']} | {row['model']} | {row['answered']}/{row['questions']} | "
+                f"{100 * row['accuracy']:.1f} | {100 * low:.1f}-{100 * high:.1f} | "
+                f"{100 * row['unparsed_rate']:.1f}"
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The table as HTML for Jupyter (every string escaped)."""
+        head = "".join(
+            f"<th>{c}</th>" for c in ("run", "model", "answered", "accuracy %", "95% CI")
+        )
+        body = []
+        for row in self.runs:
+            low, high = row["ci95"]
+            cells = (
+                row["run"],
+                row["model"],
+                f"{row['answered']}/{row['questions']}",
+                f"{100 * row['accuracy']:.1f}",
+                f"{100 * low:.1f}-{100 * high:.1f}",
+            )
+            body.append("".join(f"<td>{html.escape(str(c))}</td>" for c in cells))
+        rows = "".join(f"<tr>{r}</tr>" for r in body)
+        return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def synth(out: str | Path, *, videos: int = 40, seed: int = 0, **options) -> Kitchen:
+    """Write the synthetic kitchen into ``out`` (as ``llavaction synth``)."""
+    from llavaction.data.synth import render_kitchen
+
+    out = Path(out)
+    render_kitchen(out, videos=videos, seed=seed, **options)
+    return Kitchen(out, out / "annotations", out / "videos")
+
+
+def build_benchmark(
+    annotations: str | Path,
+    out: str | Path,
+    *,
+    distractors: str = "random",
+    predictions: str | Path | None = None,
+    split: str = "validation",
+    num_options: int = 5,
+    option_text: str = "narration",
+    specialist_rule: str = "benchmark",
+    seed: int = 0,
+) -> Benchmark:
+    """Build a multiple-choice benchmark (as ``llavaction mqa build``); same bytes as the CLI."""
+    from llavaction.bench.build import BuildSettings
+    from llavaction.bench.build import build_benchmark as build
+
+    settings = BuildSettings(
+        split=split,
+        distractors=distractors,
+        num_options=num_options,
+        option_text=option_text,
+        seed=seed,
+        specialist_rule=specialist_rule,
+    )
+    manifest = build(annotations, out, settings, predictions)
+    return Benchmark(Path(out), manifest)
+
+
+def eval(
+    questions: Benchmark | str | Path,
+    model: str,
+    out: str | Path,
+    *,
+    videos: str | Path | None = None,
+    layout: str = "chunks",
+    frames: int = 8,
+    size: int | None = None,
+    time_instruction: bool = True,
+    prior_actions: str = "none",
+    parser: str = "strict",
+    annotations: str | Path | None = None,
+    shard: str | None = None,
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = False,
+    **model_options,
+) -> Run:
+    """Evaluate ``model`` on a question file into run folder ``out`` (as ``llavaction eval``).
+
+    ``model`` is one of ``random``, ``prior``, ``specialist``, ``openai``, ``llavaction``;
+    ``model_options`` are that model's settings, named as the CLI's options (``checkpoint``,
+    ``scoring``, ``predictions``, ``api_model``, ``base_url``, ``api_key_env``, ``seed``, ...).
+    Resumes an existing run. Returns the run read back from its files (``Run.metrics``); a shard
+    whose siblings have not finished returns the partial run.
+    """
+    from llavaction.errors import LlavactionError
+    from llavaction.evaluate.cli_eval import make_adapter
+    from llavaction.evaluate.runner import EvalSettings, Shard, run_evaluation
+
+    path = questions.path if isinstance(questions, Benchmark) else Path(questions)
+    out = Path(out)
+    settings = EvalSettings(
+        frames=frames,
+        size=size,
+        time_instruction=time_instruction,
+        prior_actions=prior_actions,
+        parser=parser,
+    )
+    for name in ("predictions", "checkpoint"):
+        if model_options.get(name) is not None:
+            model_options[name] = Path(model_options[name])
+    adapter = make_adapter(
+        model, annotations=Path(annotations) if annotations else None, **model_options
+    )
+    frame_source = None
+    if adapter.needs_frames:
+        if videos is None:
+            raise LlavactionError(f"model {model!r} needs frames: give videos=DIR")
+        from llavaction.evaluate.frames import make_frame_source
+
+        frame_source = make_frame_source(Path(videos), layout, frames, size)
+    run_evaluation(
+        path,
+        adapter,
+        out,
+        settings,
+        frame_source=frame_source,
+        shard=Shard.from_environment(shard),
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+        annotations=annotations,
+    )
+    return load_run(out, annotations=annotations)
+
+
+def load_run(run: RunLike, *, annotations: str | Path | None = None) -> Run:
+    """Read a run folder back (config, questions with their sha256 checked, predictions)."""
+    from llavaction.evaluate.score import load_run as load
+
+    return run if isinstance(run, Run) else load(run, annotations=annotations)
+
+
+def score(*runs: RunLike | Sequence[RunLike], annotations: str | Path | None = None) -> Scores:
+    """Compare runs (as ``llavaction score``): accuracy, 95% CI, paired McNemar tests."""
+    from llavaction.evaluate.score import compare
+
+    comparison = compare([load_run(r, annotations=annotations) for r in _flatten(runs)])
+    return Scores(comparison["runs"], comparison["paired"])
+
+
+def report(
+    runs: Sequence[RunLike],
+    out: str | Path,
+    *,
+    videos: str | Path | None = None,
+    layout: str = "chunks",
+    size: int = 96,
+    annotations: str | Path | None = None,
+    **options,
+) -> Path:
+    """Write the static HTML report of ``runs`` (as ``llavaction report``); returns its path."""
+    from llavaction.evaluate.report import write_report
+
+    loaded = [load_run(r, annotations=annotations) for r in _flatten(runs)]
+    frames_of = None
+    if videos is not None:
+        from llavaction.evaluate.frames import make_frame_source
+
+        frames_of = make_frame_source(Path(videos), layout, loaded[0].config["frames"], size)
+    return write_report(loaded, out, frames_of=frames_of, **options)
+
+
+def _flatten(runs) -> list[RunLike]:
+    flat: list[RunLike] = []
+    for item in runs:
+        if isinstance(item, Run | str | Path):
+            flat.append(item)
+        else:
+            flat.extend(item)
+    return flat
