@@ -56,6 +56,9 @@ export_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 # Each exporter registers its command here, from its own module (imports stay lazy inside).
+from llavaction.model.export_hf import export_hf_command  # noqa: E402
+
+export_app.command("hf")(export_hf_command)
 
 
 class Split(StrEnum):
