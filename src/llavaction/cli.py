@@ -60,6 +60,10 @@ from llavaction.model.export_hf import export_hf_command  # noqa: E402
 
 export_app.command("hf")(export_hf_command)
 
+from llavaction.integrations.lmms_eval.export import export_lmms_eval  # noqa: E402
+
+export_app.command("lmms-eval")(export_lmms_eval)
+
 
 class Split(StrEnum):
     train = "train"
