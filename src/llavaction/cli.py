@@ -88,13 +88,22 @@ class SpecialistRule(StrEnum):
 
 @mqa_app.command("build")
 def mqa_build(
-    annotations: Annotated[Path, typer.Option(help="EK100 annotation folder.")],
     out: Annotated[
         Path, typer.Option(help="Output question file (.jsonl); the manifest goes beside it.")
     ],
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            help="EK100 annotation folder; with --dataset, the folder its paths are relative to."
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Dataset description (YAML) of any data set, e.g. configs/datasets/."),
+    ] = None,
     split: Annotated[
-        Split, typer.Option(help="Split whose segments become questions.")
-    ] = Split.validation,
+        str, typer.Option(help="Split whose segments become questions.")
+    ] = Split.validation.value,
     distractors: Annotated[
         Distractors, typer.Option(help="How wrong options are chosen.")
     ] = Distractors.random,
@@ -114,16 +123,21 @@ def mqa_build(
 ) -> None:
     """Build a multiple-choice benchmark: one question per labelled segment of a split."""
     from llavaction.bench.build import BuildSettings, build_benchmark, manifest_path
+    from llavaction.data.dataset import open_dataset
+    from llavaction.errors import LlavactionError
 
+    source = open_dataset(dataset, annotations)
+    if source is None:
+        raise LlavactionError("give --annotations DIR (EK100) or --dataset FILE.yaml")
     settings = BuildSettings(
-        split=split.value,
+        split=split,
         distractors=distractors.value,
         num_options=num_options,
         option_text=option_text.value,
         seed=seed,
         specialist_rule=specialist_rule.value,
     )
-    manifest = build_benchmark(annotations, out, settings, predictions)
+    manifest = build_benchmark(source, out, settings, predictions)
     typer.echo(
         f"wrote {manifest['counts']['questions']} questions to {out} "
         f"(manifest: {manifest_path(out)}, sha256 {manifest['output']['sha256'][:12]})"

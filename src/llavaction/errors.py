@@ -70,3 +70,13 @@ class VideoError(LlavactionError):
 
 class CheckpointError(LlavactionError):
     """A model checkpoint or model setting that cannot be used: names the file or key."""
+
+
+class DatasetDescriptionError(LlavactionError):
+    """A malformed data set description (YAML): names the file and the key."""
+
+    def __init__(self, path: str | Path, message: str, *, key: str | None = None) -> None:
+        self.path = str(path)
+        self.key = key
+        where = self.path if key is None else f"{self.path} [{key}]"
+        super().__init__(f"{where}: {message}")

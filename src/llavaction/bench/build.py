@@ -1,8 +1,14 @@
 """Build an EPIC-KITCHENS-100-MQA benchmark: one multiple-choice question per labelled segment.
 
-``build_questions`` works on any list of labelled segments; ``build_benchmark`` reads an EK100
-annotation folder, builds, and writes ``FILE.jsonl`` plus ``FILE.manifest.json`` (inputs with
-their sha256, every setting, counts, library version and the output's sha256).
+``build_questions`` works on any list of labelled segments; ``build_benchmark`` reads a data set
+(an EK100 annotation folder, or any data set through a description YAML, see
+:mod:`llavaction.data.dataset`), builds, and writes ``FILE.jsonl`` plus ``FILE.manifest.json``
+(inputs with their sha256, every setting, counts, library version and the output's sha256).
+
+Single-label data sets (one action class per segment) work the same way: action ids are class
+ids (``"7"``), option texts in ``official_key`` mode are the class keys, and prior-hard
+distractors, having no verb or noun to share, are the most frequent other actions (drawn by
+frequency).
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from llavaction.bench.questions import (
     write_questions,
 )
 from llavaction.bench.stats import summarize
-from llavaction.data.annotations import ActionVocabulary, EK100Annotations
-from llavaction.data.ek100 import ClassVocabulary, Segment, parse_action_id
+from llavaction.data.annotations import ActionVocabulary
+from llavaction.data.dataset import ActionDataset, as_dataset, describe
+from llavaction.data.ek100 import ClassVocabulary, Segment, parse_action_id, single_action_class
 from llavaction.errors import LlavactionError
 from llavaction.fileio import write_json
 
@@ -60,18 +67,35 @@ class BuildSettings:
 
 
 class OptionTexts:
-    """Turns action ids into option text: a narration of the class, or ``verb noun`` keys."""
+    """Turns action ids into option text: a narration of the class, or ``verb noun`` keys
+    (single-label data sets: the action class's key, from ``actions``)."""
 
     def __init__(
         self,
         vocabulary: ActionVocabulary,
-        verbs: ClassVocabulary,
-        nouns: ClassVocabulary,
+        verbs: ClassVocabulary | None,
+        nouns: ClassVocabulary | None,
         mode: str,
+        actions: ClassVocabulary | None = None,
     ) -> None:
         self.vocabulary, self.verbs, self.nouns, self.mode = vocabulary, verbs, nouns, mode
+        self.actions = actions
+
+    @classmethod
+    def of(cls, dataset: ActionDataset, vocabulary: ActionVocabulary, mode: str) -> OptionTexts:
+        """The option texts of a data set's classes (verb/noun or single-label)."""
+        if dataset.single_label:
+            return cls(vocabulary, None, None, mode, dataset.action_classes())
+        return cls(vocabulary, dataset.verbs(), dataset.nouns(), mode)
 
     def key_text(self, action: str) -> str:
+        single = single_action_class(action)
+        if single is not None:
+            if self.actions is None:
+                raise LlavactionError(f"action {action}: a class id, but no action classes given")
+            return self.actions.display(single)
+        if self.verbs is None or self.nouns is None:
+            raise LlavactionError(f"action {action}: verb:noun, but the data set is single-label")
         verb, noun = parse_action_id(action)
         return f"{self.verbs.display(verb)} {self.nouns.display(noun)}"
 
@@ -145,9 +169,10 @@ def segment_question(
         options=tuple(options),
         answer_index=answer_index,
         narration=segment.narration or "",
-        verb_class=segment.verb_class,  # type: ignore[arg-type]
-        noun_class=segment.noun_class,  # type: ignore[arg-type]
+        verb_class=segment.verb_class,
+        noun_class=segment.noun_class,
         prior_actions=prior,
+        action_class=segment.action_class,
     )
     question.validate()
     return question
@@ -193,16 +218,26 @@ def make_strategy(
     settings: BuildSettings,
     vocabulary: ActionVocabulary,
     predictions_path: str | Path | None,
-    verbs: ClassVocabulary,
-    nouns: ClassVocabulary,
+    verbs: ClassVocabulary | None,
+    nouns: ClassVocabulary | None,
+    actions: ClassVocabulary | None = None,
 ) -> DistractorStrategy:
-    """The strategy named in the settings (a prediction file is needed for ``specialist``)."""
+    """The strategy named in the settings (a prediction file is needed for ``specialist``).
+
+    A single-label data set gives ``actions`` (its action classes) and no verbs or nouns."""
     if settings.distractors == "specialist":
         if predictions_path is None:
             raise LlavactionError("--distractors specialist needs --predictions FILE")
         from llavaction.bench.predictions import load_predictions
 
-        predictions = load_predictions(predictions_path, num_verbs=len(verbs), num_nouns=len(nouns))
+        if actions is not None:
+            predictions = load_predictions(predictions_path, num_actions=len(actions))
+        elif verbs is None or nouns is None:
+            raise LlavactionError("specialist predictions need the verb and noun classes")
+        else:
+            predictions = load_predictions(
+                predictions_path, num_verbs=len(verbs), num_nouns=len(nouns)
+            )
         return SpecialistDistractors(predictions, settings.specialist_rule)
     if predictions_path is not None:
         raise LlavactionError("--predictions is only used with --distractors specialist")
@@ -212,26 +247,33 @@ def make_strategy(
 
 
 def build_benchmark(
-    annotations_dir: str | Path,
+    annotations_dir: str | Path | ActionDataset,
     out: str | Path,
     settings: BuildSettings,
     predictions_path: str | Path | None = None,
 ) -> dict:
-    """Build a benchmark from an annotation folder; write the JSONL and its manifest.
+    """Build a benchmark from a data set; write the JSONL and its manifest.
 
-    Returns the manifest (also written to ``<out without .jsonl>.manifest.json``).
+    ``annotations_dir``: an EK100 annotation folder, a dataset description YAML, or an
+    :class:`~llavaction.data.dataset.ActionDataset` already open. Returns the manifest (also
+    written to ``<out without .jsonl>.manifest.json``).
     """
     from llavaction import __version__
 
     settings.check()
-    annotations = EK100Annotations(annotations_dir)
-    verbs, nouns = annotations.verbs(), annotations.nouns()
+    annotations = as_dataset(annotations_dir)
+    assert annotations is not None
     if settings.split == "test":
         raise LlavactionError("the test split has no labels: a benchmark needs ground truth")
     segments = annotations.segments(settings.split, require_labels=True)
     vocabulary = annotations.action_vocabulary(settings.vocabulary_splits)
-    strategy = make_strategy(settings, vocabulary, predictions_path, verbs, nouns)
-    texts = OptionTexts(vocabulary, verbs, nouns, settings.option_text)
+    single = annotations.single_label
+    verbs = None if single else annotations.verbs()
+    nouns = None if single else annotations.nouns()
+    strategy = make_strategy(
+        settings, vocabulary, predictions_path, verbs, nouns, annotations.action_classes()
+    )
+    texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
     questions = build_questions(segments, strategy, texts, settings)
 
     out = Path(out)
@@ -241,7 +283,7 @@ def build_benchmark(
         "kind": "llavaction.mqa",
         "format_version": FORMAT_VERSION,
         "llavaction_version": __version__,
-        "annotations": str(annotations_dir),
+        **describe(annotations),
         "settings": {
             **asdict(settings),
             "vocabulary_splits": list(settings.vocabulary_splits),

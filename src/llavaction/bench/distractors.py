@@ -17,7 +17,7 @@ from typing import Protocol
 
 from llavaction.bench.predictions import SpecialistPredictions
 from llavaction.data.annotations import ActionVocabulary
-from llavaction.data.ek100 import Segment, parse_action_id
+from llavaction.data.ek100 import Segment, parse_action_id, single_action_class
 from llavaction.errors import LlavactionError, PredictionFileError
 
 
@@ -112,6 +112,10 @@ class PriorHardDistractors:
     noun, so that neither the verb nor the noun alone gives the answer away. Each half is drawn
     without replacement, weighted by how often each action occurs; a short half is topped up from
     the other, and when both are exhausted the rest come from all actions, weighted by frequency.
+
+    Single-label actions (class ids, no verb or noun) share nothing: all K-1 distractors are
+    drawn from the other actions weighted by frequency (source ``prior-hard:frequency``), so the
+    hard options are the common actions a blind guess would favour.
     """
 
     name = "prior-hard"
@@ -121,6 +125,8 @@ class PriorHardDistractors:
         self.by_verb: dict[int, list[str]] = {}
         self.by_noun: dict[int, list[str]] = {}
         for action in vocabulary.actions:
+            if single_action_class(action) is not None:
+                continue
             verb, noun = parse_action_id(action)
             self.by_verb.setdefault(verb, []).append(action)
             self.by_noun.setdefault(noun, []).append(action)
@@ -151,9 +157,13 @@ class PriorHardDistractors:
 
     def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]:
         truth = segment.action_id
-        verb, noun = parse_action_id(truth)
-        same_verb = self.by_verb.get(verb, [])
-        same_noun = self.by_noun.get(noun, [])
+        if single_action_class(truth) is None:
+            verb, noun = parse_action_id(truth)
+            same_verb = self.by_verb.get(verb, [])
+            same_noun = self.by_noun.get(noun, [])
+        else:
+            verb = noun = -1
+            same_verb = same_noun = []
         n_verb = len(same_verb) - (truth in same_verb)
         n_noun = len(same_noun) - (truth in same_noun)
         wanted = k - 1

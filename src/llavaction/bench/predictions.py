@@ -52,11 +52,17 @@ class SpecialistPredictions:
 
 
 def load_predictions(
-    path: str | Path, *, num_verbs: int | None = None, num_nouns: int | None = None
+    path: str | Path,
+    *,
+    num_verbs: int | None = None,
+    num_nouns: int | None = None,
+    num_actions: int | None = None,
 ) -> SpecialistPredictions:
     """Load a specialist prediction file in any accepted format, validating every entry.
 
-    Class ids are checked against ``num_verbs`` / ``num_nouns`` when given.
+    Class ids are checked against ``num_verbs`` / ``num_nouns`` when given. With
+    ``num_actions`` (a single-label data set), action ids are class ids (``"7"``) below it; the
+    challenge format (verb and noun scores) does not apply then.
     """
     path = Path(path)
     if not path.is_file():
@@ -70,6 +76,10 @@ def load_predictions(
     if not isinstance(data, dict) or not data:
         raise PredictionFileError(path, "expected a non-empty JSON object")
     if "results" in data:
+        if num_actions is not None:
+            raise PredictionFileError(
+                path, "challenge (verb/noun score) files do not apply to single-label data sets"
+            )
         return _from_challenge(path, data, num_verbs, num_nouns)
     digit_keys = [key.isdigit() for key in data]
     if all(digit_keys):
@@ -85,21 +95,32 @@ def load_predictions(
             raise PredictionFileError(path, 'expected {"predictions": [...]}', key=key)
         ranked = []
         for item in value["predictions"]:
-            _check_action(path, key, item, num_verbs, num_nouns)
+            _check_action(path, key, item, num_verbs, num_nouns, num_actions)
             if item not in ranked:
                 ranked.append(item)
         by_key[key] = ranked
         if value.get("target") is not None:
-            _check_action(path, key, value["target"], num_verbs, num_nouns)
+            _check_action(path, key, value["target"], num_verbs, num_nouns, num_actions)
             targets[key] = value["target"]
     return SpecialistPredictions(str(path), fmt, by_key, targets)
 
 
 def _check_action(
-    path: Path, key: str, item: object, num_verbs: int | None, num_nouns: int | None
+    path: Path,
+    key: str,
+    item: object,
+    num_verbs: int | None,
+    num_nouns: int | None,
+    num_actions: int | None = None,
 ) -> None:
     if not isinstance(item, str):
         raise PredictionFileError(path, f"action id must be a string, got {item!r}", key=key)
+    if num_actions is not None:  # single-label: the action class id alone
+        if not item.isdigit() or int(item) >= num_actions:
+            raise PredictionFileError(
+                path, f"not an action class id below {num_actions}: {item!r}", key=key
+            )
+        return
     try:
         verb, noun = parse_action_id(item)
     except ValueError as error:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llavaction.bench import prompts
+from llavaction.data.ek100 import single_action_class
 from llavaction.errors import QuestionFileError
 from llavaction.fileio import atomic_write_bytes, sha256_bytes
 
@@ -67,9 +68,15 @@ class Question:
     options: tuple[Option, ...]
     answer_index: int  # -1: the truth is not among the options (two-stage recognition)
     narration: str
-    verb_class: int
-    noun_class: int
+    verb_class: int | None  # None in single-label data sets
+    noun_class: int | None
     prior_actions: tuple[PriorAction, ...] = ()
+    action_class: int | None = None  # single-label data sets: the action class
+
+    @property
+    def single_label(self) -> bool:
+        """True for a single-label data set's question (no verb/noun split)."""
+        return self.action_class is not None
 
     @property
     def duration(self) -> float:
@@ -82,7 +89,9 @@ class Question:
 
     @property
     def action_id(self) -> str:
-        """The ground truth's action id."""
+        """The ground truth's action id: ``"verb:noun"``, or the action class id alone."""
+        if self.action_class is not None:
+            return str(self.action_class)
         return f"{self.verb_class}:{self.noun_class}"
 
     @property
@@ -147,6 +156,12 @@ class Question:
     def from_dict(cls, data: dict) -> Question:
         options = tuple(Option(**option) for option in data["options"])
         prior = tuple(PriorAction(**p) for p in data.get("prior_actions", []))
+        single = data["verb_class"] is None and data["noun_class"] is None
+        action_class = None
+        if single:
+            action_class = single_action_class(str(data["action_id"]))
+            if action_class is None:
+                raise ValueError(f"action_id {data['action_id']!r} is not a class id")
         question = cls(
             id=str(data["id"]),
             video_id=str(data["video_id"]),
@@ -156,9 +171,10 @@ class Question:
             options=options,
             answer_index=int(data["answer_index"]),
             narration=str(data["narration"]),
-            verb_class=int(data["verb_class"]),
-            noun_class=int(data["noun_class"]),
+            verb_class=None if single else int(data["verb_class"]),
+            noun_class=None if single else int(data["noun_class"]),
             prior_actions=prior,
+            action_class=action_class,
         )
         question.validate()
         return question
@@ -177,6 +193,8 @@ class Question:
         if self.stop <= self.start:
             raise ValueError(f"stop {self.stop} is not after start {self.start}")
         ids = [o.action_id for o in self.options]
+        if self.single_label and any(single_action_class(i) is None for i in ids):
+            raise ValueError("a single-label question's options must have class ids as actions")
         if len(set(ids)) != len(ids):
             raise ValueError("two options share an action id")
         if len(set(self.option_texts)) != len(self.options):

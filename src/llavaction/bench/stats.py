@@ -14,7 +14,8 @@ def summarize(questions: Sequence[Question]) -> dict:
     """A JSON-ready summary of a question set.
 
     ``sharing`` counts distractors by what they share with the correct action: the verb, the noun,
-    or neither (no distractor shares both, since options have distinct action ids).
+    or neither (no distractor shares both, since options have distinct action ids); distractors
+    of single-label questions are counted as ``not_applicable``.
     ``letter_chi2`` is Pearson's chi-square of the correct letters against a uniform spread
     (degrees of freedom: options - 1), a quick check that the answer position gives nothing away.
     """
@@ -23,7 +24,11 @@ def summarize(questions: Sequence[Question]) -> dict:
     sources = Counter(o.source for q in questions for o in q.options if o.source != "ground_truth")
     text_sources = Counter(o.text_source for q in questions for o in q.options)
     sharing = Counter()
+    single = 0  # distractors of single-label questions: nothing to share
     for q in questions:
+        if q.single_label:
+            single += len(q.options) - (q.answer_index >= 0)
+            continue
         verb, noun = parse_action_id(q.action_id)
         for index, option in enumerate(q.options):
             if index == q.answer_index:
@@ -31,6 +36,12 @@ def summarize(questions: Sequence[Question]) -> dict:
             v, n = parse_action_id(option.action_id)
             sharing["verb" if v == verb else "noun" if n == noun else "neither"] += 1
     distractors = sum(sharing.values())
+    sharing_summary = {
+        key: {"count": sharing[key], "fraction": round(sharing[key] / max(distractors, 1), 4)}
+        for key in ("verb", "noun", "neither")
+    }
+    if single:  # single-label data sets: verb / noun sharing does not apply
+        sharing_summary["not_applicable"] = {"count": single, "fraction": None}
     chi2 = None
     if len(n_options) == 1:
         expected = len(questions) / n_options[0]
@@ -47,10 +58,7 @@ def summarize(questions: Sequence[Question]) -> dict:
         "letter_chi2": None if chi2 is None else round(chi2, 3),
         "distractor_sources": dict(sorted(sources.items())),
         "option_text_sources": dict(sorted(text_sources.items())),
-        "distractors_sharing": {
-            key: {"count": sharing[key], "fraction": round(sharing[key] / max(distractors, 1), 4)}
-            for key in ("verb", "noun", "neither")
-        },
+        "distractors_sharing": sharing_summary,
     }
 
 
@@ -85,5 +93,6 @@ def render(summary: dict, title: str) -> None:
     sharing.add_column("count", justify="right")
     sharing.add_column("share", justify="right")
     for key, value in summary["distractors_sharing"].items():
-        sharing.add_row(key, str(value["count"]), f"{100 * value['fraction']:.1f}%")
+        share = "n/a" if value["fraction"] is None else f"{100 * value['fraction']:.1f}%"
+        sharing.add_row(key.replace("_", " "), str(value["count"]), share)
     console.print(sharing)

@@ -77,7 +77,13 @@ class ActionVocabulary:
 
 
 class EK100Annotations:
-    """A folder laid out like the ``epic-kitchens-100-annotations`` repository."""
+    """A folder laid out like the ``epic-kitchens-100-annotations`` repository.
+
+    Satisfies :class:`llavaction.data.dataset.ActionDataset` (verb/noun labels); any other data
+    set is read through a description YAML by :class:`llavaction.data.dataset.GenericDataset`.
+    """
+
+    single_label = False
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -119,6 +125,10 @@ class EK100Annotations:
             name = next((n for n in NOUN_CLASSES if self.path(n).is_file()), NOUN_CLASSES[0])
             self._cache["nouns"] = read_classes(self._record(self.path(name)), "noun")
         return self._cache["nouns"]
+
+    def action_classes(self) -> None:
+        """EK100 has verb and noun classes, not single-label action classes."""
+        return None
 
     def has_full_train(self) -> bool:
         return self.path(SPLIT_FILES["train"]).is_file()

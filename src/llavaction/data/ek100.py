@@ -59,6 +59,15 @@ def action_id(verb_class: int, noun_class: int) -> str:
     return f"{verb_class}:{noun_class}"
 
 
+def single_action_class(text: str) -> int | None:
+    """The class id of a single-label action id (a plain class id such as ``"7"``), else None.
+
+    Single-label data sets (one action class per segment, no verb/noun split) use the action
+    class id itself, as a string, as the action id; verb/noun data sets use ``"verb:noun"``.
+    """
+    return int(text) if text.isdigit() else None
+
+
 def parse_action_id(text: str) -> tuple[int, int]:
     """Split an action id ``"v:n"`` into its two class ids; raises ``ValueError`` when malformed."""
     verb, sep, noun = text.partition(":")
@@ -73,7 +82,8 @@ class Segment:
 
     ``row`` is the 0-based data-row index in its file (the key of the original prediction files);
     ``line`` the 1-based line number of the row (header = line 1). Class fields are ``None`` in
-    timestamp-only files.
+    timestamp-only files. A single-label segment (a data set with one action class per segment)
+    has ``action_class`` set and no verb or noun class; its action id is the class id as a string.
     """
 
     narration_id: str
@@ -94,13 +104,18 @@ class Segment:
     noun: str | None = None
     noun_class: int | None = None
     all_noun_classes: tuple[int, ...] = ()
+    action_class: int | None = None
 
     @property
     def labelled(self) -> bool:
-        return self.verb_class is not None and self.noun_class is not None
+        return self.action_class is not None or (
+            self.verb_class is not None and self.noun_class is not None
+        )
 
     @property
     def action_id(self) -> str:
+        if self.action_class is not None:
+            return str(self.action_class)
         if self.verb_class is None or self.noun_class is None:
             raise ValueError(f"segment {self.narration_id} has no verb/noun labels")
         return action_id(self.verb_class, self.noun_class)
@@ -112,9 +127,9 @@ class Segment:
 
 @dataclass(frozen=True)
 class ClassVocabulary:
-    """Verb or noun classes of EK100: id -> key, instances and category."""
+    """Verb, noun (or single-label action) classes: id -> key, instances and category."""
 
-    kind: str  # "verb" or "noun"
+    kind: str  # "verb", "noun" or "action"
     keys: tuple[str, ...]
     instances: tuple[tuple[str, ...], ...] = field(repr=False)
     categories: tuple[str, ...] = field(repr=False)

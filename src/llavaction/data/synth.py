@@ -1,8 +1,10 @@
 """The synthetic kitchen's pixels: procedural egocentric clips rendered from the kitchen's script.
 
 ``render_kitchen(out_dir)`` writes ``out_dir/annotations/`` (EK100-schema CSVs from
-:mod:`llavaction.data.kitchen`) and ``out_dir/videos/`` in LLaVAction's chunk layout
-(``{participant}/{video_id}.MP4/{0,15,...}.MP4``, H.264, 30 fps, 128x128, yuv420p).
+:mod:`llavaction.data.kitchen`), ``out_dir/videos/`` in LLaVAction's chunk layout
+(``{participant}/{video_id}.MP4/{0,15,...}.MP4``, H.264, 30 fps, 128x128, yuv420p), and
+``out_dir/dataset.yaml``, the kitchen as a generic dataset description
+(:mod:`llavaction.data.dataset`; ``llavaction mqa build --dataset out_dir/dataset.yaml``).
 
 Each frame is a counter seen from above-front (a tiled wall, a counter surface with mild noise),
 a skin-coloured hand with its forearm coming from the bottom right, and during a segment the
@@ -351,6 +353,55 @@ def _render_video(args: tuple[KitchenVideo, int, int, bool, float, str]) -> list
     return written
 
 
+_KITCHEN_DESCRIPTION = """\
+# The synthetic kitchen as a generic data set (llavaction synth). Paths are relative to this
+# file's folder. Build from it: llavaction mqa build --dataset {name} --out q.jsonl
+format_version: 1
+name: synthetic-kitchen
+labels: verb_noun
+segments:
+  columns:
+    id: narration_id
+    video: video_id
+    participant: participant_id
+    start: start_timestamp
+    stop: stop_timestamp
+    narration: narration
+    verb: verb_class
+    noun: noun_class
+  time: timestamp
+  fps: {fps}
+  class_values: id
+classes:
+  verb: annotations/EPIC_100_verb_classes.csv
+  noun: annotations/EPIC_100_noun_classes.csv
+splits:
+  train: annotations/EPIC_100_train.csv
+  validation: annotations/EPIC_100_validation.csv
+evaluation:
+  unseen_participants:
+    validation: annotations/EPIC_100_unseen_participant_ids_validation.csv
+  tail:
+    verb: annotations/EPIC_100_tail_verbs.csv
+    noun: annotations/EPIC_100_tail_nouns.csv
+videos:
+  layout: chunks
+  root: videos
+  chunk_seconds: {chunk_seconds:g}
+"""
+
+
+def write_kitchen_description(out_dir: str | Path, chunk_seconds: float = 15) -> Path:
+    """Write ``out_dir/dataset.yaml``: the kitchen (``annotations/`` and ``videos/`` under
+    ``out_dir``) as a generic dataset description; returns its path."""
+    from llavaction.fileio import atomic_write_bytes
+
+    path = Path(out_dir) / "dataset.yaml"
+    text = _KITCHEN_DESCRIPTION.format(name=path.name, fps=FPS, chunk_seconds=chunk_seconds)
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path
+
+
 def render_kitchen(
     out_dir: str | Path,
     videos: int = 40,
@@ -366,6 +417,7 @@ def render_kitchen(
     out_dir = Path(out_dir)
     script = kitchen_script(videos, seed)
     annotations = write_kitchen_annotations(out_dir / "annotations", script)
+    description = write_kitchen_description(out_dir, chunk_seconds)
     root = out_dir / "videos"
     jobs = [
         (
@@ -386,6 +438,7 @@ def render_kitchen(
             files = list(pool.map(_render_video, jobs))
     return {
         "annotations": str(annotations),
+        "dataset": str(description),
         "videos": str(root),
         "layout": "chunks",
         "chunk_seconds": chunk_seconds,

@@ -31,6 +31,11 @@ class Parser(StrEnum):
     original = "original"
 
 
+class ApiProtocol(StrEnum):
+    gpt4o = "gpt4o"
+    video = "video"
+
+
 class PriorActions(StrEnum):
     none = "none"
     ground_truth = "ground_truth"
@@ -44,11 +49,13 @@ def make_adapter(
     predictions: Path | None = None,
     annotations: Path | None = None,
     split: str = "validation",
+    dataset: Path | None = None,
     api_model: str | None = None,
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     concurrency: int = 4,
-    structured: bool = True,
+    structured: bool | None = None,
+    api_protocol: str = "gpt4o",
     checkpoint: Path | None = None,
     scoring: str = "letters",
     device: str | None = None,
@@ -62,16 +69,21 @@ def make_adapter(
         if predictions is None:
             raise LlavactionError("--model specialist needs --predictions FILE")
         return adapters.SpecialistAdapter(
-            _ranked_by_narration_id(predictions, annotations, split), predictions.name
+            _ranked_by_narration_id(predictions, annotations, split, dataset), predictions.name
         )
     if model == "prior":
-        if annotations is None:
-            raise LlavactionError("--model prior needs --annotations DIR (training frequencies)")
-        from llavaction.data.annotations import EK100Annotations
+        from llavaction.data.dataset import open_dataset
 
-        vocabulary = EK100Annotations(annotations).action_vocabulary(("train",))
+        source = open_dataset(dataset, annotations)
+        if source is None:
+            raise LlavactionError(
+                "--model prior needs --annotations DIR or --dataset FILE.yaml (training "
+                "frequencies)"
+            )
+        vocabulary = source.action_vocabulary(("train",))
         frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
-        return adapters.PriorAdapter(frequency, f"{annotations.name}:train")
+        name = (dataset or annotations).name  # type: ignore[union-attr]
+        return adapters.PriorAdapter(frequency, f"{name}:train")
     if model == "openai":
         if not api_model:
             raise LlavactionError("--model openai needs --api-model NAME (e.g. gpt-4o)")
@@ -83,6 +95,7 @@ def make_adapter(
             api_key_env=api_key_env,
             concurrency=concurrency,
             structured=structured,
+            protocol=api_protocol,
         )
     if model == "llavaction":
         if checkpoint is None:
@@ -101,22 +114,26 @@ def make_adapter(
 
 
 def _ranked_by_narration_id(
-    predictions: Path, annotations: Path | None, split: str
+    predictions: Path, annotations: Path | None, split: str, dataset: Path | None = None
 ) -> dict[str, list[str]]:
     from llavaction.bench.predictions import load_predictions
-    from llavaction.data.annotations import EK100Annotations
+    from llavaction.data.dataset import open_dataset
 
-    if annotations is None:
+    folder = open_dataset(dataset, annotations)
+    if folder is None:
         loaded = load_predictions(predictions)
         if loaded.format == "original":
             raise LlavactionError(
                 f"{predictions}: keyed by CSV row; give --annotations DIR to map rows to ids"
             )
         return loaded.by_key
-    folder = EK100Annotations(annotations)
-    loaded = load_predictions(
-        predictions, num_verbs=len(folder.verbs()), num_nouns=len(folder.nouns())
-    )
+    actions = folder.action_classes()
+    if actions is not None:  # single-label: action ids are class ids
+        loaded = load_predictions(predictions, num_actions=len(actions))
+    else:
+        loaded = load_predictions(
+            predictions, num_verbs=len(folder.verbs()), num_nouns=len(folder.nouns())
+        )
     return {
         s.narration_id: loaded.ranked(s)
         for s in folder.segments(split)
@@ -132,21 +149,27 @@ def _two_stage_questions(
     option_text: str,
     seed: int,
     split: str = "validation",
+    dataset: Path | None = None,
 ) -> Path:
     """Write the two-stage question file of a run (deterministic, so a resumed run matches)."""
-    if predictions is None or annotations is None:
-        raise LlavactionError("--two-stage needs --predictions FILE and --annotations DIR")
+    from llavaction.data.dataset import open_dataset
+
+    folder = open_dataset(dataset, annotations)
+    if predictions is None or folder is None:
+        raise LlavactionError(
+            "--two-stage needs --predictions FILE and --annotations DIR (or --dataset FILE.yaml)"
+        )
     from llavaction.bench.build import OptionTexts, build_two_stage_questions
     from llavaction.bench.predictions import load_predictions
     from llavaction.bench.questions import write_questions
-    from llavaction.data.annotations import EK100Annotations
 
     if option_text not in ("narration", "official_key"):
         raise LlavactionError(f"unknown option text {option_text!r}")
-    folder = EK100Annotations(annotations)
+    if folder.single_label:
+        raise LlavactionError("--two-stage is not supported for single-label data sets yet")
     verbs, nouns = folder.verbs(), folder.nouns()
     loaded = load_predictions(predictions, num_verbs=len(verbs), num_nouns=len(nouns))
-    texts = OptionTexts(folder.action_vocabulary(), verbs, nouns, option_text)
+    texts = OptionTexts.of(folder, folder.action_vocabulary(), option_text)
     built = build_two_stage_questions(
         folder.segments(split, require_labels=True), loaded, texts, top_k=top_k, seed=seed
     )
@@ -194,13 +217,30 @@ def eval_command(
     annotations: Annotated[
         Path | None, typer.Option(help="EK100 annotation folder: breakdowns, prior, row keys.")
     ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="Dataset description (YAML) instead of an EK100 folder (paths "
+            "relative to --annotations when given)."
+        ),
+    ] = None,
     api_model: Annotated[str | None, typer.Option(help="Model name on the API server.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
     api_key_env: Annotated[
         str, typer.Option(help="Environment variable holding the key.")
     ] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 4,
-    structured: Annotated[bool, typer.Option(help="Ask for JSON {answer} output.")] = True,
+    structured: Annotated[
+        bool | None,
+        typer.Option(help="Ask for JSON {answer} output (default: on for gpt4o, off for video)."),
+    ] = None,
+    api_protocol: Annotated[
+        ApiProtocol,
+        typer.Option(
+            help="gpt4o: task as system prompt, frames as images (SPEC 3); video: our prompt "
+            "and one JPEG-sequence video, for a `llavaction export hf` model served by vLLM."
+        ),
+    ] = ApiProtocol.gpt4o,
     checkpoint: Annotated[
         Path | None, typer.Option(help="Local checkpoint directory (--model llavaction).")
     ] = None,
@@ -217,6 +257,23 @@ def eval_command(
     shard: Annotated[
         str | None, typer.Option(help="K/N: this process answers shard K of N.")
     ] = None,
+    open_vocab: Annotated[
+        bool,
+        typer.Option(
+            help="Ask the direct-narration question instead, map each free-text answer to the "
+            "classes of --annotations / --dataset and score top-1 verb, noun and action."
+        ),
+    ] = False,
+    embedding_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="--open-vocab: a local text-embedding model (transformers) for what the class "
+            "synonyms miss."
+        ),
+    ] = None,
+    min_similarity: Annotated[
+        float, typer.Option(help="--open-vocab: least cosine similarity an embedding match needs.")
+    ] = 0.5,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Evaluate a model on a question file; resumable; writes RUN_DIR/{config,predictions,metrics}."""
@@ -229,22 +286,32 @@ def eval_command(
         prior_actions=prior_actions.value,
         parser=parser.value,
     )
+    mapper = None  # checked before a model is loaded
+    if open_vocab:
+        mapper = _open_vocab_mapper(
+            model.value, scoring.value, two_stage, dataset, annotations, embedding_model,
+            min_similarity, device,
+        )  # fmt: skip
     adapter = make_adapter(
         model.value,
         seed=seed,
         predictions=predictions,
         annotations=annotations,
+        dataset=dataset,
         api_model=api_model,
         base_url=base_url,
         api_key_env=api_key_env,
         concurrency=concurrency,
         structured=structured,
+        api_protocol=api_protocol.value,
         checkpoint=checkpoint,
         scoring=scoring.value,
         device=device,
     )
     if two_stage:
-        questions = _two_stage_questions(out, predictions, annotations, top_k, option_text, seed)
+        questions = _two_stage_questions(
+            out, predictions, annotations, top_k, option_text, seed, dataset=dataset
+        )
     elif questions is None:
         raise LlavactionError("give --questions FILE (or --two-stage with --predictions)")
     frame_source = None
@@ -264,10 +331,19 @@ def eval_command(
         batch_size=batch_size,
         workers=workers,
         progress=progress,
-        annotations=annotations,
+        annotations=_dataset_or(dataset, annotations),
+        open_vocab=mapper,
     )
     if metrics is None:
         typer.echo(f"{out}: shard done; other shards still have questions to answer")
+        return
+    if "open_vocab" in metrics:
+        mapped = metrics["open_vocab"]
+        typer.echo(
+            f"{out}: after mapping the free-text answers, top-1 verb {100 * mapped['verb']:.1f}% "
+            f"noun {100 * mapped['noun']:.1f}% action {100 * mapped['action']:.1f}% on "
+            f"{mapped['n']} clips, unmapped {100 * mapped['unmapped']:.1f}%"
+        )
         return
     overall = metrics["overall"]
     low, high = overall["ci95"]
@@ -277,10 +353,58 @@ def eval_command(
     )
 
 
+def _open_vocab_mapper(
+    model: str,
+    scoring: str,
+    two_stage: bool,
+    dataset: Path | None,
+    annotations: Path | None,
+    embedding_model: Path | None,
+    min_similarity: float,
+    device: str | None,
+):
+    """The mapper of ``--open-vocab``, after checking that the model writes free text."""
+    if model in ("random", "prior", "specialist"):
+        raise LlavactionError(
+            f"--open-vocab needs a model that writes text (openai, or llavaction with "
+            f"--scoring generate), not {model!r}"
+        )
+    if model == "llavaction" and scoring != "generate":
+        raise LlavactionError("--open-vocab with --model llavaction needs --scoring generate")
+    if two_stage:
+        raise LlavactionError(
+            "--open-vocab asks without options: it does not combine with --two-stage"
+        )
+    from llavaction.bench.open_vocab import OpenVocabMapper
+    from llavaction.data.dataset import open_dataset
+
+    source = open_dataset(dataset, annotations)
+    if source is None:
+        raise LlavactionError(
+            "--open-vocab needs the class lists: give --annotations DIR or --dataset FILE.yaml"
+        )
+    return OpenVocabMapper(
+        source.verbs(), source.nouns(), embedding_model=embedding_model,
+        min_similarity=min_similarity, device=device,
+    )  # fmt: skip
+
+
+def _dataset_or(dataset: Path | None, annotations: Path | None):
+    """The open data set of ``--dataset`` (root: ``--annotations``), else ``--annotations``."""
+    if dataset is None:
+        return annotations
+    from llavaction.data.dataset import open_dataset
+
+    return open_dataset(dataset, annotations)
+
+
 def score_command(
     runs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
     annotations: Annotated[
         Path | None, typer.Option(help="EK100 annotation folder, for head/tail and unseen splits.")
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset description (YAML), for the same breakdowns.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
@@ -289,7 +413,8 @@ def score_command(
 
     from llavaction.evaluate.score import compare, load_run, render
 
-    comparison = compare([load_run(r, annotations=annotations) for r in runs])
+    source = _dataset_or(dataset, annotations)
+    comparison = compare([load_run(r, annotations=source) for r in runs])
     if as_json:
         typer.echo(json.dumps(comparison, indent=2))
     else:

@@ -96,11 +96,16 @@ def recognition_top1(predicted: Sequence[str], truths: Sequence[str]) -> dict:
     """EK100 top-1 verb, noun and action accuracy of predicted action ids ``"v:n"``.
 
     A verb is right when the predicted verb class equals the true one, likewise the noun; an
-    action only when both are.
+    action only when both are. Single-label truths (class ids without ``:``) have no verb or
+    noun: then only the action is scored and ``verb`` and ``noun`` are ``None`` (not
+    applicable).
     """
     n = len(truths)
     if n == 0:
         return {"verb": float("nan"), "noun": float("nan"), "action": float("nan"), "n": 0}
+    if all(":" not in t for t in truths):
+        hits = sum(p == t for p, t in zip(predicted, truths, strict=True))
+        return {"verb": None, "noun": None, "action": hits / n, "n": n}
     verb = noun = action = 0
     for p, t in zip(predicted, truths, strict=True):
         pv, pn = p.split(":")
@@ -116,3 +121,37 @@ def shuffled(items: Sequence, seed: int) -> list:
     result = list(items)
     random.Random(seed).shuffle(result)
     return result
+
+
+def open_vocab_top1(
+    predicted: Sequence[tuple[int | None, int | None]], truths: Sequence[tuple[int, int]]
+) -> dict:
+    """Top-1 verb, noun and action of free-text answers mapped to ``(verb, noun)`` classes.
+
+    ``None`` marks a part that could not be mapped: it counts as wrong, and ``unmapped`` is the
+    share of answers with at least one unmapped part (``verb_unmapped`` / ``noun_unmapped``:
+    per part).
+    """
+    n = len(truths)
+    if n == 0:
+        nan = float("nan")
+        return {"n": 0, "verb": nan, "noun": nan, "action": nan, "unmapped": nan,
+                "unmapped_count": 0, "verb_unmapped": nan, "noun_unmapped": nan}  # fmt: skip
+    verb = noun = action = unmapped = verb_missing = noun_missing = 0
+    for (pv, pn), (tv, tn) in zip(predicted, truths, strict=True):
+        verb += pv is not None and pv == tv
+        noun += pn is not None and pn == tn
+        action += pv is not None and pn is not None and pv == tv and pn == tn
+        verb_missing += pv is None
+        noun_missing += pn is None
+        unmapped += pv is None or pn is None
+    return {
+        "n": n,
+        "verb": verb / n,
+        "noun": noun / n,
+        "action": action / n,
+        "unmapped": unmapped / n,
+        "unmapped_count": unmapped,
+        "verb_unmapped": verb_missing / n,
+        "noun_unmapped": noun_missing / n,
+    }

@@ -9,6 +9,9 @@
 * Shards split the *unanswered* questions by a stable hash of their id, so N processes (or a
   resumed run with another N) never clobber each other and ``score`` merges all files.
 * Frames are decoded by worker threads ahead of the model (bounded prefetch).
+* Open-vocabulary runs (``open_vocab``: a mapper) ask the direct-narration question instead of
+  the multiple-choice one, map each free-text answer to (verb class, noun class) and score top-1
+  verb, noun and action after mapping, with the share of answers that could not be mapped.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llavaction import __version__
 from llavaction.bench.questions import Question, read_questions
@@ -31,10 +35,14 @@ from llavaction.evaluate.metrics import (
     accuracy_summary,
     grouped_accuracy,
     mean_class_accuracy,
+    open_vocab_top1,
     recognition_top1,
 )
 from llavaction.evaluate.parsing import PARSER_VERSION, get_parser
 from llavaction.fileio import sha256_file, write_json
+
+if TYPE_CHECKING:
+    from llavaction.bench.open_vocab import OpenVocabMapper
 
 FrameSource = Callable[[Question], object]
 PRIOR_ACTIONS = ("none", "ground_truth", "model")
@@ -98,8 +106,13 @@ class Shard:
         return f"predictions.shard-{self.index}-of-{self.count}.jsonl"
 
 
-def run_config(settings: EvalSettings, adapter: Adapter, questions_path: Path) -> dict:
-    return {
+def run_config(
+    settings: EvalSettings,
+    adapter: Adapter,
+    questions_path: Path,
+    open_vocab: OpenVocabMapper | None = None,
+) -> dict:
+    config = {
         "kind": "llavaction.eval",
         "model": adapter.name,
         "model_settings": adapter.settings(),
@@ -107,6 +120,9 @@ def run_config(settings: EvalSettings, adapter: Adapter, questions_path: Path) -
         "parser_version": PARSER_VERSION,
         "questions_sha256": sha256_file(questions_path),
     }
+    if open_vocab is not None:  # only then, so that older multiple-choice runs still resume
+        config["open_vocab"] = {"prompt": "direct_narration", **open_vocab.settings()}
+    return config
 
 
 def check_or_write_config(run_dir: Path, config: dict, questions_path: Path) -> None:
@@ -199,6 +215,20 @@ def _prior_texts(question: Question, done: dict[str, dict], questions: dict[str,
     return tuple(texts), sources
 
 
+def _narration_request(question: Question, frames, settings: EvalSettings) -> Request:
+    """The direct-narration question of SPEC 5(d) about a question's clip (no options)."""
+    from llavaction.bench import prompts
+
+    duration = question.duration if settings.time_instruction else None
+    turn = prompts.user_turn(prompts.DIRECT_NARRATION, duration=duration, n_frames=settings.frames)
+    return Request(
+        question=question,
+        prompt=prompts.chat_prompt(turn),
+        task=prompts.DIRECT_NARRATION,
+        frames=frames,
+    )
+
+
 def _request(question: Question, frames, settings: EvalSettings, prior_texts=None) -> Request:
     options = {"with_prior_actions": settings.prior_actions != "none", "prior_texts": prior_texts}
     return Request(
@@ -223,16 +253,23 @@ def run_evaluation(
     workers: int = 2,
     progress: bool = True,
     annotations: str | Path | None = None,
+    open_vocab: OpenVocabMapper | None = None,
 ) -> dict | None:
-    """Answer every unanswered question of this shard; returns the metrics once all are in."""
+    """Answer every unanswered question of this shard; returns the metrics once all are in.
+
+    With ``open_vocab`` (a mapper), ask the direct-narration question and score the mapped
+    free-text answers instead of the multiple-choice ones."""
     settings.check()
     questions_path = Path(questions_path)
     run_dir = Path(run_dir)
     questions = read_questions(questions_path)
     if adapter.needs_frames and frame_source is None:
         raise LlavactionError(f"model {adapter.name!r} needs frames: give --videos and --layout")
+    if open_vocab is not None:
+        _check_open_vocab(questions_path, questions, settings)
     run_dir.mkdir(parents=True, exist_ok=True)
-    check_or_write_config(run_dir, run_config(settings, adapter, questions_path), questions_path)
+    config = run_config(settings, adapter, questions_path, open_vocab)
+    check_or_write_config(run_dir, config, questions_path)
     own_file = run_dir / shard.filename
     read_predictions(own_file, repair=True)
     done = answered(run_dir)
@@ -252,10 +289,17 @@ def run_evaluation(
                     texts, sources = None, None
                     if settings.prior_actions == "model" and question.prior_actions:
                         texts, sources = _prior_texts(question, done, by_id)
-                    request = _request(question, clip, settings, texts)
+                    if open_vocab is not None:
+                        request = _narration_request(question, clip, settings)
+                    else:
+                        request = _request(question, clip, settings, texts)
                     request.extra = {"prior_sources": sources} if sources else {}
                     requests.append(request)
-                for record in _answer(adapter, requests, parse):
+                if open_vocab is not None:
+                    records = _answer_open_vocab(adapter, requests, open_vocab)
+                else:
+                    records = _answer(adapter, requests, parse)
+                for record in records:
                     done[record["id"]] = record
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
@@ -265,9 +309,22 @@ def run_evaluation(
     merged = answered(run_dir)
     if not all(q.id in merged for q in questions):
         return None
-    metrics = compute_metrics(questions, merged, annotations=annotations)
+    metrics = compute_metrics(
+        questions, merged, annotations=annotations, open_vocab=open_vocab is not None
+    )
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _check_open_vocab(path: Path, questions: Sequence[Question], settings: EvalSettings) -> None:
+    if settings.prior_actions != "none":
+        raise LlavactionError("--open-vocab asks the direct-narration question: no --prior-actions")
+    single = next((q for q in questions if q.verb_class is None or q.noun_class is None), None)
+    if single is not None:
+        raise LlavactionError(
+            f"{path}: question {single.id} has no verb/noun classes; --open-vocab maps answers "
+            "to verb and noun classes"
+        )
 
 
 def _prefetched(
@@ -341,6 +398,57 @@ def _answer(adapter: Adapter, requests: list[Request], parse) -> list[dict]:
     return records
 
 
+def _answer_open_vocab(
+    adapter: Adapter, requests: list[Request], mapper: OpenVocabMapper
+) -> list[dict]:
+    """Ask for free text, map every answer to classes, and return the prediction records."""
+    start = time.perf_counter()
+    replies = adapter.answer(requests)
+    latency = (time.perf_counter() - start) / max(len(requests), 1)
+    if len(replies) != len(requests):
+        raise LlavactionError(
+            f"model {adapter.name!r} returned {len(replies)} answers for {len(requests)} questions"
+        )
+    mappings = mapper.map_many([reply.raw for reply in replies])
+    records = []
+    for request, reply, mapping in zip(requests, replies, mappings, strict=True):
+        q = request.question
+        records.append(
+            {
+                "id": q.id,
+                "raw": reply.raw,
+                "answer": mapping.text,
+                "choice": None,  # no options were shown
+                "verb_class": mapping.verb_class,
+                "noun_class": mapping.noun_class,
+                "action_id": mapping.action_id,
+                "method": mapping.method,
+                "confidence": round(mapping.confidence, 4),
+                "mapping": {"verb": mapping.verb.to_dict(), "noun": mapping.noun.to_dict()},
+                "correct": mapping.action_id == q.action_id,
+                "latency": round(latency, 4),
+            }
+        )
+    return records
+
+
+def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
+    """Top-1 verb, noun and action of mapped answers, the unmapped share and the methods."""
+    mapped = open_vocab_top1(
+        [(p["verb_class"], p["noun_class"]) for _, p in rows],
+        [(q.verb_class, q.noun_class) for q, _ in rows],
+    )
+    methods: dict[str, int] = {}
+    for _, p in rows:
+        methods[p["method"]] = methods.get(p["method"], 0) + 1
+    confidence = [p["confidence"] for _, p in rows]
+    return {
+        **mapped,
+        "methods": dict(sorted(methods.items())),
+        "mean_confidence": sum(confidence) / len(confidence) if confidence else float("nan"),
+    }
+
+
 class _progress:
     """A rich progress bar with ETA (or nothing), used as ``with ... as advance``."""
 
@@ -374,45 +482,88 @@ def compute_metrics(
     questions: Sequence[Question],
     predictions: dict[str, dict],
     *,
-    annotations: str | Path | None = None,
+    annotations=None,
+    open_vocab: bool = False,
 ) -> dict:
     """Accuracy with its bootstrap interval, unparsed rate, per verb / noun breakdowns, and,
-    given an EK100 annotation folder, head vs. tail classes and seen vs. unseen participants."""
+    given a data set (an EK100 annotation folder, a description YAML or an open data set), head
+    vs. tail classes and seen vs. unseen participants where the data set names them.
+
+    ``open_vocab``: the predictions are mapped free-text answers (no options): ``overall`` is
+    the action top-1, its ``unparsed`` counts the answers that could not be mapped, and
+    ``open_vocab`` holds top-1 verb, noun and action after mapping and the unmapped share.
+
+    Single-label questions (one action class, no verb/noun split) get ``per_action`` instead of
+    ``per_verb`` / ``per_noun`` (which are ``None``: not applicable), and ``labels: "action"``.
+    """
     rows = [(q, predictions[q.id]) for q in questions if q.id in predictions]
     correct = [bool(p["correct"]) for _, p in rows]
     unparsed = sum(p["choice"] is None for _, p in rows)
-    per_verb = grouped_accuracy((q.verb_class, p["correct"]) for q, p in rows)
-    per_noun = grouped_accuracy((q.noun_class, p["correct"]) for q, p in rows)
+    single = bool(rows) and all(q.single_label for q, _ in rows)
     chosen = [
         q.options[p["choice"]].action_id if p["choice"] is not None else "-:-" for q, p in rows
     ]
-    metrics = {
+    metrics: dict = {
         "overall": accuracy_summary(correct, unparsed),
         # EK100 top-1 of the chosen option's action (two-stage recognition), and its ceiling:
         # how often the truth was among the options at all
         "recognition": recognition_top1(chosen, [q.action_id for q, _ in rows]),
         "truth_among_options": sum(q.answer_index >= 0 for q, _ in rows) / max(len(rows), 1),
-        "per_verb": per_verb,
-        "per_noun": per_noun,
-        "mean_class_accuracy": {
-            "verb": mean_class_accuracy(per_verb),
-            "noun": mean_class_accuracy(per_noun),
-        },
     }
+    if single:
+        per_action = grouped_accuracy((q.action_class, p["correct"]) for q, p in rows)
+        metrics.update(
+            labels="action",
+            per_verb=None,
+            per_noun=None,
+            per_action=per_action,
+            mean_class_accuracy={
+                "verb": None, "noun": None, "action": mean_class_accuracy(per_action)
+            },
+        )  # fmt: skip
+    else:
+        per_verb = grouped_accuracy((q.verb_class, p["correct"]) for q, p in rows)
+        per_noun = grouped_accuracy((q.noun_class, p["correct"]) for q, p in rows)
+        metrics.update(
+            per_verb=per_verb,
+            per_noun=per_noun,
+            mean_class_accuracy={
+                "verb": mean_class_accuracy(per_verb),
+                "noun": mean_class_accuracy(per_noun),
+            },
+        )
+    if open_vocab:  # no options were shown: no chosen option, no truth among options
+        mapped = open_vocab_metrics(rows)
+        metrics["overall"] = accuracy_summary(correct, mapped["unmapped_count"])
+        metrics["open_vocab"] = mapped
+        del metrics["recognition"], metrics["truth_among_options"]
     if annotations is not None:
-        from llavaction.data.annotations import EK100Annotations
+        from llavaction.data.dataset import as_dataset
 
-        folder = EK100Annotations(annotations)
-        tail_verbs, tail_nouns = folder.tail_classes()
-        unseen = folder.unseen_participants("validation")
-        metrics["head_tail"] = grouped_accuracy(
-            (
-                "tail" if q.verb_class in tail_verbs or q.noun_class in tail_nouns else "head",
-                p["correct"],
+        dataset = as_dataset(annotations)
+        if single:
+            tail_actions = getattr(dataset, "tail_actions", lambda: None)()
+            if tail_actions is not None:
+                metrics["head_tail"] = grouped_accuracy(
+                    ("tail" if q.action_class in tail_actions else "head", p["correct"])
+                    for q, p in rows
+                )
+        else:
+            tails = dataset.tail_classes()  # type: ignore[union-attr]
+            if tails is not None:
+                tail_verbs, tail_nouns = tails
+                metrics["head_tail"] = grouped_accuracy(
+                    (
+                        "tail"
+                        if q.verb_class in tail_verbs or q.noun_class in tail_nouns
+                        else "head",
+                        p["correct"],
+                    )
+                    for q, p in rows
+                )
+        unseen = dataset.unseen_participants("validation")  # type: ignore[union-attr]
+        if unseen is not None:
+            metrics["participants"] = grouped_accuracy(
+                ("unseen" if q.participant_id in unseen else "seen", p["correct"]) for q, p in rows
             )
-            for q, p in rows
-        )
-        metrics["participants"] = grouped_accuracy(
-            ("unseen" if q.participant_id in unseen else "seen", p["correct"]) for q, p in rows
-        )
     return metrics

@@ -53,7 +53,9 @@ def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> R
     unknown = sorted(set(predictions) - {q.id for q in questions})
     if unknown:
         raise LlavactionError(f"{run_dir}: predictions for unknown question ids: {unknown[:3]}")
-    metrics = compute_metrics(questions, predictions, annotations=annotations)
+    metrics = compute_metrics(
+        questions, predictions, annotations=annotations, open_vocab="open_vocab" in config
+    )
     return Run(run_dir, config, questions, predictions, metrics)
 
 
@@ -71,12 +73,16 @@ def compare(runs: list[Run]) -> dict:
                 "accuracy": overall["accuracy"],
                 "ci95": overall["ci95"],
                 "unparsed_rate": overall["unparsed_rate"],
+                # free-text answers mapped to classes: top-1 verb / noun / action, unmapped share
+                "open_vocab": run.metrics.get("open_vocab"),
             }
         )
     pairs = []
     for a, b in combinations(runs, 2):
         if a.config["questions_sha256"] != b.config["questions_sha256"]:
             continue
+        if ("open_vocab" in a.config) != ("open_vocab" in b.config):
+            continue  # free-text vs multiple-choice answers: not the same task
         common = [q.id for q in a.questions if q.id in a.predictions and q.id in b.predictions]
         test = mcnemar_exact(
             [bool(a.predictions[i]["correct"]) for i in common],
@@ -102,6 +108,19 @@ def render(comparison: dict) -> None:
             f"{100 * row['unparsed_rate']:.1f}%",
         )  # fmt: skip
     console.print(table)
+    mapped = [row for row in comparison["runs"] if row.get("open_vocab")]
+    if mapped:
+        free = Table(title="open vocabulary (free-text answers mapped to classes)")
+        for column in ("run", "answered", "verb", "noun", "action", "unmapped"):
+            free.add_column(column)
+        for row in mapped:
+            ov = row["open_vocab"]
+            free.add_row(
+                row["run"], f"{row['answered']}/{row['questions']}", f"{100 * ov['verb']:.1f}",
+                f"{100 * ov['noun']:.1f}", f"{100 * ov['action']:.1f}",
+                f"{100 * ov['unmapped']:.1f}%",
+            )  # fmt: skip
+        console.print(free)
     if comparison["paired"]:
         paired = Table(title="paired (exact McNemar)")
         for column in ("a", "b", "questions", "right in a only", "right in b only", "p"):

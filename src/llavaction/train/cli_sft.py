@@ -40,11 +40,17 @@ def _layout(layout: Layout, videos: Path, chunk_seconds: float | None):
 
 @sft_app.command("build")
 def sft_build(
-    annotations: AnnotationsOpt,
     out: Annotated[Path, typer.Option(help="Output folder (task JSONL, mixture.yaml, manifest).")],
-    split: Annotated[
-        Split, typer.Option(help="Split whose segments become samples.")
-    ] = Split.train,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            help="EK100 annotation folder; with --dataset, the folder its paths are relative to."
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset description (YAML) of any data set.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split whose segments become samples.")] = "train",
     tasks: Annotated[
         str, typer.Option(help="Comma-separated: mqa, prior (changes mqa), temporal, narration.")
     ] = "mqa,prior,temporal,narration",
@@ -66,17 +72,22 @@ def sft_build(
     ] = None,
 ) -> None:
     """Write one LLaVA-format JSONL per task, a mixture YAML and a manifest."""
+    from llavaction.data.dataset import open_dataset
+    from llavaction.errors import LlavactionError
     from llavaction.train.sft import SftSettings, build_sft
 
+    source = open_dataset(dataset, annotations)
+    if source is None:
+        raise LlavactionError("give --annotations DIR (EK100) or --dataset FILE.yaml")
     settings = SftSettings(
-        split=split.value,
+        split=split,
         tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         num_options=num_options,
         option_text=option_text,
         seed=seed,
         distractors=distractors,
     )
-    manifest = build_sft(annotations, out, settings, predictions)
+    manifest = build_sft(source, out, settings, predictions)
     for task, output in manifest["outputs"].items():
         typer.echo(f"{task}: {output['records']} records -> {out / output['path']}")
     typer.echo(f"mixture: {out / manifest['mixture']}")

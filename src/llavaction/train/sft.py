@@ -55,7 +55,8 @@ from llavaction.bench.build import (
     build_questions,
     make_strategy,
 )
-from llavaction.data.annotations import ActionVocabulary, EK100Annotations
+from llavaction.data.annotations import ActionVocabulary
+from llavaction.data.dataset import ActionDataset, as_dataset, describe
 from llavaction.data.ek100 import Segment
 from llavaction.errors import LlavactionError
 from llavaction.fileio import atomic_write_bytes, sha256_bytes, write_json
@@ -107,7 +108,8 @@ def record(
     start: float | None = None,
     end: float | None = None,
 ) -> dict:
-    """One SPEC 5 record about a segment (class ids -1 when unknown)."""
+    """One SPEC 5 record about a segment (class ids -1 when unknown or not applicable: a
+    single-label segment has no verb or noun, only its action's index)."""
     labelled = segment.labelled
     return {
         "id": f"{task}:{segment.narration_id}",
@@ -115,8 +117,8 @@ def record(
         "start_timestamp": round(segment.start if start is None else start, 3),
         "end_timestamp": round(segment.stop if end is None else end, 3),
         "question_type": question_type,
-        "verb_id": segment.verb_class if labelled else -1,
-        "noun_id": segment.noun_class if labelled else -1,
+        "verb_id": segment.verb_class if segment.verb_class is not None else -1,
+        "noun_id": segment.noun_class if segment.noun_class is not None else -1,
         "action_id": vocabulary.index.get(segment.action_id, -1) if labelled else -1,
         "conversations": [
             {"from": "human", "value": prompts.user_turn(task_text)},
@@ -219,24 +221,26 @@ def write_records(path: str | Path, records: Sequence[dict]) -> str:
 
 
 def build_sft(
-    annotations_dir: str | Path | EK100Annotations,
+    annotations_dir: str | Path | ActionDataset,
     out_dir: str | Path,
     settings: SftSettings,
     predictions_path: str | Path | None = None,
 ) -> dict:
     """Write one JSONL per task, add them to ``out_dir/mixture.yaml``, and write the manifest.
 
-    ``annotations_dir`` may be an :class:`EK100Annotations` already in use (its parsed tables
-    are reused; the manifest's inputs then list every file it has read).
+    ``annotations_dir``: an EK100 annotation folder, a dataset description YAML, or an
+    :class:`~llavaction.data.dataset.ActionDataset` already in use (its parsed tables are
+    reused; the manifest's inputs then list every file it has read). Single-label data sets
+    work the same way (records carry verb and noun ids -1).
     """
     from llavaction import __version__
 
     settings.check()
-    if isinstance(annotations_dir, EK100Annotations):
-        annotations, annotations_dir = annotations_dir, annotations_dir.root
-    else:
-        annotations = EK100Annotations(annotations_dir)
-    verbs, nouns = annotations.verbs(), annotations.nouns()
+    annotations = as_dataset(annotations_dir)
+    assert annotations is not None
+    single = annotations.single_label
+    verbs = None if single else annotations.verbs()
+    nouns = None if single else annotations.nouns()
     segments = annotations.segments(settings.split, require_labels=True)
     vocabulary = annotations.action_vocabulary()
     out_dir = Path(out_dir)
@@ -250,8 +254,10 @@ def build_sft(
                               num_options=settings.num_options, option_text=settings.option_text,
                               specialist_rule="training")  # fmt: skip
         build.check()
-        strategy = make_strategy(build, vocabulary, predictions_path, verbs, nouns)
-        texts = OptionTexts(vocabulary, verbs, nouns, settings.option_text)
+        strategy = make_strategy(
+            build, vocabulary, predictions_path, verbs, nouns, annotations.action_classes()
+        )
+        texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
         outputs["mqa"] = _write(out_dir, "mqa", mqa_records(segments, vocabulary, strategy, texts,
                                                             settings))  # fmt: skip
     elif predictions_path is not None:
@@ -268,7 +274,7 @@ def build_sft(
         "kind": "llavaction.sft",
         "format_version": FORMAT_VERSION,
         "llavaction_version": __version__,
-        "annotations": str(annotations_dir),
+        **describe(annotations),
         "settings": {**asdict(settings), "tasks": list(settings.tasks)},
         "mqa_distractors": None
         if distractors is None
