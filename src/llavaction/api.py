@@ -128,9 +128,10 @@ def synth(out: str | Path, *, videos: int = 40, seed: int = 0, **options) -> Kit
 
 
 def build_benchmark(
-    annotations: str | Path,
+    annotations: str | Path | None,
     out: str | Path,
     *,
+    dataset: str | Path | None = None,
     distractors: str = "random",
     predictions: str | Path | None = None,
     split: str = "validation",
@@ -139,9 +140,15 @@ def build_benchmark(
     specialist_rule: str = "benchmark",
     seed: int = 0,
 ) -> Benchmark:
-    """Build a multiple-choice benchmark (as ``llavaction mqa build``); same bytes as the CLI."""
+    """Build a multiple-choice benchmark (as ``llavaction mqa build``); same bytes as the CLI.
+
+    ``annotations``: an EK100 folder or a dataset description YAML; or ``dataset``, a YAML whose
+    paths are relative to ``annotations`` (default: its own folder).
+    """
     from llavaction.bench.build import BuildSettings
     from llavaction.bench.build import build_benchmark as build
+    from llavaction.data.dataset import open_dataset
+    from llavaction.errors import LlavactionError
 
     settings = BuildSettings(
         split=split,
@@ -151,90 +158,74 @@ def build_benchmark(
         seed=seed,
         specialist_rule=specialist_rule,
     )
-    manifest = build(annotations, out, settings, predictions)
+    source = open_dataset(dataset, annotations)
+    if source is None:
+        raise LlavactionError("give annotations (an EK100 folder or a YAML) or dataset")
+    manifest = build(source, out, settings, predictions)
     return Benchmark(Path(out), manifest)
 
 
 def eval(
-    questions: Benchmark | str | Path,
+    questions: Benchmark | str | Path | None,
     model: str,
     out: str | Path,
     *,
     videos: str | Path | None = None,
-    layout: str = "chunks",
-    frames: int = 8,
-    size: int | None = None,
-    time_instruction: bool = True,
-    prior_actions: str = "none",
-    parser: str = "strict",
     annotations: str | Path | None = None,
-    shard: str | None = None,
-    batch_size: int = 8,
-    workers: int = 2,
-    progress: bool = False,
-    **model_options,
+    dataset: str | Path | None = None,
+    **options,
 ) -> Run:
     """Evaluate ``model`` on a question file into run folder ``out`` (as ``llavaction eval``).
 
-    ``model`` is one of ``random``, ``prior``, ``specialist``, ``openai``, ``llavaction``;
-    ``model_options`` are that model's settings, named as the CLI's options (``checkpoint``,
-    ``scoring``, ``predictions``, ``api_model``, ``base_url``, ``api_key_env``, ``seed``, ...).
-    Resumes an existing run. Returns the run read back from its files (``Run.metrics``); a shard
-    whose siblings have not finished returns the partial run.
+    ``model`` is one of ``random``, ``prior``, ``specialist``, ``openai``, ``llavaction``.
+    ``annotations`` is an EK100 folder or a dataset description YAML (``dataset`` a YAML whose
+    paths are relative to ``annotations``). ``options`` are the CLI's options with underscores:
+    ``layout``, ``frames``, ``size``, ``time_instruction``, ``prior_actions``, ``parser``,
+    ``two_stage``, ``top_k``, ``open_vocab``, ``shard``, ``batch_size``, ``workers`` and the
+    model's own (``checkpoint``, ``scoring``, ``predictions``, ``api_model``, ``base_url``,
+    ``api_key_env``, ``api_protocol``, ``seed``, ...). Resumes an existing run. Returns the run
+    read back from its files (``Run.metrics``); a shard whose siblings have not finished returns
+    the partial run.
     """
-    from llavaction.errors import LlavactionError
-    from llavaction.evaluate.cli_eval import make_adapter
-    from llavaction.evaluate.runner import EvalSettings, Shard, run_evaluation
+    from llavaction.evaluate.cli_eval import run_eval
 
-    path = questions.path if isinstance(questions, Benchmark) else Path(questions)
-    out = Path(out)
-    settings = EvalSettings(
-        frames=frames,
-        size=size,
-        time_instruction=time_instruction,
-        prior_actions=prior_actions,
-        parser=parser,
-    )
-    for name in ("predictions", "checkpoint"):
-        if model_options.get(name) is not None:
-            model_options[name] = Path(model_options[name])
-    adapter = make_adapter(
-        model, annotations=Path(annotations) if annotations else None, **model_options
-    )
-    frame_source = None
-    if adapter.needs_frames:
-        if videos is None:
-            raise LlavactionError(f"model {model!r} needs frames: give videos=DIR")
-        from llavaction.evaluate.frames import make_frame_source
-
-        frame_source = make_frame_source(Path(videos), layout, frames, size)
-    run_evaluation(
-        path,
-        adapter,
-        out,
-        settings,
-        frame_source=frame_source,
-        shard=Shard.from_environment(shard),
-        batch_size=batch_size,
-        workers=workers,
-        progress=progress,
-        annotations=annotations,
-    )
-    return load_run(out, annotations=annotations)
+    path = questions.path if isinstance(questions, Benchmark) else questions
+    for name in ("predictions", "checkpoint", "embedding_model"):
+        if options.get(name) is not None:
+            options[name] = Path(options[name])
+    paths = {
+        name: None if value is None else Path(value)
+        for name, value in {
+            "questions": path, "videos": videos, "annotations": annotations, "dataset": dataset,
+        }.items()
+    }  # fmt: skip
+    run_eval(model, Path(out), **paths, **options)
+    return load_run(out, annotations=annotations, dataset=dataset)
 
 
-def load_run(run: RunLike, *, annotations: str | Path | None = None) -> Run:
-    """Read a run folder back (config, questions with their sha256 checked, predictions)."""
+def load_run(
+    run: RunLike, *, annotations: str | Path | None = None, dataset: str | Path | None = None
+) -> Run:
+    """Read a run folder back (config, questions with their sha256 checked, predictions);
+    ``annotations`` / ``dataset`` add the head/tail and unseen-participant breakdowns."""
+    from llavaction.data.dataset import open_dataset
     from llavaction.evaluate.score import load_run as load
 
-    return run if isinstance(run, Run) else load(run, annotations=annotations)
+    if isinstance(run, Run):
+        return run
+    return load(run, annotations=open_dataset(dataset, annotations))
 
 
-def score(*runs: RunLike | Sequence[RunLike], annotations: str | Path | None = None) -> Scores:
+def score(
+    *runs: RunLike | Sequence[RunLike],
+    annotations: str | Path | None = None,
+    dataset: str | Path | None = None,
+) -> Scores:
     """Compare runs (as ``llavaction score``): accuracy, 95% CI, paired McNemar tests."""
     from llavaction.evaluate.score import compare
 
-    comparison = compare([load_run(r, annotations=annotations) for r in _flatten(runs)])
+    loaded = [load_run(r, annotations=annotations, dataset=dataset) for r in _flatten(runs)]
+    comparison = compare(loaded)
     return Scores(comparison["runs"], comparison["paired"])
 
 
@@ -246,12 +237,13 @@ def report(
     layout: str = "chunks",
     size: int = 96,
     annotations: str | Path | None = None,
+    dataset: str | Path | None = None,
     **options,
 ) -> Path:
     """Write the static HTML report of ``runs`` (as ``llavaction report``); returns its path."""
     from llavaction.evaluate.report import write_report
 
-    loaded = [load_run(r, annotations=annotations) for r in _flatten(runs)]
+    loaded = [load_run(r, annotations=annotations, dataset=dataset) for r in _flatten(runs)]
     frames_of = None
     if videos is not None:
         from llavaction.evaluate.frames import make_frame_source

@@ -178,6 +178,82 @@ def _two_stage_questions(
     return path
 
 
+def run_eval(
+    model: str,
+    out: Path,
+    questions: Path | None = None,
+    *,
+    two_stage: bool = False,
+    top_k: int = 20,
+    option_text: str = "narration",
+    videos: Path | None = None,
+    layout: str = "chunks",
+    frames: int = 8,
+    size: int | None = None,
+    time_instruction: bool = True,
+    prior_actions: str = "none",
+    parser: str = "strict",
+    annotations: Path | None = None,
+    dataset: Path | None = None,
+    open_vocab: bool = False,
+    embedding_model: Path | None = None,
+    min_similarity: float = 0.5,
+    shard: str | None = None,
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = False,
+    **model_options,
+) -> dict | None:
+    """``llavaction eval`` as a function: the run's metrics, or ``None`` when other shards of the
+    run still have questions. ``model_options`` go to :func:`make_adapter` (``seed``,
+    ``predictions``, ``api_model``, ``checkpoint``, ``scoring``, ``device``, ...)."""
+    from llavaction.evaluate.runner import EvalSettings, Shard, run_evaluation
+
+    settings = EvalSettings(
+        frames=frames,
+        size=size,
+        time_instruction=time_instruction,
+        prior_actions=prior_actions,
+        parser=parser,
+    )
+    scoring = model_options.get("scoring", "letters")
+    device = model_options.get("device")
+    mapper = None  # checked before a model is loaded
+    if open_vocab:
+        mapper = _open_vocab_mapper(
+            model, scoring, two_stage, dataset, annotations, embedding_model, min_similarity,
+            device,
+        )  # fmt: skip
+    adapter = make_adapter(model, annotations=annotations, dataset=dataset, **model_options)
+    if two_stage:
+        questions = _two_stage_questions(
+            out, model_options.get("predictions"), annotations, top_k, option_text,
+            model_options.get("seed", 0), dataset=dataset,
+        )  # fmt: skip
+    elif questions is None:
+        raise LlavactionError("give --questions FILE (or --two-stage with --predictions)")
+    frame_source = None
+    if adapter.needs_frames:
+        if videos is None:
+            raise LlavactionError(f"model {model!r} needs frames: give --videos DIR")
+        from llavaction.evaluate.frames import make_frame_source
+
+        frame_source = make_frame_source(videos, layout, frames, size)
+    return run_evaluation(
+        questions,
+        adapter,
+        out,
+        settings,
+        frame_source=frame_source,
+        shard=Shard.from_environment(shard),
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+        annotations=_dataset_or(dataset, annotations),
+        open_vocab=mapper,
+    )
+
+
 def eval_command(
     model: Annotated[Model, typer.Option(help="Who answers.")],
     out: Annotated[Path, typer.Option(help="Run directory (created; resumed when it exists).")],
@@ -277,27 +353,31 @@ def eval_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Evaluate a model on a question file; resumable; writes RUN_DIR/{config,predictions,metrics}."""
-    from llavaction.evaluate.runner import EvalSettings, Shard, run_evaluation
-
-    settings = EvalSettings(
+    metrics = run_eval(
+        model.value,
+        out,
+        questions,
+        two_stage=two_stage,
+        top_k=top_k,
+        option_text=option_text,
+        videos=videos,
+        layout=layout.value,
         frames=frames,
         size=size,
         time_instruction=time_instruction,
         prior_actions=prior_actions.value,
         parser=parser.value,
-    )
-    mapper = None  # checked before a model is loaded
-    if open_vocab:
-        mapper = _open_vocab_mapper(
-            model.value, scoring.value, two_stage, dataset, annotations, embedding_model,
-            min_similarity, device,
-        )  # fmt: skip
-    adapter = make_adapter(
-        model.value,
-        seed=seed,
-        predictions=predictions,
         annotations=annotations,
         dataset=dataset,
+        open_vocab=open_vocab,
+        embedding_model=embedding_model,
+        min_similarity=min_similarity,
+        shard=shard,
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+        seed=seed,
+        predictions=predictions,
         api_model=api_model,
         base_url=base_url,
         api_key_env=api_key_env,
@@ -307,32 +387,6 @@ def eval_command(
         checkpoint=checkpoint,
         scoring=scoring.value,
         device=device,
-    )
-    if two_stage:
-        questions = _two_stage_questions(
-            out, predictions, annotations, top_k, option_text, seed, dataset=dataset
-        )
-    elif questions is None:
-        raise LlavactionError("give --questions FILE (or --two-stage with --predictions)")
-    frame_source = None
-    if adapter.needs_frames:
-        if videos is None:
-            raise LlavactionError(f"model {model.value!r} needs frames: give --videos DIR")
-        from llavaction.evaluate.frames import make_frame_source
-
-        frame_source = make_frame_source(videos, layout.value, frames, size)
-    metrics = run_evaluation(
-        questions,
-        adapter,
-        out,
-        settings,
-        frame_source=frame_source,
-        shard=Shard.from_environment(shard),
-        batch_size=batch_size,
-        workers=workers,
-        progress=progress,
-        annotations=_dataset_or(dataset, annotations),
-        open_vocab=mapper,
     )
     if metrics is None:
         typer.echo(f"{out}: shard done; other shards still have questions to answer")
