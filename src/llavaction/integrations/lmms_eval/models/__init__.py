@@ -1,11 +1,9 @@
 """The lmms-eval model plugin: ``--model llavaction`` runs a llavaction checkpoint.
 
-Registered two ways (both point at the same class):
-
-* the ``lmms_eval.models`` entry point of this package (``pyproject.toml``), read by lmms-eval's
-  model registry at start-up: :func:`manifests`;
-* lmms-eval's older plugin variable, ``LMMS_EVAL_PLUGINS=llavaction.integrations.lmms_eval``,
-  which reads :data:`AVAILABLE_MODELS` here and imports ``models.llavaction.Llavaction``.
+Registered through the ``lmms_eval.models`` entry point of this package (``pyproject.toml``),
+which lmms-eval's model registry reads at start-up: :func:`manifests`. (lmms-eval's older
+``LMMS_EVAL_PLUGINS`` variable also needs a ``tasks`` package in 0.7.3 and is not supported;
+:data:`AVAILABLE_MODELS` follows its naming only for readers of that convention.)
 """
 
 from __future__ import annotations
