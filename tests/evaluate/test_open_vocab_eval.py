@@ -135,6 +135,13 @@ def test_free_text_answers_are_mapped_and_scored(kitchen, served, tmp_path):
     loaded = load_run(run)
     assert loaded.metrics["open_vocab"] == mapped
     assert compare([loaded])["runs"][0]["open_vocab"]["unmapped"] == pytest.approx(0.25)
+    # the report shows each mapped action (and how it was found), or says it was unmapped
+    from llavaction.evaluate.report import render_report
+
+    page = render_report([loaded])
+    first = records[questions[0].id]
+    assert f"{first['action_id']} ({first['method']})" in page
+    assert page.count("unmapped</span>") == 3 and "unparsed</span>" not in page
 
 
 def test_resume_after_a_kill_answers_nothing_twice(kitchen, served, tmp_path):

@@ -86,7 +86,11 @@ def _question_block(
             answers.append(f"<li>{_e(run.label)}: <i>not answered</i></li>")
             continue
         choice = record["choice"]
-        shown = letter(choice) if choice is not None else "unparsed"
+        if "action_id" in record and "method" in record:  # open vocabulary: the mapped action
+            shown = f"{record['action_id']} ({record['method']})" if record["action_id"] else None
+            shown = shown or "unmapped"
+        else:
+            shown = letter(choice) if choice is not None else "unparsed"
         css = "right" if record["correct"] else "wrong"
         wrong |= not record["correct"]
         answers.append(
