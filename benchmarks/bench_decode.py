@@ -1,23 +1,27 @@
-"""Clip decoding speed: our one-seek-per-clip decoder against per-frame seeking, in the same run.
+"""Clip decoding speed: our decoder against decord and per-frame seeking, in the same run.
 
-Writes two test videos with frame numbers in their pixels (a 1080p 59.94-fps single file and a
-512-px 30-fps chunk layout), then decodes random 2-4 s segments with 8, 16 and 32 frames:
+Writes test videos with frame numbers in their pixels (a 1080p 59.94-fps single file, and two
+512-px 30-fps chunk layouts: ``gop15``, short groups of pictures without B-frames, and ``x264``,
+libx264's defaults with B-frames and keyframes up to 250 frames apart, as ``ffmpeg -c:v libx264``
+writes them), then decodes random 2-4 s segments with 8, 16 and 32 frames:
 
-- ``ours``: :class:`llavaction.data.video.VideoReader` (one seek per clip, then decode forward,
-  skipping the groups of pictures that hold no wanted frame);
-- ``forward``: the same without the skipping (every frame after the seek is decoded);
+- ``ours``: :class:`llavaction.data.video.VideoReader` (one seek per clip; only the packets the
+  wanted frames need are decoded; files kept open between segments);
+- ``forward``: the same without the plan (every frame after the seek is decoded);
 - ``seek-per-frame``: the naive reference, one keyframe seek and decode per wanted frame (what
-  sparse random access does), also with PyAV and timestamp matching.
-
+  sparse random access does), also with PyAV and timestamp matching (on ``--seek-clips`` clips);
 - ``decord``: ``decord.VideoReader(file).get_batch(indices)`` per clip and file, as LLaVAction's
   loader does (``make bench`` installs decord; without it this column is left out).
 
-All are checked frame-exact (frame numbers read back from the pixels). With
-``--loader-clips K`` it also reports the peak memory of the ``ClipDataset`` loader over K clips
-(it should stay flat). Target: ours at least 1.5x decord.
+The methods take turns on each segment; each line gives clips/s, the time ratio to ours over all
+clips and the median of the per-clip ratios (robust to load from other processes), and the
+packets decoded per clip. All are checked frame-exact (frame numbers read back from the pixels).
+With ``--loader-clips K`` it also reports the peak memory of the ``ClipDataset`` loader over K
+clips (it should stay flat). Target: ours at least 1.5x decord.
 
-    .venv/bin/python benchmarks/bench_decode.py [--seconds 20] [--clips 12] [--loader-clips 1000]
-        [--work DIR]
+    .venv/bin/python benchmarks/bench_decode.py [--seconds 20] [--clips 8] [--repeats 1]
+        [--layouts hd,gop15,x264] [--seek-clips 3] [--thread-type AUTO] [--keep-open 2]
+        [--loader-clips 1000] [--work DIR]
 """
 
 from __future__ import annotations
@@ -49,8 +53,19 @@ def numbered_frames(count: int, width: int, height: int, first: int = 0):
         yield draw_frame_number(frame.copy(), i)
 
 
-def make_videos(root: Path, seconds: float) -> tuple[Path, Path, int, int]:
-    """The 1080p 59.94-fps file and the 512-px 30-fps chunk layout (15-s chunks)."""
+CHUNK_KINDS = {
+    # what the previous sessions measured: short groups of pictures, no B-frames
+    "gop15": {"preset": "veryfast", "gop": 15, "bframes": 0},
+    # libx264's defaults (what `ffmpeg -c:v libx264` writes, as in LLaVAction's
+    # "..._30fps_libx264" chunks and the two EK100 sample clips): B-frames with a pyramid,
+    # keyframes up to 250 frames apart
+    "x264": {"preset": "medium", "gop": None, "bframes": 3},
+}
+
+
+def make_videos(root: Path, seconds: float) -> None:
+    """The 1080p 59.94-fps file and two 512-px 30-fps chunk layouts (15-s chunks) under
+    ``root``: ``chunks-gop15`` and ``chunks-x264`` (see ``CHUNK_KINDS``)."""
     fps_hd = Fraction(60000, 1001)
     n_hd = round(seconds * fps_hd)
     single = root / "P01" / "videos" / "P01_01.MP4"
@@ -60,18 +75,21 @@ def make_videos(root: Path, seconds: float) -> tuple[Path, Path, int, int]:
     )
     print(f"wrote {n_hd} frames of 1080p 59.94 fps in {time.perf_counter() - t:.1f} s")
     n_chunks = round(seconds * 30)
-    folder = root / "chunks" / "P01" / "P01_01.MP4"
-    for first in range(0, n_chunks, 450):
-        count = min(450, n_chunks - first)
-        write_video(
-            folder / f"{chunk_name(first / 30)}.MP4",
-            numbered_frames(count, 512, 512, first),
-            30,
-            preset="veryfast",
-            gop=15,
-            threads=0,
+    for kind, options in CHUNK_KINDS.items():
+        t = time.perf_counter()
+        folder = root / f"chunks-{kind}" / "P01" / "P01_01.MP4"
+        for first in range(0, n_chunks, 450):
+            count = min(450, n_chunks - first)
+            write_video(
+                folder / f"{chunk_name(first / 30)}.MP4",
+                numbered_frames(count, 512, 512, first),
+                30,
+                threads=0,
+                **options,
+            )
+        print(
+            f"wrote {n_chunks} frames of 512 px 30 fps ({kind}) in {time.perf_counter() - t:.1f} s"
         )
-    return single, root / "chunks", n_hd, n_chunks
 
 
 def seek_per_frame(stream_info: StreamInfo, indices) -> np.ndarray:
@@ -142,12 +160,33 @@ def _decord(reader: VideoReader, video_id: str, s: float, e: float, n: int):
     return np.concatenate(frames), idx.tolist()
 
 
-def bench(name: str, layout, video_id: str, clips: int, duration: float) -> None:
-    """Print clips/s of each method and the ratios, for N = 8, 16, 32. The methods take turns
-    on each segment (in rotating order), so that load from other processes and cache effects
-    fall on all of them alike."""
-    ours = VideoReader(layout)
-    forward = VideoReader(layout, PyAVBackend(skip_unneeded=False))
+def bench(
+    name: str,
+    layout,
+    video_id: str,
+    clips: int,
+    duration: float,
+    repeats: int,
+    rng,
+    seek_clips: int = 3,
+    thread_type: str = "AUTO",
+    keep_open: int = 2,
+) -> dict[int, float]:
+    """Print clips/s of each method and its time ratio to ours, for N = 8, 16, 32; returns the
+    median per-clip ratio decord/ours per N (empty without decord).
+
+    The methods take turns on each segment (in rotating order), so that load from other
+    processes and cache effects fall on all of them alike; the median of the per-clip time
+    ratios is robust to a load spike during one clip. ``repeats`` runs of ``clips`` segments;
+    seek-per-frame (slow on long groups of pictures) runs on the first ``seek_clips`` only;
+    ``thread_type`` is FFmpeg's decoder threading for ours (``NONE``: one thread), ``keep_open``
+    how many files ours keeps open between segments (0: opens every file for every clip)."""
+    ours_backend = PyAVBackend(
+        threads=1 if thread_type == "NONE" else 0, thread_type=thread_type, keep_open=keep_open
+    )
+    forward_backend = PyAVBackend(skip_unneeded=False)
+    ours = VideoReader(layout, ours_backend)
+    forward = VideoReader(layout, forward_backend)
     methods = {
         "ours": lambda *a: _read(ours, *a),
         "forward": lambda *a: _read(forward, *a),
@@ -159,29 +198,46 @@ def bench(name: str, layout, video_id: str, clips: int, duration: float) -> None
         methods["decord"] = lambda *a: _decord(ours, *a)
     except ImportError:
         print("decord not installed: `make bench` installs it (no decord column)")
-    rng = np.random.default_rng(1)
+    medians = {}
     for n in (8, 16, 32):
-        seconds = dict.fromkeys(methods, 0.0)
+        seconds: dict[str, dict[int, float]] = {m: {} for m in methods}  # clip -> time
         exact = dict.fromkeys(methods, True)
-        names = list(methods)
-        for k, (s, e) in enumerate(segments(rng, duration, clips)):
+        decoded = {"ours": 0, "forward": 0}
+        for k, (s, e) in enumerate(segments(rng, duration, clips * repeats)):
+            names = [m for m in methods if m != "seek-per-frame" or k < seek_clips]
             turn = k % len(names)
             for method in names[turn:] + names[:turn]:  # rotate who goes first
-                run = methods[method]
+                before = ours_backend.decoded_packets, forward_backend.decoded_packets
                 t = time.perf_counter()
-                frames, indices = run(video_id, s, e, n)
-                seconds[method] += time.perf_counter() - t
+                frames, indices = methods[method](video_id, s, e, n)
+                seconds[method][k] = time.perf_counter() - t
+                if method == "ours":
+                    decoded[method] += ours_backend.decoded_packets - before[0]
+                elif method == "forward":
+                    decoded[method] += forward_backend.decoded_packets - before[1]
                 exact[method] &= [read_frame_number(f) for f in frames] == indices
-        base = seconds["ours"]
+        rate = {m: len(t) / sum(t.values()) for m, t in seconds.items()}
+        parts = []
+        for method, times in seconds.items():
+            text = f"{method} {rate[method]:6.2f} clips/s"
+            if method != "ours":
+                ratios = [times[k] / seconds["ours"][k] for k in times]
+                text += f" ({rate['ours'] / rate[method]:4.2f}x, median {np.median(ratios):4.2f}x)"
+            if method in decoded:
+                text += f" [{decoded[method] / len(times):.0f} decoded/clip]"
+            parts.append(text)
+        if "decord" in seconds:
+            medians[n] = float(
+                np.median([t / seconds["ours"][k] for k, t in seconds["decord"].items()])
+            )
         print(
             f"{name:22s} N={n:2d}: "
-            + " | ".join(
-                f"{m} {clips / t:6.2f} clips/s" + ("" if m == "ours" else f" ({t / base:4.2f}x)")
-                for m, t in seconds.items()
-            )
+            + " | ".join(parts)
             + " | frame-exact: "
-            + "/".join(str(v) for v in exact.values())
+            + "/".join(str(v) for v in exact.values()),
+            flush=True,
         )
+    return medians
 
 
 def exactness_against_decord(root: Path) -> None:
@@ -235,27 +291,73 @@ def loader_memory(chunks: Path, clips: int, duration: float) -> None:
     )
 
 
+LAYOUTS = ("hd", "gop15", "x264")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the test videos")
-    parser.add_argument("--clips", type=int, default=12, help="clips per setting (0: none)")
+    parser.add_argument("--clips", type=int, default=8, help="clips per setting (0: none)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of --clips segments each")
+    parser.add_argument(
+        "--layouts", default=",".join(LAYOUTS), help=f"which of {','.join(LAYOUTS)} to measure"
+    )
+    parser.add_argument(
+        "--seek-clips", type=int, default=3, help="clips per setting for seek-per-frame"
+    )
+    parser.add_argument(
+        "--thread-type",
+        default="AUTO",
+        choices=["AUTO", "FRAME", "SLICE", "NONE"],
+        help="FFmpeg decoder threading for ours (NONE: one thread)",
+    )
+    parser.add_argument(
+        "--keep-open", type=int, default=2, help="files ours keeps open between clips"
+    )
     parser.add_argument("--loader-clips", type=int, default=0, help="clips for the memory check")
     parser.add_argument("--work", type=Path, help="keep the test videos here and reuse them")
     args = parser.parse_args(argv)
+    chosen = [name for name in args.layouts.split(",") if name]
+    unknown = sorted(set(chosen) - set(LAYOUTS))
+    if unknown:
+        parser.error(f"unknown layouts {unknown}; choose from {list(LAYOUTS)}")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.work or Path(tmp)
-        if (root / "done").is_file():
-            chunks = root / "chunks"
-        else:
-            _, chunks, _, _ = make_videos(root, args.seconds)
-            (root / "done").write_text(f"{args.seconds}\n")
+        if not (root / "done-v2").is_file():
+            make_videos(root, args.seconds)
+            (root / "done-v2").write_text(f"{args.seconds}\n")
         single = FileLayout(root / "P01" / "videos" / "P01_01.MP4")
+        settings = {
+            "hd": ("1080p 59.94 fps file", single),
+            "gop15": ("512 px chunks, gop 15", ChunkLayout(root / "chunks-gop15")),
+            "x264": ("512 px chunks, x264", ChunkLayout(root / "chunks-x264")),
+        }
+        rng = np.random.default_rng(1)
+        summary = {}
         if args.clips:
-            bench("1080p 59.94 fps file", single, "P01_01", args.clips, args.seconds)
-            bench("512 px 30 fps chunks", ChunkLayout(chunks), "P01_01", args.clips, args.seconds)
+            for key in chosen:
+                label, layout = settings[key]
+                summary[label] = bench(
+                    label,
+                    layout,
+                    "P01_01",
+                    args.clips,
+                    args.seconds,
+                    args.repeats,
+                    rng,
+                    args.seek_clips,
+                    args.thread_type,
+                    args.keep_open,
+                )
+        for label, medians in summary.items():
+            if medians:
+                print(
+                    f"ours vs decord, median per-clip ratio, {label}: "
+                    + ", ".join(f"N={n} {r:.2f}x" for n, r in medians.items())
+                )
         exactness_against_decord(root)
         if args.loader_clips:
-            loader_memory(chunks, args.loader_clips, args.seconds)
+            loader_memory(root / "chunks-gop15", args.loader_clips, args.seconds)
     return 0
 
 

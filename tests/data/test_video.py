@@ -236,19 +236,8 @@ def test_real_sample_clips(sample_videos: Path, name):
         assert np.array_equal(frame, reference[index]), index
 
 
-def test_sparse_frames_skip_groups_of_pictures(videos, monkeypatch):
+def test_sparse_frames_skip_groups_of_pictures(videos):
     """Far-apart frames: groups of pictures with no wanted frame are demuxed, not decoded."""
-    import llavaction.data.video as video_module
-
-    decoded: list[int] = []
-    original = video_module._needed_frames
-
-    def counting(*args):
-        for frame in original(*args):
-            decoded.append(frame.pts)
-            yield frame
-
-    monkeypatch.setattr(video_module, "_needed_frames", counting)
     rng = np.random.default_rng(4)
     for path, offset in ((videos.bframes, 0), (videos.cut, videos.cut_frame)):
         reader = VideoReader(FileLayout(path))
@@ -257,8 +246,199 @@ def test_sparse_frames_skip_groups_of_pictures(videos, monkeypatch):
             wanted = np.sort(rng.choice(info.num_frames, size=int(rng.integers(1, 6))))
             clip = reader.read_indices(info, wanted)
             assert frame_numbers(clip.frames) == (wanted + offset).tolist()
-    decoded.clear()
-    info = VideoReader(FileLayout(videos.bframes)).info("v")
-    clip = VideoReader(FileLayout(videos.bframes)).read_indices(info, np.array([2, 86]))
+    backend = PyAVBackend()
+    reader = VideoReader(FileLayout(videos.bframes), backend)
+    clip = reader.read_indices(reader.info("v"), np.array([2, 86]))
     assert frame_numbers(clip.frames) == [2, 86]
-    assert 0 < len(decoded) < 40, len(decoded)  # decoding forward would take 87 frames (GOP of 12)
+    # decoding forward would take 87 frames; frame 86 needs only its group of 12 (from 84)
+    assert 0 < backend.decoded_packets < 20, backend.decoded_packets
+
+
+# ----------------------------------------------------------------------------- decoding plan
+
+
+def _write(path: Path, codec: str, fmt: str, options: dict, count: int = 90) -> Path:
+    """A numbered 30-fps video with any PyAV encoder and container."""
+    import av
+    from videotools import numbered_frame
+
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=30, options=options)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(numbered_frame(i), format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def _every_frame_and_random_sets(path: Path, backend: PyAVBackend, offset: int = 0) -> None:
+    reader = VideoReader(FileLayout(path), backend)
+    info = reader.info("v")
+    for index in range(info.num_frames):
+        assert frame_numbers(reader.read_indices(info, np.array([index])).frames) == [
+            index + offset
+        ]
+    rng = np.random.default_rng(7)
+    for _ in range(15):
+        wanted = np.sort(rng.choice(info.num_frames, size=int(rng.integers(2, 9))))
+        assert frame_numbers(reader.read_indices(info, wanted).frames) == (wanted + offset).tolist()
+
+
+def test_non_reference_b_frames_are_not_decoded(videos):
+    """The B-frame file: non-reference pictures are recognised from the H.264 NAL headers and
+    only decoded when wanted; frames stay exact (every frame, and random sets)."""
+    import av
+
+    from llavaction.data.video import _nonref_test
+
+    with av.open(str(videos.bframes)) as container:
+        stream = container.streams.video[0]
+        test = _nonref_test(stream)
+        assert test is not None
+        flags = [test(p) for p in container.demux(stream) if p.size]
+    assert 20 < sum(flags) < 70 and not flags[0]  # about half are non-reference; never the IDR
+    planned = PyAVBackend()
+    _every_frame_and_random_sets(videos.bframes, planned)
+    forward = PyAVBackend(skip_unneeded=False)
+    reader = VideoReader(FileLayout(videos.bframes), forward)
+    wanted = np.array([5, 9, 10, 40, 47, 80, 86, 88])
+    assert frame_numbers(reader.read_indices(reader.info("v"), wanted).frames) == wanted.tolist()
+    planned.decoded_packets = 0
+    reader = VideoReader(FileLayout(videos.bframes), planned)
+    assert frame_numbers(reader.read_indices(reader.info("v"), wanted).frames) == wanted.tolist()
+    assert planned.decoded_packets < forward.decoded_packets / 2
+
+
+def test_open_gop_falls_back_to_decoding_everything(tmp_path):
+    """Leading pictures after a keyframe (an open GOP) need the group before: the plan notices
+    and the file is decoded forward instead, exact from the very first call."""
+    params = "open-gop=1:keyint=12:min-keyint=12:scenecut=0:b-adapt=0:bframes=3"
+    path = _write(tmp_path / "open-gop.mp4", "libx264", "mp4", {"crf": "12", "x264-params": params})
+    backend = PyAVBackend()
+    reader = VideoReader(FileLayout(path), backend)
+    info = reader.info("v")
+    # frames 9-11 are leading pictures of the keyframe at 12, decoded after it
+    assert frame_numbers(reader.read_indices(info, np.array([9, 10, 11])).frames) == [9, 10, 11]
+    assert path in backend._unplannable
+    _every_frame_and_random_sets(path, backend)
+
+
+def test_other_codecs_and_byte_streams(tmp_path):
+    """MPEG-4 part 2 with B-frames (its B-frames around an I-frame are leading pictures: decoded
+    forward) and H.264 in MPEG-TS (Annex B: planned, no non-reference skipping)."""
+    import av
+
+    from llavaction.data.video import _nonref_test
+
+    mpeg4 = _write(tmp_path / "mpeg4.mp4", "mpeg4", "mp4", {"qscale": "2", "g": "12", "bf": "2"})
+    backend = PyAVBackend()
+    _every_frame_and_random_sets(mpeg4, backend)
+    assert mpeg4 in backend._unplannable
+    ts = _write(tmp_path / "annexb.ts", "libx264", "mpegts", {"crf": "12", "bf": "3", "g": "12"})
+    with av.open(str(ts)) as container:
+        assert _nonref_test(container.streams.video[0]) is None
+    backend = PyAVBackend()
+    _every_frame_and_random_sets(ts, backend)
+    assert ts not in backend._unplannable
+
+
+def test_plan_gives_the_pixels_of_decoding_everything(sample_videos: Path):
+    """A real EK100 clip (B-pyramid, keyframes 59 to 250 frames apart): frames around keyframes
+    and non-reference pictures, native and resized, equal the forward decode's pixels."""
+    wanted = np.array([50, 57, 58, 59, 60, 61, 150, 155, 156, 157, 214, 215, 216])
+    path = sample_videos / "248.mp4"
+    for size in (None, (96, 64)):
+        planned, forward = PyAVBackend(), PyAVBackend(skip_unneeded=False)
+        ours = VideoReader(FileLayout(path), planned, size=size)
+        reference = VideoReader(FileLayout(path), forward, size=size)
+        a = ours.read_indices(ours.info("v"), wanted)
+        b = reference.read_indices(reference.info("v"), wanted)
+        assert np.array_equal(a.frames, b.frames)
+        np.testing.assert_array_equal(a.timestamps, b.timestamps)
+        assert planned.decoded_packets < forward.decoded_packets * 0.7
+    # the single-context conversion gives to_ndarray's pixels, resized too
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f for _, f in zip(range(3), container.decode(video=0), strict=False)]
+    native = VideoReader(FileLayout(path)).read_indices(
+        VideoReader(FileLayout(path)).info("v"), np.arange(3)
+    )
+    assert np.array_equal(native.frames, np.stack([f.to_ndarray(format="rgb24") for f in frames]))
+
+
+def test_files_stay_open_between_segments(videos, tmp_path, monkeypatch):
+    """Segments of one file reuse its open container; a rewritten file is opened again."""
+    import shutil
+
+    opened: list[Path] = []
+    original = PyAVBackend._open
+
+    def counting_open(self, path):
+        opened.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(PyAVBackend, "_open", counting_open)
+    path = tmp_path / "clip.mp4"
+    shutil.copy(videos.cfr["30"], path)
+    backend = PyAVBackend()
+    reader = VideoReader(FileLayout(path), backend)
+    for start in (0.2, 1.1, 0.5):
+        clip = reader.read("c", start, start + 1.0, 4)
+        assert frame_numbers(clip.frames) == frame_indices(start, start + 1.0, 30, 90, 4).tolist()
+    assert opened == [path]  # probe and three decodes: one open
+    shutil.copy(videos.bframes, path)  # same length, other bytes
+    import os
+
+    os.utime(path, ns=(1, 1))
+    reader = VideoReader(FileLayout(path), backend)
+    clip = reader.read("c", 0.0, 3.0, 8)
+    assert frame_numbers(clip.frames) == frame_indices(0.0, 3.0, 30, 90, 8).tolist()
+    assert opened == [path, path]
+    backend.close()
+    unkept = PyAVBackend(keep_open=0)
+    reader = VideoReader(FileLayout(path), unkept)
+    reader.read("c", 0.0, 1.0, 2)
+    reader.read("c", 1.0, 2.0, 2)
+    assert len(opened) == 5  # probe + two decodes
+
+
+def _child_collects_and_reads(path: str) -> None:
+    import gc
+
+    gc.collect()  # would free an inherited threaded decoder: a hang without the fork hook
+    clip = read_clip(path, 0.5, 2.0, 4)
+    assert frame_numbers(clip.frames) == frame_indices(0.5, 2.0, 30, 90, 4).tolist()
+
+
+def test_fork_after_threaded_decoding_does_not_hang(videos):
+    """DataLoader workers are forked: decoders (with threads) that the parent keeps open or left
+    in a reference cycle must not be freed in the child."""
+    import gc
+    import multiprocessing
+
+    backend = PyAVBackend(threads=0)  # FFmpeg's choice: a threaded decoder
+    reader = VideoReader(FileLayout(videos.cfr["30"]), backend)
+    reader.read("c", 0.5, 2.0, 4)  # keeps the file open
+    gc.disable()
+    try:
+        container, stream = backend._open(videos.bframes)
+        next(container.decode(stream))  # opens the decoder and its threads
+        cycle: list = [container, stream]
+        cycle.append(cycle)
+        del container, stream, cycle  # only the garbage collector can free it now
+        child = multiprocessing.get_context("fork").Process(
+            target=_child_collects_and_reads, args=(str(videos.cfr["30"]),)
+        )
+        child.start()
+    finally:
+        gc.enable()
+    child.join(timeout=30)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung freeing an inherited decoder")
+    assert child.exitcode == 0
