@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import torch
+import yaml
+
 from llavaction.bench.questions import read_questions
 from llavaction.demo import render_html, run_demo
 
@@ -27,20 +30,47 @@ def test_demo_runs_every_stage(tmp_path):
     fallback = prior_hard["distractor_sources"].get("prior-hard:frequency", 0)
     assert prior_hard["distractors_sharing"]["neither"]["count"] == fallback
     assert set(hard["distractor_sources"]) == {"specialist"}
-    assert (out / "sft" / "mixture.yaml").is_file()
-    for name in ("model", "no-action-token"):
-        config = (out / "train" / name / "config.yaml").read_text()
-        assert f"action_tokens: {1 if name == 'model' else 0}" in config
+    # the hard and the random-distractor mixtures differ only in their MQA distractors
+    hard_mix = yaml.safe_load((out / "sft" / "mixture.yaml").read_text())["datasets"]
+    random_mix = yaml.safe_load((out / "sft" / "mixture-random.yaml").read_text())["datasets"]
+    assert [d["json_path"] for d in random_mix] == [
+        d["json_path"].replace("mqa-", "mqa-random-") for d in hard_mix
+    ]
+    for folder, strategy in (("mqa-0", "specialist"), ("mqa-random-0", "random")):
+        manifest = json.loads((out / "sft" / folder / "sft.manifest.json").read_text())
+        assert manifest["mqa_distractors"]["strategy"] == strategy
+    for name, mixture in (("model", "mixture.yaml"), ("random-mqa", "mixture-random.yaml")):
+        config = yaml.safe_load((out / "train" / name / "config.yaml").read_text())
+        assert config["model"]["action_tokens"] == 1
+        assert config["data"]["mixture"] == str(out / "sft" / mixture)
+    # the ablation: the trained model's weights, without the action token in its input
+    from llavaction.model.checkpoint import load_model
+
+    trained = load_model(out / "train" / "model" / "checkpoints" / "step-000012")
+    ablated = load_model(out / "train" / "model" / "no-action-token")
+    assert trained.config.action_tokens == 1 and ablated.config.action_tokens == 0
+    assert ablated.model.action_supervision is None
+    weights = trained.state_dict()
+    for key, value in ablated.state_dict().items():
+        assert torch.equal(value, weights[key]), key
     runs = sorted(p.name for p in (out / "eval").iterdir())
     assert runs == sorted(
         f"{bench}-{model}"
         for bench in ("random", "hard")
-        for model in ("random", "prior", "specialist", "model", "no-action-token")
+        for model in ("random", "prior", "specialist", "model", "random-mqa", "no-action-token")
     )
     for run in runs:
         metrics = json.loads((out / "eval" / run / "metrics.json").read_text())
         bench = data["benchmarks"][0 if run.startswith("random-") else 2]["summary"]
         assert metrics["overall"]["n"] == bench["questions"]
+    summary = json.loads((out / "summary.json").read_text())
+    for run in runs:
+        bench, _, model = run.partition("-")
+        metrics = json.loads((out / "eval" / run / "metrics.json").read_text())
+        assert summary["accuracy"][model][bench] == metrics["overall"]["accuracy"]
+    gain = summary["hard_training"]
+    assert gain["gain"] == round(gain["hard_mqa_model"] - gain["random_mqa_model"], 4)
+    assert 0.0 <= gain["mcnemar"]["p_value"] <= 1.0
     page = report.read_text()
     assert page.count("class='question'") == hard["questions"]  # the hard questions are listed
     # a second run reuses every stage and resumes the evaluations (nothing answered twice)

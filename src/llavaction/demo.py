@@ -7,13 +7,20 @@ Stages compose by files under the run folder (each stage is also a CLI command):
    predictions for validation (``llavaction specialist train / predict``);
 3. ``mqa/validation-{random,prior-hard,specialist}.jsonl``: benchmarks (``mqa build``),
    summarised in ``benchmarks.html`` / ``benchmarks.json``;
-4. ``sft/``: hard MQA (the specialist's top 10, training rule), prior actions and direct
-   narration records, and their mixture (``sft build``);
-5. ``train/{model,no-action-token}/``: the tiny LLaVAction, and the same without the action
-   token (the ablation) (``llavaction train``);
-6. ``eval/{random,hard}-{model}/``: baselines, the specialist and both models on the random and
-   the hard (specialist) benchmark (``eval``);
-7. ``report.html``: all runs compared, with every hard question and its frames (``report``).
+4. ``sft/``: MQA records with prior actions and direct narration records, and their mixtures
+   (``sft build``): ``mixture.yaml`` with hard distractors (the specialist's cross-validated
+   top 10, training rule), ``mixture-random.yaml`` the same with random distractors;
+5. ``train/{model,random-mqa}/``: the tiny LLaVAction trained on hard MQA, and the same recipe
+   trained on random-distractor MQA (does hard training data help?) (``llavaction train``);
+   ``train/model/no-action-token/``: the action-token ablation at test time (the trained model
+   with its action token left out of the input; a model trained without it would double the
+   demo's training time);
+6. ``eval/{random,hard}-{name}/``: baselines, the specialist, both models and the ablation on
+   the random and the hard (specialist) benchmark (``eval``), option-likelihood scoring;
+7. ``summary.json``: the table of accuracies and the paper's pattern checked on it: hard
+   distractors are harder than random ones, and training on hard MQA helps (paired McNemar test
+   against the random-MQA model, and the margin over the prior baseline);
+8. ``report.html``: all runs compared, with every hard question and its frames (``report``).
 """
 
 from __future__ import annotations
@@ -25,10 +32,16 @@ from pathlib import Path
 from llavaction.bench.build import BuildSettings, build_benchmark
 from llavaction.bench.questions import read_questions
 from llavaction.bench.stats import summarize
+from llavaction.errors import LlavactionError
 from llavaction.fileio import atomic_write_bytes, write_json
 
 BENCHMARKS = {"random": "random", "prior-hard": "prior-hard", "hard": "specialist"}
-FRAMES, SIZE = 8, 32
+# 4 frames of 32 px and batches of 16: more clips per second than 8 frames and batches of 8, and
+# the difference between hard- and random-MQA training shows within the time (see summary.json)
+FRAMES, SIZE, BATCH = 4, 32, 16
+# the trained models, by the distractors of their SFT MQA records: the same recipe otherwise
+MODELS = {"model": "specialist", "random-mqa": "random"}
+MQA_COPIES = 3  # each train segment with three sets of distractors
 
 
 def run_demo(
@@ -72,12 +85,19 @@ def run_demo(
         )
 
     questions = _benchmarks(out, annotations, specialist / "predictions_validation.json", seed)
-    mixture = _sft(out, annotations, specialist / "predictions_train.json", seed)
-    checkpoints = {
-        name: _train(out / "train" / name, mixture, video_root, steps, seed, action_tokens)
-        for name, action_tokens in (("model", 1), ("no-action-token", 0))
-    }
+    checkpoints = {}
+    for name, distractors in MODELS.items():
+        mixture = _sft(out, annotations, specialist / "predictions_train.json", seed, distractors)
+        checkpoints[name] = _train(out / "train" / name, mixture, video_root, steps, seed)
+    checkpoints["no-action-token"] = without_action_token(
+        checkpoints["model"], out / "train" / "model" / "no-action-token"
+    )
     runs = _evaluate(out, questions, annotations, video_root, specialist, checkpoints, progress)
+    summary = summarize_demo(runs)
+    write_json(out / "summary.json", summary)
+    if progress:
+        for line in summary_lines(summary):
+            print(line)
 
     from llavaction.evaluate.frames import make_frame_source
     from llavaction.evaluate.report import write_report
@@ -120,44 +140,81 @@ def _benchmarks(out: Path, annotations: Path, predictions: Path, seed: int) -> d
     return paths
 
 
-def _sft(out: Path, annotations: Path, train_predictions: Path, seed: int) -> Path:
+def _sft(
+    out: Path, annotations: Path, train_predictions: Path, seed: int, distractors: str
+) -> Path:
+    """MQA (+ prior actions) records with ``distractors``, in ``MQA_COPIES`` seeds, plus the
+    direct narration records; their mixture (``mixture.yaml`` for the specialist's)."""
     import yaml
 
     from llavaction.train.sft import SftSettings, build_sft
 
+    sft = out / "sft"
     datasets = []
-    for copy in range(3):  # each train segment with three sets of hard distractors
-        folder = out / "sft" / f"mqa-{copy}"
-        build_sft(
-            annotations, folder, SftSettings(seed=seed + copy, tasks=("mqa", "prior")),
-            train_predictions,
-        )  # fmt: skip
-        datasets.append({"json_path": f"mqa-{copy}/mqa.jsonl", "sampling_strategy": "all"})
-    build_sft(annotations, out / "sft" / "narration", SftSettings(seed=seed, tasks=("narration",)))
+    for copy in range(MQA_COPIES):
+        name = f"mqa-{copy}" if distractors == "specialist" else f"mqa-{distractors}-{copy}"
+        settings = SftSettings(seed=seed + copy, tasks=("mqa", "prior"), distractors=distractors)
+        predictions = train_predictions if distractors == "specialist" else None
+        build_sft(annotations, sft / name, settings, predictions)
+        datasets.append({"json_path": f"{name}/mqa.jsonl", "sampling_strategy": "all"})
+    if not (sft / "narration" / "narration.jsonl").is_file():
+        build_sft(annotations, sft / "narration", SftSettings(seed=seed, tasks=("narration",)))
     datasets.append({"json_path": "narration/narration.jsonl", "sampling_strategy": "all"})
-    mixture = out / "sft" / "mixture.yaml"
+    mixture = sft / (
+        "mixture.yaml" if distractors == "specialist" else f"mixture-{distractors}.yaml"
+    )
     atomic_write_bytes(mixture, yaml.safe_dump({"datasets": datasets}).encode("utf-8"))
     return mixture
 
 
-def _train(
-    run_dir: Path, mixture: Path, videos: Path, steps: int, seed: int, action_tokens: int
-) -> Path:
+def _train(run_dir: Path, mixture: Path, videos: Path, steps: int, seed: int) -> Path:
+    """Train the tiny LLaVAction on ``mixture`` (reused when its last checkpoint exists)."""
     from llavaction.train.config import config_from_dict
     from llavaction.train.trainer import train
 
     checkpoint = run_dir / "checkpoints" / f"step-{steps:06d}"
     if not checkpoint.is_dir():
         config = config_from_dict({
-            "run_dir": str(run_dir), "seed": seed, "steps": steps, "batch_size": 8,
+            "run_dir": str(run_dir), "seed": seed, "steps": steps, "batch_size": BATCH,
             "threads": 1, "progress": False, "log_every": 50, "save_every": 0,
-            "model": {"tiny": True, "action_tokens": action_tokens},
+            "model": {"tiny": True, "action_tokens": 1},
             "data": {"mixture": str(mixture), "videos": str(videos), "frames": FRAMES,
                      "size": SIZE, "workers": 2},
             "optim": {"lr": 1e-3, "warmup_steps": 100, "min_lr_ratio": 0.1},
         })  # fmt: skip
         train(config)
     return checkpoint
+
+
+def without_action_token(checkpoint: Path, out: Path) -> Path:
+    """The action-token ablation of a trained model, at test time: the same weights and
+    tokenizer with the learned action token left out of the input (``action_tokens: 0``, and
+    no verb/noun/action heads, which read that token).
+    Written once to ``out``; the difference to the model shows how much its answers use the
+    token (training a second model without it would double the demo's training time)."""
+    from dataclasses import replace
+
+    from llavaction.model.architecture import LlavactionForCausalLM
+    from llavaction.model.checkpoint import load_model, save_checkpoint
+    from llavaction.model.tokenization import load_tokenizer
+
+    if (out / "config.json").is_file():
+        return out
+    model = load_model(checkpoint)
+    # the verb/noun/action heads read the action token: they go with it (unused in answering)
+    ablated = LlavactionForCausalLM(replace(model.config, action_tokens=0, action_types=None))
+    dropped = ("model.action_supervision", "verb_head.", "noun_head.", "action_head.")
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(dropped)}
+    missing, unexpected = ablated.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise LlavactionError(
+            f"{checkpoint}: cannot drop the action token (missing {missing}, unexpected "
+            f"{unexpected})"
+        )
+    tmp = out.with_name(out.name + ".tmp")
+    save_checkpoint(ablated, tmp, tokenizer=load_tokenizer(checkpoint))
+    tmp.replace(out)
+    return out
 
 
 def _evaluate(out, questions, annotations, videos, specialist, checkpoints, progress) -> list:
@@ -194,6 +251,61 @@ def _evaluate(out, questions, annotations, videos, specialist, checkpoints, prog
             )  # fmt: skip
             runs.append(load_run(run, annotations=annotations))
     return runs
+
+
+def summarize_demo(runs: list) -> dict:
+    """The demo's table (accuracy per benchmark and model) and the paper's pattern checked on it.
+
+    ``hard_is_harder``: per model, random-benchmark minus hard-benchmark accuracy.
+    ``hard_training``: on the hard benchmark, the model trained on hard MQA against the same
+    model trained on random-distractor MQA (difference, exact paired McNemar test) and against
+    the prior baseline."""
+    from llavaction.evaluate.metrics import mcnemar_exact
+
+    by_name = {run.path.name: run for run in runs}
+    table: dict[str, dict[str, float]] = {}
+    for name, run in by_name.items():
+        bench, _, model = name.partition("-")
+        table.setdefault(model, {})[bench] = run.metrics["overall"]["accuracy"]
+    summary: dict = {"accuracy": table}
+    summary["hard_is_harder"] = {
+        model: round(accs["random"] - accs["hard"], 4)
+        for model, accs in table.items()
+        if "random" in accs and "hard" in accs
+    }
+    hard, rand = by_name.get("hard-model"), by_name.get("hard-random-mqa")
+    if hard is not None and rand is not None:
+        ids = [q.id for q in hard.questions]
+        test = mcnemar_exact(
+            [bool(hard.predictions[i]["correct"]) for i in ids],
+            [bool(rand.predictions[i]["correct"]) for i in ids],
+        )
+        summary["hard_training"] = {
+            "questions": len(ids),
+            "hard_mqa_model": table["model"]["hard"],
+            "random_mqa_model": table["random-mqa"]["hard"],
+            "gain": round(table["model"]["hard"] - table["random-mqa"]["hard"], 4),
+            "mcnemar": test,
+            "over_prior_baseline": round(table["model"]["hard"] - table["prior"]["hard"], 4),
+        }
+    return summary
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The summary as a few printable lines (accuracy in %, per model: random / hard MQA)."""
+    lines = ["accuracy (random MQA / hard MQA):"]
+    for model, accs in summary["accuracy"].items():
+        cells = " / ".join(f"{100 * accs[b]:.1f}%" for b in ("random", "hard") if b in accs)
+        lines.append(f"  {model:<16} {cells}")
+    gain = summary.get("hard_training")
+    if gain:
+        lines.append(
+            f"training on hard MQA: {100 * gain['hard_mqa_model']:.1f}% on hard MQA vs "
+            f"{100 * gain['random_mqa_model']:.1f}% trained on random MQA "
+            f"(McNemar p={gain['mcnemar']['p_value']:.2g}), "
+            f"{100 * gain['over_prior_baseline']:+.1f} points over the prior baseline"
+        )
+    return lines
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
