@@ -75,6 +75,18 @@ class ActionVocabulary:
         """How many labelled segments (or narration rows) carry this action; 0 if unseen."""
         return sum(self.narrations.get(action, {}).values())
 
+    @classmethod
+    def from_counts(cls, counts: dict[str, Counter], provenance: dict) -> ActionVocabulary:
+        """The vocabulary of ``counts`` (action id -> narration counts): actions sorted as
+        strings, each action's narrations most frequent first (ties by text)."""
+        actions = tuple(sorted(counts))
+        narrations = {
+            a: dict(sorted(counts[a].items(), key=lambda item: (-item[1], item[0])))
+            for a in actions
+        }
+        provenance["actions"] = len(actions)
+        return cls(actions, narrations, provenance)
+
 
 class EK100Annotations:
     """A folder laid out like the ``epic-kitchens-100-annotations`` repository.
@@ -251,13 +263,7 @@ class EK100Annotations:
                 fallback_segments
             ) - len(kept)
             provenance["train_fallback"]["uda_actions_outside_vocabulary"] = outside
-        actions = tuple(sorted(counts))
-        narrations = {
-            a: dict(sorted(counts[a].items(), key=lambda item: (-item[1], item[0])))
-            for a in actions
-        }
-        provenance["actions"] = len(actions)
-        vocabulary = ActionVocabulary(actions, narrations, provenance)
+        vocabulary = ActionVocabulary.from_counts(counts, provenance)
         self._cache[key] = vocabulary
         return vocabulary
 

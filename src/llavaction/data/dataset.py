@@ -588,13 +588,7 @@ class GenericDataset:
             info["actions_outside_vocabulary"] = sorted(
                 {s.action_id for s in segments} - set(counts)
             )
-        actions = tuple(sorted(counts))
-        narrations = {
-            a: dict(sorted(counts[a].items(), key=lambda item: (-item[1], item[0])))
-            for a in actions
-        }
-        provenance["actions"] = len(actions)
-        vocabulary = ActionVocabulary(actions, narrations, provenance)
+        vocabulary = ActionVocabulary.from_counts(counts, provenance)
         self._cache[key] = vocabulary
         return vocabulary
 
