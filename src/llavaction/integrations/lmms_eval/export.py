@@ -26,7 +26,7 @@ from typing import Annotated
 
 import typer
 
-from llavaction.data.cli_video import Layout
+from llavaction.data.cli_video import FramesOpt, Layout, LayoutOpt, SizeOpt
 from llavaction.errors import LlavactionError
 
 TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -189,11 +189,9 @@ def export_lmms_eval(
     questions: Annotated[Path, typer.Option(help="Question file (.jsonl) from `mqa build`.")],
     videos: Annotated[Path, typer.Option(help="Video root folder.")],
     out: Annotated[Path, typer.Option(help="Task folder to write (lmms-eval --include_path).")],
-    layout: Annotated[Layout, typer.Option(help="Video layout under --videos.")] = Layout.chunks,
-    frames: Annotated[int, typer.Option(min=1, help="Frames per clip (SPEC 2).")] = 8,
-    size: Annotated[
-        int | None, typer.Option(help="Resize frames to SIZE x SIZE when decoding.")
-    ] = None,
+    layout: LayoutOpt = Layout.chunks,
+    frames: FramesOpt = 8,
+    size: SizeOpt = None,
     time_instruction: Annotated[
         bool, typer.Option(help="Prefix the SPEC 3 time instruction.")
     ] = True,
