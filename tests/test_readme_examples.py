@@ -55,3 +55,26 @@ def test_single_label_example_runs_as_written(kitchen, monkeypatch):
     assert len(question["options"]) == 4
     assert (kitchen.parent / "runs" / "verbs-prior" / "metrics.json").is_file()
     assert list((kitchen.parent / "sft-verbs").glob("*.jsonl"))
+
+
+def test_eval_reads_the_videos_from_the_description(kitchen, tmp_path):
+    import numpy as np
+
+    from llavaction.bench.build import BuildSettings, build_benchmark
+    from llavaction.bench.questions import read_questions
+    from llavaction.errors import LlavactionError
+    from llavaction.evaluate.cli_eval import frames_for
+    from llavaction.evaluate.frames import make_frame_source
+
+    build_benchmark(kitchen / "dataset.yaml", tmp_path / "q.jsonl", BuildSettings())
+    question = read_questions(tmp_path / "q.jsonl")[-1]
+    described = frames_for("openai", None, "ek100", 4, 24, dataset=kitchen / "dataset.yaml")
+    explicit = make_frame_source(kitchen / "videos", "chunks", 4, 24)
+    assert np.array_equal(described(question), explicit(question))
+    same = frames_for("openai", None, "ek100", 4, 24, annotations=kitchen / "dataset.yaml")
+    assert np.array_equal(same(question), explicit(question))
+    # a description without a videos: section, and no --videos: the error says what to give
+    text = (kitchen / "dataset.yaml").read_text().split("\nvideos:")[0] + "\n"
+    (kitchen / "no-videos.yaml").write_text(text)
+    with pytest.raises(LlavactionError, match="needs frames: give --videos"):
+        frames_for("openai", None, "chunks", 4, None, dataset=kitchen / "no-videos.yaml")

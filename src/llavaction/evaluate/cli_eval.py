@@ -234,11 +234,7 @@ def run_eval(
         raise LlavactionError("give --questions FILE (or --two-stage with --predictions)")
     frame_source = None
     if adapter.needs_frames:
-        if videos is None:
-            raise LlavactionError(f"model {model!r} needs frames: give --videos DIR")
-        from llavaction.evaluate.frames import make_frame_source
-
-        frame_source = make_frame_source(videos, layout, frames, size)
+        frame_source = frames_for(model, videos, layout, frames, size, dataset, annotations)
     return run_evaluation(
         questions,
         adapter,
@@ -404,6 +400,33 @@ def eval_command(
     typer.echo(
         f"{out}: accuracy {100 * overall['accuracy']:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f}) "
         f"on {overall['n']} questions, unparsed {100 * overall['unparsed_rate']:.1f}%"
+    )
+
+
+def frames_for(
+    model: str,
+    videos: Path | None,
+    layout: str,
+    frames: int,
+    size: int | None,
+    dataset: Path | None = None,
+    annotations: Path | None = None,
+):
+    """The frame source of a run: ``--videos`` with ``--layout``, or else the ``videos:`` section
+    of the dataset description (``--dataset``, or ``--annotations FILE.yaml``)."""
+    from llavaction.data.dataset import GenericDataset, open_dataset
+    from llavaction.evaluate.frames import make_frame_source
+
+    if videos is not None:
+        return make_frame_source(videos, layout, frames, size)
+    described = None
+    if dataset is not None or (annotations is not None and annotations.suffix in (".yaml", ".yml")):
+        described = open_dataset(dataset, annotations)
+    if isinstance(described, GenericDataset) and described.description.videos is not None:
+        return make_frame_source(None, described.video_layout(), frames, size)
+    raise LlavactionError(
+        f"model {model!r} needs frames: give --videos DIR (or a --dataset whose description "
+        "has a videos: section)"
     )
 
 

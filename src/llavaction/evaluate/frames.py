@@ -20,10 +20,11 @@ from llavaction.errors import VideoError
 class VideoFrames:
     """A thread-safe callable ``question -> uint8 (N, H, W, 3)`` over a video layout."""
 
-    def __init__(self, videos: str | Path, layout: str, frames: int, size: int | None) -> None:
+    def __init__(self, videos: str | Path | None, layout, frames: int, size: int | None) -> None:
+        """``layout``: a layout name (with ``videos``, its root) or a layout object."""
         from llavaction.data.layouts import make_layout
 
-        self.layout = make_layout(layout, videos)
+        self.layout = make_layout(layout, videos) if isinstance(layout, str) else layout
         self.frames = frames
         self.size = size
         self._local = threading.local()
@@ -57,7 +58,7 @@ class VideoFrames:
 
 
 def make_frame_source(
-    videos: str | Path, layout: str, frames: int, size: int | None
+    videos: str | Path | None, layout, frames: int, size: int | None
 ) -> VideoFrames:
     """The frame source of a video layout (see :class:`VideoFrames`)."""
     return VideoFrames(videos, layout, frames, size)
