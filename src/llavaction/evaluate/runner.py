@@ -369,8 +369,8 @@ def _independent_parts(batch: list[Question], frames: list, settings: EvalSettin
         yield part
 
 
-def _answer(adapter: Adapter, requests: list[Request], parse) -> list[dict]:
-    """Ask the model, parse every reply, and return the prediction records."""
+def _ask(adapter: Adapter, requests: list[Request]) -> tuple[list, float]:
+    """The model's replies, one per request (checked), and the mean seconds per request."""
     start = time.perf_counter()
     replies = adapter.answer(requests)
     latency = (time.perf_counter() - start) / max(len(requests), 1)
@@ -378,6 +378,12 @@ def _answer(adapter: Adapter, requests: list[Request], parse) -> list[dict]:
         raise LlavactionError(
             f"model {adapter.name!r} returned {len(replies)} answers for {len(requests)} questions"
         )
+    return replies, latency
+
+
+def _answer(adapter: Adapter, requests: list[Request], parse) -> list[dict]:
+    """Ask the model, parse every reply, and return the prediction records."""
+    replies, latency = _ask(adapter, requests)
     records = []
     for request, reply in zip(requests, replies, strict=True):
         q = request.question
@@ -402,13 +408,7 @@ def _answer_open_vocab(
     adapter: Adapter, requests: list[Request], mapper: OpenVocabMapper
 ) -> list[dict]:
     """Ask for free text, map every answer to classes, and return the prediction records."""
-    start = time.perf_counter()
-    replies = adapter.answer(requests)
-    latency = (time.perf_counter() - start) / max(len(requests), 1)
-    if len(replies) != len(requests):
-        raise LlavactionError(
-            f"model {adapter.name!r} returned {len(replies)} answers for {len(requests)} questions"
-        )
+    replies, latency = _ask(adapter, requests)
     mappings = mapper.map_many([reply.raw for reply in replies])
     records = []
     for request, reply, mapping in zip(requests, replies, mappings, strict=True):
