@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/llavaction demo --out runs/demo
+	$(BIN)/verbnoun demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -5,7 +5,7 @@ Writes test videos with frame numbers in their pixels (a 1080p 59.94-fps single 
 libx264's defaults with B-frames and keyframes up to 250 frames apart, as ``ffmpeg -c:v libx264``
 writes them), then decodes random 2-4 s segments with 8, 16 and 32 frames:
 
-- ``ours``: :class:`llavaction.data.video.VideoReader` (one seek per clip; only the packets the
+- ``ours``: :class:`verbnoun.data.video.VideoReader` (one seek per clip; only the packets the
   wanted frames need are decoded; files kept open between segments);
 - ``forward``: the same without the plan (every frame after the seek is decoded);
 - ``seek-per-frame``: the naive reference, one keyframe seek and decode per wanted frame (what
@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from llavaction.data.layouts import ChunkLayout, FileLayout, chunk_name
-from llavaction.data.sampling import frame_indices
-from llavaction.data.synth import draw_frame_number, read_frame_number, write_video
-from llavaction.data.video import PyAVBackend, StreamInfo, VideoReader
+from verbnoun.data.layouts import ChunkLayout, FileLayout, chunk_name
+from verbnoun.data.sampling import frame_indices
+from verbnoun.data.synth import draw_frame_number, read_frame_number, write_video
+from verbnoun.data.video import PyAVBackend, StreamInfo, VideoReader
 
 
 def numbered_frames(count: int, width: int, height: int, first: int = 0):
@@ -272,7 +272,7 @@ def exactness_against_decord(root: Path) -> None:
 
 
 def loader_memory(chunks: Path, clips: int, duration: float) -> None:
-    from llavaction.data.loader import ClipDataset, clip_loader
+    from verbnoun.data.loader import ClipDataset, clip_loader
 
     rng = np.random.default_rng(2)
     items = [("P01_01", s, e) for s, e in segments(rng, duration, clips)]

@@ -6,7 +6,7 @@
 2. Peak memory of the runner itself (tracemalloc, a blind baseline, no frames) on 1,000 and on
    10,000 questions: it should stay flat (only the question list grows).
 
-    .venv/bin/python benchmarks/bench_eval.py [--videos 90] [--workdir /tmp/llavaction-bench-eval]
+    .venv/bin/python benchmarks/bench_eval.py [--videos 90] [--workdir /tmp/verbnoun-bench-eval]
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=90)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/llavaction-bench-eval"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/verbnoun-bench-eval"))
     args = parser.parse_args()
 
     import torch
 
-    from llavaction.bench import prompts
-    from llavaction.bench.build import BuildSettings, build_benchmark
-    from llavaction.bench.questions import read_questions, write_questions
-    from llavaction.data.synth import render_kitchen
-    from llavaction.evaluate.adapters import RandomAdapter
-    from llavaction.evaluate.frames import make_frame_source
-    from llavaction.evaluate.local_adapter import LlavactionAdapter
-    from llavaction.evaluate.runner import EvalSettings, run_evaluation
-    from llavaction.model.checkpoint import write_tiny_released_checkpoint
-    from llavaction.model.config import tiny_config
-    from llavaction.model.tokenization import train_tiny_tokenizer
+    from verbnoun.bench import prompts
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+    from verbnoun.bench.questions import read_questions, write_questions
+    from verbnoun.data.synth import render_kitchen
+    from verbnoun.evaluate.adapters import RandomAdapter
+    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.local_adapter import LlavactionAdapter
+    from verbnoun.evaluate.runner import EvalSettings, run_evaluation
+    from verbnoun.model.checkpoint import write_tiny_released_checkpoint
+    from verbnoun.model.config import tiny_config
+    from verbnoun.model.tokenization import train_tiny_tokenizer
 
     torch.set_num_threads(1)
     work = args.workdir

@@ -3,7 +3,7 @@
 1. ``scorer``: questions per second of the single-forward multiple-choice scorer (option-letter
    logits) against greedy generation with ``max_new_tokens`` 16 (KV cache, batched), on the tiny
    model with random weights. Generation is forced to 16 tokens (no end token) so both sides do
-   the work the target names, at batch 1 (one question, as ``llavaction ask``) and batch 8.
+   the work the target names, at batch 1 (one question, as ``verbnoun ask``) and batch 8.
    Target: scorer >= 3x. On the tiny CPU model the prompt pass dominates and a cached decode
    step is cheap, so the ratio falls with the batch size (measured 4.0x at 1, 1.9x at 8).
 2. ``overhead``: forward+backward time of our model against the bare transformers modules it
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import torch
 
-from llavaction.bench import prompts
-from llavaction.model.architecture import LlavactionForCausalLM, qwen2_config, siglip_config
-from llavaction.model.config import IMAGE_TOKEN_INDEX, LlavactionConfig, TextConfig, tiny_config
-from llavaction.model.inference import generate, score_options
+from verbnoun.bench import prompts
+from verbnoun.model.architecture import LlavactionForCausalLM, qwen2_config, siglip_config
+from verbnoun.model.config import IMAGE_TOKEN_INDEX, LlavactionConfig, TextConfig, tiny_config
+from verbnoun.model.inference import generate, score_options
 
 OPTIONS = ["open door", "close cupboard", "take knife", "wash plate", "put pan"]
 
@@ -168,8 +168,8 @@ def rss(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1]) * 1024
-from llavaction.model.checkpoint import load_model
-import llavaction.model.architecture, transformers.models.qwen2.modeling_qwen2
+from verbnoun.model.checkpoint import load_model
+import verbnoun.model.architecture, transformers.models.qwen2.modeling_qwen2
 torch.empty(1)
 before = rss("VmRSS:")
 model = load_model(sys.argv[1], dtype=torch.float32)
@@ -179,7 +179,7 @@ print(json.dumps({"before": before, "peak": rss("VmHWM:"), "weights": weights}))
 
 
 def bench_memory() -> float:
-    from llavaction.model.checkpoint import write_tiny_released_checkpoint
+    from verbnoun.model.checkpoint import write_tiny_released_checkpoint
 
     config = tiny_config(
         vocab_size=32000,

@@ -33,7 +33,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from llavaction.bench.build import BuildSettings, build_benchmark
+    from verbnoun.bench.build import BuildSettings, build_benchmark
 
     csv = args.annotations / "EPIC_100_validation.csv"
     with tempfile.TemporaryDirectory() as tmp:

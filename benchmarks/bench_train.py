@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from llavaction.train.config import config_from_dict
-from llavaction.train.data import GlobalBatchSampler, SFTDataset, load_records
-from llavaction.train.engine import make_engine
-from llavaction.train.trainer import (
+from verbnoun.train.config import config_from_dict
+from verbnoun.train.data import GlobalBatchSampler, SFTDataset, load_records
+from verbnoun.train.engine import make_engine
+from verbnoun.train.trainer import (
     Runtime,
     build_model,
     build_optimizer,
@@ -42,8 +42,8 @@ from llavaction.train.trainer import (
 
 def prepare(root: Path, videos: int) -> tuple[Path, Path]:
     """The kitchen (rendered with 2 processes) and its MQA + narration mixture."""
-    from llavaction.data.synth import render_kitchen
-    from llavaction.train.sft import SftSettings, build_sft
+    from verbnoun.data.synth import render_kitchen
+    from verbnoun.train.sft import SftSettings, build_sft
 
     render_kitchen(root / "kitchen", videos=videos, seed=0, workers=2)
     build_sft(
@@ -104,8 +104,8 @@ def loop_breakdown(
 
 MEMORY_CHILD = r"""
 import json, resource, sys, torch
-from llavaction.model.architecture import LlavactionForCausalLM
-from llavaction.model.config import IMAGE_TOKEN_INDEX, tiny_config
+from verbnoun.model.architecture import LlavactionForCausalLM
+from verbnoun.model.config import IMAGE_TOKEN_INDEX, tiny_config
 torch.set_num_threads(1)
 torch.manual_seed(0)
 checkpointing = sys.argv[1] == "1"
@@ -168,7 +168,7 @@ def main() -> None:
                   f"checkpointing -> {ckpt[key] / max(plain[key], 1e-9):.2f}x")  # fmt: skip
     if torch.cuda.is_available():
         print(
-            "gpu: run on a CUDA machine with DeepSpeed: llavaction train --config "
+            "gpu: run on a CUDA machine with DeepSpeed: verbnoun train --config "
             "configs/llavaction-0.5b.yaml distributed.deepspeed=configs/deepspeed/zero2.json"
         )
 

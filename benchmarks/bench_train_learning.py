@@ -5,7 +5,7 @@ Data: the kitchen (40 videos by default), SFT records of its train split (hard M
 actions, three seeds so that each segment comes with three sets of distractors, plus direct
 narration), and the validation benchmark with prior-hard distractors (options sharing the verb or
 the noun of the answer). The model: the tiny LLaVAction (hidden 64, 2 layers, 32-px frames,
-8 frames), trained by ``llavaction.train.trainer.train`` with evaluation every ``--eval-every``
+8 frames), trained by ``verbnoun.train.trainer.train`` with evaluation every ``--eval-every``
 steps (option-likelihood scoring). At the end the saved checkpoint is also scored by the option
 letters' logits alone, as the ``llavaction`` adapter does by default.
 
@@ -26,9 +26,9 @@ import yaml
 
 def prepare(root: Path, videos: int, seeds: int) -> tuple[Path, Path, Path]:
     """Kitchen, SFT mixture and the hard validation benchmark under ``root``."""
-    from llavaction.bench.build import BuildSettings, build_benchmark
-    from llavaction.data.synth import render_kitchen
-    from llavaction.train.sft import SftSettings, build_sft
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+    from verbnoun.data.synth import render_kitchen
+    from verbnoun.train.sft import SftSettings, build_sft
 
     render_kitchen(root / "kitchen", videos=videos, seed=0, workers=2)
     annotations = root / "kitchen" / "annotations"
@@ -47,9 +47,9 @@ def prepare(root: Path, videos: int, seeds: int) -> tuple[Path, Path, Path]:
 
 def blind_baselines(questions: Path, annotations: Path, out: Path) -> dict[str, float]:
     """Accuracy of the random (seeded) and the train-frequency prior baselines."""
-    from llavaction.data.annotations import EK100Annotations
-    from llavaction.evaluate.adapters import PriorAdapter, RandomAdapter
-    from llavaction.evaluate.runner import EvalSettings, run_evaluation
+    from verbnoun.data.annotations import EK100Annotations
+    from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter
+    from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
     vocabulary = EK100Annotations(annotations).action_vocabulary(("train",))
     frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
@@ -64,9 +64,9 @@ def blind_baselines(questions: Path, annotations: Path, out: Path) -> dict[str, 
 
 def letters_accuracy(checkpoint: Path, questions: Path, videos: Path, out: Path) -> float:
     """The saved checkpoint through the ``llavaction`` adapter, scored by option letters."""
-    from llavaction.evaluate.frames import make_frame_source
-    from llavaction.evaluate.local_adapter import LlavactionAdapter
-    from llavaction.evaluate.runner import EvalSettings, run_evaluation
+    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.local_adapter import LlavactionAdapter
+    from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
     adapter = LlavactionAdapter(checkpoint, mode="letters")
     metrics = run_evaluation(
@@ -86,9 +86,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--out", type=Path, default=None, help="keep everything here")
     args = parser.parse_args()
-    from llavaction.train.config import config_from_dict
-    from llavaction.train.data import load_records
-    from llavaction.train.trainer import train
+    from verbnoun.train.config import config_from_dict
+    from verbnoun.train.data import load_records
+    from verbnoun.train.trainer import train
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

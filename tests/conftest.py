@@ -20,6 +20,6 @@ def ek100_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ek100(ek100_dir):
-    from llavaction.data.annotations import EK100Annotations
+    from verbnoun.data.annotations import EK100Annotations
 
     return EK100Annotations(ek100_dir)

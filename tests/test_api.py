@@ -35,8 +35,8 @@ def example_dir(tmp_path_factory) -> Path:
 
 
 def test_readme_example_writes_what_the_cli_writes(example_dir):
-    import llavaction as lva
-    from llavaction.cli import main
+    import verbnoun as lva
+    from verbnoun.cli import main
 
     out = (example_dir / "stdout.txt").read_text()
     assert re.search(r"^\d+ questions$", out, re.M)
@@ -62,7 +62,7 @@ def test_readme_example_writes_what_the_cli_writes(example_dir):
 
 
 def test_evaluate_resumes_and_returns_the_same_run(example_dir):
-    import llavaction as lva
+    import verbnoun as lva
 
     questions = example_dir / "mqa" / "prior-hard.jsonl"
     first = lva.load_run(example_dir / "runs" / "random")
@@ -72,10 +72,10 @@ def test_evaluate_resumes_and_returns_the_same_run(example_dir):
 
 
 def test_changed_setting_refuses_to_mix_into_a_run(example_dir):
-    import llavaction as lva
-    from llavaction.errors import LlavactionError
+    import verbnoun as lva
+    from verbnoun.errors import VerbnounError
 
-    with pytest.raises(LlavactionError):
+    with pytest.raises(VerbnounError):
         lva.eval(
             example_dir / "mqa" / "prior-hard.jsonl",
             model="random",
@@ -85,7 +85,7 @@ def test_changed_setting_refuses_to_mix_into_a_run(example_dir):
 
 
 def test_scores_html_escapes_run_names(tmp_path):
-    from llavaction.api import Scores
+    from verbnoun.api import Scores
 
     row = {"run": "<b>x</b>", "model": "m&m", "answered": 1, "questions": 2,
            "accuracy": 0.5, "ci95": [0.1, 0.9], "unparsed_rate": 0.0}  # fmt: skip
@@ -95,12 +95,12 @@ def test_scores_html_escapes_run_names(tmp_path):
 
 
 def test_models_that_need_frames_say_so(tmp_path, example_dir, monkeypatch):
-    import llavaction as lva
-    from llavaction.errors import LlavactionError
+    import verbnoun as lva
+    from verbnoun.errors import VerbnounError
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
 
-    with pytest.raises(LlavactionError, match="needs frames"):
+    with pytest.raises(VerbnounError, match="needs frames"):
         lva.eval(
             example_dir / "mqa" / "prior-hard.jsonl",
             model="openai",

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from llavaction.cli import main
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.cli import main
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_errors_are_one_line(args, code, message, capsys):
     assert main(args) == code
     err = capsys.readouterr().err
     assert message in err
-    assert err.count("\n") == 1 and err.startswith("llavaction: error: ")
+    assert err.count("\n") == 1 and err.startswith("verbnoun: error: ")
 
 
 def test_bad_predictions_file_names_it(kitchen, tmp_path, capsys):
@@ -77,7 +77,7 @@ def test_bad_predictions_file_names_it(kitchen, tmp_path, capsys):
 def test_mqa_does_not_import_torch(kitchen, tmp_path):
     out = tmp_path / "q.jsonl"
     script = (
-        "import sys; from llavaction.cli import main; "
+        "import sys; from verbnoun.cli import main; "
         f"assert main(['mqa', 'build', '--annotations', {str(kitchen)!r}, '--out', {str(out)!r}]) == 0; "
         f"assert main(['mqa', 'stats', {str(out)!r}]) == 0; "
         "heavy = sorted(m for m in ('torch', 'transformers', 'av', 'pandas') if m in sys.modules); "
@@ -88,7 +88,7 @@ def test_mqa_does_not_import_torch(kitchen, tmp_path):
 
 def test_console_script_entry_point(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "llavaction.cli", "mqa", "build", "--nope"],
+        [sys.executable, "-m", "verbnoun.cli", "mqa", "build", "--nope"],
         capture_output=True,
         text=True,
     )

@@ -7,8 +7,8 @@ import json
 import torch
 import yaml
 
-from llavaction.bench.questions import read_questions
-from llavaction.demo import render_html, run_demo
+from verbnoun.bench.questions import read_questions
+from verbnoun.demo import render_html, run_demo
 
 
 def test_demo_runs_every_stage(tmp_path):
@@ -44,7 +44,7 @@ def test_demo_runs_every_stage(tmp_path):
         assert config["model"]["action_tokens"] == 1
         assert config["data"]["mixture"] == str(out / "sft" / mixture)
     # the ablation: the trained model's weights, without the action token in its input
-    from llavaction.model.checkpoint import load_model
+    from verbnoun.model.checkpoint import load_model
 
     trained = load_model(out / "train" / "model" / "checkpoints" / "step-000012")
     ablated = load_model(out / "train" / "model" / "no-action-token")

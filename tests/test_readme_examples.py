@@ -23,7 +23,7 @@ def _blocks(section: str, language: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def kitchen(tmp_path_factory) -> Path:
-    from llavaction.data.synth import render_kitchen
+    from verbnoun.data.synth import render_kitchen
 
     root = tmp_path_factory.mktemp("readme") / "kitchen"
     render_kitchen(root, videos=6, seed=0, workers=1)
@@ -37,7 +37,7 @@ def test_the_documented_kitchen_description_is_what_synth_writes(kitchen):
 
 
 def test_single_label_example_runs_as_written(kitchen, monkeypatch):
-    from llavaction.cli import main
+    from verbnoun.cli import main
 
     section = _section("Your own data set")
     description = _blocks(section, "yaml")[1]
@@ -47,7 +47,7 @@ def test_single_label_example_runs_as_written(kitchen, monkeypatch):
     assert len(commands) == 5
     for line in commands:
         argv = shlex.split(line)
-        assert argv[0] == "llavaction"
+        assert argv[0] == "verbnoun"
         assert main(argv[1:]) == 0, line
     first = (kitchen.parent / "mqa" / "verbs.jsonl").read_text().splitlines()[0]
     question = yaml.safe_load(first)  # JSON is YAML
@@ -60,11 +60,11 @@ def test_single_label_example_runs_as_written(kitchen, monkeypatch):
 def test_eval_reads_the_videos_from_the_description(kitchen, tmp_path):
     import numpy as np
 
-    from llavaction.bench.build import BuildSettings, build_benchmark
-    from llavaction.bench.questions import read_questions
-    from llavaction.errors import LlavactionError
-    from llavaction.evaluate.cli_eval import frames_for
-    from llavaction.evaluate.frames import make_frame_source
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+    from verbnoun.bench.questions import read_questions
+    from verbnoun.errors import VerbnounError
+    from verbnoun.evaluate.cli_eval import frames_for
+    from verbnoun.evaluate.frames import make_frame_source
 
     build_benchmark(kitchen / "dataset.yaml", tmp_path / "q.jsonl", BuildSettings())
     question = read_questions(tmp_path / "q.jsonl")[-1]
@@ -76,5 +76,5 @@ def test_eval_reads_the_videos_from_the_description(kitchen, tmp_path):
     # a description without a videos: section, and no --videos: the error says what to give
     text = (kitchen / "dataset.yaml").read_text().split("\nvideos:")[0] + "\n"
     (kitchen / "no-videos.yaml").write_text(text)
-    with pytest.raises(LlavactionError, match="needs frames: give --videos"):
+    with pytest.raises(VerbnounError, match="needs frames: give --videos"):
         frames_for("openai", None, "chunks", 4, None, dataset=kitchen / "no-videos.yaml")

@@ -11,12 +11,12 @@ from collections import Counter
 
 import pytest
 
-from llavaction.bench.build import BuildSettings, build_benchmark, manifest_path, prior_actions
-from llavaction.bench.distractors import PriorHardDistractors, RandomDistractors
-from llavaction.bench.questions import read_questions
-from llavaction.data.annotations import ActionVocabulary
-from llavaction.data.ek100 import Segment
-from llavaction.errors import LlavactionError, QuestionFileError
+from verbnoun.bench.build import BuildSettings, build_benchmark, manifest_path, prior_actions
+from verbnoun.bench.distractors import PriorHardDistractors, RandomDistractors
+from verbnoun.bench.questions import read_questions
+from verbnoun.data.annotations import ActionVocabulary
+from verbnoun.data.ek100 import Segment
+from verbnoun.errors import QuestionFileError, VerbnounError
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_validation_benchmark(random_benchmark, ek100):
 def test_manifest(random_benchmark, ek100_dir):
     out, manifest, _ = random_benchmark
     assert json.loads(manifest_path(out).read_text()) == manifest
-    from llavaction.fileio import sha256_file
+    from verbnoun.fileio import sha256_file
 
     assert manifest["output"] == {"path": out.name, "sha256": sha256_file(out)}
     paths = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
@@ -65,7 +65,7 @@ def test_manifest(random_benchmark, ek100_dir):
 
 def test_identical_bytes_across_processes_and_hash_seeds(ek100_dir, tmp_path, random_benchmark):
     script = (
-        "import sys; from llavaction.bench.build import BuildSettings, build_benchmark; "
+        "import sys; from verbnoun.bench.build import BuildSettings, build_benchmark; "
         "build_benchmark(sys.argv[1], sys.argv[2], BuildSettings(distractors='prior-hard', seed=7))"
     )
     outputs = []
@@ -101,7 +101,7 @@ def test_specialist_benchmark_end_to_end(ek100, ek100_dir, tmp_path):
         distractors = sorted((o.rank, o.action_id) for o in q.options if o.source == "specialist")
         expected = [(r, a) for r, a in enumerate(ranked[:5], 1) if a != q.action_id][:4]
         assert distractors == expected
-    with pytest.raises(LlavactionError, match="needs --predictions"):
+    with pytest.raises(VerbnounError, match="needs --predictions"):
         build_benchmark(ek100_dir, out, BuildSettings(distractors="specialist"))
 
 
@@ -116,9 +116,9 @@ def test_official_key_text_and_k(ek100, ek100_dir, tmp_path):
     dust_pan = ek100.nouns().keys.index("pan:dust")
     dust = [q for q in questions if q.noun_class == dust_pan]
     assert dust and all(q.options[q.answer_index].text.endswith(" dust pan") for q in dust)
-    with pytest.raises(LlavactionError, match=r"num_options must be 2\.\.26"):
+    with pytest.raises(VerbnounError, match=r"num_options must be 2\.\.26"):
         build_benchmark(ek100_dir, out, BuildSettings(num_options=27))
-    with pytest.raises(LlavactionError, match="no labels"):
+    with pytest.raises(VerbnounError, match="no labels"):
         build_benchmark(ek100_dir, out, BuildSettings(split="test"))
 
 
@@ -178,7 +178,7 @@ def test_prior_hard_shares_verb_or_noun_weighted_by_frequency():
     chosen = strategy.choose(truth, 9, random.Random(0))
     assert len(chosen) == 8
     assert sorted(d.source for d in chosen).count("prior-hard:frequency") == 2
-    with pytest.raises(LlavactionError, match="too few actions"):
+    with pytest.raises(VerbnounError, match="too few actions"):
         strategy.choose(truth, 11, random.Random(0))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llavaction.bench.open_vocab import (
+from verbnoun.bench.open_vocab import (
     METHODS,
     NaiveMapper,
     OpenVocabError,
@@ -13,7 +13,7 @@ from llavaction.bench.open_vocab import (
     answer_text,
     noun_form_phrases,
 )
-from llavaction.data.ek100 import ClassVocabulary
+from verbnoun.data.ek100 import ClassVocabulary
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llavaction.bench import prompts
-from llavaction.bench.questions import Option, PriorAction, Question
+from verbnoun.bench import prompts
+from verbnoun.bench.questions import Option, PriorAction, Question
 
 PROMPTS_JSON = Path(__file__).resolve().parents[2].parent / "shared" / "docs" / "prompts.json"
 

@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from llavaction.bench.distractors import SpecialistDistractors
-from llavaction.bench.predictions import challenge_ranked_actions, load_predictions
-from llavaction.data.ek100 import Segment
-from llavaction.errors import PredictionFileError
+from verbnoun.bench.distractors import SpecialistDistractors
+from verbnoun.bench.predictions import challenge_ranked_actions, load_predictions
+from verbnoun.data.ek100 import Segment
+from verbnoun.errors import PredictionFileError
 
 
 def segment(row=0, nid="P01_11_0", verb=0, noun=2):

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from llavaction.data.annotations import EK100Annotations
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.errors import LlavactionError
+from verbnoun.data.annotations import EK100Annotations
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.errors import VerbnounError
 
 
 def test_vocabulary_from_the_real_folder_without_train_csv(ek100):
@@ -63,11 +63,11 @@ def test_full_train_csv_is_used_when_present(tmp_path, ek100_dir):
 
 
 def test_unknown_split_and_path_escape(ek100):
-    with pytest.raises(LlavactionError, match="unknown split 'dev'"):
+    with pytest.raises(VerbnounError, match="unknown split 'dev'"):
         ek100.split_paths("dev")
-    with pytest.raises(LlavactionError, match="leaves the annotation folder"):
+    with pytest.raises(VerbnounError, match="leaves the annotation folder"):
         ek100.path("../../etc/passwd")
-    with pytest.raises(LlavactionError, match="annotation folder not found"):
+    with pytest.raises(VerbnounError, match="annotation folder not found"):
         EK100Annotations("/nonexistent/folder")
 
 

@@ -1,4 +1,4 @@
-"""`llavaction frames`, `llavaction frames extract`, `llavaction frames cache`, `llavaction synth`."""
+"""`verbnoun frames`, `verbnoun frames extract`, `verbnoun frames cache`, `verbnoun synth`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from videotools import frame_numbers
 
-from llavaction.bench.questions import Option, Question, write_questions
-from llavaction.cli import main
-from llavaction.data.frame_cache import FrameCache
-from llavaction.data.images import read_png
-from llavaction.data.sampling import frame_indices
+from verbnoun.bench.questions import Option, Question, write_questions
+from verbnoun.cli import main
+from verbnoun.data.frame_cache import FrameCache
+from verbnoun.data.images import read_png
+from verbnoun.data.sampling import frame_indices
 
 
 def pngs(folder):

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from videotools import frame_numbers, write_numbered
 
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.bench.questions import read_questions
-from llavaction.cli import main
-from llavaction.data.dataset import GenericDataset, load_description, open_dataset
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.data.synth import write_kitchen_description
-from llavaction.errors import AnnotationError, DatasetDescriptionError, LlavactionError
-from llavaction.train.sft import SftSettings, build_sft
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.questions import read_questions
+from verbnoun.cli import main
+from verbnoun.data.dataset import GenericDataset, load_description, open_dataset
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.data.synth import write_kitchen_description
+from verbnoun.errors import AnnotationError, DatasetDescriptionError, VerbnounError
+from verbnoun.train.sft import SftSettings, build_sft
 
 EK100_YAML = Path(__file__).resolve().parents[2] / "configs" / "datasets" / "ek100.yaml"
 
@@ -168,7 +168,7 @@ def test_single_label_segments(single):
     assert train[1].verb_class is None and train[1].narration == "walk"
     vocabulary = dataset.action_vocabulary()
     assert vocabulary.actions == ("0", "1", "2", "3") and vocabulary.frequency("2") == 3
-    with pytest.raises(LlavactionError, match="no verb classes"):
+    with pytest.raises(VerbnounError, match="no verb classes"):
         dataset.verbs()
 
 
@@ -234,7 +234,7 @@ def test_single_label_end_to_end(single, tmp_path, capsys):
     assert [r["answered"] for r in comparison["runs"]] == [4, 4]
     assert comparison["paired"][0]["questions"] == 4
     assert main(score) == 0 and "paired" in capsys.readouterr().out
-    from llavaction.evaluate.score import load_run
+    from verbnoun.evaluate.score import load_run
 
     run = load_run(tmp_path / "prior", annotations=open_dataset(single))
     assert set(run.metrics["head_tail"]) <= {"head", "tail"}
@@ -278,7 +278,7 @@ def test_single_label_specialist(single, tmp_path, capsys):
 
 
 def test_single_label_frames_from_the_described_layout(single):
-    from llavaction.data.video import VideoReader
+    from verbnoun.data.video import VideoReader
 
     dataset = open_dataset(single)
     segment = dataset.segments("validation")[1]  # frames 31..62
@@ -358,6 +358,6 @@ def test_bad_jsonl_and_unknown_split(tmp_path):
     with pytest.raises(AnnotationError, match=r"validation\.jsonl:2: expected a JSON object"):
         dataset.segments("validation")
     with pytest.raises(
-        LlavactionError, match="unknown split 'test'; the description has train, validation"
+        VerbnounError, match="unknown split 'test'; the description has train, validation"
     ):
         dataset.segments("test")

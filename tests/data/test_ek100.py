@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llavaction.data.ek100 import parse_timestamp, read_classes, read_segments
-from llavaction.errors import AnnotationError
+from verbnoun.data.ek100 import parse_timestamp, read_classes, read_segments
+from verbnoun.errors import AnnotationError
 
 HEADER = (
     "narration_id,participant_id,video_id,narration_timestamp,start_timestamp,stop_timestamp,"

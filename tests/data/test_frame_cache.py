@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from videotools import frame_numbers
 
-from llavaction.bench.questions import Option, Question, write_questions
-from llavaction.data.frame_cache import CacheKey, FrameCache, build_cache
-from llavaction.data.sampling import frame_indices
+from verbnoun.bench.questions import Option, Question, write_questions
+from verbnoun.data.frame_cache import CacheKey, FrameCache, build_cache
+from verbnoun.data.sampling import frame_indices
 
 
 def question(qid: str, video_id: str, start: float, stop: float) -> Question:

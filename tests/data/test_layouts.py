@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llavaction.data.layouts import (
+from verbnoun.data.layouts import (
     ChunkLayout,
     EK100Layout,
     FileLayout,
@@ -16,7 +16,7 @@ from llavaction.data.layouts import (
     make_layout,
     participant_of,
 )
-from llavaction.errors import VideoError
+from verbnoun.errors import VideoError
 
 
 def touch(path: Path) -> Path:

@@ -9,15 +9,15 @@ torch = pytest.importorskip("torch")
 
 from videotools import frame_numbers  # noqa: E402
 
-from llavaction.data.frame_cache import CacheKey, FrameCache, build_cache  # noqa: E402
-from llavaction.data.layouts import ChunkLayout  # noqa: E402
-from llavaction.data.loader import (  # noqa: E402
+from verbnoun.data.frame_cache import CacheKey, FrameCache, build_cache  # noqa: E402
+from verbnoun.data.layouts import ChunkLayout  # noqa: E402
+from verbnoun.data.loader import (  # noqa: E402
     ClipDataset,
     ClipItem,
     clip_loader,
     iterate_clips,
 )
-from llavaction.data.sampling import frame_indices  # noqa: E402
+from verbnoun.data.sampling import frame_indices  # noqa: E402
 
 ITEMS = [
     ClipItem("P01_01", 0.5, 2.5, "good-1"),
@@ -33,7 +33,7 @@ def test_importing_video_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, llavaction.data.video, llavaction.data.cli_video; print('torch' in sys.modules)"
+    code = "import sys, verbnoun.data.video, verbnoun.data.cli_video; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -62,7 +62,7 @@ def test_loader_yields_exact_frames_and_records_skips(videos, workers):
 
 
 def test_jitter_and_cache(videos, tmp_path):
-    from llavaction.bench.questions import Option, Question, write_questions
+    from verbnoun.bench.questions import Option, Question, write_questions
 
     options = (Option("a", "0:0", "ground_truth", "narration"), Option("b", "1:1", "random", "n"))
     questions = tmp_path / "q.jsonl"

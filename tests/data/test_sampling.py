@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from llavaction.data.sampling import Jitter, SegmentError, frame_indices, segment_bounds
+from verbnoun.data.sampling import Jitter, SegmentError, frame_indices, segment_bounds
 
 
 def test_spec_example():

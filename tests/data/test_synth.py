@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from llavaction.data.kitchen import FPS, NOUNS, VERBS, kitchen_script
-from llavaction.data.layouts import ChunkLayout
-from llavaction.data.sampling import frame_indices
-from llavaction.data.synth import (
+from verbnoun.data.kitchen import FPS, NOUNS, VERBS, kitchen_script
+from verbnoun.data.layouts import ChunkLayout
+from verbnoun.data.sampling import frame_indices
+from verbnoun.data.synth import (
     _COLOURS,
     _pose,
     _render_frames,
@@ -19,8 +19,8 @@ from llavaction.data.synth import (
     read_frame_number,
     render_kitchen,
 )
-from llavaction.data.video import VideoReader
-from llavaction.fileio import sha256_file
+from verbnoun.data.video import VideoReader
+from verbnoun.fileio import sha256_file
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from videotools import frame_numbers
 
-from llavaction.data.layouts import ChunkLayout, EK100Layout, FileLayout
-from llavaction.data.sampling import Jitter, frame_indices
-from llavaction.data.video import PyAVBackend, VideoReader, read_clip
-from llavaction.errors import LlavactionError, VideoError
+from verbnoun.data.layouts import ChunkLayout, EK100Layout, FileLayout
+from verbnoun.data.sampling import Jitter, frame_indices
+from verbnoun.data.video import PyAVBackend, VideoReader, read_clip
+from verbnoun.errors import VerbnounError, VideoError
 
 SEGMENTS = [(0.0, 1.0), (0.37, 1.93), (1.0, 2.0), (0.9, 2.95), (2.1, 9.0)]
 
@@ -159,7 +159,7 @@ def test_missing_file(tmp_path):
     with pytest.raises(VideoError, match="not found") as error:
         read_clip(tmp_path / "nope.mp4", 0, 1, 4)
     assert "nope.mp4" in str(error.value)
-    assert isinstance(error.value, LlavactionError)
+    assert isinstance(error.value, VerbnounError)
 
 
 def test_garbage_file(tmp_path):
@@ -179,7 +179,7 @@ def test_truncated_file(videos, tmp_path):
 
 def test_truncated_media_data(videos, tmp_path):
     """Index intact, frames missing: an error for the missing frames, never a stand-in."""
-    from llavaction.data.synth import write_video
+    from verbnoun.data.synth import write_video
 
     source = tmp_path / "faststart.mp4"
     write_video(source, (np.full((64, 64, 3), i, np.uint8) for i in range(90)), 30, faststart=True)
@@ -292,7 +292,7 @@ def test_non_reference_b_frames_are_not_decoded(videos):
     only decoded when wanted; frames stay exact (every frame, and random sets)."""
     import av
 
-    from llavaction.data.video import _nonref_test
+    from verbnoun.data.video import _nonref_test
 
     with av.open(str(videos.bframes)) as container:
         stream = container.streams.video[0]
@@ -331,7 +331,7 @@ def test_other_codecs_and_byte_streams(tmp_path):
     forward) and H.264 in MPEG-TS (Annex B: planned, no non-reference skipping)."""
     import av
 
-    from llavaction.data.video import _nonref_test
+    from verbnoun.data.video import _nonref_test
 
     mpeg4 = _write(tmp_path / "mpeg4.mp4", "mpeg4", "mp4", {"qscale": "2", "g": "12", "bf": "2"})
     backend = PyAVBackend()

@@ -20,7 +20,7 @@ SAMPLE_VIDEOS = (
 
 def numbered_frame(index: int, size: int = SIZE) -> np.ndarray:
     """A grey frame with a moving square and ``index`` drawn as a bar code in the top rows."""
-    from llavaction.data.synth import draw_frame_number
+    from verbnoun.data.synth import draw_frame_number
 
     image = np.full((size, size, 3), 90, np.uint8)
     x = (index * 3) % (size - 12)
@@ -30,14 +30,14 @@ def numbered_frame(index: int, size: int = SIZE) -> np.ndarray:
 
 def frame_numbers(frames: np.ndarray) -> list[int]:
     """The indices drawn into decoded frames."""
-    from llavaction.data.synth import read_frame_number
+    from verbnoun.data.synth import read_frame_number
 
     return [read_frame_number(frame, bits=BITS) for frame in frames]
 
 
 def write_numbered(path: Path, count: int, fps, **options) -> Path:
     """A constant-rate numbered video (``options`` go to ``write_video``: bframes, gop, pts...)."""
-    from llavaction.data.synth import write_video
+    from verbnoun.data.synth import write_video
 
     options.setdefault("crf", 12)
     options.setdefault("gop", 12)
@@ -108,6 +108,6 @@ class Videos:
 
 def write_video_frames(path: Path, numbers, fps) -> Path:
     """A video whose frames carry the given (global) numbers."""
-    from llavaction.data.synth import write_video
+    from verbnoun.data.synth import write_video
 
     return write_video(path, (numbered_frame(i) for i in numbers), fps, crf=12, gop=12)

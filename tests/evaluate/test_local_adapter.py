@@ -6,19 +6,19 @@ import json
 
 import pytest
 
-from llavaction.bench import prompts
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.cli import main
+from verbnoun.bench import prompts
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.cli import main
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     import torch
 
-    from llavaction.data.synth import render_kitchen
-    from llavaction.model.checkpoint import write_tiny_released_checkpoint
-    from llavaction.model.config import tiny_config
-    from llavaction.model.tokenization import train_tiny_tokenizer
+    from verbnoun.data.synth import render_kitchen
+    from verbnoun.model.checkpoint import write_tiny_released_checkpoint
+    from verbnoun.model.config import tiny_config
+    from verbnoun.model.tokenization import train_tiny_tokenizer
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("local")

@@ -11,17 +11,17 @@ import pytest
 from PIL import Image
 
 from fake_openai import FakeOpenAI, completion
-from llavaction.bench import prompts
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.bench.open_vocab import OpenVocabMapper
-from llavaction.bench.questions import read_questions, write_questions
-from llavaction.cli import main
-from llavaction.data.annotations import EK100Annotations
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.errors import LlavactionError
-from llavaction.evaluate.openai_adapter import OpenAIAdapter
-from llavaction.evaluate.runner import EvalSettings, answered, run_evaluation
-from llavaction.evaluate.score import compare, load_run
+from verbnoun.bench import prompts
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.open_vocab import OpenVocabMapper
+from verbnoun.bench.questions import read_questions, write_questions
+from verbnoun.cli import main
+from verbnoun.data.annotations import EK100Annotations
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.openai_adapter import OpenAIAdapter
+from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.score import compare, load_run
 
 KEY_ENV = "LLAVACTION_OPEN_VOCAB_KEY"
 
@@ -131,12 +131,12 @@ def test_free_text_answers_are_mapped_and_scored(kitchen, served, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["open_vocab"]["prompt"] == "direct_narration"
     assert config["open_vocab"]["mapper_version"] == "1"
-    # read back from the files alone, as `llavaction score` does
+    # read back from the files alone, as `verbnoun score` does
     loaded = load_run(run)
     assert loaded.metrics["open_vocab"] == mapped
     assert compare([loaded])["runs"][0]["open_vocab"]["unmapped"] == pytest.approx(0.25)
     # the report shows each mapped action (and how it was found), or says it was unmapped
-    from llavaction.evaluate.report import render_report
+    from verbnoun.evaluate.report import render_report
 
     page = render_report([loaded])
     first = records[questions[0].id]
@@ -165,10 +165,10 @@ def test_resume_after_a_kill_answers_nothing_twice(kitchen, served, tmp_path):
     # a multiple-choice run may not mix into it
     annotations, path = kitchen
     adapter = OpenAIAdapter("narrator", base_url=server.url, api_key_env=KEY_ENV)
-    with pytest.raises(LlavactionError, match="open_vocab"):
+    with pytest.raises(VerbnounError, match="open_vocab"):
         run_evaluation(path, adapter, run, EvalSettings(frames=2),
                        frame_source=_frames_by_index(questions), progress=False)  # fmt: skip
-    with pytest.raises(LlavactionError, match="prior-actions"):
+    with pytest.raises(VerbnounError, match="prior-actions"):
         run_evaluation(path, adapter, tmp_path / "prior",
                        EvalSettings(frames=2, prior_actions="ground_truth"),
                        frame_source=_frames_by_index(questions), progress=False,
@@ -177,7 +177,7 @@ def test_resume_after_a_kill_answers_nothing_twice(kitchen, served, tmp_path):
 
 def test_cli_eval_open_vocab_and_score(tmp_path, monkeypatch, capsys):
     """End to end on rendered kitchen videos: every answer is "I grab the red bowl"."""
-    from llavaction.data.synth import render_kitchen
+    from verbnoun.data.synth import render_kitchen
 
     render_kitchen(tmp_path / "kitchen", videos=2, seed=0, workers=1)
     annotations = tmp_path / "kitchen" / "annotations"
@@ -239,10 +239,10 @@ def test_local_model_in_generation_mode(kitchen, tmp_path):
     """An untrained tiny LLaVAction writes text; every answer is mapped (mostly unmapped)."""
     import torch
 
-    from llavaction.evaluate.local_adapter import LlavactionAdapter
-    from llavaction.model.checkpoint import write_tiny_released_checkpoint
-    from llavaction.model.config import tiny_config
-    from llavaction.model.tokenization import train_tiny_tokenizer
+    from verbnoun.evaluate.local_adapter import LlavactionAdapter
+    from verbnoun.model.checkpoint import write_tiny_released_checkpoint
+    from verbnoun.model.config import tiny_config
+    from verbnoun.model.tokenization import train_tiny_tokenizer
 
     torch.set_num_threads(1)
     annotations, path = kitchen

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from fake_openai import FakeOpenAI, completion
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.bench.questions import read_questions
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.evaluate.adapters import Request
-from llavaction.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter
-from llavaction.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.questions import read_questions
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.evaluate.adapters import Request
+from verbnoun.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter
+from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
 
 KEY = "sk-test-SECRET-0123456789"
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
@@ -132,7 +132,7 @@ def test_broken_bodies_are_clear_errors(server, questions, behaviour, message):
 
 def test_missing_key_is_an_error(monkeypatch):
     monkeypatch.delenv("LLAVACTION_TEST_KEY", raising=False)
-    from llavaction.errors import LlavactionError
+    from verbnoun.errors import VerbnounError
 
-    with pytest.raises(LlavactionError, match="LLAVACTION_TEST_KEY is not set"):
+    with pytest.raises(VerbnounError, match="LLAVACTION_TEST_KEY is not set"):
         OpenAIAdapter("gpt-test", api_key_env="LLAVACTION_TEST_KEY")

@@ -1,4 +1,4 @@
-"""``--api-protocol video``: the input of a served ``llavaction export hf`` model (vLLM).
+"""``--api-protocol video``: the input of a served ``verbnoun export hf`` model (vLLM).
 
 Against the local fake server: one user message holding the sampled frames as one
 ``data:video/jpeg;base64,`` JPEG sequence and our SPEC 3.1 user turn, plain-text answers parsed
@@ -19,20 +19,20 @@ import pytest
 from PIL import Image
 
 from fake_openai import FakeOpenAI, completion
-from llavaction.bench import prompts
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.bench.questions import read_questions, write_questions
-from llavaction.cli import main
-from llavaction.errors import LlavactionError
-from llavaction.evaluate.adapters import Request
-from llavaction.evaluate.openai_adapter import (
+from verbnoun.bench import prompts
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.questions import read_questions, write_questions
+from verbnoun.cli import main
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.adapters import Request
+from verbnoun.evaluate.openai_adapter import (
     ANSWER_SCHEMA,
     USER_TEXT,
     APIAnswerError,
     OpenAIAdapter,
     encode_jpeg,
 )
-from llavaction.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
 
 KEY = "sk-test-VIDEO-0123456789"
 KEY_ENV = "LLAVACTION_VIDEO_KEY"
@@ -60,7 +60,7 @@ def server(monkeypatch):
 @pytest.fixture(scope="module")
 def kitchen(tmp_path_factory):
     """Five questions about the synthetic kitchen's real (encoded) videos."""
-    from llavaction.data.synth import render_kitchen
+    from verbnoun.data.synth import render_kitchen
 
     root = tmp_path_factory.mktemp("video-protocol")
     render_kitchen(root / "kitchen", videos=2, seed=0, workers=1)
@@ -83,7 +83,7 @@ def decode_video_url(url: str) -> np.ndarray:
 
 
 def test_video_protocol_sends_our_turn_and_the_sampled_frames(kitchen, server, tmp_path, capsys):
-    from llavaction.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.frames import make_frame_source
 
     videos, questions = kitchen
     run = tmp_path / "run"
@@ -150,7 +150,7 @@ def test_a_changed_protocol_refuses_to_mix_into_an_old_run(kitchen, server, tmp_
     else:
         run_evaluation(questions, _adapter(server, protocol=first), run, settings, **answer)
     before = len(server.requests)
-    with pytest.raises(LlavactionError, match=r"other settings .*api_protocol"):
+    with pytest.raises(VerbnounError, match=r"other settings .*api_protocol"):
         run_evaluation(
             questions, _adapter(server, protocol=then, structured=False), run, settings, **answer
         )
@@ -193,9 +193,9 @@ def test_structured_on_request_and_bad_input(kitchen, server):
     reply = adapter.answer([request])[0]
     assert server.requests[-1]["body"]["response_format"]["type"] == "json_schema"
     assert reply.raw.startswith("C. ")
-    with pytest.raises(LlavactionError, match="unknown API protocol 'images'"):
+    with pytest.raises(VerbnounError, match="unknown API protocol 'images'"):
         _adapter(server, protocol="images")
-    from llavaction.evaluate.cli_eval import make_adapter  # what the CLI and lva.eval build
+    from verbnoun.evaluate.cli_eval import make_adapter  # what the CLI and lva.eval build
 
     built = make_adapter("openai", api_model="served", api_key_env=KEY_ENV, api_protocol="video")
     assert built.protocol == "video" and built.settings()["structured"] is False
@@ -234,11 +234,11 @@ def vllm_conversation(messages: list[dict], content_format: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A tiny checkpoint with one action token, exported with ``llavaction export hf``."""
-    from llavaction.model.checkpoint import write_tiny_released_checkpoint
-    from llavaction.model.config import tiny_config
-    from llavaction.model.export_hf import export_hf
-    from llavaction.model.tokenization import train_tiny_tokenizer
+    """A tiny checkpoint with one action token, exported with ``verbnoun export hf``."""
+    from verbnoun.model.checkpoint import write_tiny_released_checkpoint
+    from verbnoun.model.config import tiny_config
+    from verbnoun.model.export_hf import export_hf
+    from verbnoun.model.tokenization import train_tiny_tokenizer
 
     root = tmp_path_factory.mktemp("exported")
     corpus = [prompts.MQA, prompts.TIME_INSTRUCTION, "A. B. C. D. E. take put red bowl"] * 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llavaction.evaluate.metrics import (
+from verbnoun.evaluate.metrics import (
     accuracy_summary,
     bootstrap_interval,
     grouped_accuracy,
@@ -12,7 +12,7 @@ from llavaction.evaluate.metrics import (
     recognition_top1,
     topk_recall,
 )
-from llavaction.evaluate.parsing import get_parser, parse_answer, parse_answer_original
+from verbnoun.evaluate.parsing import get_parser, parse_answer, parse_answer_original
 
 OPTIONS = ["open door", "close door", "take plate", "put down plate", "wash cup"]
 

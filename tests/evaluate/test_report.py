@@ -9,12 +9,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.evaluate.adapters import Reply
-from llavaction.evaluate.report import write_report
-from llavaction.evaluate.runner import EvalSettings, answered, run_evaluation
-from llavaction.evaluate.score import load_run
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.evaluate.adapters import Reply
+from verbnoun.evaluate.report import write_report
+from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.score import load_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.cli import main
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.errors import LlavactionError
-from llavaction.evaluate.adapters import PriorAdapter, RandomAdapter, Reply
-from llavaction.evaluate.runner import EvalSettings, Shard, answered, run_evaluation
-from llavaction.evaluate.score import compare, load_run
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.cli import main
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter, Reply
+from verbnoun.evaluate.runner import EvalSettings, Shard, answered, run_evaluation
+from verbnoun.evaluate.score import compare, load_run
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +64,11 @@ def test_changed_settings_refuse_to_mix(kitchen, tmp_path):
     _, questions = kitchen
     run = tmp_path / "run"
     run_evaluation(questions, RandomAdapter(1), run, EvalSettings(), progress=False)
-    with pytest.raises(LlavactionError, match=r"other settings \(frames: 8 -> 16\)"):
+    with pytest.raises(VerbnounError, match=r"other settings \(frames: 8 -> 16\)"):
         run_evaluation(questions, RandomAdapter(1), run, EvalSettings(frames=16), progress=False)
-    with pytest.raises(LlavactionError, match="model_settings"):
+    with pytest.raises(VerbnounError, match="model_settings"):
         run_evaluation(questions, RandomAdapter(2), run, EvalSettings(), progress=False)
-    with pytest.raises(LlavactionError, match="parser"):
+    with pytest.raises(VerbnounError, match="parser"):
         run_evaluation(
             questions, RandomAdapter(1), run, EvalSettings(parser="original"), progress=False
         )
@@ -104,16 +104,16 @@ def test_shards_then_resume_with_another_count(kitchen, tmp_path):
     ]
     assert len(ids) == len(set(ids))  # nothing answered twice
     assert _choices(run) == _choices(reference)
-    with pytest.raises(LlavactionError, match="K/N"):
+    with pytest.raises(VerbnounError, match="K/N"):
         Shard.parse("2")
-    with pytest.raises(LlavactionError, match="1 <= K <= N"):
+    with pytest.raises(VerbnounError, match="1 <= K <= N"):
         Shard.parse("3/2")
 
 
 KILL_SCRIPT = """
 import sys, time
-from llavaction.evaluate.adapters import RandomAdapter
-from llavaction.evaluate.runner import EvalSettings, run_evaluation
+from verbnoun.evaluate.adapters import RandomAdapter
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
 class Slow(RandomAdapter):
     def answer(self, requests):
@@ -171,7 +171,7 @@ def test_unparsed_answers_are_counted_not_guessed(kitchen, tmp_path):
 
 def test_score_compares_runs(kitchen, tmp_path, capsys):
     annotations, questions = kitchen
-    from llavaction.data.annotations import EK100Annotations
+    from verbnoun.data.annotations import EK100Annotations
 
     vocabulary = EK100Annotations(annotations).action_vocabulary(("train",))
     frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
@@ -237,7 +237,7 @@ class Recorder:
 
 def test_sequential_prediction_uses_the_models_own_answers(kitchen, tmp_path):
     _, questions_path = kitchen
-    from llavaction.bench.questions import read_questions
+    from verbnoun.bench.questions import read_questions
 
     questions = {q.id: q for q in read_questions(questions_path)}
     with_prior = [
@@ -297,9 +297,7 @@ def test_processes_under_torchrun_fill_one_run(kitchen, tmp_path):
     ]
     env = {**os.environ, "WORLD_SIZE": "2"}
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "llavaction.cli", *base], env={**env, "RANK": str(r)}
-        )
+        subprocess.Popen([sys.executable, "-m", "verbnoun.cli", *base], env={**env, "RANK": str(r)})
         for r in range(2)
     ]
     assert [p.wait() for p in processes] == [0, 0]

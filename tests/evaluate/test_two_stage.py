@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import random
 
-from llavaction.bench.questions import read_questions
-from llavaction.cli import main
-from llavaction.data.annotations import EK100Annotations
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.bench.questions import read_questions
+from verbnoun.cli import main
+from verbnoun.data.annotations import EK100Annotations
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 
 
 def test_two_stage_with_the_specialist_baseline(tmp_path, capsys):

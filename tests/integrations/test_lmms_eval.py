@@ -1,8 +1,8 @@
-"""`llavaction export lmms-eval` and the lmms-eval model plugin, checked by running lmms-eval.
+"""`verbnoun export lmms-eval` and the lmms-eval model plugin, checked by running lmms-eval.
 
 The synthetic kitchen's questions are exported as an lmms-eval task; lmms-eval itself (its CLI,
 in a subprocess, offline) runs it with the ``llavaction`` plugin and a tiny checkpoint, and its
-accuracy and every answer must equal ``llavaction eval --model llavaction`` on the same files.
+accuracy and every answer must equal ``verbnoun eval --model llavaction`` on the same files.
 The plugin's other entry points (a task that gives video file paths, ``loglikelihood``) are
 checked against our own decoder and model called directly.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from llavaction.cli import main
+from verbnoun.cli import main
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("lmms_eval") is None,
@@ -34,11 +34,11 @@ def _tiny_checkpoint(directory: Path) -> Path:
     at the default initialisation every question gets the same letter)."""
     import torch
 
-    from llavaction.bench import prompts
-    from llavaction.model.architecture import LlavactionForCausalLM
-    from llavaction.model.checkpoint import write_tiny_released_checkpoint
-    from llavaction.model.config import tiny_config
-    from llavaction.model.tokenization import train_tiny_tokenizer
+    from verbnoun.bench import prompts
+    from verbnoun.model.architecture import LlavactionForCausalLM
+    from verbnoun.model.checkpoint import write_tiny_released_checkpoint
+    from verbnoun.model.config import tiny_config
+    from verbnoun.model.tokenization import train_tiny_tokenizer
 
     corpus = [prompts.MQA, prompts.TIME_INSTRUCTION, "A. B. C. D. E. take put red bowl"] * 3
     tokenizer = train_tiny_tokenizer(corpus, vocab_size=400)
@@ -56,7 +56,7 @@ def _tiny_checkpoint(directory: Path) -> Path:
 def setup(tmp_path_factory):
     import torch
 
-    from llavaction.bench.questions import read_questions, write_questions
+    from verbnoun.bench.questions import read_questions, write_questions
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("lmms")
@@ -99,8 +99,8 @@ def _offline_env(root: Path) -> dict:
 def test_export_writes_a_local_task(setup, exported):
     import yaml
 
-    from llavaction.bench.questions import read_questions
-    from llavaction.integrations.lmms_eval import task
+    from verbnoun.bench.questions import read_questions
+    from verbnoun.integrations.lmms_eval import task
 
     _, questions, videos, _ = setup
     files = sorted(p.name for p in exported.iterdir())
@@ -132,10 +132,10 @@ def test_export_writes_a_local_task(setup, exported):
 def test_exported_frames_are_our_spec2_frames(setup, exported):
     import numpy as np
 
-    from llavaction.bench.questions import read_questions
-    from llavaction.data.layouts import ChunkLayout
-    from llavaction.data.video import VideoReader
-    from llavaction.integrations.lmms_eval import task
+    from verbnoun.bench.questions import read_questions
+    from verbnoun.data.layouts import ChunkLayout
+    from verbnoun.data.video import VideoReader
+    from verbnoun.integrations.lmms_eval import task
 
     _, questions, videos, _ = setup
     doc = json.loads((exported / "docs.jsonl").read_text().splitlines()[1])
@@ -217,12 +217,12 @@ def test_plugin_answers_a_task_of_video_files(setup):
     the whole file by our decoder, then greedy generation; and loglikelihood of a continuation."""
     import torch
 
-    from llavaction.bench import prompts
-    from llavaction.data.video import read_clip
-    from llavaction.integrations.lmms_eval.models import CLASS_PATH, manifests
-    from llavaction.integrations.lmms_eval.models.llavaction import Llavaction
-    from llavaction.model.checkpoint import load_pretrained
-    from llavaction.model.inference import generate
+    from verbnoun.bench import prompts
+    from verbnoun.data.video import read_clip
+    from verbnoun.integrations.lmms_eval.models import CLASS_PATH, manifests
+    from verbnoun.integrations.lmms_eval.models.llavaction import Llavaction
+    from verbnoun.model.checkpoint import load_pretrained
+    from verbnoun.model.inference import generate
 
     _, _, videos, checkpoint = setup
     assert (
@@ -263,8 +263,8 @@ def test_plugin_answers_a_task_of_video_files(setup):
 
 
 def test_plugin_refuses_letters_on_a_foreign_task(setup):
-    from llavaction.errors import LlavactionError
-    from llavaction.integrations.lmms_eval.models.llavaction import Llavaction
+    from verbnoun.errors import VerbnounError
+    from verbnoun.integrations.lmms_eval.models.llavaction import Llavaction
 
     _, _, videos, checkpoint = setup
     doc = {"video": str(videos / "P01" / "P01_01.MP4" / "0.MP4"), "question": "Which?"}
@@ -273,7 +273,7 @@ def test_plugin_refuses_letters_on_a_foreign_task(setup):
     request = _request(
         "generate_until", ("Which?", {}, lambda d: [d["video"]], 0, "videos", "test")
     )
-    with pytest.raises(LlavactionError, match="scoring=letters"):
+    with pytest.raises(VerbnounError, match="scoring=letters"):
         plugin.generate_until([request])
-    with pytest.raises(LlavactionError, match="not found"):
+    with pytest.raises(VerbnounError, match="not found"):
         Llavaction(checkpoint=str(videos / "nope"))

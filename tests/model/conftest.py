@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from llavaction.bench import prompts
+from verbnoun.bench import prompts
 
 torch.set_num_threads(1)
 torch.set_flush_denormal(True)
@@ -36,7 +36,7 @@ def qwen_tokenizer():
     path = qwen_tiktoken_file()
     if path is None:
         pytest.skip("dashscope (test dependency, pip install --no-deps) is not installed")
-    from llavaction.model.tokenization import qwen2_from_tiktoken
+    from verbnoun.model.tokenization import qwen2_from_tiktoken
 
     return qwen2_from_tiktoken(path)
 
@@ -51,6 +51,6 @@ def tiny_corpus() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from llavaction.model.tokenization import train_tiny_tokenizer
+    from verbnoun.model.tokenization import train_tiny_tokenizer
 
     return train_tiny_tokenizer(tiny_corpus(), vocab_size=1000)

@@ -1,4 +1,4 @@
-"""``llavaction export hf``: the exported LlavaOnevision model, loaded with transformers'
+"""``verbnoun export hf``: the exported LlavaOnevision model, loaded with transformers'
 ``from_pretrained`` from the local folder, gives our logits and our greedy tokens."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlavaOnevisionForConditionalGeneration
 
-from llavaction.bench import prompts
-from llavaction.cli import main
-from llavaction.errors import CheckpointError
-from llavaction.model.checkpoint import load_model, save_checkpoint, write_tiny_released_checkpoint
-from llavaction.model.config import tiny_config
-from llavaction.model.export_hf import action_token_names, export_hf
-from llavaction.model.inference import generate
-from llavaction.model.processor import Processor, preprocess_frames
+from verbnoun.bench import prompts
+from verbnoun.cli import main
+from verbnoun.errors import CheckpointError
+from verbnoun.model.checkpoint import load_model, save_checkpoint, write_tiny_released_checkpoint
+from verbnoun.model.config import tiny_config
+from verbnoun.model.export_hf import action_token_names, export_hf
+from verbnoun.model.inference import generate
+from verbnoun.model.processor import Processor, preprocess_frames
 
 FRAMES = 3
 VOCAB = 640  # the tiny tokenizer has 600 tokens: 40 free rows, as Qwen2 pads its vocabulary
@@ -42,7 +42,7 @@ def _checkpoint(path, tokenizer, config, *, layout: str = "released"):
         write_tiny_released_checkpoint(path, config, tokenizer=tokenizer)
     else:
         torch.manual_seed(0)
-        from llavaction.model.architecture import LlavactionForCausalLM
+        from verbnoun.model.architecture import LlavactionForCausalLM
 
         save_checkpoint(LlavactionForCausalLM(config), path, tokenizer)
     return path

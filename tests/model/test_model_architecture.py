@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llavaction.model.architecture import (
+from verbnoun.model.architecture import (
     IGNORE_INDEX,
     LlavactionForCausalLM,
     arrange_visual_tokens,
@@ -13,7 +13,7 @@ from llavaction.model.architecture import (
     masked_cross_entropy,
     pool_frames,
 )
-from llavaction.model.config import (
+from verbnoun.model.config import (
     IMAGE_TOKEN_INDEX,
     SIGLIP_SO400M,
     LlavactionConfig,

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from llavaction.errors import CheckpointError
-from llavaction.model.architecture import LlavactionForCausalLM
-from llavaction.model.checkpoint import (
+from verbnoun.errors import CheckpointError
+from verbnoun.model.architecture import LlavactionForCausalLM
+from verbnoun.model.checkpoint import (
     INDEX_FILE,
     load_model,
     load_pretrained,
@@ -20,9 +20,9 @@ from llavaction.model.checkpoint import (
     save_checkpoint,
     write_tiny_released_checkpoint,
 )
-from llavaction.model.config import IMAGE_TOKEN_INDEX, LlavactionConfig, tiny_config
+from verbnoun.model.config import IMAGE_TOKEN_INDEX, LlavactionConfig, tiny_config
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "llavaction" / "model"
+SRC = Path(__file__).resolve().parents[2] / "src" / "verbnoun" / "model"
 
 
 def _logits(model: LlavactionForCausalLM) -> torch.Tensor:

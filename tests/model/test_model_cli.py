@@ -1,4 +1,4 @@
-"""``llavaction ask`` end to end on a tiny released-layout checkpoint and a tiny video."""
+"""``verbnoun ask`` end to end on a tiny released-layout checkpoint and a tiny video."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llavaction.cli import main
-from llavaction.model.checkpoint import write_tiny_released_checkpoint
-from llavaction.model.config import tiny_config
+from verbnoun.cli import main
+from verbnoun.model.checkpoint import write_tiny_released_checkpoint
+from verbnoun.model.config import tiny_config
 
 
 def write_video(path: Path, seconds: float = 2.0, fps: int = 10) -> Path:

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from llavaction.bench import prompts
-from llavaction.evaluate.parsing import parse_answer
-from llavaction.model.architecture import LlavactionForCausalLM
-from llavaction.model.config import tiny_config
-from llavaction.model.inference import generate, score_options
-from llavaction.model.processor import Processor
+from verbnoun.bench import prompts
+from verbnoun.evaluate.parsing import parse_answer
+from verbnoun.model.architecture import LlavactionForCausalLM
+from verbnoun.model.config import tiny_config
+from verbnoun.model.inference import generate, score_options
+from verbnoun.model.processor import Processor
 
 OPTIONS = ["open door", "close cupboard", "take knife", "wash plate"]
 COLOURS = np.array([[230, 20, 20], [20, 230, 20], [20, 20, 230], [230, 230, 20]], dtype=np.int16)

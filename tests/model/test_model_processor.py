@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from llavaction.bench import prompts
-from llavaction.errors import LlavactionError
-from llavaction.model.architecture import IGNORE_INDEX
-from llavaction.model.config import IMAGE_TOKEN_INDEX
-from llavaction.model.processor import Processor, preprocess_frames
+from verbnoun.bench import prompts
+from verbnoun.errors import VerbnounError
+from verbnoun.model.architecture import IGNORE_INDEX
+from verbnoun.model.config import IMAGE_TOKEN_INDEX
+from verbnoun.model.processor import Processor, preprocess_frames
 
 # <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n in Qwen2 ids
 QWEN_HEAD = [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198]
@@ -43,9 +43,9 @@ def test_pixel_values_resize_is_antialiased_bicubic():
 
 
 def test_pixel_values_reject_wrong_frames():
-    with pytest.raises(LlavactionError, match="uint8"):
+    with pytest.raises(VerbnounError, match="uint8"):
         preprocess_frames(np.zeros((1, 8, 8, 3), dtype=np.float32), 8)
-    with pytest.raises(LlavactionError, match="RGB"):
+    with pytest.raises(VerbnounError, match="RGB"):
         preprocess_frames(np.zeros((8, 8, 3), dtype=np.uint8), 8)
 
 

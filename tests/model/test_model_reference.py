@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
-from llavaction.model.architecture import LlavactionForCausalLM, qwen2_config, siglip_config
-from llavaction.model.config import IMAGE_TOKEN_INDEX, tiny_config
+from verbnoun.model.architecture import LlavactionForCausalLM, qwen2_config, siglip_config
+from verbnoun.model.config import IMAGE_TOKEN_INDEX, tiny_config
 
 VIDEO_TOKEN = 511  # a vocabulary id our text never uses
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from fake_openai import FakeOpenAI, completion
-from llavaction.bench import prompts
-from llavaction.cli import main
-from llavaction.data.annotations import EK100Annotations
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.evaluate.openai_adapter import OpenAIAdapter
-from llavaction.train.captions import CaptionSettings, RateLimiter, build_captions
-from llavaction.train.sft import load_mixture
+from verbnoun.bench import prompts
+from verbnoun.cli import main
+from verbnoun.data.annotations import EK100Annotations
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.evaluate.openai_adapter import OpenAIAdapter
+from verbnoun.train.captions import CaptionSettings, RateLimiter, build_captions
+from verbnoun.train.sft import load_mixture
 
 KEY = "sk-test-SECRET-caption-42"
 LABEL = re.compile(r"annotated action of this clip is '(.*?)'")
@@ -147,7 +147,7 @@ def test_rate_limiter_spaces_requests():
 
 
 def test_cli_captions_reads_four_frames_from_videos(server, tmp_path, capsys):
-    from llavaction.data.synth import render_kitchen
+    from verbnoun.data.synth import render_kitchen
 
     render_kitchen(tmp_path / "k", videos=3, workers=1)
     out = tmp_path / "out"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from trainer_setup import kitchen, losses, tiny_settings
 
-from llavaction.errors import LlavactionError
-from llavaction.train import monitor
-from llavaction.train.config import config_from_dict
-from llavaction.train.trainer import train
+from verbnoun.errors import VerbnounError
+from verbnoun.train import monitor
+from verbnoun.train.config import config_from_dict
+from verbnoun.train.trainer import train
 
 
 class Killed(Exception):
@@ -112,6 +112,6 @@ def test_wandb_offline_run_holds_the_logged_losses(resumed_run):
 
 def test_missing_dashboard_package_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(monitor.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(LlavactionError, match="wandb: true needs the wandb package"):
+    with pytest.raises(VerbnounError, match="wandb: true needs the wandb package"):
         monitor.RunLog(tmp_path, enabled=True, tensorboard=False, wandb=True)
     monitor.RunLog(tmp_path, enabled=False, tensorboard=True, wandb=True)  # other ranks: nothing

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from llavaction.bench import prompts
-from llavaction.bench.build import OptionTexts, prior_actions
-from llavaction.cli import main
-from llavaction.data.kitchen import kitchen_script, write_kitchen_annotations
-from llavaction.errors import LlavactionError
-from llavaction.train.sft import SftSettings, build_sft, with_time_instruction
+from verbnoun.bench import prompts
+from verbnoun.bench.build import OptionTexts, prior_actions
+from verbnoun.cli import main
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.errors import VerbnounError
+from verbnoun.train.sft import SftSettings, build_sft, with_time_instruction
 
 KEYS = ["id", "video", "start_timestamp", "end_timestamp", "question_type", "verb_id", "noun_id",
         "action_id", "conversations"]  # fmt: skip
@@ -166,12 +166,12 @@ def test_train_fallback_gives_minus_one_for_actions_outside_the_vocabulary(ek100
 
 
 def test_user_errors_name_the_problem(ek100_dir, tmp_path):
-    with pytest.raises(LlavactionError, match="'prior' changes 'mqa'"):
+    with pytest.raises(VerbnounError, match="'prior' changes 'mqa'"):
         build_sft(ek100_dir, tmp_path, SftSettings(tasks=("prior", "temporal")))
     (tmp_path / "p.json").write_text(
         json.dumps({"0": {"predictions": [f"0:{n}" for n in range(1, 8)]}})
     )
-    with pytest.raises(LlavactionError, match=r"p\.json \[1\]: no prediction for row 1"):
+    with pytest.raises(VerbnounError, match=r"p\.json \[1\]: no prediction for row 1"):
         build_sft(ek100_dir, tmp_path, SftSettings(split="validation", tasks=("mqa",)),
                   tmp_path / "p.json")  # fmt: skip
 

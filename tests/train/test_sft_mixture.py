@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from llavaction.errors import LlavactionError
-from llavaction.train.sft import add_to_mixture, load_mixture
+from verbnoun.errors import VerbnounError
+from verbnoun.train.sft import add_to_mixture, load_mixture
 
 
 def write_task(path, name, n):
@@ -78,15 +78,15 @@ def test_add_to_mixture_appends_without_duplicates(data):
 )  # fmt: skip
 def test_bad_strategies_are_refused(data, strategy, message):
     path = mixture(data, [{"json_path": "a.jsonl", "sampling_strategy": strategy}])
-    with pytest.raises(LlavactionError, match=rf"mixture\.yaml: datasets\[0\]: {message}"):
+    with pytest.raises(VerbnounError, match=rf"mixture\.yaml: datasets\[0\]: {message}"):
         load_mixture(path)
 
 
 def test_bad_files_name_the_file_and_line(data):
-    with pytest.raises(LlavactionError, match=r"missing\.jsonl: SFT data file not found"):
+    with pytest.raises(VerbnounError, match=r"missing\.jsonl: SFT data file not found"):
         load_mixture(mixture(data, [{"json_path": "missing.jsonl"}]))
     (data / "mix" / "bad.jsonl").write_text('{"id": 1, "conversations": []}\n{oops\n')
-    with pytest.raises(LlavactionError, match=r"bad\.jsonl:2: not valid JSON"):
+    with pytest.raises(VerbnounError, match=r"bad\.jsonl:2: not valid JSON"):
         load_mixture(mixture(data, [{"json_path": "bad.jsonl"}]))
-    with pytest.raises(LlavactionError, match="expected 'datasets"):
+    with pytest.raises(VerbnounError, match="expected 'datasets"):
         load_mixture(mixture(data, []))

@@ -8,14 +8,14 @@ import json
 import pytest
 import torch
 
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.bench.predictions import load_predictions
-from llavaction.bench.questions import read_questions
-from llavaction.cli import main
-from llavaction.data.annotations import EK100Annotations
-from llavaction.data.synth import render_kitchen
-from llavaction.train import specialist as sp
-from llavaction.train.sft import SftSettings, build_sft
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.predictions import load_predictions
+from verbnoun.bench.questions import read_questions
+from verbnoun.cli import main
+from verbnoun.data.annotations import EK100Annotations
+from verbnoun.data.synth import render_kitchen
+from verbnoun.train import specialist as sp
+from verbnoun.train.sft import SftSettings, build_sft
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from trainer_setup import kitchen, tiny_settings
 
-from llavaction.train.config import config_from_dict
-from llavaction.train.data import GlobalBatchSampler
-from llavaction.train.trainer import TooManySkipped, train
+from verbnoun.train.config import config_from_dict
+from verbnoun.train.data import GlobalBatchSampler
+from verbnoun.train.trainer import TooManySkipped, train
 
 
 @pytest.fixture

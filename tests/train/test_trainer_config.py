@@ -10,10 +10,10 @@ import pytest
 import yaml
 from trainer_setup import kitchen, losses, tiny_settings, write_config
 
-from llavaction.cli import main
-from llavaction.train.config import ConfigError, config_from_dict, load_config
-from llavaction.train.data import GlobalBatchSampler
-from llavaction.train.trainer import lr_factor
+from verbnoun.cli import main
+from verbnoun.train.config import ConfigError, config_from_dict, load_config
+from verbnoun.train.data import GlobalBatchSampler
+from verbnoun.train.trainer import lr_factor
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"model": {"tiny": True}, "data": {"mixture": "m.yaml"}}
@@ -93,7 +93,7 @@ def test_cli_unknown_key_is_one_line(tmp_path, capsys):
     path = write_config(tmp_path / "c.yaml", BASE)
     assert main(["train", "--config", str(path), "optim.lrr=1"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("llavaction: error:") and "optim.lrr" in err and "\n" not in err
+    assert err.startswith("verbnoun: error:") and "optim.lrr" in err and "\n" not in err
 
 
 @pytest.mark.parametrize("name", ["tiny-kitchen", "llavaction-0.5b", "llavaction-7b"])
@@ -106,11 +106,11 @@ def test_shipped_configs_load(name):
 
 def test_training_from_a_base_checkpoint_adds_the_action_heads(tmp_path_factory, tmp_path):
     """LLaVA-Video / OneVision checkpoints have no action token: the trainer adds it."""
-    from llavaction.model.checkpoint import load_model, write_tiny_released_checkpoint
-    from llavaction.model.config import tiny_config
-    from llavaction.model.tokenization import train_tiny_tokenizer
-    from llavaction.train.data import tokenizer_corpus
-    from llavaction.train.trainer import train
+    from verbnoun.model.checkpoint import load_model, write_tiny_released_checkpoint
+    from verbnoun.model.config import tiny_config
+    from verbnoun.model.tokenization import train_tiny_tokenizer
+    from verbnoun.train.data import tokenizer_corpus
+    from verbnoun.train.trainer import train
 
     data = kitchen(tmp_path_factory)
     tokenizer = train_tiny_tokenizer(tokenizer_corpus(data.records), 400)
@@ -128,8 +128,8 @@ def test_training_from_a_base_checkpoint_adds_the_action_heads(tmp_path_factory,
 
 
 def test_evaluation_every_n_steps_uses_the_runner(tmp_path_factory, tmp_path):
-    from llavaction.bench.build import BuildSettings, build_benchmark
-    from llavaction.train.trainer import train
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+    from verbnoun.train.trainer import train
 
     data = kitchen(tmp_path_factory)
     questions = tmp_path / "q.jsonl"

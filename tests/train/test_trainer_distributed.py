@@ -12,8 +12,8 @@ import sys
 import pytest
 from trainer_setup import kitchen, losses, tiny_settings, write_config
 
-from llavaction.train.config import config_from_dict
-from llavaction.train.trainer import train
+from verbnoun.train.config import config_from_dict
+from verbnoun.train.trainer import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEEPSPEED_CONFIGS = os.path.join(ROOT, "configs", "deepspeed")
@@ -32,7 +32,7 @@ def test_two_gloo_processes_match_one_at_the_same_global_batch(tmp_path_factory,
     two = tmp_path / "two"
     config = write_config(tmp_path / "two.yaml", tiny_settings(data, two, grad_accum=1, **steps))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-               "2", "-m", "llavaction.cli", "train", "--config", str(config)]  # fmt: skip
+               "2", "-m", "verbnoun.cli", "train", "--config", str(config)]  # fmt: skip
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -54,14 +54,14 @@ def test_deepspeed_on_cpu_matches_the_plain_engine(tmp_path_factory, tmp_path, s
     settings["distributed"] = {"deepspeed": os.path.join(DEEPSPEED_CONFIGS, f"{stage}.json")}
     config = write_config(tmp_path / f"{stage}.yaml", settings)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-               "1", "-m", "llavaction.cli", "train", "--config", str(config)]  # fmt: skip
+               "1", "-m", "verbnoun.cli", "train", "--config", str(config)]  # fmt: skip
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     expected, got = losses(plain), losses(zero3)
     assert sorted(got) == [1, 2, 3]
     for step, loss in expected.items():
         assert got[step] == pytest.approx(loss, rel=1e-3), step
-    from llavaction.model.checkpoint import load_model
+    from verbnoun.model.checkpoint import load_model
 
     checkpoint = zero3 / "checkpoints" / "step-000003"
     assert (checkpoint / "deepspeed").is_dir()

@@ -12,13 +12,13 @@ import json
 import pytest
 import yaml
 
-from llavaction.bench.build import BuildSettings, build_benchmark
-from llavaction.data.synth import render_kitchen
-from llavaction.evaluate.adapters import RandomAdapter
-from llavaction.evaluate.runner import EvalSettings, run_evaluation
-from llavaction.train.config import config_from_dict
-from llavaction.train.sft import SftSettings, build_sft
-from llavaction.train.trainer import train
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.data.synth import render_kitchen
+from verbnoun.evaluate.adapters import RandomAdapter
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
+from verbnoun.train.config import config_from_dict
+from verbnoun.train.sft import SftSettings, build_sft
+from verbnoun.train.trainer import train
 
 STEPS = 1000
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from trainer_setup import kitchen, losses, tiny_settings
 
-from llavaction.train import monitor, state
-from llavaction.train.config import config_from_dict
-from llavaction.train.trainer import train
+from verbnoun.train import monitor, state
+from verbnoun.train.config import config_from_dict
+from verbnoun.train.trainer import train
 
 
 class Killed(Exception):
@@ -57,6 +57,6 @@ def test_trainer_state_files_hold_only_tensors_and_plain_values(tmp_path_factory
     assert saved["step"] == 2 and saved["optimizer"]["state"]
     rng = torch.load(checkpoint / "rng-rank0.pt", weights_only=True)
     assert rng["torch"].dtype == torch.uint8
-    from llavaction.model.checkpoint import load_model
+    from verbnoun.model.checkpoint import load_model
 
     assert load_model(checkpoint).config.text.vocab_size > 0  # usable as a model checkpoint

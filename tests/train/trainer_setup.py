@@ -28,8 +28,8 @@ def kitchen(tmp_path_factory) -> Kitchen:
     """The session's kitchen (rendered on first use): MQA and narration records of train."""
     key = str(tmp_path_factory.getbasetemp())
     if key not in _CACHE:
-        from llavaction.data.synth import render_kitchen
-        from llavaction.train.sft import SftSettings, build_sft
+        from verbnoun.data.synth import render_kitchen
+        from verbnoun.train.sft import SftSettings, build_sft
 
         root = tmp_path_factory.mktemp("trainer-kitchen")
         render_kitchen(root / "kitchen", videos=6, seed=0, workers=1)

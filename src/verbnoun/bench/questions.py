@@ -1,0 +1,241 @@
+"""Question records of an MQA benchmark and their JSONL file format.
+
+One JSON object per line, keys in a fixed order, so that files compare byte for byte. A question
+holds what every later stage needs: the segment (video, participant, start, stop), the options
+(text and action id each, and where each distractor came from), the correct index, and what the
+prompt renderer needs (duration and, when they qualify, the two previous actions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from verbnoun.bench import prompts
+from verbnoun.data.ek100 import single_action_class
+from verbnoun.errors import QuestionFileError
+from verbnoun.fileio import atomic_write_bytes, sha256_bytes
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer option. ``source``: ``ground_truth``, ``random``, ``specialist``,
+    ``prior-hard:verb``, ``prior-hard:noun`` or ``prior-hard:frequency``; ``rank`` is the
+    specialist's 1-based rank when known; ``text_source`` says where the text came from."""
+
+    text: str
+    action_id: str
+    source: str
+    text_source: str
+    rank: int | None = None
+
+    def to_dict(self) -> dict:
+        data = {
+            "text": self.text,
+            "action_id": self.action_id,
+            "source": self.source,
+            "text_source": self.text_source,
+        }
+        if self.rank is not None:
+            data["rank"] = self.rank
+        return data
+
+
+@dataclass(frozen=True)
+class PriorAction:
+    """A previous segment of the same video: its id, how long before this one it started, and
+    what happened (narration and action id)."""
+
+    id: str
+    offset: float
+    narration: str
+    action_id: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One multiple-choice question about one segment."""
+
+    id: str
+    video_id: str
+    participant_id: str
+    start: float
+    stop: float
+    options: tuple[Option, ...]
+    answer_index: int  # -1: the truth is not among the options (two-stage recognition)
+    narration: str
+    verb_class: int | None  # None in single-label data sets
+    noun_class: int | None
+    prior_actions: tuple[PriorAction, ...] = ()
+    action_class: int | None = None  # single-label data sets: the action class
+
+    @property
+    def single_label(self) -> bool:
+        """True for a single-label data set's question (no verb/noun split)."""
+        return self.action_class is not None
+
+    @property
+    def duration(self) -> float:
+        return round(self.stop - self.start, 6)
+
+    @property
+    def answer_letter(self) -> str:
+        """The correct letter; empty when the truth is not among the options (two-stage)."""
+        return prompts.letter(self.answer_index) if self.answer_index >= 0 else ""
+
+    @property
+    def action_id(self) -> str:
+        """The ground truth's action id: ``"verb:noun"``, or the action class id alone."""
+        if self.action_class is not None:
+            return str(self.action_class)
+        return f"{self.verb_class}:{self.noun_class}"
+
+    @property
+    def option_texts(self) -> list[str]:
+        return [option.text for option in self.options]
+
+    def task(
+        self, *, with_prior_actions: bool = False, prior_texts: tuple[str, str] | None = None
+    ) -> str:
+        """The task text (SPEC 3.1); with the two previous actions when asked and available.
+
+        ``prior_texts`` replaces the previous actions' narrations (older first), e.g. by the
+        model's own earlier answers (sequential action prediction).
+        """
+        if with_prior_actions and self.prior_actions:
+            older, newer = self.prior_actions
+            texts = prior_texts or (older.narration, newer.narration)
+            return prompts.mqa_prior_actions_task(
+                self.option_texts, [(older.offset, texts[0]), (newer.offset, texts[1])]
+            )
+        return prompts.mqa_task(self.option_texts)
+
+    def user_turn(self, n_frames: int, *, time_instruction: bool = True, **task_options) -> str:
+        """The user message: ``<image>\\n`` + optional time instruction + task."""
+        duration = self.duration if time_instruction else None
+        return prompts.user_turn(self.task(**task_options), duration=duration, n_frames=n_frames)
+
+    def prompt(self, n_frames: int, *, time_instruction: bool = True, **task_options) -> str:
+        """The full qwen_1_5 chat prompt up to the assistant's answer."""
+        return prompts.chat_prompt(
+            self.user_turn(n_frames, time_instruction=time_instruction, **task_options)
+        )
+
+    def target(self) -> str:
+        """The training target: ``C. open door``."""
+        if self.answer_index < 0:
+            raise ValueError(f"question {self.id} has no correct option")
+        return prompts.mqa_answer(self.answer_index, self.options[self.answer_index].text)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "video_id": self.video_id,
+            "participant_id": self.participant_id,
+            "start": self.start,
+            "stop": self.stop,
+            "duration": self.duration,
+            "narration": self.narration,
+            "verb_class": self.verb_class,
+            "noun_class": self.noun_class,
+            "action_id": self.action_id,
+            "answer_index": self.answer_index,
+            "answer_letter": self.answer_letter,
+            "options": [option.to_dict() for option in self.options],
+            "prior_actions": [
+                {"id": p.id, "offset": p.offset, "narration": p.narration, "action_id": p.action_id}
+                for p in self.prior_actions
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Question:
+        options = tuple(Option(**option) for option in data["options"])
+        prior = tuple(PriorAction(**p) for p in data.get("prior_actions", []))
+        single = data["verb_class"] is None and data["noun_class"] is None
+        action_class = None
+        if single:
+            action_class = single_action_class(str(data["action_id"]))
+            if action_class is None:
+                raise ValueError(f"action_id {data['action_id']!r} is not a class id")
+        question = cls(
+            id=str(data["id"]),
+            video_id=str(data["video_id"]),
+            participant_id=str(data["participant_id"]),
+            start=float(data["start"]),
+            stop=float(data["stop"]),
+            options=options,
+            answer_index=int(data["answer_index"]),
+            narration=str(data["narration"]),
+            verb_class=None if single else int(data["verb_class"]),
+            noun_class=None if single else int(data["noun_class"]),
+            prior_actions=prior,
+            action_class=action_class,
+        )
+        question.validate()
+        return question
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` unless the question is well formed."""
+        if not 2 <= len(self.options) <= len(prompts.LETTERS):
+            raise ValueError(f"{len(self.options)} options (need 2..26)")
+        if not -1 <= self.answer_index < len(self.options):
+            raise ValueError(f"answer_index {self.answer_index} outside the options")
+        truth = [i for i, o in enumerate(self.options) if o.action_id == self.action_id]
+        if truth != ([self.answer_index] if self.answer_index >= 0 else []):
+            raise ValueError(
+                f"answer_index {self.answer_index} does not mark the action {self.action_id}"
+            )
+        if self.stop <= self.start:
+            raise ValueError(f"stop {self.stop} is not after start {self.start}")
+        ids = [o.action_id for o in self.options]
+        if self.single_label and any(single_action_class(i) is None for i in ids):
+            raise ValueError("a single-label question's options must have class ids as actions")
+        if len(set(ids)) != len(ids):
+            raise ValueError("two options share an action id")
+        if len(set(self.option_texts)) != len(self.options):
+            raise ValueError("two options share a text")
+        if len(self.prior_actions) not in (0, 2):
+            raise ValueError("prior_actions must hold 0 or 2 entries")
+
+
+def dumps(question: Question) -> str:
+    """One JSONL line (no newline), deterministic."""
+    return json.dumps(question.to_dict(), ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_questions(path: str | Path, questions: Iterable[Question]) -> str:
+    """Write questions as JSONL atomically; returns the file's sha256."""
+    data = "".join(dumps(q) + "\n" for q in questions).encode("utf-8")
+    atomic_write_bytes(path, data)
+    return sha256_bytes(data)
+
+
+def read_questions(path: str | Path) -> list[Question]:
+    """Read a question file; a truncated or malformed line raises an error naming its line."""
+    path = Path(path)
+    if not path.is_file():
+        raise QuestionFileError(path, "file not found")
+    questions: list[Question] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            if not line.endswith("\n"):
+                raise QuestionFileError(path, "last line is truncated (no newline)", line=number)
+            try:
+                question = Question.from_dict(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                raise QuestionFileError(path, f"bad question: {error}", line=number) from None
+            if question.id in seen:
+                raise QuestionFileError(path, f"duplicate question id {question.id!r}", line=number)
+            seen.add(question.id)
+            questions.append(question)
+    if not questions:
+        raise QuestionFileError(path, "no questions")
+    return questions

@@ -1,0 +1,331 @@
+"""The dataset description: a small YAML file saying where a data set's tables are and how to read them.
+
+:func:`load_description` reads it with ``yaml.safe_load`` and validates every key into frozen
+dataclasses (:class:`DatasetDescription` and its parts); every error names the YAML file and the
+dotted key. :class:`verbnoun.data.dataset.GenericDataset` reads the tables it describes. The
+format is documented in the README ("Your own data set") and shown in ``configs/datasets/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verbnoun.errors import DatasetDescriptionError
+
+FORMAT_VERSION = 1
+LABELS = ("verb_noun", "action")
+TIME_FORMATS = ("seconds", "timestamp", "frames")
+CLASS_VALUES = ("id", "key")
+TABLE_FORMATS = ("csv", "jsonl")
+FIELDS = ("id", "video", "participant", "start", "stop", "narration", "verb", "noun", "action")
+LABEL_FIELDS = {"verb_noun": ("verb", "noun"), "action": ("action",)}
+_TOP_KEYS = (
+    "format_version", "name", "labels", "segments", "classes", "splits", "evaluation", "videos",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How to read a segment table: columns of each field, time format, label values."""
+
+    columns: dict[str, str]
+    time: str = "seconds"
+    fps: float | None = None
+    fps_column: str | None = None
+    class_values: str = "id"
+    format: str | None = None  # None: from each file's suffix
+
+
+@dataclass(frozen=True)
+class ActionListSpec:
+    """A table of (narration, classes) rows that defines a split's actions when its segment
+    files are only part of it (EK100's train split without ``EPIC_100_train.csv``)."""
+
+    path: str
+    columns: dict[str, str]
+    class_values: str = "id"
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """One way to read a split: its segment files (and, optionally, an action list)."""
+
+    files: tuple[str, ...]
+    action_list: ActionListSpec | None = None
+
+
+@dataclass(frozen=True)
+class ClassSource:
+    """A class list: a CSV (the first of ``paths`` that exists) or ``inline`` entries."""
+
+    kind: str
+    paths: tuple[str, ...] = ()
+    inline: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Where the videos are: a layout of :mod:`verbnoun.data.layouts` under ``root``."""
+
+    layout: str = "chunks"
+    root: str = "videos"
+    chunk_seconds: float | None = 15.0
+
+
+@dataclass(frozen=True)
+class DatasetDescription:
+    """A validated dataset description (see the module docstring and ``configs/datasets``)."""
+
+    path: Path
+    name: str
+    labels: str
+    table: TableSpec
+    classes: dict[str, ClassSource]
+    splits: dict[str, tuple[SplitSource, ...]]
+    unseen_participants: dict[str, Any] = field(default_factory=dict)
+    tail: dict[str, Any] = field(default_factory=dict)
+    videos: VideoSpec | None = None
+
+    @property
+    def label_fields(self) -> tuple[str, ...]:
+        return LABEL_FIELDS[self.labels]
+
+
+class _Reader:
+    """Typed access to a YAML mapping with errors naming the file and the dotted key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str | None, message: str) -> DatasetDescriptionError:
+        return DatasetDescriptionError(self.path, message, key=key)
+
+    def mapping(self, value: Any, key: str, allowed: Sequence[str] | None = None) -> dict:
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected a mapping, got {type(value).__name__}")
+        if allowed is not None:
+            unknown = [str(k) for k in value if k not in allowed]
+            if unknown:
+                raise self.error(
+                    key, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+                )
+        return value
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"expected a non-empty string, got {value!r}")
+        return value.strip()
+
+    def choice(self, value: Any, key: str, choices: Sequence[str]) -> str:
+        if value not in choices:
+            raise self.error(key, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def strings(self, value: Any, key: str) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise self.error(key, "expected a file name or a non-empty list of file names")
+        return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(items))
+
+    def number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise self.error(key, f"expected a positive number, got {value!r}")
+        return float(value)
+
+
+def load_description(path: str | Path) -> DatasetDescription:
+    """Read and validate a dataset description YAML (``yaml.safe_load``).
+
+    Raises :class:`DatasetDescriptionError` naming the file and the key for malformed YAML,
+    unknown or missing keys and bad values.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetDescriptionError(path, "dataset description not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise DatasetDescriptionError(path, f"not valid YAML ({_one_line(error)})") from None
+    r = _Reader(path)
+    data = r.mapping(data, "(top level)", _TOP_KEYS)
+    for required in ("segments", "classes", "splits"):
+        if required not in data:
+            raise r.error(required, "missing required key")
+    version = data.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise r.error("format_version", f"unsupported version {version!r} (this reads 1)")
+    labels = r.choice(data.get("labels", "verb_noun"), "labels", LABELS)
+    table = _table_spec(r, data["segments"], labels)
+    classes = _class_sources(r, data["classes"], labels)
+    splits = _splits(r, data["splits"], labels)
+    evaluation = r.mapping(
+        data.get("evaluation", {}), "evaluation", ("unseen_participants", "tail")
+    )
+    unseen = r.mapping(evaluation.get("unseen_participants", {}), "evaluation.unseen_participants")
+    tail = r.mapping(evaluation.get("tail", {}), "evaluation.tail", ("verb", "noun", "action"))
+    if labels == "action" and set(tail) - {"action"}:
+        raise r.error("evaluation.tail", "a single-label data set has only action tail classes")
+    if labels == "verb_noun" and "action" in tail:
+        raise r.error("evaluation.tail.action", "verb/noun data sets give verb and noun tails")
+    videos = None
+    if "videos" in data:
+        spec = r.mapping(data["videos"], "videos", ("layout", "root", "chunk_seconds"))
+        chunk = spec.get("chunk_seconds", 15.0)
+        videos = VideoSpec(
+            layout=r.choice(spec.get("layout", "chunks"), "videos.layout", _layouts()),
+            root=r.string(spec.get("root", "videos"), "videos.root"),
+            chunk_seconds=None if chunk in (None, 0) else r.number(chunk, "videos.chunk_seconds"),
+        )
+    return DatasetDescription(
+        path=path,
+        name=r.string(data.get("name", path.stem), "name"),
+        labels=labels,
+        table=table,
+        classes=classes,
+        splits=splits,
+        unseen_participants=dict(unseen),
+        tail=dict(tail),
+        videos=videos,
+    )
+
+
+def _layouts() -> tuple[str, ...]:
+    from verbnoun.data.layouts import LAYOUTS
+
+    return LAYOUTS
+
+
+def _columns(r: _Reader, value: Any, key: str, allowed: Sequence[str]) -> dict[str, str]:
+    columns = r.mapping(value, key, allowed)
+    return {str(k): r.string(v, f"{key}.{k}") for k, v in columns.items()}
+
+
+def _table_spec(r: _Reader, value: Any, labels: str) -> TableSpec:
+    keys = ("format", "columns", "time", "fps", "fps_column", "class_values")
+    spec = r.mapping(value, "segments", keys)
+    if "columns" not in spec:
+        raise r.error("segments.columns", "missing required key")
+    columns = _columns(r, spec["columns"], "segments.columns", FIELDS)
+    wrong = LABEL_FIELDS["action" if labels == "verb_noun" else "verb_noun"]
+    for name in ("video", "start", "stop", *LABEL_FIELDS[labels]):
+        if name not in columns:
+            raise r.error(f"segments.columns.{name}", f"missing (labels: {labels})")
+    for name in wrong:
+        if name in columns:
+            raise r.error(f"segments.columns.{name}", f"not a column of labels: {labels}")
+    time = r.choice(spec.get("time", "seconds"), "segments.time", TIME_FORMATS)
+    fps = r.number(spec["fps"], "segments.fps") if "fps" in spec else None
+    fps_column = (
+        r.string(spec["fps_column"], "segments.fps_column") if "fps_column" in spec else None
+    )
+    if time == "frames" and fps is None and fps_column is None:
+        raise r.error("segments.fps", "time: frames needs fps (a number) or fps_column")
+    return TableSpec(
+        columns=columns,
+        time=time,
+        fps=fps,
+        fps_column=fps_column,
+        class_values=r.choice(
+            spec.get("class_values", "id"), "segments.class_values", CLASS_VALUES
+        ),
+        format=r.choice(spec["format"], "segments.format", TABLE_FORMATS)
+        if "format" in spec
+        else None,
+    )
+
+
+def _class_sources(r: _Reader, value: Any, labels: str) -> dict[str, ClassSource]:
+    kinds = LABEL_FIELDS[labels]
+    classes = r.mapping(value, "classes", kinds)
+    sources = {}
+    for kind in kinds:
+        key = f"classes.{kind}"
+        if kind not in classes:
+            raise r.error(key, f"missing (labels: {labels})")
+        item = classes[kind]
+        if isinstance(item, dict):
+            item = r.mapping(item, key, ("path", "inline"))
+            if ("path" in item) == ("inline" in item):
+                raise r.error(key, "give either path (a CSV) or inline (a list of classes)")
+            if "path" in item:
+                sources[kind] = ClassSource(kind, paths=r.strings(item["path"], f"{key}.path"))
+            else:
+                sources[kind] = ClassSource(kind, inline=_inline(r, item["inline"], key))
+        else:
+            sources[kind] = ClassSource(kind, paths=r.strings(item, key))
+    return sources
+
+
+def _inline(r: _Reader, value: Any, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, list) or not value:
+        raise r.error(f"{key}.inline", "expected a non-empty list of classes")
+    entries = []
+    for i, item in enumerate(value):
+        where = f"{key}.inline[{i}]"
+        if isinstance(item, str):
+            entries.append((r.string(item, where), ()))
+            continue
+        item = r.mapping(item, where, ("key", "synonyms"))
+        synonyms = item.get("synonyms", [])
+        if not isinstance(synonyms, list):
+            raise r.error(f"{where}.synonyms", "expected a list of strings")
+        entries.append(
+            (
+                r.string(item.get("key"), f"{where}.key"),
+                tuple(r.string(s, f"{where}.synonyms[{j}]") for j, s in enumerate(synonyms)),
+            )
+        )
+    return tuple(entries)
+
+
+def _splits(r: _Reader, value: Any, labels: str) -> dict[str, tuple[SplitSource, ...]]:
+    splits = r.mapping(value, "splits")
+    if not splits:
+        raise r.error("splits", "no split given")
+    result = {}
+    for name, item in splits.items():
+        key = f"splits.{name}"
+        if isinstance(item, list) and item and all(isinstance(i, dict | list) for i in item):
+            alternatives = [_split_source(r, alt, f"{key}[{i}]", labels) for i, alt in
+                            enumerate(item)]  # fmt: skip
+        else:
+            alternatives = [_split_source(r, item, key, labels)]
+        result[str(name)] = tuple(alternatives)
+    return result
+
+
+def _split_source(r: _Reader, value: Any, key: str, labels: str) -> SplitSource:
+    if not isinstance(value, dict):
+        return SplitSource(files=r.strings(value, key))
+    spec = r.mapping(value, key, ("files", "action_list"))
+    if "files" not in spec:
+        raise r.error(f"{key}.files", "missing required key")
+    action_list = None
+    if "action_list" in spec:
+        where = f"{key}.action_list"
+        item = r.mapping(spec["action_list"], where, ("path", "columns", "class_values"))
+        if "path" not in item or "columns" not in item:
+            raise r.error(where, "needs path and columns")
+        columns = _columns(
+            r, item["columns"], f"{where}.columns", ("narration", *LABEL_FIELDS[labels])
+        )
+        for name in ("narration", *LABEL_FIELDS[labels]):
+            if name not in columns:
+                raise r.error(f"{where}.columns.{name}", "missing")
+        action_list = ActionListSpec(
+            path=r.string(item["path"], f"{where}.path"),
+            columns=columns,
+            class_values=r.choice(
+                item.get("class_values", "id"), f"{where}.class_values", CLASS_VALUES
+            ),
+        )
+    return SplitSource(files=r.strings(spec["files"], f"{key}.files"), action_list=action_list)
+
+
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())

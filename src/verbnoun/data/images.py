@@ -1,0 +1,55 @@
+"""PNG files and contact sheets of frames, written with PyAV's PNG encoder (no Pillow)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from verbnoun.fileio import atomic_write_bytes
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an RGB uint8 image ``(H, W, 3)`` as PNG."""
+    import av
+
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height = image.shape[1], image.shape[0]
+    codec.pix_fmt = "rgb24"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    packets = [*codec.encode(frame), *codec.encode(None)]
+    return b"".join(bytes(p) for p in packets)
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB image as a PNG file, atomically; returns the path."""
+    path = Path(path)
+    atomic_write_bytes(path, png_bytes(image))
+    return path
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """Read a PNG (or any image FFmpeg decodes) as RGB uint8."""
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24")
+
+
+def contact_sheet(frames: np.ndarray, columns: int | None = None, gap: int = 4) -> np.ndarray:
+    """Frames ``(N, H, W, 3)`` tiled in reading order on a dark grid."""
+    n, height, width = frames.shape[:3]
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    sheet = np.full(
+        (rows * (height + gap) + gap, columns * (width + gap) + gap, 3), 24, dtype=np.uint8
+    )
+    for k, frame in enumerate(frames):
+        r, c = divmod(k, columns)
+        y, x = gap + r * (height + gap), gap + c * (width + gap)
+        sheet[y : y + height, x : x + width] = frame
+    return sheet

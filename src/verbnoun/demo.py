@@ -1,0 +1,351 @@
+"""``make demo``: the whole pipeline on the embedded synthetic kitchen, offline, on a CPU.
+
+Stages compose by files under the run folder (each stage is also a CLI command):
+
+1. ``kitchen/``: the synthetic kitchen, annotations and videos (``verbnoun synth``);
+2. ``specialist/``: the built-in specialist, with cross-validated train predictions and
+   predictions for validation (``verbnoun specialist train / predict``);
+3. ``mqa/validation-{random,prior-hard,specialist}.jsonl``: benchmarks (``mqa build``),
+   summarised in ``benchmarks.html`` / ``benchmarks.json``;
+4. ``sft/``: MQA records with prior actions and direct narration records, and their mixtures
+   (``sft build``): ``mixture.yaml`` with hard distractors (the specialist's cross-validated
+   top 10, training rule), ``mixture-random.yaml`` the same with random distractors;
+5. ``train/{model,random-mqa}/``: the tiny LLaVAction trained on hard MQA, and the same recipe
+   trained on random-distractor MQA (does hard training data help?) (``verbnoun train``);
+   ``train/model/no-action-token/``: the action-token ablation at test time (the trained model
+   with its action token left out of the input; a model trained without it would double the
+   demo's training time);
+6. ``eval/{random,hard}-{name}/``: baselines, the specialist, both models and the ablation on
+   the random and the hard (specialist) benchmark (``eval``), option-likelihood scoring;
+7. ``summary.json``: the table of accuracies and the paper's pattern checked on it: hard
+   distractors are harder than random ones, and training on hard MQA helps (paired McNemar test
+   against the random-MQA model, and the margin over the prior baseline);
+8. ``report.html``: all runs compared, with every hard question and its frames (``report``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.questions import read_questions
+from verbnoun.bench.stats import summarize
+from verbnoun.errors import VerbnounError
+from verbnoun.fileio import atomic_write_bytes, write_json
+
+BENCHMARKS = {"random": "random", "prior-hard": "prior-hard", "hard": "specialist"}
+# 4 frames of 32 px and batches of 16: more clips per second than 8 frames and batches of 8, and
+# the difference between hard- and random-MQA training shows within the time (see summary.json)
+FRAMES, SIZE, BATCH = 4, 32, 16
+# the trained models, by the distractors of their SFT MQA records: the same recipe otherwise
+MODELS = {"model": "specialist", "random-mqa": "random"}
+MQA_COPIES = 3  # each train segment with three sets of distractors
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    videos: int = 40,
+    steps: int = 800,
+    specialist_epochs: int = 30,
+    progress: bool = False,
+) -> Path:
+    """Run every demo stage into ``out`` (finished stages are reused); returns ``report.html``."""
+    from verbnoun.data.layouts import make_layout
+    from verbnoun.data.synth import render_kitchen
+    from verbnoun.train.specialist import (
+        SpecialistSettings,
+        predict_specialist,
+        train_specialist,
+    )
+
+    out = Path(out)
+    kitchen = out / "kitchen"
+    recipe = {"videos": videos, "seed": seed}
+    marker = kitchen / "kitchen.json"
+    if not marker.is_file() or json.loads(marker.read_text()) != recipe:
+        render_kitchen(kitchen, videos=videos, seed=seed)
+        write_json(marker, recipe)
+    annotations, video_root = kitchen / "annotations", kitchen / "videos"
+    layout = make_layout("chunks", video_root)
+
+    specialist = out / "specialist"
+    settings = SpecialistSettings(epochs=specialist_epochs, folds=2, seed=seed)
+    if not (specialist / "predictions_validation.json").is_file():
+        train_specialist(annotations, layout, specialist, settings)
+        predict_specialist(
+            specialist,
+            annotations,
+            layout,
+            "validation",
+            specialist / "predictions_validation.json",
+        )
+
+    questions = _benchmarks(out, annotations, specialist / "predictions_validation.json", seed)
+    checkpoints = {}
+    for name, distractors in MODELS.items():
+        mixture = _sft(out, annotations, specialist / "predictions_train.json", seed, distractors)
+        checkpoints[name] = _train(out / "train" / name, mixture, video_root, steps, seed)
+    checkpoints["no-action-token"] = without_action_token(
+        checkpoints["model"], out / "train" / "model" / "no-action-token"
+    )
+    runs = _evaluate(out, questions, annotations, video_root, specialist, checkpoints, progress)
+    summary = summarize_demo(runs)
+    write_json(out / "summary.json", summary)
+    if progress:
+        for line in summary_lines(summary):
+            print(line)
+
+    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.report import write_report
+
+    frames_of = make_frame_source(video_root, "chunks", FRAMES, 96)
+    hard_first = sorted(runs, key=lambda r: not r.path.name.startswith("hard-"))
+    return write_report(
+        hard_first,
+        out / "report.html",
+        frames_of=frames_of,
+        title="verbnoun demo: synthetic kitchen",
+    )
+
+
+def _benchmarks(out: Path, annotations: Path, predictions: Path, seed: int) -> dict[str, Path]:
+    sections, paths = [], {}
+    for name, strategy in BENCHMARKS.items():
+        path = out / "mqa" / f"validation-{name}.jsonl"
+        settings = BuildSettings(split="validation", distractors=strategy, seed=seed)
+        manifest = build_benchmark(
+            annotations, path, settings, predictions if strategy == "specialist" else None
+        )
+        questions = read_questions(path)
+        paths[name] = path
+        sections.append(
+            {
+                "name": f"validation, {strategy} distractors",
+                "questions_file": str(path.relative_to(out)),
+                "sha256": manifest["output"]["sha256"],
+                "summary": summarize(questions),
+                "samples": [
+                    {"id": q.id, "prompt": q.prompt(FRAMES), "answer": q.target()}
+                    for q in questions[:3]
+                ],
+            }
+        )
+    summary = {"run": str(out), "seed": seed, "benchmarks": sections}
+    write_json(out / "benchmarks.json", summary)
+    atomic_write_bytes(out / "benchmarks.html", render_html(summary).encode("utf-8"))
+    return paths
+
+
+def _sft(
+    out: Path, annotations: Path, train_predictions: Path, seed: int, distractors: str
+) -> Path:
+    """MQA (+ prior actions) records with ``distractors``, in ``MQA_COPIES`` seeds, plus the
+    direct narration records; their mixture (``mixture.yaml`` for the specialist's)."""
+    import yaml
+
+    from verbnoun.train.sft import SftSettings, build_sft
+
+    sft = out / "sft"
+    datasets = []
+    for copy in range(MQA_COPIES):
+        name = f"mqa-{copy}" if distractors == "specialist" else f"mqa-{distractors}-{copy}"
+        settings = SftSettings(seed=seed + copy, tasks=("mqa", "prior"), distractors=distractors)
+        predictions = train_predictions if distractors == "specialist" else None
+        build_sft(annotations, sft / name, settings, predictions)
+        datasets.append({"json_path": f"{name}/mqa.jsonl", "sampling_strategy": "all"})
+    if not (sft / "narration" / "narration.jsonl").is_file():
+        build_sft(annotations, sft / "narration", SftSettings(seed=seed, tasks=("narration",)))
+    datasets.append({"json_path": "narration/narration.jsonl", "sampling_strategy": "all"})
+    mixture = sft / (
+        "mixture.yaml" if distractors == "specialist" else f"mixture-{distractors}.yaml"
+    )
+    atomic_write_bytes(mixture, yaml.safe_dump({"datasets": datasets}).encode("utf-8"))
+    return mixture
+
+
+def _train(run_dir: Path, mixture: Path, videos: Path, steps: int, seed: int) -> Path:
+    """Train the tiny LLaVAction on ``mixture`` (reused when its last checkpoint exists)."""
+    from verbnoun.train.config import config_from_dict
+    from verbnoun.train.trainer import train
+
+    checkpoint = run_dir / "checkpoints" / f"step-{steps:06d}"
+    if not checkpoint.is_dir():
+        config = config_from_dict({
+            "run_dir": str(run_dir), "seed": seed, "steps": steps, "batch_size": BATCH,
+            "threads": 1, "progress": False, "log_every": 50, "save_every": 0,
+            "model": {"tiny": True, "action_tokens": 1},
+            "data": {"mixture": str(mixture), "videos": str(videos), "frames": FRAMES,
+                     "size": SIZE, "workers": 2},
+            "optim": {"lr": 1e-3, "warmup_steps": 100, "min_lr_ratio": 0.1},
+        })  # fmt: skip
+        train(config)
+    return checkpoint
+
+
+def without_action_token(checkpoint: Path, out: Path) -> Path:
+    """The action-token ablation of a trained model, at test time: the same weights and
+    tokenizer with the learned action token left out of the input (``action_tokens: 0``, and
+    no verb/noun/action heads, which read that token).
+    Written once to ``out``; the difference to the model shows how much its answers use the
+    token (training a second model without it would double the demo's training time)."""
+    from dataclasses import replace
+
+    from verbnoun.model.architecture import LlavactionForCausalLM
+    from verbnoun.model.checkpoint import load_model, save_checkpoint
+    from verbnoun.model.tokenization import load_tokenizer
+
+    if (out / "config.json").is_file():
+        return out
+    model = load_model(checkpoint)
+    # the verb/noun/action heads read the action token: they go with it (unused in answering)
+    ablated = LlavactionForCausalLM(replace(model.config, action_tokens=0, action_types=None))
+    dropped = ("model.action_supervision", "verb_head.", "noun_head.", "action_head.")
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(dropped)}
+    missing, unexpected = ablated.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise VerbnounError(
+            f"{checkpoint}: cannot drop the action token (missing {missing}, unexpected "
+            f"{unexpected})"
+        )
+    tmp = out.with_name(out.name + ".tmp")
+    save_checkpoint(ablated, tmp, tokenizer=load_tokenizer(checkpoint))
+    tmp.replace(out)
+    return out
+
+
+def _evaluate(out, questions, annotations, videos, specialist, checkpoints, progress) -> list:
+    from verbnoun.bench.predictions import load_predictions
+    from verbnoun.data.annotations import EK100Annotations
+    from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter, SpecialistAdapter
+    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.local_adapter import LlavactionAdapter
+    from verbnoun.evaluate.runner import EvalSettings, run_evaluation
+    from verbnoun.evaluate.score import load_run
+
+    folder = EK100Annotations(annotations)
+    vocabulary = folder.action_vocabulary(("train",))
+    frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
+    predictions = load_predictions(specialist / "predictions_validation.json")
+    by_id = {s.narration_id: predictions.ranked(s) for s in folder.segments("validation")}
+    adapters = {
+        "random": RandomAdapter(0),
+        "prior": PriorAdapter(frequency, "kitchen:train"),
+        "specialist": SpecialistAdapter(by_id, "predictions_validation.json"),
+        **{
+            name: LlavactionAdapter(path, mode="text", device="cpu")
+            for name, path in checkpoints.items()
+        },
+    }
+    source = make_frame_source(videos, "chunks", FRAMES, SIZE)
+    runs = []
+    for bench in ("random", "hard"):
+        for name, adapter in adapters.items():
+            run = out / "eval" / f"{bench}-{name}"
+            run_evaluation(
+                questions[bench], adapter, run, EvalSettings(frames=FRAMES, size=SIZE),
+                frame_source=source, progress=progress, annotations=annotations,
+            )  # fmt: skip
+            runs.append(load_run(run, annotations=annotations))
+    return runs
+
+
+def summarize_demo(runs: list) -> dict:
+    """The demo's table (accuracy per benchmark and model) and the paper's pattern checked on it.
+
+    ``hard_is_harder``: per model, random-benchmark minus hard-benchmark accuracy.
+    ``hard_training``: on the hard benchmark, the model trained on hard MQA against the same
+    model trained on random-distractor MQA (difference, exact paired McNemar test) and against
+    the prior baseline."""
+    from verbnoun.evaluate.metrics import mcnemar_exact
+
+    by_name = {run.path.name: run for run in runs}
+    table: dict[str, dict[str, float]] = {}
+    for name, run in by_name.items():
+        bench, _, model = name.partition("-")
+        table.setdefault(model, {})[bench] = run.metrics["overall"]["accuracy"]
+    summary: dict = {"accuracy": table}
+    summary["hard_is_harder"] = {
+        model: round(accs["random"] - accs["hard"], 4)
+        for model, accs in table.items()
+        if "random" in accs and "hard" in accs
+    }
+    hard, rand = by_name.get("hard-model"), by_name.get("hard-random-mqa")
+    if hard is not None and rand is not None:
+        ids = [q.id for q in hard.questions]
+        test = mcnemar_exact(
+            [bool(hard.predictions[i]["correct"]) for i in ids],
+            [bool(rand.predictions[i]["correct"]) for i in ids],
+        )
+        summary["hard_training"] = {
+            "questions": len(ids),
+            "hard_mqa_model": table["model"]["hard"],
+            "random_mqa_model": table["random-mqa"]["hard"],
+            "gain": round(table["model"]["hard"] - table["random-mqa"]["hard"], 4),
+            "mcnemar": test,
+            "over_prior_baseline": round(table["model"]["hard"] - table["prior"]["hard"], 4),
+        }
+    return summary
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The summary as a few printable lines (accuracy in %, per model: random / hard MQA)."""
+    lines = ["accuracy (random MQA / hard MQA):"]
+    for model, accs in summary["accuracy"].items():
+        cells = " / ".join(f"{100 * accs[b]:.1f}%" for b in ("random", "hard") if b in accs)
+        lines.append(f"  {model:<16} {cells}")
+    gain = summary.get("hard_training")
+    if gain:
+        lines.append(
+            f"training on hard MQA: {100 * gain['hard_mqa_model']:.1f}% on hard MQA vs "
+            f"{100 * gain['random_mqa_model']:.1f}% trained on random MQA "
+            f"(McNemar p={gain['mcnemar']['p_value']:.2g}), "
+            f"{100 * gain['over_prior_baseline']:+.1f} points over the prior baseline"
+        )
+    return lines
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def render_html(report: dict) -> str:
+    """The benchmark summary page; every string shown is escaped."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>verbnoun benchmarks</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;"
+        "text-align:left}pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap}</style>"
+        "</head><body>",
+        f"<h1>benchmarks of {html.escape(report['run'])}</h1>",
+    ]
+    for section in report["benchmarks"]:
+        summary = section["summary"]
+        parts.append(f"<h2>{html.escape(section['name'])}</h2>")
+        parts.append(
+            f"<p>file: <code>{html.escape(section['questions_file'])}</code>, sha256 "
+            f"<code>{html.escape(section['sha256'])}</code></p>"
+        )
+        scalars = [(k, v) for k, v in summary.items() if not isinstance(v, dict)]
+        parts.append(_table(scalars))
+        for key in ("correct_letters", "distractor_sources"):
+            parts.append(f"<h3>{html.escape(key.replace('_', ' '))}</h3>")
+            parts.append(_table(list(summary[key].items())))
+        parts.append("<h3>distractors sharing with the answer</h3>")
+        parts.append(
+            _table([(k, json.dumps(v)) for k, v in summary["distractors_sharing"].items()])
+        )
+        parts.append("<h3>sample prompts</h3>")
+        for sample in section["samples"]:
+            parts.append(
+                f"<p>{html.escape(sample['id'])}: answer <b>{html.escape(sample['answer'])}</b></p>"
+                f"<pre>{html.escape(sample['prompt'])}</pre>"
+            )
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

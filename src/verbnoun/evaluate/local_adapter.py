@@ -1,0 +1,83 @@
+"""The ``llavaction`` adapter: a local checkpoint (released LLaVA-NeXT layout or ours).
+
+Modes: ``letters`` (default) reads the option letters' next-token logits after the prompt, one
+forward pass per batch; ``text`` scores each option's full answer by likelihood; ``generate``
+decodes greedily and lets the runner parse the text, as the paper did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.adapters import Reply, Request
+
+MODES = ("letters", "text", "generate")
+
+
+def checkpoint_fingerprint(directory: Path) -> str:
+    """A cheap identity of a checkpoint: its config and the names and sizes of its files."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
+    config = directory / "config.json"
+    if config.is_file():
+        digest.update(config.read_bytes())
+    return digest.hexdigest()
+
+
+class LlavactionAdapter:
+    """Answers with a local LLaVAction (or LLaVA-Video / OneVision) checkpoint."""
+
+    name = "llavaction"
+    needs_frames = True
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        *,
+        mode: str = "letters",
+        device: str | None = None,
+        max_new_tokens: int = 16,
+    ) -> None:
+        if mode not in MODES:
+            raise VerbnounError(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
+        from verbnoun.model.checkpoint import load_pretrained
+
+        self.checkpoint = Path(checkpoint)
+        if not self.checkpoint.is_dir():
+            raise VerbnounError(f"{self.checkpoint}: checkpoint directory not found")
+        self.mode = mode
+        self.max_new_tokens = max_new_tokens
+        self.model, self.processor = load_pretrained(self.checkpoint, device=device)
+        self.model.eval()
+
+    def settings(self) -> dict:
+        return {
+            "checkpoint": str(self.checkpoint.resolve()),
+            "fingerprint": checkpoint_fingerprint(self.checkpoint),
+            "mode": self.mode,
+            "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+        }
+
+    def answer(self, requests: Sequence[Request]) -> list[Reply]:
+        import torch
+
+        from verbnoun.bench.prompts import letter
+        from verbnoun.model.inference import generate, score_options
+
+        ids = [torch.tensor(self.processor.tokenize(r.prompt), dtype=torch.long) for r in requests]
+        pixels = [self.processor.pixel_values(r.frames).to(self.model.dtype) for r in requests]
+        if self.mode == "generate":
+            out = generate(
+                self.model, ids, pixels, eos_ids=self.processor.eos_ids,
+                max_new_tokens=self.max_new_tokens,
+            )  # fmt: skip
+            return [Reply(self.processor.decode(tokens).strip()) for tokens in out]
+        options = [r.question.option_texts for r in requests]
+        choices = score_options(self.model, self.processor, ids, pixels, options, mode=self.mode)
+        return [Reply(letter(c.index), scores=list(c.scores)) for c in choices]

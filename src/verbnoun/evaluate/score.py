@@ -1,0 +1,133 @@
+"""``verbnoun score``: compare finished (or partial) runs on the same questions.
+
+Each run directory is read back from its files alone: ``config.json`` names the question file
+and its sha256 (checked), the prediction files are merged over shards, and the metrics are
+recomputed. Runs on the same questions are compared pairwise with an exact McNemar test.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from verbnoun.bench.questions import Question, read_questions
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.metrics import mcnemar_exact
+from verbnoun.evaluate.runner import answered, compute_metrics
+from verbnoun.fileio import sha256_file
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict
+    questions: list[Question]
+    predictions: dict[str, dict]
+    metrics: dict
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def complete(self) -> bool:
+        return all(q.id in self.predictions for q in self.questions)
+
+
+def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> Run:
+    """Read a run directory back: config, questions (sha256 checked), merged predictions."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise VerbnounError(f"{run_dir}: not a run directory (no config.json)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    questions_path = Path(config["questions"])
+    if not questions_path.is_file():
+        raise VerbnounError(f"{config_path}: question file {questions_path} not found")
+    if sha256_file(questions_path) != config["questions_sha256"]:
+        raise VerbnounError(f"{questions_path}: changed since the run {run_dir} was made")
+    questions = read_questions(questions_path)
+    predictions = answered(run_dir)
+    unknown = sorted(set(predictions) - {q.id for q in questions})
+    if unknown:
+        raise VerbnounError(f"{run_dir}: predictions for unknown question ids: {unknown[:3]}")
+    metrics = compute_metrics(
+        questions, predictions, annotations=annotations, open_vocab="open_vocab" in config
+    )
+    return Run(run_dir, config, questions, predictions, metrics)
+
+
+def compare(runs: list[Run]) -> dict:
+    """A table row per run and a paired test per pair of runs on the same questions."""
+    rows = []
+    for run in runs:
+        overall = run.metrics["overall"]
+        rows.append(
+            {
+                "run": str(run.path),
+                "model": run.config["model"],
+                "answered": overall["n"],
+                "questions": len(run.questions),
+                "accuracy": overall["accuracy"],
+                "ci95": overall["ci95"],
+                "unparsed_rate": overall["unparsed_rate"],
+                # free-text answers mapped to classes: top-1 verb / noun / action, unmapped share
+                "open_vocab": run.metrics.get("open_vocab"),
+            }
+        )
+    pairs = []
+    for a, b in combinations(runs, 2):
+        if a.config["questions_sha256"] != b.config["questions_sha256"]:
+            continue
+        if ("open_vocab" in a.config) != ("open_vocab" in b.config):
+            continue  # free-text vs multiple-choice answers: not the same task
+        common = [q.id for q in a.questions if q.id in a.predictions and q.id in b.predictions]
+        test = mcnemar_exact(
+            [bool(a.predictions[i]["correct"]) for i in common],
+            [bool(b.predictions[i]["correct"]) for i in common],
+        )
+        pairs.append({"a": str(a.path), "b": str(b.path), "questions": len(common), **test})
+    return {"runs": rows, "paired": pairs}
+
+
+def render(comparison: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="runs")
+    for column in ("run", "model", "answered", "accuracy", "95% CI", "unparsed"):
+        table.add_column(column)
+    for row in comparison["runs"]:
+        low, high = row["ci95"]
+        table.add_row(
+            row["run"], row["model"], f"{row['answered']}/{row['questions']}",
+            f"{100 * row['accuracy']:.1f}", f"{100 * low:.1f}-{100 * high:.1f}",
+            f"{100 * row['unparsed_rate']:.1f}%",
+        )  # fmt: skip
+    console.print(table)
+    mapped = [row for row in comparison["runs"] if row.get("open_vocab")]
+    if mapped:
+        free = Table(title="open vocabulary (free-text answers mapped to classes)")
+        for column in ("run", "answered", "verb", "noun", "action", "unmapped"):
+            free.add_column(column)
+        for row in mapped:
+            ov = row["open_vocab"]
+            free.add_row(
+                row["run"], f"{row['answered']}/{row['questions']}", f"{100 * ov['verb']:.1f}",
+                f"{100 * ov['noun']:.1f}", f"{100 * ov['action']:.1f}",
+                f"{100 * ov['unmapped']:.1f}%",
+            )  # fmt: skip
+        console.print(free)
+    if comparison["paired"]:
+        paired = Table(title="paired (exact McNemar)")
+        for column in ("a", "b", "questions", "right in a only", "right in b only", "p"):
+            paired.add_column(column)
+        for pair in comparison["paired"]:
+            paired.add_row(
+                pair["a"], pair["b"], str(pair["questions"]), str(pair["a_only"]),
+                str(pair["b_only"]), f"{pair['p_value']:.3g}",
+            )  # fmt: skip
+        console.print(paired)
