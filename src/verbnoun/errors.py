@@ -13,8 +13,12 @@ class VerbnounError(Exception):
     """Base class: a problem with the user's input or settings, reported in one line."""
 
 
-class AnnotationError(VerbnounError):
-    """A malformed annotation file: names the file, and the line and field when known."""
+class FileError(VerbnounError):
+    """A file that cannot be used as it is: names the file, and the line, key or field when known.
+
+    The message reads ``FILE:LINE [KEY]: field 'F': what is wrong`` (each part only when known).
+    Every reader in :mod:`verbnoun.fileio` raises this class, or the subclass its caller asks for.
+    """
 
     def __init__(
         self,
@@ -22,34 +26,30 @@ class AnnotationError(VerbnounError):
         message: str,
         *,
         line: int | None = None,
+        key: str | None = None,
         field: str | None = None,
     ) -> None:
         self.path = str(path)
         self.line = line
+        self.key = key
         self.field = field
         where = self.path if line is None else f"{self.path}:{line}"
+        if key is not None:
+            where += f" [{key}]"
         what = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {what}{message}")
 
 
-class PredictionFileError(VerbnounError):
+class AnnotationError(FileError):
+    """A malformed annotation file: names the file, and the line and field when known."""
+
+
+class PredictionFileError(FileError):
     """A malformed or incomplete specialist prediction file: names the file and the key."""
 
-    def __init__(self, path: str | Path, message: str, *, key: str | None = None) -> None:
-        self.path = str(path)
-        self.key = key
-        where = self.path if key is None else f"{self.path} [{key}]"
-        super().__init__(f"{where}: {message}")
 
-
-class QuestionFileError(VerbnounError):
+class QuestionFileError(FileError):
     """A malformed or truncated question file: names the file and line."""
-
-    def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:
-        self.path = str(path)
-        self.line = line
-        where = self.path if line is None else f"{self.path}:{line}"
-        super().__init__(f"{where}: {message}")
 
 
 class VideoError(VerbnounError):
@@ -72,11 +72,5 @@ class CheckpointError(VerbnounError):
     """A model checkpoint or model setting that cannot be used: names the file or key."""
 
 
-class DatasetDescriptionError(VerbnounError):
+class DatasetDescriptionError(FileError):
     """A malformed data set description (YAML): names the file and the key."""
-
-    def __init__(self, path: str | Path, message: str, *, key: str | None = None) -> None:
-        self.path = str(path)
-        self.key = key
-        where = self.path if key is None else f"{self.path} [{key}]"
-        super().__init__(f"{where}: {message}")
