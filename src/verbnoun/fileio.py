@@ -319,10 +319,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def json_bytes(data: object) -> bytes:
+    """Pretty, key-ordered as given, UTF-8 JSON with a final newline (what write_json writes)."""
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def write_json(path: str | Path, data: object) -> None:
     """Pretty, key-ordered as given, UTF-8 JSON with a final newline, written atomically."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, json_bytes(data))
 
 
 @contextlib.contextmanager

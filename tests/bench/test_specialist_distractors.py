@@ -103,7 +103,7 @@ def test_target_mismatch_and_missing_key(tmp_path):
     ("content", "message"),
     [
         ('{"0": {"predictions": ["1:2", "0:3"', "not valid JSON"),
-        ("[1, 2]", "expected a non-empty JSON object"),
+        ("[1, 2]", "expected a JSON object"),
         ('{"0": {"predictions": "1:2"}}', "expected"),
         ('{"0": {"predictions": ["1-2"]}}', "not an action id"),
         ('{"0": {"predictions": ["97:2"]}}', "unknown class id in action 97:2"),

@@ -31,14 +31,14 @@ from verbnoun.bench.questions import (
     Option,
     PriorAction,
     Question,
-    write_questions,
+    questions_bytes,
 )
 from verbnoun.bench.stats import summarize
 from verbnoun.data.annotations import ActionVocabulary
 from verbnoun.data.dataset import ActionDataset, as_dataset, describe
 from verbnoun.data.ek100 import ClassVocabulary, Segment, parse_action_id, single_action_class
 from verbnoun.errors import VerbnounError
-from verbnoun.fileio import write_json
+from verbnoun.fileio import atomic_outputs, json_bytes, sha256_bytes
 
 DISTRACTORS = ("random", "specialist", "prior-hard")
 OPTION_TEXTS = ("narration", "official_key")
@@ -266,6 +266,9 @@ def build_benchmark(
     if settings.split == "test":
         raise VerbnounError("the test split has no labels: a benchmark needs ground truth")
     segments = annotations.segments(settings.split, require_labels=True)
+    files = ", ".join(str(p) for p in annotations.split_paths(settings.split))
+    if not segments:
+        raise VerbnounError(f"no segments in {files} (split {settings.split!r})")
     vocabulary = annotations.action_vocabulary(settings.vocabulary_splits)
     single = annotations.single_label
     verbs = None if single else annotations.verbs()
@@ -273,11 +276,13 @@ def build_benchmark(
     strategy = make_strategy(
         settings, vocabulary, predictions_path, verbs, nouns, annotations.action_classes()
     )
+    if isinstance(strategy, SpecialistDistractors):
+        strategy.predictions.check_fits(segments, files)
     texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
     questions = build_questions(segments, strategy, texts, settings)
 
     out = Path(out)
-    output_sha = write_questions(out, questions)
+    data = questions_bytes(questions)
     inputs = annotations.inputs(predictions_path)
     manifest = {
         "kind": "llavaction.mqa",
@@ -293,9 +298,13 @@ def build_benchmark(
         "inputs": inputs,
         "vocabulary": vocabulary.provenance,
         "counts": summarize(questions),
-        "output": {"path": out.name, "sha256": output_sha},
+        "output": {"path": out.name, "sha256": sha256_bytes(data)},
     }
-    write_json(manifest_path(out), manifest)
+    # Both files land together, only after everything above succeeded: a failed build leaves
+    # the previous question file and manifest untouched.
+    with atomic_outputs(out, manifest_path(out)) as (questions_tmp, manifest_tmp):
+        questions_tmp.write_bytes(data)
+        manifest_tmp.write_bytes(json_bytes(manifest))
     return manifest
 
 

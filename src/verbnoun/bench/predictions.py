@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from verbnoun.data.ek100 import Segment, action_id, parse_action_id
 from verbnoun.errors import PredictionFileError
+from verbnoun.fileio import read_json
 
 CHALLENGE_TOP_N = 100
 
@@ -50,6 +51,37 @@ class SpecialistPredictions:
             )
         return self.by_key[key]
 
+    def check_fits(self, segments: Sequence[Segment], source: str) -> None:
+        """Refuse a file made for other annotations, naming the first key that does not fit.
+
+        Every key must be a segment of ``segments`` (``source``: the split's file names, for the
+        message): a row index beyond the CSV or a narration id outside the split means the file
+        was made for another CSV, so none of its keys can be trusted. Every ``target`` given must
+        equal the annotated action of its segment.
+        """
+        segment_of = {self.key_of(segment): segment for segment in segments}
+        for key in self.by_key:
+            segment = segment_of.get(key)
+            if segment is None:
+                if self.format == "original":
+                    what = (
+                        f"row {key} does not exist: {source} has {len(segments)} data rows "
+                        f"(0..{len(segments) - 1})"
+                    )
+                else:
+                    what = f"narration id {key!r} is not in {source}"
+                raise PredictionFileError(
+                    self.path, f"{what}; is this file for another split or CSV?", key=key
+                )
+            target = self.targets.get(key)
+            if target is not None and segment.labelled and target != segment.action_id:
+                raise PredictionFileError(
+                    self.path,
+                    f"target {target} differs from the annotated action {segment.action_id} of "
+                    f"{segment.narration_id} in {source}: is this file for another split?",
+                    key=key,
+                )
+
 
 def load_predictions(
     path: str | Path,
@@ -65,16 +97,9 @@ def load_predictions(
     challenge format (verb and noun scores) does not apply then.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PredictionFileError(path, "file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise PredictionFileError(path, f"not valid JSON ({error})") from None
-    except UnicodeDecodeError:
-        raise PredictionFileError(path, "not a UTF-8 text file") from None
-    if not isinstance(data, dict) or not data:
-        raise PredictionFileError(path, "expected a non-empty JSON object")
+    data = read_json(path, expect=dict, error=PredictionFileError)
+    if not data:
+        raise PredictionFileError(path, "expected a non-empty JSON object, found {}")
     if "results" in data:
         if num_actions is not None:
             raise PredictionFileError(
@@ -142,7 +167,11 @@ def _scores(path: Path, key: str, part: str, value: object, size: int) -> list[f
     for class_key, score in value.items():
         if not str(class_key).isdigit() or int(class_key) >= size:
             raise PredictionFileError(path, f"unknown {part} class id {class_key!r}", key=key)
-        if not isinstance(score, int | float) or math.isnan(score):
+        if (
+            not isinstance(score, int | float)
+            or isinstance(score, bool)
+            or not math.isfinite(score)
+        ):
             raise PredictionFileError(
                 path, f"{part} score for {class_key} is not a number", key=key
             )

@@ -9,6 +9,7 @@ prompt renderer needs (duration and, when they qualify, the two previous actions
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from verbnoun.bench import prompts
 from verbnoun.data.ek100 import single_action_class
 from verbnoun.errors import QuestionFileError
-from verbnoun.fileio import atomic_write_bytes, sha256_bytes
+from verbnoun.fileio import atomic_write_bytes, read_jsonl, sha256_bytes
 
 FORMAT_VERSION = 1
 
@@ -190,8 +191,14 @@ class Question:
             raise ValueError(
                 f"answer_index {self.answer_index} does not mark the action {self.action_id}"
             )
+        if not (math.isfinite(self.start) and math.isfinite(self.stop)) or self.start < 0:
+            raise ValueError(f"start {self.start} / stop {self.stop} must be finite and >= 0")
         if self.stop <= self.start:
             raise ValueError(f"stop {self.stop} is not after start {self.start}")
+        if any(
+            not isinstance(o.text, str) or not isinstance(o.action_id, str) for o in self.options
+        ):
+            raise ValueError("option text and action_id must be strings")
         ids = [o.action_id for o in self.options]
         if self.single_label and any(single_action_class(i) is None for i in ids):
             raise ValueError("a single-label question's options must have class ids as actions")
@@ -208,9 +215,14 @@ def dumps(question: Question) -> str:
     return json.dumps(question.to_dict(), ensure_ascii=False, separators=(", ", ": "))
 
 
+def questions_bytes(questions: Iterable[Question]) -> bytes:
+    """The bytes of a question file (JSONL, one question a line)."""
+    return "".join(dumps(q) + "\n" for q in questions).encode("utf-8")
+
+
 def write_questions(path: str | Path, questions: Iterable[Question]) -> str:
     """Write questions as JSONL atomically; returns the file's sha256."""
-    data = "".join(dumps(q) + "\n" for q in questions).encode("utf-8")
+    data = questions_bytes(questions)
     atomic_write_bytes(path, data)
     return sha256_bytes(data)
 
@@ -218,24 +230,21 @@ def write_questions(path: str | Path, questions: Iterable[Question]) -> str:
 def read_questions(path: str | Path) -> list[Question]:
     """Read a question file; a truncated or malformed line raises an error naming its line."""
     path = Path(path)
-    if not path.is_file():
-        raise QuestionFileError(path, "file not found")
     questions: list[Question] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            if not line.endswith("\n"):
-                raise QuestionFileError(path, "last line is truncated (no newline)", line=number)
-            try:
-                question = Question.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                raise QuestionFileError(path, f"bad question: {error}", line=number) from None
-            if question.id in seen:
-                raise QuestionFileError(path, f"duplicate question id {question.id!r}", line=number)
-            seen.add(question.id)
-            questions.append(question)
+    for number, record in read_jsonl(path, error=QuestionFileError):
+        try:
+            question = Question.from_dict(record)
+        except KeyError as error:
+            raise QuestionFileError(
+                path, f"bad question: missing key {error}", line=number
+            ) from None
+        except (AttributeError, TypeError, ValueError, IndexError) as error:
+            raise QuestionFileError(path, f"bad question: {error}", line=number) from None
+        if question.id in seen:
+            raise QuestionFileError(path, f"duplicate question id {question.id!r}", line=number)
+        seen.add(question.id)
+        questions.append(question)
     if not questions:
         raise QuestionFileError(path, "no questions")
     return questions
