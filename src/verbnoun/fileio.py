@@ -268,7 +268,7 @@ def read_csv(
             if len(values) != len(header):
                 raise error(
                     path,
-                    f"expected {len(header)} fields like the header, found {len(values)}",
+                    f"expected {len(header)} fields per row (as in the header), found {len(values)}",
                     line=line,
                 )
             rows.append((line, dict(zip(header, values, strict=True))))

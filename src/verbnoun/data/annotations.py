@@ -18,7 +18,6 @@ is rebuilt from what is there, and the vocabulary's ``provenance`` says so:
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from verbnoun.data.ek100 import (
     read_segments,
 )
 from verbnoun.errors import AnnotationError, VerbnounError
-from verbnoun.fileio import sha256_file
+from verbnoun.fileio import read_csv, sha256_file
 
 SPLIT_FILES = {
     "train": "EPIC_100_train.csv",
@@ -195,34 +194,29 @@ class EK100Annotations:
             raise AnnotationError(path, "file not found")
         verbs, nouns = self.verbs(), self.nouns()
         rows = []
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            required = ("narration_id", "narration", "verb_class", "noun_classes")
-            missing = [c for c in required if c not in (reader.fieldnames or [])]
-            if missing:
-                raise AnnotationError(path, f"missing column(s): {', '.join(missing)}", line=1)
-            for row in reader:
-                line = reader.line_num
-                try:
-                    verb = int(row["verb_class"])
-                except (TypeError, ValueError):
-                    raise AnnotationError(
-                        path,
-                        f"not an integer: {row['verb_class']!r}",
-                        line=line,
-                        field="verb_class",
-                    ) from None
-                noun_list = _parse_list(path, line, "noun_classes", row["noun_classes"] or "", int)
-                if verb not in verbs or not noun_list or noun_list[0] not in nouns:
-                    raise AnnotationError(
-                        path,
-                        "unknown or missing class id",
-                        line=line,
-                        field="verb_class/noun_classes",
-                    )
-                rows.append(
-                    (row["narration_id"], row["narration"].strip(), action_id(verb, noun_list[0]))
+        required = ("narration_id", "narration", "verb_class", "noun_classes")
+        table = read_csv(path, required=required, error=AnnotationError)
+        for line, row in table.rows:
+            try:
+                verb = int(row["verb_class"])
+            except (TypeError, ValueError):
+                raise AnnotationError(
+                    path,
+                    f"not an integer: {row['verb_class']!r}",
+                    line=line,
+                    field="verb_class",
+                ) from None
+            noun_list = _parse_list(path, line, "noun_classes", row["noun_classes"] or "", int)
+            if verb not in verbs or not noun_list or noun_list[0] not in nouns:
+                raise AnnotationError(
+                    path,
+                    "unknown or missing class id",
+                    line=line,
+                    field="verb_class/noun_classes",
                 )
+            rows.append(
+                (row["narration_id"], row["narration"].strip(), action_id(verb, noun_list[0]))
+            )
         return rows
 
     def action_vocabulary(

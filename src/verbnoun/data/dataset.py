@@ -28,8 +28,6 @@ data set" for a worked example.
 from __future__ import annotations
 
 import ast
-import csv
-import json
 import math
 import re
 from collections import Counter
@@ -54,7 +52,7 @@ from verbnoun.data.ek100 import (
     read_classes,
 )
 from verbnoun.errors import AnnotationError, DatasetDescriptionError, VerbnounError
-from verbnoun.fileio import sha256_file
+from verbnoun.fileio import read_csv, read_jsonl, sha256_file
 
 
 @runtime_checkable
@@ -99,42 +97,11 @@ def _rows(
     path: Path, table_format: str | None
 ) -> tuple[list[str] | None, Iterator[tuple[int, dict]]]:
     """The header (CSV; ``None`` for JSONL) and ``(line, row)`` pairs of a table file."""
-    if not path.is_file():
-        raise AnnotationError(path, "file not found")
     kind = table_format or ("jsonl" if path.suffix.lower() in (".jsonl", ".json") else "csv")
     if kind == "jsonl":
-        return None, _jsonl_rows(path)
-    handle = path.open(newline="", encoding="utf-8")
-    reader = csv.DictReader(handle)
-    header = reader.fieldnames
-    if not header:
-        handle.close()
-        raise AnnotationError(path, "empty file (no header)", line=1)
-
-    def rows() -> Iterator[tuple[int, dict]]:
-        with handle:
-            for row in reader:
-                if None in row or None in row.values():
-                    raise AnnotationError(
-                        path, f"expected {len(header)} fields per row", line=reader.line_num
-                    )
-                yield reader.line_num, row
-
-    return list(header), rows()
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise AnnotationError(path, f"not valid JSON ({error.msg})", line=number) from None
-            if not isinstance(row, dict):
-                raise AnnotationError(path, "expected a JSON object per line", line=number)
-            yield number, row
+        return None, iter(read_jsonl(path, expect=dict, error=AnnotationError))
+    table = read_csv(path, error=AnnotationError)
+    return table.header, iter(table.rows)
 
 
 def _check_columns(
@@ -188,8 +155,10 @@ class _Labels:
     def _first_of_list(text: str, path: Path, line: int, column: str) -> str:
         try:
             items = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise AnnotationError(path, f"not a list: {text!r}", line=line, field=column) from None
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise AnnotationError(
+                path, f"not a list: {text[:80]!r}", line=line, field=column
+            ) from None
         return str(items[0]).strip() if isinstance(items, list) and items else ""
 
     def parse(self, value: Any, values: str, path: Path, line: int, column: str) -> int:

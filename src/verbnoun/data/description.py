@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from verbnoun.errors import DatasetDescriptionError
+from verbnoun.fileio import read_yaml
 
 FORMAT_VERSION = 1
 LABELS = ("verb_noun", "action")
@@ -131,7 +132,11 @@ class _Reader:
         return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(items))
 
     def number(self, value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value < float("inf")
+        ):
             raise self.error(key, f"expected a positive number, got {value!r}")
         return float(value)
 
@@ -142,15 +147,10 @@ def load_description(path: str | Path) -> DatasetDescription:
     Raises :class:`DatasetDescriptionError` naming the file and the key for malformed YAML,
     unknown or missing keys and bad values.
     """
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DatasetDescriptionError(path, "dataset description not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise DatasetDescriptionError(path, f"not valid YAML ({_one_line(error)})") from None
+    data = read_yaml(path, expect=None, error=DatasetDescriptionError)
     r = _Reader(path)
     data = r.mapping(data, "(top level)", _TOP_KEYS)
     for required in ("segments", "classes", "splits"):
@@ -325,7 +325,3 @@ def _split_source(r: _Reader, value: Any, key: str, labels: str) -> SplitSource:
             ),
         )
     return SplitSource(files=r.strings(spec["files"], f"{key}.files"), action_list=action_list)
-
-
-def _one_line(error: object) -> str:
-    return " ".join(str(error).split())

@@ -8,13 +8,13 @@ first 8. Every error names the file, the line (1-based, header = line 1) and the
 from __future__ import annotations
 
 import ast
-import csv
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from verbnoun.errors import AnnotationError
+from verbnoun.fileio import CsvTable, read_csv
 
 TIMESTAMP_COLUMNS: tuple[str, ...] = (
     "narration_id",
@@ -149,53 +149,45 @@ class ClassVocabulary:
         return key
 
 
-def _open_csv(path: Path) -> tuple[csv.DictReader, object]:
-    if not path.is_file():
-        raise AnnotationError(path, "file not found")
-    handle = path.open(newline="", encoding="utf-8")
-    return csv.DictReader(handle), handle
-
-
-def _check_header(path: Path, header: Sequence[str] | None, required: Iterable[str]) -> None:
-    if not header:
-        raise AnnotationError(path, "empty file (no header)", line=1)
-    missing = [name for name in required if name not in header]
-    if missing:
-        raise AnnotationError(path, f"missing required column(s): {', '.join(missing)}", line=1)
+def _read_csv(path: Path, required: Sequence[str]) -> CsvTable:
+    """The table of an annotation CSV (see :func:`verbnoun.fileio.read_csv`)."""
+    return read_csv(path, required=required, error=AnnotationError)
 
 
 def read_classes(path: str | Path, kind: str) -> ClassVocabulary:
     """Read an EK100 class CSV (``id, key, instances, category``); ids must be 0..n-1 in order."""
     path = Path(path)
-    reader, handle = _open_csv(path)
+    table = _read_csv(path, CLASS_COLUMNS)
     keys: list[str] = []
     instances: list[tuple[str, ...]] = []
     categories: list[str] = []
-    with handle:  # type: ignore[attr-defined]
-        _check_header(path, reader.fieldnames, CLASS_COLUMNS)
-        for row in reader:
-            line = reader.line_num
-            if None in row.values() or None in row:
-                raise AnnotationError(path, "wrong number of fields", line=line)
-            try:
-                class_id = int(row["id"])
-            except ValueError:
-                raise AnnotationError(
-                    path, f"not an integer: {row['id']!r}", line=line, field="id"
-                ) from None
-            if class_id != len(keys):
-                raise AnnotationError(
-                    path,
-                    f"class ids must run 0, 1, 2, ...; expected {len(keys)}, got {class_id}",
-                    line=line,
-                    field="id",
-                )
-            key = row["key"].strip()
-            if not key:
-                raise AnnotationError(path, "empty class key", line=line, field="key")
-            keys.append(key)
-            instances.append(tuple(_parse_list(path, line, "instances", row["instances"], str)))
-            categories.append(row["category"].strip())
+    for line, row in table.rows:
+        try:
+            class_id = int(row["id"])
+        except ValueError:
+            raise AnnotationError(
+                path, f"not an integer: {row['id']!r}", line=line, field="id"
+            ) from None
+        if class_id != len(keys):
+            raise AnnotationError(
+                path,
+                f"class ids must run 0, 1, 2, ...; expected {len(keys)}, got {class_id}",
+                line=line,
+                field="id",
+            )
+        key = row["key"].strip()
+        if not key:
+            raise AnnotationError(path, "empty class key", line=line, field="key")
+        if key in keys:
+            raise AnnotationError(
+                path,
+                f"duplicate class key {key!r} (also class {keys.index(key)})",
+                line=line,
+                field="key",
+            )
+        keys.append(key)
+        instances.append(tuple(_parse_list(path, line, "instances", row["instances"], str)))
+        categories.append(row["category"].strip())
     if not keys:
         raise AnnotationError(path, "no classes")
     return ClassVocabulary(kind, tuple(keys), tuple(instances), tuple(categories), str(path))
@@ -210,8 +202,8 @@ def _parse_list(path: Path, line: int, name: str, text: str, kind: type) -> list
                 return [int(p) for p in parts]
     try:
         value = ast.literal_eval(text) if text.strip() else []
-    except (ValueError, SyntaxError):
-        raise AnnotationError(path, f"not a list: {text!r}", line=line, field=name) from None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise AnnotationError(path, f"not a list: {text[:80]!r}", line=line, field=name) from None
     if not isinstance(value, list | tuple) or not all(isinstance(v, kind) for v in value):
         raise AnnotationError(
             path, f"not a list of {kind.__name__}: {text!r}", line=line, field=name
@@ -254,36 +246,27 @@ def read_segments(
     and field.
     """
     path = Path(path)
-    reader, handle = _open_csv(path)
+    table = _read_csv(path, TIMESTAMP_COLUMNS)
     segments: list[Segment] = []
     seen: dict[str, int] = {}
-    with handle:  # type: ignore[attr-defined]
-        header = reader.fieldnames
-        _check_header(path, header, TIMESTAMP_COLUMNS)
-        labelled = all(name in header for name in LABEL_COLUMNS)  # type: ignore[operator]
-        if require_labels and not labelled:
-            missing = [name for name in LABEL_COLUMNS if name not in header]  # type: ignore[operator]
+    header = table.header
+    labelled = all(name in header for name in LABEL_COLUMNS)
+    if require_labels and not labelled:
+        missing = [name for name in LABEL_COLUMNS if name not in header]
+        raise AnnotationError(
+            path, f"labels required but missing column(s): {', '.join(missing)}", line=1
+        )
+    for index, (line, row) in enumerate(table.rows):
+        segments.append(_parse_segment(path, line, index, row, labelled, verbs, nouns))
+        nid = segments[-1].narration_id
+        if nid in seen:
             raise AnnotationError(
-                path, f"labels required but missing column(s): {', '.join(missing)}", line=1
+                path,
+                f"duplicate narration_id {nid!r} (first on line {seen[nid]})",
+                line=line,
+                field="narration_id",
             )
-        for index, row in enumerate(reader):
-            line = reader.line_num
-            if None in row or None in row.values():
-                raise AnnotationError(
-                    path,
-                    f"expected {len(header)} fields per row",
-                    line=line,  # type: ignore[arg-type]
-                )
-            segments.append(_parse_segment(path, line, index, row, labelled, verbs, nouns))
-            nid = segments[-1].narration_id
-            if nid in seen:
-                raise AnnotationError(
-                    path,
-                    f"duplicate narration_id {nid!r} (first on line {seen[nid]})",
-                    line=line,
-                    field="narration_id",
-                )
-            seen[nid] = line
+        seen[nid] = line
     return segments
 
 
@@ -315,6 +298,8 @@ def _parse_segment(
         )
     start_frame = _int_field(path, line, row, "start_frame")
     stop_frame = _int_field(path, line, row, "stop_frame")
+    if start_frame < 0:
+        raise AnnotationError(path, f"negative frame {start_frame}", line=line, field="start_frame")
     if stop_frame < start_frame:
         raise AnnotationError(
             path,
@@ -356,8 +341,5 @@ def _parse_segment(
 
 def read_id_list(path: str | Path, column: str) -> list[str]:
     """Read a one-column CSV of ids (tail classes, unseen participants)."""
-    path = Path(path)
-    reader, handle = _open_csv(path)
-    with handle:  # type: ignore[attr-defined]
-        _check_header(path, reader.fieldnames, (column,))
-        return [row[column].strip() for row in reader if row[column].strip()]
+    table = _read_csv(Path(path), (column,))
+    return [row[column].strip() for _, row in table.rows if row[column].strip()]
