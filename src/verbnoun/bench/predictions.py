@@ -51,14 +51,15 @@ class SpecialistPredictions:
             )
         return self.by_key[key]
 
-    def check_fits(self, segments: Sequence[Segment], source: str) -> None:
+    def check_fits(self, segments: Sequence[Segment], source: str | None = None) -> None:
         """Refuse a file made for other annotations, naming the first key that does not fit.
 
         Every key must be a segment of ``segments`` (``source``: the split's file names, for the
         message): a row index beyond the CSV or a narration id outside the split means the file
         was made for another CSV, so none of its keys can be trusted. Every ``target`` given must
-        equal the annotated action of its segment.
+        equal the annotated action of its segment. ``source`` defaults to the segments' files.
         """
+        source = source or ", ".join(dict.fromkeys(segment.source for segment in segments))
         segment_of = {self.key_of(segment): segment for segment in segments}
         for key in self.by_key:
             segment = segment_of.get(key)

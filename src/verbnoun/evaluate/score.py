@@ -7,7 +7,6 @@ recomputed. Runs on the same questions are compared pairwise with an exact McNem
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -16,7 +15,9 @@ from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.metrics import mcnemar_exact
 from verbnoun.evaluate.runner import answered, compute_metrics
-from verbnoun.fileio import sha256_file
+from verbnoun.fileio import read_json, require, sha256_file
+
+RUN_CONFIG_KEYS = ("model", "questions", "questions_sha256")  # what score reads of config.json
 
 
 @dataclass
@@ -40,9 +41,13 @@ def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> R
     """Read a run directory back: config, questions (sha256 checked), merged predictions."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
-    if not config_path.is_file():
+    if not run_dir.is_dir():
+        raise VerbnounError(f"{run_dir}: run directory not found")
+    if not config_path.exists():
         raise VerbnounError(f"{run_dir}: not a run directory (no config.json)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json(config_path, expect=dict)
+    for key in RUN_CONFIG_KEYS:
+        require(config, key, str, config_path)
     questions_path = Path(config["questions"])
     if not questions_path.is_file():
         raise VerbnounError(f"{config_path}: question file {questions_path} not found")
