@@ -5,15 +5,20 @@ Qwen2's tokenizer is byte-level BPE with a fixed pre-tokenizer regex, NFC normal
 special tokens numbered from 151643 (``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``). The same
 BPE ranks ship as a ``.tiktoken`` file (``base64-token rank`` per line); :func:`qwen2_from_tiktoken`
 turns such a file into the Qwen2 tokenizer with transformers' ``TikTokenConverter``.
+
+Training samples: :func:`encode_conversation` writes a record's turns with the qwen_1_5 template
+and supervises them as LLaVA-NeXT's Qwen preprocessing does (``original``, the default of the
+trainer) or only the answers (``answer``).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from verbnoun.errors import CheckpointError
+from verbnoun.bench import prompts
+from verbnoun.errors import CheckpointError, VerbnounError
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 QWEN2_FIRST_SPECIAL_ID = 151643
@@ -98,7 +103,7 @@ def _wrap(backend):
         tokenizer_object=backend,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        additional_special_tokens=["<|im_start|>"],
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
         clean_up_tokenization_spaces=False,
     )
 
@@ -114,3 +119,65 @@ def load_tokenizer(directory: str | Path):
         return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{directory}: cannot load the tokenizer: {error}") from None
+
+
+# ---- training samples ---------------------------------------------------------------------------
+
+SUPERVISION = ("original", "answer")
+ROLES = {"human": "user", "gpt": "assistant"}
+
+
+def turn_text(role: str, content: str) -> str:
+    """One chat turn as the qwen_1_5 template writes it: ``<|im_start|>{role}\\n{content}
+    <|im_end|>\\n`` (the answer's turn too ends with ``<|im_end|>`` and a newline)."""
+    return f"<|im_start|>{role}\n{content}<|im_end|>\n"
+
+
+def special_ids(tokenizer) -> tuple[int, int, int]:
+    """The ids of ``<|im_start|>``, ``<|im_end|>`` and the single-newline token (198 in Qwen2)."""
+    ids = []
+    for text in ("<|im_start|>", "<|im_end|>", "\n"):
+        encoded = list(tokenizer.encode(text, add_special_tokens=False))
+        if len(encoded) != 1:
+            raise CheckpointError(f"the tokenizer does not encode {text!r} as one token")
+        ids.append(encoded[0])
+    return ids[0], ids[1], ids[2]
+
+
+def encode_conversation(
+    processor, turns: Sequence[tuple[str, str]], supervision: str = "original", *,
+    system: str = prompts.SYSTEM,
+) -> tuple[list[int], list[int]]:  # fmt: skip
+    """Token ids and labels (-100: not supervised) of a training sample: the system turn, then
+    ``turns`` = ``(role, text)`` pairs (roles ``user`` / ``assistant``), each written by
+    :func:`turn_text` and tokenised by ``processor.tokenize`` (``<image>`` -> -200).
+
+    ``supervision`` changes the labels only, never the ids:
+
+    * ``original`` (LLaVA-NeXT's Qwen preprocessing, what the released checkpoints were trained
+      with): every token of an assistant turn is supervised, its ``<|im_start|>assistant``
+      header line and final newline included; in the system and user turns every
+      ``<|im_start|>``, ``<|im_end|>`` and single-newline token is supervised as well.
+    * ``answer``: only each answer's tokens and its ``<|im_end|>``.
+    """
+    if supervision not in SUPERVISION:
+        raise VerbnounError(f"supervision {supervision!r}: one of {', '.join(SUPERVISION)}")
+    from verbnoun.model.architecture import IGNORE_INDEX
+
+    start, end, newline = special_ids(processor.tokenizer)
+    structural = {start, end, newline} if supervision == "original" else set()
+    header = processor.tokenize("<|im_start|>assistant\n")
+    ids: list[int] = []
+    labels: list[int] = []
+    for role, text in [("system", system), *turns]:
+        piece = processor.tokenize(turn_text(role, text))
+        ids += piece
+        if role != "assistant":
+            labels += [t if t in structural else IGNORE_INDEX for t in piece]
+        elif supervision == "original":
+            labels += piece
+        else:
+            first = len(header) if piece[: len(header)] == header else len(header) - 1
+            last = len(piece) - 1 - piece[::-1].index(end)  # the turn's own <|im_end|>
+            labels += [t if first <= i <= last else IGNORE_INDEX for i, t in enumerate(piece)]
+    return ids, labels

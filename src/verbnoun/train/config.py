@@ -61,7 +61,11 @@ class DataSettings:
 
     ``size``: decode frames to this square size (``null``: the file's size; the processor resizes
     to the tower's size either way). ``max_skip_fraction``: the run stops once more than this
-    fraction of its planned samples had a missing or corrupt video."""
+    fraction of its planned samples had a missing or corrupt video. ``supervision``: which tokens
+    the LM loss trains on: ``original`` (LLaVA-NeXT's Qwen rule, as the released checkpoints were
+    trained: whole assistant turns, header line and final newline included, plus every
+    ``<|im_start|>``, ``<|im_end|>`` and single-newline token of the system and user turns) or
+    ``answer`` (only each answer and its ``<|im_end|>``)."""
 
     mixture: str = ""
     videos: str = ""
@@ -70,6 +74,7 @@ class DataSettings:
     frames: int = 8
     size: int | None = None
     time_instruction: bool = True
+    supervision: str = "original"
     jitter: bool = True
     workers: int = 2
     prefetch: int = 2
@@ -154,6 +159,8 @@ class TrainConfig:
             raise ConfigError(f"data.frames: must be at least 1, got {self.data.frames}")
         if not 0.0 <= self.data.max_skip_fraction <= 1.0:
             raise ConfigError("data.max_skip_fraction: must be in [0, 1]")
+        if self.data.supervision not in ("original", "answer"):
+            raise ConfigError(f"data.supervision: {self.data.supervision!r} (original or answer)")
         if self.eval.scoring not in ("text", "letters"):
             raise ConfigError(f"eval.scoring: {self.eval.scoring!r} (text or letters)")
 

@@ -2,9 +2,11 @@
 
 * :func:`load_records` reads a mixture YAML (SPEC 5) with the SFT module's ``load_mixture`` and
   checks every record.
-* :class:`SFTDataset` turns record ``i`` into token ids, labels (system and user masked), pixel
-  values of its sampled frames (SPEC 2, jittered per epoch) and its class ids. A record whose
-  video is missing or corrupt comes back with ``error`` set, never with another clip's frames.
+* :class:`SFTDataset` turns record ``i`` into token ids, labels (``supervision``: ``original``,
+  LLaVA-NeXT's Qwen rule the released checkpoints were trained with, or ``answer``: the answers
+  only; see :func:`~verbnoun.model.tokenization.encode_conversation`), pixel values of its
+  sampled frames (SPEC 2, jittered per epoch) and its class ids. A record whose video is missing
+  or corrupt comes back with ``error`` set, never with another clip's frames.
 * :class:`GlobalBatchSampler` fixes the order of a whole run: epoch ``e`` is a seeded permutation,
   optimizer step ``s`` takes the next ``global_batch`` samples, cut into micro batches that go to
   (accumulation step, rank). The same global batch therefore gives the same micro batches whether
@@ -26,6 +28,7 @@ from verbnoun.bench import prompts
 from verbnoun.data.loader import ClipDataset, ClipItem
 from verbnoun.errors import VerbnounError
 from verbnoun.model.architecture import IGNORE_INDEX
+from verbnoun.model.tokenization import ROLES, SUPERVISION, encode_conversation
 
 REQUIRED_KEYS = ("id", "conversations")
 CLASS_KEYS = ("verb_id", "noun_id", "action_id")
@@ -51,13 +54,32 @@ def load_records(mixture: str | Path, seed: int) -> list[dict]:
 
 
 def check_record(record: dict, where: str) -> None:
-    """Refuse a record the trainer cannot use, naming it."""
+    """Refuse a record the trainer cannot use, naming it. Turns alternate human, gpt, human,
+    gpt, ... (one exchange or several); ``<image>`` may appear only in the first human turn."""
     for key in REQUIRED_KEYS:
         if key not in record:
             raise DataError(f"{where}: no '{key}'")
     turns = record["conversations"]
-    if len(turns) != 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
-        raise DataError(f"{where} [{record['id']}]: expected one human turn and one gpt turn")
+    expected = ["human", "gpt"] * (len(turns) // 2 if isinstance(turns, list) else 0)
+    if (
+        not isinstance(turns, list)
+        or not turns
+        or len(turns) % 2
+        or any(not isinstance(t, dict) for t in turns)
+        or [t.get("from") for t in turns] != expected
+    ):
+        raise DataError(
+            f"{where} [{record['id']}]: expected alternating human and gpt turns, "
+            "starting with human and ending with gpt"
+        )
+    for number, turn in enumerate(turns):
+        if not isinstance(turn.get("value"), str):
+            raise DataError(f"{where} [{record['id']}]: turn {number} has no text 'value'")
+        if number and prompts.IMAGE_TOKEN in turn["value"]:
+            raise DataError(
+                f"{where} [{record['id']}]: turn {number} has {prompts.IMAGE_TOKEN}; only the "
+                "first human turn may show the video"
+            )
     if has_video(record):
         for key in ("video", "start_timestamp", "end_timestamp"):
             if key not in record:
@@ -110,8 +132,12 @@ class SFTDataset(Dataset):
         size: int | None = None,
         time_instruction: bool = True,
         jitter: int | None = None,
+        supervision: str = "original",
     ) -> None:
+        if supervision not in SUPERVISION:
+            raise DataError(f"data.supervision: {supervision!r} (one of {', '.join(SUPERVISION)})")
         self.records = list(records)
+        self.supervision = supervision
         self.jitter = jitter
         self.processor = processor
         self.frames = frames
@@ -144,6 +170,13 @@ class SFTDataset(Dataset):
             text = with_time_instruction(text, duration, self.frames)
         return text
 
+    def turns(self, record: dict) -> list[tuple[str, str]]:
+        """The record's turns as ``(role, text)``: the first human turn with the time instruction
+        (:meth:`user_turn`), the others as stored."""
+        turns = record["conversations"]
+        texts = [self.user_turn(record)] + [turn["value"] for turn in turns[1:]]
+        return [(ROLES[turn["from"]], text) for turn, text in zip(turns, texts, strict=True)]
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         record = self.records[index]
@@ -157,12 +190,10 @@ class SFTDataset(Dataset):
                 sample["error"] = clip["error"]
                 return sample
             pixels = self.processor.pixel_values(clip["frames"].numpy())
-        encoded = self.processor.encode_training(
-            self.user_turn(record), record["conversations"][1]["value"]
-        )
+        ids, labels = encode_conversation(self.processor, self.turns(record), self.supervision)
         sample.update(
-            input_ids=encoded.input_ids,
-            labels=encoded.labels,
+            input_ids=torch.tensor(ids, dtype=torch.long),
+            labels=torch.tensor(labels, dtype=torch.long),
             pixel_values=pixels,
             actions=torch.tensor(class_ids(record), dtype=torch.long),
         )

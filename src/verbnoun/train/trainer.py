@@ -307,7 +307,7 @@ def train(config: TrainConfig) -> dict:
     dataset = SFTDataset(
         records, processor, make_layout(config), frames=config.data.frames,
         size=config.data.size, time_instruction=config.data.time_instruction,
-        jitter=config.seed if config.data.jitter else None,
+        jitter=config.seed if config.data.jitter else None, supervision=config.data.supervision,
     )  # fmt: skip
     order = GlobalBatchSampler(
         len(dataset), micro=config.batch_size, accum=config.grad_accum, world=runtime.world,
