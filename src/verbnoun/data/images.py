@@ -1,4 +1,9 @@
-"""PNG files and contact sheets of frames, written with PyAV's PNG encoder (no Pillow)."""
+"""PNG files and contact sheets of frames (PyAV's PNG encoder), and the bicubic frame resize.
+
+:func:`resize_frames` is the one resize of frames that feed a model: Pillow's bicubic filter on
+the 8-bit image, as the release's image processor (and so the released checkpoints' training)
+does it; Pillow is imported only there.
+"""
 
 from __future__ import annotations
 
@@ -53,3 +58,20 @@ def contact_sheet(frames: np.ndarray, columns: int | None = None, gap: int = 4) 
         y, x = gap + r * (height + gap), gap + c * (width + gap)
         sheet[y : y + height, x : x + width] = frame
     return sheet
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 RGB frames ``(N, H, W, 3)`` -> ``(N, height, width, 3)`` for ``size`` = ``(width,
+    height)``, by Pillow's bicubic filter (``Image.resize(size, BICUBIC)``, no reducing gap),
+    which rounds and clips to 0-255 after each of its two separable passes. Frames already at
+    that size are returned unchanged."""
+    width, height = size
+    if frames.shape[1:3] == (height, width):
+        return frames
+    from PIL import Image
+
+    out = np.empty((len(frames), height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        image = Image.fromarray(np.ascontiguousarray(frame))
+        out[i] = np.asarray(image.resize((width, height), Image.Resampling.BICUBIC))
+    return out

@@ -384,7 +384,9 @@ os.register_at_fork(before=_close_before_fork)
 
 
 def _converter(resize: tuple[int, int] | None):
-    """Frame -> RGB uint8 array, resized (bicubic) in the same swscale call when asked.
+    """Frame -> RGB uint8 array, resized when asked by the models' own resize (Pillow bicubic on
+    the 8-bit RGB image, :func:`~verbnoun.data.images.resize_frames`), so that frames resized
+    while decoding (``--size``, the frame cache) are the pixels the processor would make.
 
     One reformatter (swscale context) serves all frames of a call, single-threaded:
     ``frame.to_ndarray(format=...)`` makes a new context per frame, with a thread pool, which
@@ -395,7 +397,11 @@ def _converter(resize: tuple[int, int] | None):
     reformatter = VideoReformatter()
     options: dict = {"format": "rgb24", "threads": 1}
     if resize is not None:
-        options.update(width=resize[0], height=resize[1], interpolation="BICUBIC")
+        from verbnoun.data.images import resize_frames
+
+        return lambda frame: resize_frames(
+            reformatter.reformat(frame, **options).to_ndarray()[None], resize
+        )[0]
     return lambda frame: reformatter.reformat(frame, **options).to_ndarray()
 
 

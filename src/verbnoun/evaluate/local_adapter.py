@@ -75,7 +75,7 @@ class LlavactionAdapter:
         if self.mode == "generate":
             out = generate(
                 self.model, ids, pixels, eos_ids=self.processor.eos_ids,
-                max_new_tokens=self.max_new_tokens,
+                max_new_tokens=self.max_new_tokens, vocab_limit=self.processor.vocab_limit,
             )  # fmt: skip
             return [Reply(self.processor.decode(tokens).strip()) for tokens in out]
         options = [r.question.option_texts for r in requests]

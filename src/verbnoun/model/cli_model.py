@@ -60,13 +60,20 @@ def ask(
     clip_frames, begin, end = _load_frames(video, start, stop, frames)
     model, processor = load_pretrained(checkpoint, device=device)
     task = prompts.mqa_task(choices) if choices is not None else question
+    # the duration asked for (stop - start), even past the video's end: the runner's and the
+    # original's time instruction (frames stop at the last one either way)
     duration = round(end - begin, 6) if time_instruction else None
     turn = prompts.user_turn(task, duration=duration, n_frames=frames)
     ids = processor.encode_prompt(turn).input_ids
     pixels = processor.pixel_values(clip_frames).to(model.dtype)
     if choices is None:
         (answer,) = generate(
-            model, [ids], [pixels], eos_ids=processor.eos_ids, max_new_tokens=max_new_tokens
+            model,
+            [ids],
+            [pixels],
+            eos_ids=processor.eos_ids,
+            max_new_tokens=max_new_tokens,
+            vocab_limit=processor.vocab_limit,
         )
         typer.echo(processor.decode(answer).strip())
         return
@@ -77,7 +84,9 @@ def ask(
 
 
 def _load_frames(video: Path, start: float | None, stop: float | None, n: int):
-    """``n`` frames of ``[start, stop]`` sampled as SPEC 2 says, with the segment's bounds."""
+    """``n`` frames of ``[start, stop]`` sampled as SPEC 2 says (a stop past the end is clamped
+    to the last frame), with the segment's bounds as asked (``stop``: the video's duration when
+    not given)."""
     from verbnoun.data.layouts import FileLayout
     from verbnoun.data.video import VideoReader
 
@@ -86,4 +95,4 @@ def _load_frames(video: Path, start: float | None, stop: float | None, n: int):
     begin = 0.0 if start is None else start
     end = info.duration if stop is None else stop
     clip = reader.read(video.stem, begin, end, n)
-    return clip.frames, begin, min(end, info.duration)
+    return clip.frames, begin, end

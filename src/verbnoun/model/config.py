@@ -2,14 +2,20 @@
 
 A released LLaVA-NeXT checkpoint (LLaVAction-7B / -0.5B) stores the Qwen2 settings at the top
 level of ``config.json`` and the multimodal ones under ``mm_*`` keys; the vision tower is named
-only by its hub id (``google/siglip-so400m-patch14-384``), so its shape is built in here
-(:data:`SIGLIP_SO400M`). Our own format stores the same dataclass as JSON, with the vision
-shape written out, so that nothing is ever looked up on a hub.
+only by ``mm_vision_tower``. The so400m tower (``google/siglip-so400m-patch14-384``, the
+released one) has its shape built in here (:data:`SIGLIP_SO400M`); another tower's shape is read,
+as the original reads it, from its own ``config.json``: in the local directory the key names, or
+in the local Hugging Face cache for a hub id (:func:`tower_config`, offline, never downloaded).
+Our own format stores the same dataclass as JSON, with the vision shape written out, so that
+nothing is ever looked up.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from verbnoun.errors import CheckpointError
@@ -43,6 +49,19 @@ class VisionConfig:
 # google/siglip-so400m-patch14-384 has 27 layers; LLaVA-NeXT keeps 26 (mm_vision_select_layer -2).
 SIGLIP_SO400M = VisionConfig()
 SIGLIP_SO400M_LAYERS = 27
+SO400M_ID = "siglip-so400m-patch14-384"
+# A tower config.json's keys -> VisionConfig fields; a missing key takes the so400m value, as the
+# original's SigLIP config class does.
+TOWER_KEYS = {
+    "hidden_size": "hidden_size",
+    "intermediate_size": "intermediate_size",
+    "num_hidden_layers": "num_layers",
+    "num_attention_heads": "num_heads",
+    "patch_size": "patch_size",
+    "image_size": "image_size",
+    "layer_norm_eps": "layer_norm_eps",
+    "hidden_act": "hidden_act",
+}
 
 
 @dataclass(frozen=True)
@@ -217,7 +236,8 @@ class LlavactionConfig:
 
 
 def _released_vision(data: dict[str, Any]) -> VisionConfig:
-    """The vision shape: spelled out (``vision_config``) or the built-in so400m one."""
+    """The vision shape: spelled out (``vision_config``, which :func:`tower_config` fills for a
+    tower other than so400m) or the built-in so400m one."""
     select = int(data.get("mm_vision_select_layer", -2))
     if select >= 0:
         raise CheckpointError(f"mm_vision_select_layer {select} (need a negative index)")
@@ -226,12 +246,81 @@ def _released_vision(data: dict[str, Any]) -> VisionConfig:
         total = int(spelled["num_layers"])
         return VisionConfig(**{**spelled, "num_layers": total + select + 1})
     tower = str(data.get("mm_vision_tower", ""))
-    if "siglip-so400m-patch14-384" not in tower:
+    if SO400M_ID not in tower:
         raise CheckpointError(
-            f"vision tower {tower!r}: only SigLIP so400m-patch14-384 is built in; "
-            "add a 'vision_config' entry to config.json for another tower"
+            f"mm_vision_tower {tower!r}: only SigLIP so400m-patch14-384 is built in; "
+            "add a 'vision_config' entry (the tower's SigLIP vision settings) to config.json"
         )
     return replace(SIGLIP_SO400M, num_layers=SIGLIP_SO400M_LAYERS + select + 1)
+
+
+def tower_config(tower: str, base: str | Path | None = None) -> dict[str, Any] | None:
+    """The vision shape (``vision_config`` form, all layers counted) of the tower a released
+    ``config.json`` names in ``mm_vision_tower``, or ``None`` when nothing needs looking up (the
+    built-in so400m tower). A local directory (as given, or relative to ``base``, the checkpoint
+    directory) is read directly; a hub id is read from the local Hugging Face cache only (the
+    cache ``HF_HOME`` / ``HF_HUB_CACHE`` point to; nothing is downloaded). When neither exists,
+    a :class:`CheckpointError` says which key and what to add."""
+    candidates = [Path(tower)] + ([Path(base) / tower] if base is not None else [])
+    local = next((c for c in candidates if tower and c.is_dir()), None)
+    if local is not None:
+        path = local / "config.json"
+        if not path.is_file():
+            raise CheckpointError(f"mm_vision_tower {tower!r}: the directory has no config.json")
+        return _tower_shape(path)
+    if SO400M_ID in tower:
+        return None
+    cached = _cached_config(tower)
+    if cached is None:
+        raise CheckpointError(
+            f"mm_vision_tower {tower!r} is not a local directory and its config.json is not in "
+            "the local Hugging Face cache: download it (huggingface-cli download "
+            f"{tower} config.json), point mm_vision_tower at a directory holding it, or add a "
+            "'vision_config' entry (the tower's SigLIP vision settings) to config.json"
+        )
+    return _tower_shape(cached)
+
+
+def _cached_config(repo_id: str) -> Path | None:
+    """``config.json`` of a hub repository in the local cache (its ``main`` snapshot), if any."""
+    if repo_id.count("/") != 1 or any(not part for part in repo_id.split("/")):
+        return None
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return None
+    # read the environment now (huggingface_hub reads it once, at import)
+    home = os.environ.get("HF_HOME")
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(home) / "hub") if home else constants.HF_HUB_CACHE
+    )
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache)
+    except ValueError:  # not a valid repository id
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def _tower_shape(path: Path) -> dict[str, Any]:
+    """A SigLIP tower's ``config.json`` (full SigLIP or vision-only) -> ``vision_config`` form."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable tower config: {error}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: tower config is not a JSON object")
+    if data.get("model_type") == "siglip":
+        data = data.get("vision_config") or {}
+    kind = data.get("model_type", "siglip_vision_model")
+    if kind != "siglip_vision_model":
+        raise CheckpointError(
+            f"{path}: model_type {kind!r}: only SigLIP vision towers are supported"
+        )
+    shape = asdict(replace(SIGLIP_SO400M, num_layers=SIGLIP_SO400M_LAYERS))
+    for key, name in TOWER_KEYS.items():
+        if key in data:
+            shape[name] = data[key]
+    return shape
 
 
 def tiny_config(

@@ -48,6 +48,17 @@ def _step_batch(embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tenso
     return Batch(embeds, mask, positions, None, none)
 
 
+def within_vocab(logits: torch.Tensor, vocab_limit: int | None) -> torch.Tensor:
+    """Logits with the columns past the tokenizer (``vocab_limit`` and beyond) at -inf, so that
+    an embedding row the tokenizer cannot decode is never chosen and softmaxes run over the
+    tokenizer's tokens only (as in the original, whose embeddings are resized to it)."""
+    if vocab_limit is None or vocab_limit >= logits.shape[-1]:
+        return logits
+    logits = logits.clone()
+    logits[..., vocab_limit:] = float("-inf")
+    return logits
+
+
 @torch.no_grad()
 def generate(
     model: LlavactionForCausalLM,
@@ -56,8 +67,11 @@ def generate(
     *,
     eos_ids: set[int],
     max_new_tokens: int = 16,
+    vocab_limit: int | None = None,
 ) -> list[list[int]]:
-    """Greedy decoding for a batch; returns each row's new token ids (without the end token)."""
+    """Greedy decoding for a batch; returns each row's new token ids (without the end token).
+    ``vocab_limit``: the tokenizer's length (:attr:`Processor.vocab_limit`); ids at or past it
+    are never generated."""
     batch = model.prepare(input_ids, videos, padding_side="left")
     out = model.run(batch, use_cache=True, logits_to_keep=1)
     cache, mask = out.cache, batch.attention_mask
@@ -67,7 +81,7 @@ def generate(
     results: list[list[int]] = [[] for _ in range(rows)]
     eos = torch.tensor(sorted(eos_ids), device=mask.device)
     for step in range(max_new_tokens):
-        tokens = out.logits[:, -1].argmax(-1)
+        tokens = within_vocab(out.logits[:, -1], vocab_limit).argmax(-1)
         is_end = torch.isin(tokens, eos)
         for i in range(rows):
             if not finished[i] and not is_end[i]:
@@ -99,7 +113,7 @@ def score_options(
         raise ValueError(f"unknown scoring mode {mode!r}")
     batch = model.prepare(input_ids, videos, padding_side="left")
     out = model.run(batch, use_cache=mode == "text", logits_to_keep=1)
-    first = out.logits[:, -1].float().log_softmax(-1)
+    first = within_vocab(out.logits[:, -1].float(), processor.vocab_limit).log_softmax(-1)
     if mode == "letters":
         per_row = []
         for row, texts in enumerate(options):
@@ -140,7 +154,7 @@ def _text_likelihoods(
     positions = start + torch.arange(length, device=device)
     embeds = model.model.embed_tokens(tokens)
     out = model.run(_step_batch(embeds, mask, positions), cache=cache)
-    logp = out.logits.float().log_softmax(-1)
+    logp = within_vocab(out.logits.float(), processor.vocab_limit).log_softmax(-1)
     # token j of an answer is predicted by the prompt's last position (j = 0) or by token j-1
     token_logp = torch.cat(
         [

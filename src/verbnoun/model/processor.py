@@ -1,8 +1,11 @@
 """Frames to pixel values and prompts to token ids, as the released checkpoints expect (SPEC 2, 3).
 
-Pixel values: RGB frames resized to the tower's square size with antialiased bicubic
-interpolation (PIL's filter, which SigLIP's image processor uses), rounded to 8 bits like PIL,
-scaled to [0, 1] and normalised with mean = std = 0.5. No torchvision, no PIL.
+Pixel values, exactly as the release's image processor (LLaVA-NeXT's SigLIP processor) makes
+them: each uint8 RGB frame is resized to the tower's square size by Pillow's bicubic filter on the
+8-bit image (:func:`verbnoun.data.images.resize_frames`; Pillow rounds and clips after each of its
+two passes, which a float resize does not reproduce), then rescaled by 1/255 in float64, cast to
+float32 and normalised with mean = std = 0.5 in float32. Each 8-bit level has one float value, so
+the last two steps are a 256-entry table (:data:`LEVELS`), equal to the processor's arithmetic.
 
 Token ids: the prompt text comes from :mod:`verbnoun.bench.prompts` (the only home of prompt
 strings); the ``<image>`` placeholder becomes :data:`IMAGE_TOKEN_INDEX` (-200) and the text pieces
@@ -16,31 +19,33 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from verbnoun.bench import prompts
+from verbnoun.data.images import resize_frames
 from verbnoun.errors import VerbnounError
 from verbnoun.model.architecture import IGNORE_INDEX
 from verbnoun.model.config import IMAGE_TOKEN_INDEX
 
 MEAN = 0.5
 STD = 0.5
+RESCALE = 1 / 255
+# Level v -> float32(float32(v * 1/255 in float64) - 0.5) / 0.5: transformers' rescale then normalize.
+LEVELS = torch.from_numpy(
+    ((np.arange(256, dtype=np.float64) * RESCALE).astype(np.float32) - np.float32(MEAN))
+    / np.float32(STD)
+)
 
 
 def preprocess_frames(frames: np.ndarray, image_size: int) -> torch.Tensor:
-    """uint8 RGB frames ``(N, H, W, 3)`` -> float pixel values ``(N, 3, S, S)`` in [-1, 1]."""
+    """uint8 RGB frames ``(N, H, W, 3)`` -> float32 pixel values ``(N, 3, S, S)`` in [-1, 1]."""
     array = np.asarray(frames)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise VerbnounError(f"frames must be (N, H, W, 3) RGB, got shape {array.shape}")
     if array.dtype != np.uint8:
         raise VerbnounError(f"frames must be uint8, got {array.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float()
-    if x.shape[-2:] != (image_size, image_size):
-        x = F.interpolate(
-            x, size=(image_size, image_size), mode="bicubic", antialias=True, align_corners=False
-        )
-        x = x.round().clamp(0, 255)
-    return (x / 255.0 - MEAN) / STD
+    resized = resize_frames(array, (image_size, image_size))
+    levels = torch.from_numpy(np.ascontiguousarray(resized)).permute(0, 3, 1, 2)
+    return LEVELS[levels.long()]
 
 
 @dataclass(frozen=True)
@@ -52,18 +57,28 @@ class Encoded:
 
 
 class Processor:
-    """Tokenises chat prompts with the ``<image>`` placeholder for a given tokenizer."""
+    """Tokenises chat prompts with the ``<image>`` placeholder for a given tokenizer.
 
-    def __init__(self, tokenizer, image_size: int) -> None:
+    ``eos_ids``: the tokens that end generation: a checkpoint's own (its generation config's or
+    config's ``eos_token_id``, as the original's ``generate`` uses them, see
+    :func:`verbnoun.model.checkpoint.end_token_ids`), by default ``<|im_end|>``, which ends every
+    turn of the qwen_1_5 template. ``vocab_limit``: ``len(tokenizer)``; a released embedding
+    matrix has more rows (151,936 or 152,064 for 151,646 tokens) and generation and scoring
+    never pick one past the tokenizer (the original resizes the embeddings to its length)."""
+
+    def __init__(self, tokenizer, image_size: int, eos_ids: set[int] | None = None) -> None:
         self.tokenizer = tokenizer
         self.image_size = image_size
+        self.vocab_limit = len(tokenizer)
         self.end_ids = self._ids(prompts.ASSISTANT_END)
         if len(self.end_ids) != 1:
             raise VerbnounError(f"{prompts.ASSISTANT_END} is not a single token")
-        self.eos_ids = {self.end_ids[0]}
-        endoftext = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-        if isinstance(endoftext, int) and endoftext != tokenizer.unk_token_id:
-            self.eos_ids.add(endoftext)
+        self.eos_ids = set(eos_ids) if eos_ids else {self.end_ids[0]}
+        beyond = sorted(i for i in self.eos_ids if not 0 <= i < self.vocab_limit)
+        if beyond:
+            raise VerbnounError(
+                f"end token id(s) {beyond} are outside the tokenizer's {self.vocab_limit} tokens"
+            )
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))

@@ -192,7 +192,12 @@ class Llavaction(lmms):
             return [choice.letter for choice in choices]
         max_new = max(int(s.get("max_new_tokens", self.max_new_tokens)) for s in settings)
         out = generate(
-            self.model, ids, pixels, eos_ids=self.processor.eos_ids, max_new_tokens=max_new
+            self.model,
+            ids,
+            pixels,
+            eos_ids=self.processor.eos_ids,
+            max_new_tokens=max_new,
+            vocab_limit=self.processor.vocab_limit,
         )
         texts = []
         for tokens, gen in zip(out, settings, strict=True):
