@@ -72,5 +72,9 @@ class CheckpointError(VerbnounError):
     """A model checkpoint or model setting that cannot be used: names the file or key."""
 
 
+class CheckpointFileError(CheckpointError, FileError):
+    """A checkpoint file (config, index, safetensors header) that cannot be read: file and key."""
+
+
 class DatasetDescriptionError(FileError):
     """A malformed data set description (YAML): names the file and the key."""

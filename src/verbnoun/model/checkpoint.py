@@ -15,6 +15,7 @@ no pages of a memory map pile up. Nothing is unpickled and nothing is fetched fr
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -22,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from verbnoun.errors import CheckpointError
-from verbnoun.fileio import atomic_write_bytes
+from verbnoun.errors import CheckpointError, CheckpointFileError
+from verbnoun.fileio import atomic_write_bytes, os_problem, read_json, require
 from verbnoun.model.architecture import LlavactionForCausalLM
 from verbnoun.model.config import LlavactionConfig
 
@@ -48,15 +49,12 @@ def read_config(directory: str | Path) -> LlavactionConfig:
     path = Path(directory) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{directory}: no config.json (not a checkpoint directory)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: invalid JSON: {error}") from None
+    data = read_json(path, expect=dict, error=CheckpointFileError)
     try:
         return LlavactionConfig.from_dict(data)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: bad setting: {error}") from None
 
 
@@ -65,8 +63,21 @@ def weight_files(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     index = directory / INDEX_FILE
     if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        weight_map = require(
+            read_json(index, error=CheckpointFileError),
+            "weight_map",
+            dict,
+            index,
+            error=CheckpointFileError,
+        )
+        for key, name in weight_map.items():
+            if not isinstance(name, str) or not name or Path(name).name != name:
+                raise CheckpointFileError(
+                    index, f"not a file name in this folder: {name!r}", key=f"weight_map.{key}"
+                )
         names = sorted(set(weight_map.values()))
+        if not names:
+            raise CheckpointFileError(index, "lists no weights", key="weight_map")
         files = [directory / name for name in names]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
@@ -79,19 +90,56 @@ def weight_files(directory: str | Path) -> list[Path]:
 
 def read_header(path: Path) -> tuple[dict, int]:
     """The JSON header of a safetensors file and the offset where its data begins."""
-    with path.open("rb") as handle:
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise CheckpointFileError(path, os_problem(error)) from None
+    with handle:
         raw = handle.read(8)
         if len(raw) != 8:
             raise CheckpointError(f"{path}: truncated safetensors file")
         (size,) = struct.unpack("<Q", raw)
-        if size > 100_000_000:
-            raise CheckpointError(f"{path}: implausible safetensors header ({size} bytes)")
+        file_size = os.fstat(handle.fileno()).st_size
+        if size > 100_000_000 or 8 + size > file_size:
+            raise CheckpointError(
+                f"{path}: implausible safetensors header ({size} bytes in a {file_size}-byte file)"
+            )
         try:
             header = json.loads(handle.read(size))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise CheckpointError(f"{path}: unreadable safetensors header") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: safetensors header is not a JSON object")
     header.pop("__metadata__", None)
+    for key, entry in header.items():
+        _check_entry(path, key, entry, file_size - 8 - size)
     return header, 8 + size
+
+
+def _check_entry(path: Path, key: str, entry: object, data_size: int) -> None:
+    """Refuse a header entry that is not ``{dtype, shape, data_offsets}`` inside the file."""
+    if not isinstance(entry, dict):
+        raise CheckpointFileError(path, "header entry is not an object", key=key)
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(entry.get("dtype"), str):
+        raise CheckpointFileError(path, "header entry has no dtype", key=key)
+    if not isinstance(shape, list) or not all(_natural(n) for n in shape):
+        raise CheckpointFileError(path, f"bad shape {shape!r}", key=key)
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_natural(n) for n in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise CheckpointFileError(path, f"bad data_offsets {offsets!r}", key=key)
+    if offsets[1] > data_size:
+        raise CheckpointFileError(
+            path, f"tensor ends at byte {offsets[1]}, after the file's end (truncated?)", key=key
+        )
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _build_empty(config: LlavactionConfig, device: torch.device, dtype: torch.dtype):

@@ -55,11 +55,20 @@ from verbnoun.bench.build import (
     build_questions,
     make_strategy,
 )
+from verbnoun.bench.distractors import SpecialistDistractors
 from verbnoun.data.annotations import ActionVocabulary
 from verbnoun.data.dataset import ActionDataset, as_dataset, describe
 from verbnoun.data.ek100 import Segment
 from verbnoun.errors import VerbnounError
-from verbnoun.fileio import atomic_write_bytes, sha256_bytes, write_json
+from verbnoun.fileio import (
+    atomic_outputs,
+    atomic_write_bytes,
+    json_bytes,
+    read_json,
+    read_jsonl,
+    read_yaml,
+    sha256_bytes,
+)
 
 TASKS = ("mqa", "prior", "temporal", "narration")
 PRIOR_PROBABILITY = 0.3  # SPEC 5(b)
@@ -242,9 +251,13 @@ def build_sft(
     verbs = None if single else annotations.verbs()
     nouns = None if single else annotations.nouns()
     segments = annotations.segments(settings.split, require_labels=True)
+    if not segments:
+        files = ", ".join(str(p) for p in annotations.split_paths(settings.split))
+        raise VerbnounError(f"no segments in {files} (split {settings.split!r})")
     vocabulary = annotations.action_vocabulary()
     out_dir = Path(out_dir)
     outputs: dict[str, dict] = {}
+    pending: dict[Path, bytes] = {}  # written together at the end, only if everything succeeded
     distractors = None
     if "mqa" in settings.tasks:
         distractors = settings.distractors or (
@@ -257,18 +270,23 @@ def build_sft(
         strategy = make_strategy(
             build, vocabulary, predictions_path, verbs, nouns, annotations.action_classes()
         )
+        if isinstance(strategy, SpecialistDistractors):
+            strategy.predictions.check_fits(segments)
         texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
-        outputs["mqa"] = _write(out_dir, "mqa", mqa_records(segments, vocabulary, strategy, texts,
-                                                            settings))  # fmt: skip
+        outputs["mqa"] = _prepare(out_dir, "mqa", mqa_records(segments, vocabulary, strategy,
+                                                              texts, settings), pending)  # fmt: skip
     elif predictions_path is not None:
         raise VerbnounError("--predictions is only used by the 'mqa' task")
     if "temporal" in settings.tasks:
-        outputs["temporal"] = _write(out_dir, "temporal",
-                                     temporal_records(segments, vocabulary, settings))  # fmt: skip
+        outputs["temporal"] = _prepare(out_dir, "temporal",
+                                       temporal_records(segments, vocabulary, settings),
+                                       pending)  # fmt: skip
     if "narration" in settings.tasks:
-        outputs["narration"] = _write(out_dir, "narration",
-                                      narration_records(segments, vocabulary))  # fmt: skip
-    mixture = add_to_mixture(out_dir / "mixture.yaml", [o["path"] for o in outputs.values()])
+        outputs["narration"] = _prepare(out_dir, "narration",
+                                        narration_records(segments, vocabulary),
+                                        pending)  # fmt: skip
+    mixture = out_dir / "mixture.yaml"
+    pending[mixture] = mixture_bytes(mixture, [o["path"] for o in outputs.values()])
     inputs = annotations.inputs(predictions_path)
     manifest = {
         "kind": "llavaction.sft",
@@ -295,13 +313,19 @@ def build_sft(
         "outputs": outputs,
         "mixture": mixture.name,
     }
-    write_json(out_dir / "sft.manifest.json", manifest)
+    pending[out_dir / "sft.manifest.json"] = json_bytes(manifest)
+    with atomic_outputs(*pending) as temporaries:
+        for temporary, data in zip(temporaries, pending.values(), strict=True):
+            temporary.write_bytes(data)
     return manifest
 
 
-def _write(out_dir: Path, task: str, records: list[dict]) -> dict:
+def _prepare(out_dir: Path, task: str, records: list[dict], pending: dict[Path, bytes]) -> dict:
+    """The bytes of one task's JSONL (into ``pending``) and its manifest entry."""
     path = out_dir / f"{task}.jsonl"
-    sha = write_records(path, records)
+    data = "".join(dumps_record(r) + "\n" for r in records).encode("utf-8")
+    pending[path] = data
+    sha = sha256_bytes(data)
     types: dict[str, int] = {}
     for r in records:
         types[r["question_type"]] = types.get(r["question_type"], 0) + 1
@@ -346,25 +370,14 @@ def sample_records(records: list[dict], strategy: str, rng: random.Random) -> li
 def read_records(path: str | Path) -> list[dict]:
     """Records of a JSONL file (or a JSON list); errors name the file and line."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise VerbnounError(f"{path}: SFT data file not found")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise VerbnounError(f"{path}: not valid JSON ({error})") from None
-        if not isinstance(data, list):
-            raise VerbnounError(f"{path}: expected a JSON list of records")
-        items = list(enumerate(data, start=1))
+        items = list(enumerate(read_json(path, expect=list), start=1))
     else:
-        items = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    items.append((number, json.loads(line)))
-                except json.JSONDecodeError as error:
-                    raise VerbnounError(f"{path}:{number}: not valid JSON ({error})") from None
+        items = read_jsonl(path, expect=None)
+    if not items:
+        raise VerbnounError(f"{path}: no records")
     for number, item in items:
         if not isinstance(item, dict) or not isinstance(item.get("conversations"), list):
             raise VerbnounError(f"{path}:{number}: record without 'conversations'")
@@ -377,12 +390,10 @@ def load_mixture(path: str | Path, seed: int = 0) -> list[dict]:
     ``json_path`` is resolved relative to the YAML file's folder. ``random:N`` draws with a
     generator seeded by ``seed``, the dataset's position and its ``json_path``.
     """
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise VerbnounError(f"{path}: mixture file not found")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = read_yaml(path, expect=None)
     datasets = data.get("datasets") if isinstance(data, dict) else None
     if not isinstance(datasets, list) or not datasets:
         raise VerbnounError(f"{path}: expected 'datasets: [{{json_path, sampling_strategy}}]'")
@@ -403,18 +414,23 @@ def load_mixture(path: str | Path, seed: int = 0) -> list[dict]:
 
 def add_to_mixture(path: str | Path, json_paths: Sequence[str], strategy: str = "all") -> Path:
     """Create or extend a mixture file with the given files (entries already there are kept)."""
+    path = Path(path)
+    atomic_write_bytes(path, mixture_bytes(path, json_paths, strategy))
+    return path
+
+
+def mixture_bytes(path: str | Path, json_paths: Sequence[str], strategy: str = "all") -> bytes:
+    """The mixture file ``path`` extended with the given files (entries already there are kept)."""
     import yaml
 
     path = Path(path)
     datasets: list[dict] = []
     if path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path, expect=None) or {}
         datasets = list(data.get("datasets") or []) if isinstance(data, dict) else []
     known = {str(d.get("json_path")) for d in datasets if isinstance(d, dict)}
     for json_path in json_paths:
         if json_path not in known:
             datasets.append({"json_path": json_path, "sampling_strategy": strategy})
             known.add(json_path)
-    text = yaml.safe_dump({"datasets": datasets}, sort_keys=False)
-    atomic_write_bytes(path, text.encode("utf-8"))
-    return path
+    return yaml.safe_dump({"datasets": datasets}, sort_keys=False).encode("utf-8")

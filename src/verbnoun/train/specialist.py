@@ -21,7 +21,6 @@ every segment, and a clip is never replaced by another. Weights are saved with s
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -34,8 +33,8 @@ from torch import nn
 from verbnoun.data.annotations import ActionVocabulary, EK100Annotations
 from verbnoun.data.ek100 import Segment, parse_action_id
 from verbnoun.data.layouts import VideoLayout
-from verbnoun.errors import CheckpointError, VerbnounError
-from verbnoun.fileio import write_json
+from verbnoun.errors import CheckpointError, CheckpointFileError, VerbnounError
+from verbnoun.fileio import read_json, write_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "specialist.json"
@@ -270,19 +269,20 @@ def train_specialist(
 
 def load_specialist(model_dir: str | Path) -> tuple[SpecialistNet, dict]:
     """A trained specialist and its config, from ``specialist.json`` and ``model.safetensors``."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
+    config = read_json(model_dir / CONFIG, error=CheckpointFileError)
     try:
-        config = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
         settings = SpecialistSettings(**config["settings"])
         sizes = (config["num_verbs"], config["num_nouns"], len(config["actions"]))
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{model_dir / CONFIG}: not a specialist config ({error})") from None
     model = SpecialistNet(settings, *sizes)
     try:
         model.load_state_dict(load_file(model_dir / WEIGHTS))
-    except (OSError, RuntimeError) as error:
+    except (OSError, RuntimeError, ValueError, SafetensorError) as error:
         raise CheckpointError(f"{model_dir / WEIGHTS}: cannot load weights ({error})") from None
     model.eval()
     return model, config
