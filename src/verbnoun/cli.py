@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as error:
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
-            raise
+            return _unexpected(error, sys.argv[1:] if argv is None else argv)
         if type(error).__name__ == "NoArgsIsHelpError":  # a group called without a command
             print(error.format_message())
             return 2
@@ -210,6 +210,33 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())
+
+
+def _unexpected(error: Exception, argv: list[str]) -> int:
+    """Last resort for an error no reader turned into a VerbnounError: still one line, exit 1.
+
+    An OS error names its file (permission denied, disk full, ...). Anything else is a bug or an
+    input nothing checked yet: the line names the command and the error; ``VERBNOUN_DEBUG=1``
+    prints the traceback too.
+    """
+    import os
+    import traceback
+
+    if os.environ.get("VERBNOUN_DEBUG", "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, OSError) and error.filename is not None:
+        from verbnoun.fileio import os_problem
+
+        print(f"verbnoun: error: {error.filename}: {os_problem(error)}", file=sys.stderr)
+        return 1
+    command = " ".join(["verbnoun", *argv])
+    detail = _one_line(str(error)) or "(no message)"
+    print(
+        f"verbnoun: error: unexpected {type(error).__name__} in `{_one_line(command)[:300]}`: "
+        f"{detail[:500]} (set VERBNOUN_DEBUG=1 for the traceback, and please report it)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

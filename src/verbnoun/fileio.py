@@ -65,7 +65,7 @@ def os_problem(error: OSError) -> str:
         return "permission denied"
     if isinstance(error, NotADirectoryError):
         return "a part of the path is not a folder"
-    return f"cannot read ({error.strerror or type(error).__name__})"
+    return (error.strerror or type(error).__name__).lower()
 
 
 def read_bytes(path: str | Path, *, error: type[FileError] = FileError) -> bytes:
