@@ -16,6 +16,7 @@ from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.evaluate.adapters import Request
+from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter
 from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
 
@@ -66,7 +67,8 @@ def frames_of(question):
 
 
 def adapter(server, **kwargs):
-    options = {"concurrency": 2, "max_retries": 2, "timeout": 1.0, **kwargs}
+    retry = RetryPolicy(tries=kwargs.pop("tries", 3), first_wait=0.01, request_timeout=1.0)
+    options = {"concurrency": 2, "retry": retry, **kwargs}
     return OpenAIAdapter(
         "gpt-test", base_url=server.url, api_key_env="LLAVACTION_TEST_KEY", **options
     )
@@ -107,27 +109,32 @@ def _request(questions):
 def test_retries_on_429_500_and_timeouts_then_succeed(server, questions):
     server.plan.extend(["429", "500", "slow"])
     start = time.perf_counter()
-    reply = adapter(server, max_retries=3).answer([_request(questions)])[0]
-    assert json.loads(reply.raw) == {"answer": "C"}
+    reply = adapter(server, tries=4).answer([_request(questions)])[0]
+    assert json.loads(reply.raw) == {"answer": "C"} and reply.failure is None
+    assert reply.extra["attempts"] == 4
     assert len(server.requests) == 4 and time.perf_counter() - start < 20
 
 
 def test_retries_are_bounded(server, questions):
     server.plan.extend(["500"] * 10)
-    with pytest.raises(APIAnswerError, match=r"HTTP 500 .* after 2 retries"):
-        adapter(server).answer([_request(questions)])
-    assert len(server.requests) == 3  # the first try and two retries
+    reply = adapter(server).answer([_request(questions)])[0]
+    assert reply.failure["kind"] == "server_error" and reply.failure["status"] == 500
+    assert reply.failure["attempts"] == 3 and reply.raw == ""
+    assert len(server.requests) == 3  # three tries in all
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "message"),
-    [("malformed", "malformed response body"), ("nochoices", "no choices")],
+    ("behaviour", "kind"), [("malformed", "not_json"), ("nochoices", "no_choices")]
 )
-def test_broken_bodies_are_clear_errors(server, questions, behaviour, message):
-    server.plan.extend([behaviour])
-    with pytest.raises(APIAnswerError, match=message) as info:
-        adapter(server, max_retries=0).answer([_request(questions)])
-    assert read_questions(questions)[0].id in str(info.value)
+def test_broken_bodies_are_retried_then_failed_with_their_kind(server, questions, behaviour, kind):
+    server.plan.extend([behaviour] * 3)
+    request = _request(questions)
+    reply = adapter(server).answer([request])[0]
+    assert reply.failure["kind"] == kind and reply.failure["attempts"] == 3
+    server.plan.append(behaviour)
+    with pytest.raises(APIAnswerError, match=kind) as info:
+        adapter(server, tries=1).chat([{"role": "user", "content": "x"}], label="question Q")
+    assert "question Q" in str(info.value)
 
 
 def test_missing_key_is_an_error(monkeypatch):

@@ -25,6 +25,7 @@ from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.cli import main
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Request
+from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import (
     ANSWER_SCHEMA,
     USER_TEXT,
@@ -135,7 +136,7 @@ def _fake_frames(question):
 
 def _adapter(server, **options) -> OpenAIAdapter:
     return OpenAIAdapter(
-        "served", base_url=server.url, api_key_env=KEY_ENV, max_retries=0, **options
+        "served", base_url=server.url, api_key_env=KEY_ENV, retry=RetryPolicy(tries=1), **options
     )
 
 

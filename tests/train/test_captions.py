@@ -15,6 +15,7 @@ from verbnoun.bench import prompts
 from verbnoun.cli import main
 from verbnoun.data.annotations import EK100Annotations
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
 from verbnoun.train.captions import CaptionSettings, RateLimiter, build_captions
 from verbnoun.train.sft import load_mixture
@@ -63,7 +64,7 @@ def annotations(tmp_path_factory):
 
 def adapter(server):
     return OpenAIAdapter("gpt-test", base_url=server.url, api_key_env="LLAVACTION_CAPTION_KEY",
-                         concurrency=3, max_retries=0, timeout=5.0)  # fmt: skip
+                         concurrency=3, retry=RetryPolicy(tries=1, request_timeout=5.0))  # fmt: skip
 
 
 def frames(segments):

@@ -34,11 +34,18 @@ class Request:
 
 @dataclass
 class Reply:
-    """A model's raw answer; ``scores`` per option when the adapter computes them."""
+    """A model's raw answer; ``scores`` per option when the adapter computes them.
+
+    Endpoint adapters add the token ``usage`` (``prompt_tokens``, ``completion_tokens``) and,
+    for a question they could not get answered, ``failure`` (``kind``, ``status``,
+    ``attempts``, ``waited``, ``message``; kind ``refused`` stops the run): then ``raw`` is
+    empty and means nothing."""
 
     raw: str
     scores: list[float] | None = None
     extra: dict = field(default_factory=dict)
+    usage: dict | None = None
+    failure: dict | None = None
 
 
 class Adapter(Protocol):

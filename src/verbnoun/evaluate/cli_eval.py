@@ -18,6 +18,7 @@ class Model(StrEnum):
     prior = "prior"
     openai = "openai"
     llavaction = "llavaction"
+    hf = "hf"
 
 
 class Scoring(StrEnum):
@@ -34,6 +35,27 @@ class Parser(StrEnum):
 class ApiProtocol(StrEnum):
     gpt4o = "gpt4o"
     video = "video"
+
+
+class HfDtype(StrEnum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+class HfFrames(StrEnum):
+    auto = "auto"
+    video = "video"
+    images = "images"
+
+
+def _hf_options(model: str, hf_model, dtype, device_map, attn_implementation, hf_frames) -> dict:
+    """The ``--model hf`` options (none for other models, so their adapters never see them)."""
+    if model != "hf":
+        return {}
+    return {"hf_model": hf_model, "dtype": dtype, "device_map": device_map,
+            "attn_implementation": attn_implementation, "hf_frames": hf_frames}  # fmt: skip
 
 
 class PriorActions(StrEnum):
@@ -56,9 +78,15 @@ def make_adapter(
     concurrency: int = 4,
     structured: bool | None = None,
     api_protocol: str = "gpt4o",
+    retry=None,
     checkpoint: Path | None = None,
     scoring: str = "letters",
     device: str | None = None,
+    hf_model: str | None = None,
+    dtype: str = "auto",
+    device_map: str | None = None,
+    attn_implementation: str | None = None,
+    hf_frames: str = "auto",
 ):
     """Build the adapter named ``model`` from command-line options."""
     from verbnoun.evaluate import adapters
@@ -96,6 +124,7 @@ def make_adapter(
             concurrency=concurrency,
             structured=structured,
             protocol=api_protocol,
+            retry=retry,
         )
     if model == "llavaction":
         if checkpoint is None:
@@ -110,7 +139,31 @@ def make_adapter(
             if torch.cuda.is_available():
                 device = f"cuda:{os.environ['LOCAL_RANK']}"
         return LlavactionAdapter(checkpoint, mode=scoring, device=device)
+    if model == "hf":
+        if not hf_model:
+            raise VerbnounError("--model hf needs --hf-model DIR_OR_ID")
+        from verbnoun.evaluate.hf_adapter import HfAdapter, HfSettings
+
+        return HfAdapter(
+            HfSettings(
+                str(hf_model), mode=scoring, dtype=dtype, device=_rank_device(device),
+                device_map=device_map, attn_implementation=attn_implementation,
+                frames_as=hf_frames,
+            )
+        )  # fmt: skip
     raise VerbnounError(f"unknown model {model!r}")
+
+
+def _rank_device(device: str | None) -> str | None:
+    """``device``, or under torchrun with CUDA one GPU per process (``cuda:LOCAL_RANK``)."""
+    import os
+
+    if device is None and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{os.environ['LOCAL_RANK']}"
+    return device
 
 
 def _ranked_by_narration_id(
@@ -134,11 +187,9 @@ def _ranked_by_narration_id(
         loaded = load_predictions(
             predictions, num_verbs=len(folder.verbs()), num_nouns=len(folder.nouns())
         )
-    return {
-        s.narration_id: loaded.ranked(s)
-        for s in folder.segments(split)
-        if loaded.key_of(s) in loaded.by_key
-    }
+    segments = folder.segments(split)
+    loaded.check_fits(segments)  # a row or id outside the split: the file is for another CSV
+    return {s.narration_id: loaded.ranked(s) for s in segments if loaded.key_of(s) in loaded.by_key}
 
 
 def _two_stage_questions(
@@ -170,9 +221,9 @@ def _two_stage_questions(
     verbs, nouns = folder.verbs(), folder.nouns()
     loaded = load_predictions(predictions, num_verbs=len(verbs), num_nouns=len(nouns))
     texts = OptionTexts.of(folder, folder.action_vocabulary(), option_text)
-    built = build_two_stage_questions(
-        folder.segments(split, require_labels=True), loaded, texts, top_k=top_k, seed=seed
-    )
+    segments = folder.segments(split, require_labels=True)
+    loaded.check_fits(segments)
+    built = build_two_stage_questions(segments, loaded, texts, top_k=top_k, seed=seed)
     path = out / f"two-stage-top{top_k}.jsonl"
     write_questions(path, built)
     return path
@@ -202,11 +253,14 @@ def run_eval(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = False,
+    max_consecutive_failures: int = 20,
+    price_per_mtok: tuple[float, float] | None = None,
     **model_options,
 ) -> dict | None:
     """``verbnoun eval`` as a function: the run's metrics, or ``None`` when other shards of the
     run still have questions. ``model_options`` go to :func:`make_adapter` (``seed``,
-    ``predictions``, ``api_model``, ``checkpoint``, ``scoring``, ``device``, ...)."""
+    ``predictions``, ``api_model``, ``checkpoint``, ``scoring``, ``device``, ``retry`` (a
+    :class:`~verbnoun.evaluate.endpoint.RetryPolicy`), ...)."""
     from verbnoun.evaluate.runner import EvalSettings, Shard, run_evaluation
 
     settings = EvalSettings(
@@ -247,6 +301,8 @@ def run_eval(
         progress=progress,
         annotations=_dataset_or(dataset, annotations),
         open_vocab=mapper,
+        max_consecutive_failures=max_consecutive_failures,
+        price_per_mtok=price_per_mtok,
     )
 
 
@@ -322,6 +378,27 @@ def eval_command(
     device: Annotated[
         str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
     ] = None,
+    hf_model: Annotated[
+        str | None,
+        typer.Option(
+            help="--model hf: a transformers model directory, or a model id already in the "
+            "local Hugging Face cache (never downloaded)."
+        ),
+    ] = None,
+    dtype: Annotated[
+        HfDtype,
+        typer.Option(help="--model hf: weights' dtype (auto: bfloat16 on GPU, else float32)."),
+    ] = HfDtype.auto,
+    device_map: Annotated[
+        str | None,
+        typer.Option(help="--model hf: accelerate device map (e.g. auto) instead of --device."),
+    ] = None,
+    attn_implementation: Annotated[
+        str | None, typer.Option(help="--model hf: eager, sdpa or flash_attention_2.")
+    ] = None,
+    hf_frames: Annotated[
+        HfFrames, typer.Option(help="--model hf: frames as one video, as images, or auto.")
+    ] = HfFrames.auto,
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per model call.")] = 8,
     workers: Annotated[
         int, typer.Option(min=0, help="Frame-decoding threads (0: decode between model calls).")
@@ -347,8 +424,37 @@ def eval_command(
         float, typer.Option(help="--open-vocab: least cosine similarity an embedding match needs.")
     ] = 0.5,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    tries: Annotated[
+        int, typer.Option(min=1, help="--model openai: tries per question (transient failures).")
+    ] = 6,
+    max_wait: Annotated[
+        float,
+        typer.Option(min=0, help="--model openai: seconds a question may wait between tries."),
+    ] = 300.0,
+    first_wait: Annotated[
+        float, typer.Option(min=0, help="--model openai: first backoff (doubles, jittered).")
+    ] = 1.0,
+    request_timeout: Annotated[
+        float, typer.Option(min=0.001, help="--model openai: seconds one try may take.")
+    ] = 120.0,
+    max_consecutive_failures: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Stop (keeping everything) after N failed questions in a row (0: never)."
+        ),
+    ] = 20,
+    price_per_mtok: Annotated[
+        str | None,
+        typer.Option(help="IN,OUT: price per million input/output tokens, for the cost estimate."),
+    ] = None,
 ) -> None:
-    """Evaluate a model on a question file; resumable; writes RUN_DIR/{config,predictions,metrics}."""
+    """Evaluate a model on a question file; resumable; writes RUN_DIR/{config,predictions,metrics}.
+
+    Exits with status 3 when some questions failed (the endpoint never answered them): running
+    the same command again asks only those."""
+    from verbnoun.evaluate.endpoint import RetryPolicy, parse_price
+
+    retry = RetryPolicy(tries, max_wait, first_wait, request_timeout=request_timeout)
     metrics = run_eval(
         model.value,
         out,
@@ -380,10 +486,15 @@ def eval_command(
         concurrency=concurrency,
         structured=structured,
         api_protocol=api_protocol.value,
+        retry=retry if model == Model.openai else None,
+        max_consecutive_failures=max_consecutive_failures,
+        price_per_mtok=parse_price(price_per_mtok),
         checkpoint=checkpoint,
         scoring=scoring.value,
         device=device,
-    )
+        **_hf_options(model.value, hf_model, dtype.value, device_map, attn_implementation,
+                      hf_frames.value),
+    )  # fmt: skip
     if metrics is None:
         typer.echo(f"{out}: shard done; other shards still have questions to answer")
         return
@@ -394,6 +505,7 @@ def eval_command(
             f"noun {100 * mapped['noun']:.1f}% action {100 * mapped['action']:.1f}% on "
             f"{mapped['n']} clips, unmapped {100 * mapped['unmapped']:.1f}%"
         )
+        _endpoint_summary(out, metrics)
         return
     overall = metrics["overall"]
     low, high = overall["ci95"]
@@ -401,6 +513,35 @@ def eval_command(
         f"{out}: accuracy {100 * overall['accuracy']:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f}) "
         f"on {overall['n']} questions, unparsed {100 * overall['unparsed_rate']:.1f}%"
     )
+    _endpoint_summary(out, metrics)
+
+
+def _endpoint_summary(out: Path, metrics: dict) -> None:
+    """Print the endpoint's tally (failed by kind, tokens, cost, requests per second); exit
+    with status 3 when some questions failed."""
+    coverage, usage = metrics.get("coverage", {}), metrics.get("usage")
+    throughput = metrics.get("throughput")
+    if usage is not None or throughput is not None:
+        parts = []
+        if usage is not None:
+            parts.append(f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} "
+                         f"completion tokens")  # fmt: skip
+            if "estimated_cost" in usage:
+                parts.append(f"estimated cost {usage['estimated_cost']:.4f}")
+        if throughput is not None and throughput.get("requests_per_second") is not None:
+            parts.append(f"{throughput['requests_per_second']:.2f} requests/s")
+        typer.echo(f"{out}: " + ", ".join(parts))
+    if not coverage.get("failed"):
+        return
+    kinds = ", ".join(f"{kind} {n}" for kind, n in coverage["failed_by_kind"].items())
+    over_all = coverage["accuracy_over_all"]
+    typer.echo(
+        f"{out}: {coverage['answered']} answered, {coverage['failed']} failed ({kinds}); "
+        f"accuracy over all asked {100 * over_all:.1f}%. Run the same command again to retry "
+        "the failed ones.",
+        err=True,
+    )
+    raise typer.Exit(3)
 
 
 def frames_for(
@@ -443,11 +584,11 @@ def _open_vocab_mapper(
     """The mapper of ``--open-vocab``, after checking that the model writes free text."""
     if model in ("random", "prior", "specialist"):
         raise VerbnounError(
-            f"--open-vocab needs a model that writes text (openai, or llavaction with "
+            f"--open-vocab needs a model that writes text (openai, or llavaction / hf with "
             f"--scoring generate), not {model!r}"
         )
-    if model == "llavaction" and scoring != "generate":
-        raise VerbnounError("--open-vocab with --model llavaction needs --scoring generate")
+    if model in ("llavaction", "hf") and scoring != "generate":
+        raise VerbnounError(f"--open-vocab with --model {model} needs --scoring generate")
     if two_stage:
         raise VerbnounError(
             "--open-vocab asks without options: it does not combine with --two-stage"

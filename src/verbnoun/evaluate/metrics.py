@@ -155,3 +155,58 @@ def open_vocab_top1(
         "verb_unmapped": verb_missing / n,
         "noun_unmapped": noun_missing / n,
     }
+
+
+def coverage_summary(total: int, correct: Sequence[bool], failures: Sequence[dict]) -> dict:
+    """How many of ``total`` questions were answered, failed (by kind and HTTP status) or not
+    asked, and the accuracy over the answered ones and over all asked (a failed question counts
+    as wrong there). ``correct``: one flag per answered question; ``failures``: the ``failed``
+    part of each failed record."""
+    answered, failed = len(correct), len(failures)
+    hits = sum(bool(c) for c in correct)
+    by_kind: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for failure in failures:
+        by_kind[failure["kind"]] = by_kind.get(failure["kind"], 0) + 1
+        status = str(failure.get("status"))
+        by_status[status] = by_status.get(status, 0) + 1
+    asked = answered + failed
+    return {
+        "questions": total,
+        "answered": answered,
+        "failed": failed,
+        "not_asked": total - asked,
+        "failed_by_kind": dict(sorted(by_kind.items())),
+        "failed_by_status": dict(sorted(by_status.items())),
+        "accuracy_over_answered": hits / answered if answered else None,
+        "accuracy_over_all": hits / asked if asked else None,
+    }
+
+
+def usage_summary(
+    records: Iterable[Mapping], price_per_mtok: tuple[float, float] | None = None
+) -> dict | None:
+    """Token usage summed over records that carry one (``None`` when none does): prompt and
+    completion tokens, requests (tries) and, given ``(input, output)`` prices per million
+    tokens, the estimated cost."""
+    prompt = completion = requests = counted = 0
+    for record in records:
+        usage = record.get("usage")
+        if usage is not None:
+            counted += 1
+            prompt += int(usage.get("prompt_tokens", 0))
+            completion += int(usage.get("completion_tokens", 0))
+        requests += int(record.get("attempts", record.get("failed", {}).get("attempts", 0)))
+    if not counted:
+        return None
+    summary: dict = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "records_with_usage": counted,
+        "requests": requests,
+    }
+    if price_per_mtok is not None:
+        price_in, price_out = price_per_mtok
+        summary["price_per_mtok"] = [price_in, price_out]
+        summary["estimated_cost"] = round((prompt * price_in + completion * price_out) / 1e6, 6)
+    return summary

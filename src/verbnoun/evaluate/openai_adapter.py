@@ -15,8 +15,12 @@ Two protocols (``protocol``):
   where our prompt has ``<image>``, so the served model reads our prompt. Plain-text answers
   unless ``structured=True`` is asked for; temperature 0.
 
-Retries with exponential backoff on 429, 5xx, timeouts and connection errors are the
-``openai`` client's own (bounded by ``max_retries``); requests run ``concurrency`` at a time.
+Every transient failure (429, 5xx, timeouts, connections closed mid-body, HTTP 200 with an HTML
+body, no choices, null content, a truncated body) is retried as ``retry`` (a
+:class:`~verbnoun.evaluate.endpoint.RetryPolicy`) says, by :mod:`verbnoun.evaluate.endpoint`;
+a question whose tries are used up comes back as a failed :class:`Reply` (``failure``), and a
+refusal no retry can change (bad key, unknown model) stops the run. Requests run
+``concurrency`` at a time.
 
 The API key is read from the environment variable named by ``api_key_env`` and is never written
 to settings, predictions or logs: :meth:`OpenAIAdapter.settings` records only the variable's name.
@@ -27,13 +31,26 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from verbnoun.bench import prompts
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Reply, Request
+from verbnoun.evaluate.endpoint import (
+    APIAnswerError,
+    Cancelled,
+    Completion,
+    EndpointRefused,
+    Failure,
+    RequestFailed,
+    RetryPolicy,
+    TransportStats,
+    send_once,
+    with_retries,
+)
 
 ANSWER_SCHEMA = {
     "name": "answer",
@@ -49,9 +66,7 @@ USER_TEXT = "These are the frames of the video, in order."
 PROTOCOLS = ("gpt4o", "video")
 VIDEO_URL_PREFIX = "data:video/jpeg;base64,"
 
-
-class APIAnswerError(VerbnounError):
-    """The endpoint failed or answered something that is not a chat completion."""
+__all__ = ["APIAnswerError", "OpenAIAdapter", "encode_jpeg", "video_url"]
 
 
 def encode_jpeg(frame, quality: int = 90) -> str:
@@ -104,8 +119,7 @@ class OpenAIAdapter:
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 4,
-        max_retries: int = 4,
-        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
         structured: bool | None = None,
         max_tokens: int = 64,
         jpeg_quality: int = 90,
@@ -126,13 +140,17 @@ class OpenAIAdapter:
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.concurrency = concurrency
-        self.max_retries = max_retries
+        self.retry = (retry or RetryPolicy()).check()
+        self.stats = TransportStats()
         self.protocol = protocol
         self.structured = (protocol == "gpt4o") if structured is None else structured
         self.max_tokens = max_tokens
         self.jpeg_quality = jpeg_quality
-        self.client = OpenAI(
-            api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        self._key = key
+        self._refused: str | None = None
+        self._cancel = threading.Event()
+        self.client = OpenAI(  # its own retries off: endpoint.with_retries decides
+            api_key=key, base_url=base_url, max_retries=0, timeout=self.retry.request_timeout
         )
 
     def settings(self) -> dict:
@@ -187,12 +205,23 @@ class OpenAIAdapter:
         ]
 
     def _one(self, request: Request) -> Reply:
+        """One question: its reply, or a failed reply (tries used up, or refused)."""
         start = time.perf_counter()
         schema = ANSWER_SCHEMA if self.structured else None
-        content = self.chat(
-            self.messages(request), schema=schema, label=f"question {request.question.id}"
-        )
-        return Reply(content, extra={"api_latency": time.perf_counter() - start})
+        label = f"question {request.question.id}"
+        if self._refused is not None:  # one refusal stops the run: send nothing more
+            return Reply("", failure=Failure("refused", None, 0, 0.0, self._refused).to_record())
+        try:
+            done = self.complete(self.messages(request), schema=schema, label=label)
+        except RequestFailed as error:
+            return Reply("", usage=getattr(error, "usage", None),
+                         failure=error.failure.to_record())  # fmt: skip
+        except EndpointRefused as error:
+            self._refused = str(error)
+            failure = Failure("refused", None, 1, 0.0, str(error))
+            return Reply("", failure=failure.to_record())
+        extra = {"api_latency": time.perf_counter() - start, "attempts": done.attempts}
+        return Reply(done.content, usage=done.usage, extra=extra)
 
     def request_body(
         self, messages: list[dict], *, schema: dict | None = None, max_tokens: int | None = None
@@ -208,6 +237,36 @@ class OpenAIAdapter:
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         return body
 
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry, unless the requests were given up (then :class:`Cancelled`)."""
+        if self._cancel.wait(seconds):
+            raise Cancelled("given up")
+
+    def transport_settings(self) -> dict:
+        """How requests are sent and retried (config.json; these never change a result)."""
+        return {"concurrency": self.concurrency, **self.retry.settings()}
+
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        schema: dict | None = None,
+        max_tokens: int | None = None,
+        label: str = "request",
+    ) -> Completion:
+        """One chat completion for any message list, retried as :attr:`retry` says: the text,
+        token usage and tries. :class:`~verbnoun.evaluate.endpoint.RequestFailed` when the
+        tries are used up, :class:`~verbnoun.evaluate.endpoint.EndpointRefused` when the
+        endpoint refuses (both name ``label``). ``schema``: structured output."""
+        body = self.request_body(messages, schema=schema, max_tokens=max_tokens)
+        try:
+            return with_retries(
+                lambda: send_once(self.client, body, self._key), self.retry, label=label,
+                stats=self.stats, sleep=self._sleep,
+            )  # fmt: skip
+        except EndpointRefused as error:
+            raise EndpointRefused(f"{label}: {error}") from None
+
     def chat(
         self,
         messages: list[dict],
@@ -216,32 +275,24 @@ class OpenAIAdapter:
         max_tokens: int | None = None,
         label: str = "request",
     ) -> str:
-        """One chat completion for any message list; the reply's text. ``schema``: structured
-        output (a ``json_schema`` object); errors name ``label``."""
-        import openai
+        """:meth:`complete`'s text."""
+        return self.complete(messages, schema=schema, max_tokens=max_tokens, label=label).content
 
-        body = self.request_body(messages, schema=schema, max_tokens=max_tokens)
-        try:
-            response = self.client.chat.completions.create(**body)
-        except openai.APIStatusError as error:
-            raise APIAnswerError(
-                f"{label}: HTTP {error.status_code} from the endpoint "
-                f"after {self.max_retries} retries"
-            ) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as error:
-            raise APIAnswerError(
-                f"{label}: {type(error).__name__} after {self.max_retries} retries"
-            ) from None
-        except (openai.APIResponseValidationError, ValueError):
-            raise APIAnswerError(f"{label}: malformed response body") from None
-        try:
-            content = response.choices[0].message.content
-        except (AttributeError, IndexError, TypeError):
-            raise APIAnswerError(f"{label}: response has no choices/message") from None
-        if not isinstance(content, str):
-            raise APIAnswerError(f"{label}: response has no text content")
-        return content
+    def answer_each(self, requests: Sequence[Request]) -> Iterator[tuple[int, Reply]]:
+        """``(index, reply)`` for each request as soon as its reply is in, ``concurrency`` at a
+        time; failed ones carry ``failure``. Closing it early drops the requests not started."""
+        self._cancel.clear()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = {pool.submit(self._one, request): i for i, request in enumerate(requests)}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            finally:
+                self._cancel.set()  # requests waiting to be retried give up at once
+                for future in futures:
+                    future.cancel()
 
     def answer(self, requests: Sequence[Request]) -> list[Reply]:
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._one, requests))
+        """One reply per request (see :meth:`answer_each`), in the requests' order."""
+        replies: dict[int, Reply] = dict(self.answer_each(requests))
+        return [replies[i] for i in range(len(requests))]

@@ -12,6 +12,14 @@
 * Open-vocabulary runs (``open_vocab``: a mapper) ask the direct-narration question instead of
   the multiple-choice one, map each free-text answer to (verb class, noun class) and score top-1
   verb, noun and action after mapping, with the share of answers that could not be mapped.
+* A question an endpoint could not answer (its tries used up) goes to ``failed.jsonl`` (or
+  ``failed.shard-K-of-N.jsonl``) with the kind and HTTP status of its last failure, never to
+  the predictions; the run goes on, and running it again asks only those (and the unasked).
+  ``max_consecutive_failures`` failed in a row stop the run early (the endpoint is down); a
+  refusal (bad key, unknown model) stops it at once. Nothing answered is lost either way.
+  ``metrics.json`` is written once every question is answered or failed: it counts the failed
+  ones by kind, gives the accuracy over the answered and over all asked, the token usage, the
+  requests per second and, with a price, the estimated cost.
 """
 
 from __future__ import annotations
@@ -31,15 +39,18 @@ from verbnoun import __version__
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Adapter, Request
+from verbnoun.evaluate.endpoint import EndpointDown, EndpointRefused
 from verbnoun.evaluate.metrics import (
     accuracy_summary,
+    coverage_summary,
     grouped_accuracy,
     mean_class_accuracy,
     open_vocab_top1,
     recognition_top1,
+    usage_summary,
 )
 from verbnoun.evaluate.parsing import PARSER_VERSION, get_parser
-from verbnoun.fileio import sha256_file, write_json
+from verbnoun.fileio import atomic_write_bytes, read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
     from verbnoun.bench.open_vocab import OpenVocabMapper
@@ -105,6 +116,11 @@ class Shard:
             return "predictions.jsonl"
         return f"predictions.shard-{self.index}-of-{self.count}.jsonl"
 
+    @property
+    def failed_filename(self) -> str:
+        """Where this shard records the questions the endpoint could not answer."""
+        return self.filename.replace("predictions", "failed", 1)
+
 
 def run_config(
     settings: EvalSettings,
@@ -125,12 +141,17 @@ def run_config(
     return config
 
 
-def check_or_write_config(run_dir: Path, config: dict, questions_path: Path) -> None:
-    """Write config.json on a new run; on an old one, refuse any setting that differs."""
+def check_or_write_config(
+    run_dir: Path, config: dict, questions_path: Path, transport: dict | None = None
+) -> None:
+    """Write config.json on a new run; on an old one, refuse any setting that differs.
+    ``transport`` (how requests are sent and retried: no result depends on it) is recorded as
+    the latest run gave it."""
     path = run_dir / "config.json"
+    unchecked = ("questions", "created_with", "transport")
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        old_settings = {k: v for k, v in old.items() if k not in ("questions", "created_with")}
+        old = read_json(path, expect=dict)
+        old_settings = {k: v for k, v in old.items() if k not in unchecked}
         changed = sorted(
             key
             for key in set(old_settings) | set(config)
@@ -143,10 +164,18 @@ def check_or_write_config(run_dir: Path, config: dict, questions_path: Path) -> 
             raise VerbnounError(
                 f"{path}: this run was made with other settings ({details}); use a new --out"
             )
+        if transport is not None and old.get("transport") != transport:
+            write_json(path, {**old, "transport": transport})
         return
+    extra = {"transport": transport} if transport is not None else {}
     write_json(
         path,
-        {**config, "questions": str(questions_path.resolve()), "created_with": __version__},
+        {
+            **config,
+            "questions": str(questions_path.resolve()),
+            "created_with": __version__,
+            **extra,
+        },
     )
 
 
@@ -184,6 +213,34 @@ def answered(run_dir: Path) -> dict[str, dict]:
         for record in read_predictions(path):
             merged.setdefault(record["id"], record)
     return merged
+
+
+def failed_files(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("failed*.jsonl"))
+
+
+def failures(run_dir: Path, answered_ids=None) -> dict[str, dict]:
+    """The failed records of a run directory (the latest per question, over shard files) of
+    the questions that have no answer (``answered_ids``: default, those of :func:`answered`)."""
+    if answered_ids is None:
+        answered_ids = answered(run_dir)
+    merged: dict[str, dict] = {}
+    for path in failed_files(run_dir):
+        for record in read_predictions(path):
+            if record["id"] not in answered_ids:
+                merged[record["id"]] = record
+    return merged
+
+
+def _compact_failed(path: Path, answered_ids) -> None:
+    """Keep in a failed file only the latest record of each still unanswered question (an
+    atomic rewrite; nothing to do when it holds nothing else)."""
+    records = read_predictions(path, repair=True)
+    latest = {r["id"]: r for r in records if r["id"] not in answered_ids}
+    if len(latest) == len(records):
+        return
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in latest.values())
+    atomic_write_bytes(path, lines.encode("utf-8"))
 
 
 def _batches(items: Sequence[Question], size: int) -> Iterator[list[Question]]:
@@ -254,11 +311,18 @@ def run_evaluation(
     progress: bool = True,
     annotations: str | Path | None = None,
     open_vocab: OpenVocabMapper | None = None,
+    max_consecutive_failures: int = 20,
+    price_per_mtok: tuple[float, float] | None = None,
 ) -> dict | None:
-    """Answer every unanswered question of this shard; returns the metrics once all are in.
+    """Answer every unanswered question of this shard; returns the metrics once every question
+    is answered or failed (``None`` while some are not asked yet, e.g. by other shards).
 
     With ``open_vocab`` (a mapper), ask the direct-narration question and score the mapped
-    free-text answers instead of the multiple-choice ones."""
+    free-text answers instead of the multiple-choice ones. Questions the model's endpoint could
+    not answer are recorded as failed (see the module's docstring);
+    ``max_consecutive_failures`` of them in a row (0: no limit) raise :class:`EndpointDown`
+    once everything is written, a refusal raises :class:`EndpointRefused`.
+    ``price_per_mtok``: (input, output) price per million tokens, for the estimated cost."""
     settings.check()
     questions_path = Path(questions_path)
     run_dir = Path(run_dir)
@@ -269,18 +333,36 @@ def run_evaluation(
         _check_open_vocab(questions_path, questions, settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = run_config(settings, adapter, questions_path, open_vocab)
-    check_or_write_config(run_dir, config, questions_path)
+    transport = None
+    if hasattr(adapter, "transport_settings"):
+        transport = {
+            **adapter.transport_settings(),  # type: ignore[attr-defined]
+            "max_consecutive_failures": max_consecutive_failures,
+        }
+    check_or_write_config(run_dir, config, questions_path, transport)
     own_file = run_dir / shard.filename
+    own_failed = run_dir / shard.failed_filename
     read_predictions(own_file, repair=True)
     done = answered(run_dir)
+    _compact_failed(own_failed, done)
     todo = [q for q in questions if q.id not in done and shard.owns(q.id)]
     parse = get_parser(settings.parser)
     by_id = {q.id: q for q in questions}
     source = frame_source if adapter.needs_frames else None
 
+    stats = getattr(adapter, "stats", None)
+    sent_before = stats.requests if stats is not None else 0
+    tally = {"answered": len(done), "failed": 0, "in_a_row": 0, "asked": 0}
+    started = time.perf_counter()
+
+    def status() -> str:
+        retrying = f" retrying {stats.retrying}" if stats is not None else ""
+        return f"answered {tally['answered']} failed {tally['failed']}{retrying}"
+
     with (
         own_file.open("a", encoding="utf-8") as out,
-        _progress(progress, len(questions), len(done), len(todo)) as advance,
+        own_failed.open("a", encoding="utf-8") as failed_out,
+        _progress(progress, len(questions), len(done), len(todo), status) as advance,
     ):
         for batch, frames in _prefetched(todo, batch_size, source, workers):
             for part in _independent_parts(batch, frames, settings):
@@ -296,24 +378,96 @@ def run_evaluation(
                     request.extra = {"prior_sources": sources} if sources else {}
                     requests.append(request)
                 if open_vocab is not None:
-                    records = _answer_open_vocab(adapter, requests, open_vocab)
+                    chunks = _answer_open_vocab(adapter, requests, open_vocab)
                 else:
-                    records = _answer(adapter, requests, parse)
-                for record in records:
-                    done[record["id"]] = record
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-                advance(len(requests))
+                    chunks = _answer(adapter, requests, parse)
+                try:
+                    for records in chunks:
+                        refused = _write(records, out, failed_out, done, tally)
+                        advance(len(records))
+                        if refused is not None:
+                            raise EndpointRefused(refused)
+                        if 0 < max_consecutive_failures <= tally["in_a_row"]:
+                            where = failed_out.name
+                            raise EndpointDown(_stop_message(run_dir, questions, tally, where))
+                finally:
+                    chunks.close()  # a stop: the requests still out are given up
 
     merged = answered(run_dir)
-    if not all(q.id in merged for q in questions):
+    _compact_failed(own_failed, merged)
+    if own_failed.is_file() and own_failed.stat().st_size == 0:
+        own_failed.unlink()
+    failed = failures(run_dir, merged)
+    if not all(q.id in merged or q.id in failed for q in questions):
         return None
     metrics = compute_metrics(
-        questions, merged, annotations=annotations, open_vocab=open_vocab is not None
-    )
+        questions, merged, annotations=annotations, open_vocab=open_vocab is not None,
+        failed=failed, price_per_mtok=price_per_mtok,
+    )  # fmt: skip
+    if stats is not None:
+        metrics["throughput"] = _throughput(
+            run_dir, tally["asked"], stats.requests - sent_before, time.perf_counter() - started
+        )
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _write(records: list[dict], out, failed_out, done: dict, tally: dict) -> str | None:
+    """Append answered records to the predictions and failed ones to the failed file (both
+    flushed to disk); keep the tally. Returns the message of a refusal (not recorded)."""
+    refused = None
+    for record in records:
+        failure = record.get("failed")
+        if failure is not None and failure["kind"] == "refused":
+            refused = refused or failure["message"]
+            continue
+        tally["asked"] += 1
+        if failure is None:
+            done[record["id"]] = record
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            tally["answered"] += 1
+            tally["in_a_row"] = 0
+        else:
+            failed_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            tally["failed"] += 1
+            tally["in_a_row"] += 1
+            tally["last"] = failure
+    for handle in (out, failed_out):
+        handle.flush()
+        os.fsync(handle.fileno())
+    return refused
+
+
+def _stop_message(run_dir: Path, questions: Sequence[Question], tally: dict, where: str) -> str:
+    last = tally["last"]
+    status = f", HTTP {last['status']}" if last.get("status") is not None else ""
+    done = answered(run_dir)
+    failed = failures(run_dir, done)
+    waiting = len(questions) - len(done) - len(failed)
+    return (
+        f"stopped after {tally['in_a_row']} questions in a row failed (last: {last['kind']}"
+        f"{status}): the endpoint looks down. Kept: {len(done)} answered, {len(failed)} failed "
+        f"({where}), {waiting} not asked; run the same command again to go on"
+    )
+
+
+def _throughput(run_dir: Path, asked: int, requests: int, seconds: float) -> dict:
+    """Requests and questions per second of this invocation (of the previous one, kept from
+    metrics.json, when this one asked nothing)."""
+    if asked == 0 and (run_dir / "metrics.json").is_file():
+        try:
+            old = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+            if isinstance(old.get("throughput"), dict):
+                return old["throughput"]
+        except (ValueError, AttributeError):  # unreadable: this invocation's figures instead
+            pass
+    return {
+        "questions": asked,
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(requests / seconds, 4) if seconds > 0 else None,
+        "questions_per_second": round(asked / seconds, 4) if seconds > 0 else None,
+    }
 
 
 def _check_open_vocab(path: Path, questions: Sequence[Question], settings: EvalSettings) -> None:
@@ -381,40 +535,73 @@ def _ask(adapter: Adapter, requests: list[Request]) -> tuple[list, float]:
     return replies, latency
 
 
-def _answer(adapter: Adapter, requests: list[Request], parse) -> list[dict]:
-    """Ask the model, parse every reply, and return the prediction records."""
-    replies, latency = _ask(adapter, requests)
-    records = []
-    for request, reply in zip(requests, replies, strict=True):
-        q = request.question
-        parsed = parse(reply.raw, q.option_texts)
-        record = {
-            "id": q.id,
-            "raw": reply.raw,
-            "choice": parsed.index,
-            "rule": parsed.rule,
-            "correct": parsed.index == q.answer_index,
-            "latency": round(latency, 4),
-        }
-        if reply.scores is not None:
-            record["scores"] = reply.scores
-        if request.extra.get("prior_sources"):
-            record["prior_sources"] = request.extra["prior_sources"]
-        records.append(record)
-    return records
+def _replies(adapter: Adapter, requests: list[Request]) -> Iterator[list[tuple]]:
+    """The model's replies as ``(request, reply, latency)`` chunks: one per reply as soon as it
+    arrives from an adapter that streams them (``answer_each``: nothing answered waits in memory
+    for a slower question), else the whole batch at once."""
+    each = getattr(adapter, "answer_each", None)
+    if each is None:
+        replies, latency = _ask(adapter, requests)
+        yield list(zip(requests, replies, [latency] * len(requests), strict=True))
+        return
+    for index, reply in each(requests):
+        yield [(requests[index], reply, reply.extra.get("api_latency", 0.0))]
+
+
+def _answer(adapter: Adapter, requests: list[Request], parse) -> Iterator[list[dict]]:
+    """Ask the model, parse every reply, and yield the prediction records (in chunks)."""
+    for chunk in _replies(adapter, requests):
+        records = []
+        for request, reply, latency in chunk:
+            q = request.question
+            if reply.failure is not None:
+                records.append(_failed_record(q.id, reply))
+                continue
+            parsed = parse(reply.raw, q.option_texts)
+            record = {
+                "id": q.id,
+                "raw": reply.raw,
+                "choice": parsed.index,
+                "rule": parsed.rule,
+                "correct": parsed.index == q.answer_index,
+                "latency": round(latency, 4),
+            }
+            if reply.scores is not None:
+                record["scores"] = reply.scores
+            if request.extra.get("prior_sources"):
+                record["prior_sources"] = request.extra["prior_sources"]
+            records.append(_with_usage(record, reply))
+        yield records
+
+
+def _failed_record(question_id: str, reply) -> dict:
+    """The record of a question the endpoint could not answer: no answer, no choice."""
+    return _with_usage({"id": question_id, "failed": reply.failure}, reply)
+
+
+def _with_usage(record: dict, reply) -> dict:
+    """Add an endpoint's token usage and tries to a record (nothing for local models)."""
+    if reply.usage is not None:
+        record["usage"] = reply.usage
+    if reply.extra.get("attempts") is not None:
+        record["attempts"] = reply.extra["attempts"]
+    return record
 
 
 def _answer_open_vocab(
     adapter: Adapter, requests: list[Request], mapper: OpenVocabMapper
-) -> list[dict]:
-    """Ask for free text, map every answer to classes, and return the prediction records."""
-    replies, latency = _ask(adapter, requests)
-    mappings = mapper.map_many([reply.raw for reply in replies])
-    records = []
-    for request, reply, mapping in zip(requests, replies, mappings, strict=True):
-        q = request.question
-        records.append(
-            {
+) -> Iterator[list[dict]]:
+    """Ask for free text, map every answer to classes, and yield the records (in chunks)."""
+    for chunk in _replies(adapter, requests):
+        mappings = iter(mapper.map_many([r.raw for _, r, _ in chunk if r.failure is None]))
+        records = []
+        for request, reply, latency in chunk:
+            q = request.question
+            if reply.failure is not None:
+                records.append(_failed_record(q.id, reply))
+                continue
+            mapping = next(mappings)
+            record = {
                 "id": q.id,
                 "raw": reply.raw,
                 "answer": mapping.text,
@@ -428,8 +615,8 @@ def _answer_open_vocab(
                 "correct": mapping.action_id == q.action_id,
                 "latency": round(latency, 4),
             }
-        )
-    return records
+            records.append(_with_usage(record, reply))
+        yield records
 
 
 def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
@@ -452,8 +639,11 @@ def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
 class _progress:
     """A rich progress bar with ETA (or nothing), used as ``with ... as advance``."""
 
-    def __init__(self, enabled: bool, total: int, done: int, todo: int) -> None:
+    def __init__(
+        self, enabled: bool, total: int, done: int, todo: int, status: Callable[[], str]
+    ) -> None:
         self.enabled, self.total, self.done, self.todo = enabled, total, done, todo
+        self.status = status  # "answered A failed F retrying R", read at every refresh
 
     def __enter__(self):
         if not self.enabled:
@@ -462,13 +652,22 @@ class _progress:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
         )
+        from rich.text import Text
+
+        status = self.status
+
+        class Status(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(status())
 
         self.bar = Progress(
-            TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-        )
+            TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            Status(),
+        )  # fmt: skip
         self.bar.__enter__()
         task = self.bar.add_task("eval", total=self.total, completed=self.done)
         return lambda n: self.bar.advance(task, n)
@@ -484,6 +683,8 @@ def compute_metrics(
     *,
     annotations=None,
     open_vocab: bool = False,
+    failed: dict[str, dict] | None = None,
+    price_per_mtok: tuple[float, float] | None = None,
 ) -> dict:
     """Accuracy with its bootstrap interval, unparsed rate, per verb / noun breakdowns, and,
     given a data set (an EK100 annotation folder, a description YAML or an open data set), head
@@ -495,8 +696,15 @@ def compute_metrics(
 
     Single-label questions (one action class, no verb/noun split) get ``per_action`` instead of
     ``per_verb`` / ``per_noun`` (which are ``None``: not applicable), and ``labels: "action"``.
+
+    ``failed``: the failed records of the questions an endpoint could not answer; they are not
+    in any accuracy above, and ``coverage`` counts them (by kind) and gives the accuracy over
+    the answered and over all asked. ``usage``: the endpoint's token counts summed over the
+    records (estimated cost with ``price_per_mtok``), when the records have them.
     """
     rows = [(q, predictions[q.id]) for q in questions if q.id in predictions]
+    failed = failed or {}
+    failed_rows = [failed[q.id] for q in questions if q.id in failed and q.id not in predictions]
     correct = [bool(p["correct"]) for _, p in rows]
     unparsed = sum(p["choice"] is None for _, p in rows)
     single = bool(rows) and all(q.single_label for q, _ in rows)
@@ -509,7 +717,11 @@ def compute_metrics(
         # how often the truth was among the options at all
         "recognition": recognition_top1(chosen, [q.action_id for q, _ in rows]),
         "truth_among_options": sum(q.answer_index >= 0 for q, _ in rows) / max(len(rows), 1),
+        "coverage": coverage_summary(len(questions), correct, [r["failed"] for r in failed_rows]),
     }
+    usage = usage_summary([p for _, p in rows] + failed_rows, price_per_mtok)
+    if usage is not None:
+        metrics["usage"] = usage
     if single:
         per_action = grouped_accuracy((q.action_class, p["correct"]) for q, p in rows)
         metrics.update(

@@ -12,8 +12,12 @@ Records (SPEC 5 format): ``captions.jsonl`` (``<image>\\n`` + ``prompts.CAPTION`
 Every request is cached on disk under ``cache/`` by the sha256 of its JSON body (model, messages
 with the images, temperature, token limit, response format; never the key, never the server's
 address), so a rerun makes no request for what was answered, and an interrupted run resumes where
-it stopped. ``requests_per_minute`` spaces the requests that do go out. The instructions given
-to the captioning model below are this project's own wording (SPEC fixes only the caption prompt).
+it stopped. ``requests_per_minute`` spaces the requests that do go out. Transient endpoint
+failures are retried as the adapter's retry policy says (:mod:`verbnoun.evaluate.endpoint`); a
+segment whose tries are used up is counted ``failed`` and asked again by the next run;
+``max_consecutive_failures`` failed requests in a row stop the run (the cache keeps every answer),
+and so does a refusal (bad key, unknown model). The instructions given to the captioning model
+below are this project's own wording (SPEC fixes only the caption prompt).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 from verbnoun.bench import prompts
 from verbnoun.data.annotations import EK100Annotations
 from verbnoun.data.ek100 import Segment
+from verbnoun.evaluate.endpoint import EndpointDown, RequestFailed, add_usage
 from verbnoun.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter, encode_jpeg
 from verbnoun.fileio import atomic_write_bytes, write_json
 from verbnoun.train.sft import add_to_mixture, record, write_records
@@ -76,6 +81,7 @@ class CaptionSettings:
     requests_per_minute: float | None = None
     caption_max_tokens: int = 400
     qa_max_tokens: int = 800
+    max_consecutive_failures: int = 20  # 0: never stop early
 
 
 class RateLimiter:
@@ -127,11 +133,23 @@ class RequestCache:
 
 
 class CachedChat:
-    """The adapter's :meth:`~OpenAIAdapter.chat` behind the cache and the rate limiter."""
+    """The adapter's :meth:`~OpenAIAdapter.complete` behind the cache and the rate limiter;
+    sums token usage, and stops everything (:class:`EndpointDown`) after
+    ``max_consecutive_failures`` requests in a row failed."""
 
-    def __init__(self, adapter: OpenAIAdapter, cache: RequestCache, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        adapter: OpenAIAdapter,
+        cache: RequestCache,
+        limiter: RateLimiter,
+        max_consecutive_failures: int = 0,
+    ) -> None:
         self.adapter, self.cache, self.limiter = adapter, cache, limiter
         self.requests = self.hits = 0
+        self.usage: dict | None = None
+        self.max_consecutive_failures = max_consecutive_failures
+        self.in_a_row = 0
+        self.down: str | None = None
         self.lock = threading.Lock()
 
     def __call__(self, messages: list[dict], schema: dict, max_tokens: int, label: str) -> str:
@@ -142,12 +160,31 @@ class CachedChat:
             with self.lock:
                 self.hits += 1
             return content
+        if self.down is not None:
+            raise EndpointDown(self.down)
         self.limiter.wait()
         with self.lock:
             self.requests += 1
-        content = self.adapter.chat(messages, schema=schema, max_tokens=max_tokens, label=label)
-        self.cache.put(key, self.adapter.model, content)
-        return content
+        try:
+            done = self.adapter.complete(
+                messages, schema=schema, max_tokens=max_tokens, label=label
+            )
+        except RequestFailed as error:
+            with self.lock:
+                self.usage = add_usage(self.usage, getattr(error, "usage", None))
+                self.in_a_row += 1
+                if 0 < self.max_consecutive_failures <= self.in_a_row and self.down is None:
+                    self.down = (
+                        f"stopped after {self.in_a_row} requests in a row failed (last: "
+                        f"{error}): the endpoint looks down; every answer so far is cached: "
+                        "run the same command again to go on"
+                    )
+            raise
+        with self.lock:
+            self.usage = add_usage(self.usage, done.usage)
+            self.in_a_row = 0
+        self.cache.put(key, self.adapter.model, done.content)
+        return done.content
 
 
 def caption_messages(segment: Segment, frames: np.ndarray, quality: int = 90) -> list[dict]:
@@ -273,8 +310,9 @@ def build_captions(
     vocabulary = annotations.action_vocabulary()
     out_dir = Path(out_dir)
     chat = CachedChat(
-        adapter, RequestCache(out_dir / "cache"), RateLimiter(settings.requests_per_minute)
-    )
+        adapter, RequestCache(out_dir / "cache"), RateLimiter(settings.requests_per_minute),
+        settings.max_consecutive_failures,
+    )  # fmt: skip
     outcomes: list[Outcome] = []
     window = 4 * max(1, adapter.concurrency)  # frames held in memory at most
     with ThreadPoolExecutor(max_workers=max(1, adapter.concurrency)) as pool:
@@ -286,7 +324,11 @@ def build_captions(
                 pending.append(pool.submit(caption_one, segment, frames, chat, settings))
             while len(pending) > window:
                 outcomes.append(pending.popleft().result())
+            if chat.down is not None:
+                raise EndpointDown(chat.down)
         outcomes += [future.result() for future in pending]
+    if chat.down is not None:
+        raise EndpointDown(chat.down)
     captions, qa = [], []
     for segment, outcome in zip(segments, outcomes, strict=True):
         if outcome.status != "kept":
@@ -312,6 +354,7 @@ def build_captions(
         "annotations": str(annotations_dir),
         "settings": asdict(settings),
         "api": adapter.settings(),  # names the key's environment variable, never the key
+        "transport": adapter.transport_settings(),
         "inputs": annotations.inputs(),
         "counts": {
             "segments": len(segments),
@@ -319,6 +362,9 @@ def build_captions(
             "qa_pairs": len(qa),
             "requests": chat.requests,
             "cache_hits": chat.hits,
+            # tokens of the requests this run sent (cached answers cost nothing again)
+            "prompt_tokens": (chat.usage or {}).get("prompt_tokens", 0),
+            "completion_tokens": (chat.usage or {}).get("completion_tokens", 0),
         },
         "not_kept": {
             s.narration_id: {"status": o.status, "reason": o.reason}

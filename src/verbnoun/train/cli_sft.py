@@ -112,25 +112,43 @@ def sft_captions(
         float | None, typer.Option("--rpm", min=0.001, help="Rate limit of requests sent.")
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
-    max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.")] = 4,
+    tries: Annotated[int, typer.Option(min=1, help="Tries per request (transient failures).")] = 6,
+    max_wait: Annotated[
+        float, typer.Option(min=0, help="Seconds a request may wait between tries, in all.")
+    ] = 300.0,
+    first_wait: Annotated[
+        float, typer.Option(min=0, help="First backoff in seconds (doubles, jittered).")
+    ] = 1.0,
+    request_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds one try may take.")
+    ] = 120.0,
+    max_consecutive_failures: Annotated[
+        int,
+        typer.Option(min=0, help="Stop (answers stay cached) after N failed in a row (0: never)."),
+    ] = 20,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Caption only the first N segments.")
     ] = None,
     workers: WorkersOpt = 0,
 ) -> None:
-    """GPT-4o captions with the disagreement filter, and 3 QA pairs per caption (cached)."""
+    """GPT-4o captions with the disagreement filter, and 3 QA pairs per caption (cached).
+
+    Exits with status 3 when some requests failed: running the same command again asks only
+    those (the others come from the cache)."""
+    from verbnoun.evaluate.endpoint import RetryPolicy
     from verbnoun.evaluate.openai_adapter import OpenAIAdapter
     from verbnoun.train.captions import CaptionSettings, build_captions, video_frames
 
     settings = CaptionSettings(
-        split=split.value, limit=limit, requests_per_minute=requests_per_minute
-    )
+        split=split.value, limit=limit, requests_per_minute=requests_per_minute,
+        max_consecutive_failures=max_consecutive_failures,
+    )  # fmt: skip
     adapter = OpenAIAdapter(
         api_model,
         base_url=base_url,
         api_key_env=api_key_env,
         concurrency=concurrency,
-        max_retries=max_retries,
+        retry=RetryPolicy(tries, max_wait, first_wait, request_timeout=request_timeout),
     )
     source = video_frames(_layout(layout, videos, chunk_seconds), settings.frames, workers)
     manifest = build_captions(annotations, out, adapter, source, settings)
@@ -139,10 +157,12 @@ def sft_captions(
         f"{counts['kept']} captions and {counts['qa_pairs']} QA pairs from {counts['segments']} "
         f"segments ({counts['disagreed']} disagreed, {counts['invalid']} invalid, "
         f"{counts['failed']} failed, {counts['skipped']} unreadable; {counts['requests']} "
-        f"requests, {counts['cache_hits']} cached) -> {out}"
+        f"requests, {counts['cache_hits']} cached; {counts['prompt_tokens']} prompt + "
+        f"{counts['completion_tokens']} completion tokens) -> {out}"
     )
     if counts["failed"]:
         typer.echo("some requests failed: run the same command again to retry them", err=True)
+        raise typer.Exit(3)
 
 
 @specialist_app.command("train")
