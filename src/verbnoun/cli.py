@@ -64,6 +64,10 @@ from verbnoun.integrations.lmms_eval.export import export_lmms_eval  # noqa: E40
 
 export_app.command("lmms-eval")(export_lmms_eval)
 
+from verbnoun.annotate.cli import annotate_app  # noqa: E402
+
+app.add_typer(annotate_app, name="annotate")
+
 
 class Split(StrEnum):
     train = "train"

@@ -1,0 +1,366 @@
+"""``verbnoun annotate`` (label whole videos) and ``verbnoun annotate score`` (typer commands).
+
+Heavy imports stay inside the commands. Options are gathered into the dataclasses of
+:mod:`verbnoun.annotate.runner` and :mod:`verbnoun.annotate.smoothing`, which the Python API
+takes as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from verbnoun.errors import VerbnounError
+
+annotate_app = typer.Typer(
+    help="Annotate whole videos with behaviours (segments, ethogram, timeline) and score them.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+
+
+class AnnotateModel(StrEnum):
+    specialist = "specialist"
+    llavaction = "llavaction"
+    openai = "openai"
+    hf = "hf"
+    random = "random"
+    oracle = "oracle"
+
+
+class Mode(StrEnum):
+    choice = "choice"
+    two_stage = "two-stage"
+    chunks = "chunks"
+    open = "open"
+
+
+class Smoothing(StrEnum):
+    viterbi = "viterbi"
+    none = "none"
+
+
+class VideoLayoutName(StrEnum):
+    file = "file"
+    chunks = "chunks"
+    ek100 = "ek100"
+
+
+def _safe_id(stem: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._") or "video"
+    return text.replace("..", "_")
+
+
+def find_videos(video: Path, layout: str, video_ids: str | None = None) -> list:
+    """The videos of ``--video``: a file, a folder of files, or a layout's root folder."""
+    from verbnoun.annotate.runner import VideoSource
+    from verbnoun.data.layouts import FileLayout, make_layout
+
+    if not video.exists():
+        raise VerbnounError(f"{video}: no such video file or folder")
+    wanted = [v.strip() for v in video_ids.split(",") if v.strip()] if video_ids else None
+    if video.is_file():
+        return [VideoSource(_safe_id(video.stem), FileLayout(video))]
+    if layout == "file":
+        files = sorted(p for p in video.iterdir()
+                       if p.is_file() and p.suffix.lower() in _VIDEO_SUFFIXES)  # fmt: skip
+        sources, seen = [], {}
+        for path in files:
+            vid = _safe_id(path.stem)
+            if vid in seen:
+                raise VerbnounError(f"{path} and {seen[vid]} give the same video id {vid!r}")
+            seen[vid] = path
+            sources.append(VideoSource(vid, FileLayout(path)))
+    else:
+        root = make_layout(layout, video)
+        pattern = "*/*.MP4" if layout == "chunks" else "*/videos/*.MP4"
+        ids = sorted({p.name.removesuffix(".MP4") if layout == "chunks" else p.stem
+                      for p in video.glob(pattern)})  # fmt: skip
+        sources = [VideoSource(v, root) for v in ids]
+    if wanted is not None:
+        known = {s.video_id for s in sources}
+        unknown = [v for v in wanted if v not in known]
+        if unknown:
+            raise VerbnounError(f"{video}: no video {unknown[0]!r} (layout {layout})")
+        sources = [s for s in sources if s.video_id in wanted]
+    if not sources:
+        raise VerbnounError(f"{video}: no videos found (layout {layout})")
+    return sources
+
+
+def read_segment_spans(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """``--segments FILE``: a CSV with ``video_id``, ``start`` and ``stop`` (seconds or
+    ``HH:MM:SS.ff``; EK100's ``start_timestamp``/``stop_timestamp`` work too)."""
+    from verbnoun.annotate.scoring import _seconds
+    from verbnoun.errors import AnnotationError
+    from verbnoun.fileio import read_csv
+
+    table = read_csv(path, error=AnnotationError)
+    start = next((c for c in ("start", "start_timestamp") if c in table.header), None)
+    stop = next((c for c in ("stop", "stop_timestamp") if c in table.header), None)
+    if "video_id" not in table.header or start is None or stop is None:
+        raise AnnotationError(path, "--segments needs video_id, start and stop columns", line=1)
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for line, row in table.rows:
+        a, b = _seconds(row[start], path, line, start), _seconds(row[stop], path, line, stop)
+        if b <= a:
+            raise AnnotationError(path, "stop is not after start", line=line)
+        spans.setdefault(row["video_id"].strip(), []).append((a, b))
+    if not spans:
+        raise AnnotationError(path, "no segments")
+    return spans
+
+
+def _behaviours(actions: str | None, dataset: Path | None, option_text: str, specialist):
+    from verbnoun.annotate import vocabulary
+
+    if actions is not None:
+        candidate = Path(actions)
+        if actions.lower().endswith(".csv"):
+            return vocabulary.from_class_file(candidate)
+        return vocabulary.from_list(actions)
+    if dataset is not None:
+        from verbnoun.data.dataset import open_dataset
+
+        return vocabulary.from_dataset(open_dataset(annotations=dataset), str(dataset), option_text)
+    if specialist is not None:
+        from verbnoun.data.dataset import open_dataset
+        from verbnoun.fileio import read_json
+
+        config = read_json(Path(specialist) / "specialist.json")
+        source = Path(config.get("annotations", ""))
+        return vocabulary.from_dataset(open_dataset(annotations=source), str(source), option_text)
+    raise VerbnounError(
+        "give the behaviours: --actions 'groom,rear,walk' (or a class CSV), or --dataset FILE.yaml"
+    )
+
+
+@annotate_app.callback(invoke_without_command=True)
+def annotate_command(
+    ctx: typer.Context,
+    video: Annotated[
+        Path | None, typer.Option(help="A video file, a folder of them, or a layout's root.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (resumed when it exists).")] = None,
+    layout: Annotated[
+        VideoLayoutName, typer.Option(help="How --video DIR holds videos.")
+    ] = VideoLayoutName.file,
+    video_ids: Annotated[
+        str | None, typer.Option(help="Only these videos of --video DIR (comma-separated).")
+    ] = None,
+    actions: Annotated[
+        str | None, typer.Option(help="Behaviours: 'groom,rear,walk' or a class CSV file.")
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Data set description (YAML) or EK100 folder: behaviours, and videos."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Without --video: annotate this split's videos.")
+    ] = None,
+    segments: Annotated[
+        Path | None, typer.Option(help="Label these segments (CSV video_id,start,stop).")
+    ] = None,
+    window: Annotated[float, typer.Option(help="Window length (s).")] = 2.0,
+    stride: Annotated[float, typer.Option(help="Window step (s).")] = 1.0,
+    model: Annotated[AnnotateModel, typer.Option(help="Who answers.")] = AnnotateModel.specialist,
+    mode: Annotated[
+        Mode, typer.Option(help="For llavaction/openai/hf/random: how a window is asked.")
+    ] = Mode.choice,
+    specialist: Annotated[
+        Path | None, typer.Option(help="Specialist folder (--model specialist, two-stage).")
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Two-stage: the specialist's top-k as options.")] = 5,
+    checkpoint: Annotated[Path | None, typer.Option(help="--model llavaction folder.")] = None,
+    scoring: Annotated[str, typer.Option(help="llavaction: letters, text or generate.")] = "text",
+    hf_model: Annotated[str | None, typer.Option(help="--model hf: folder or cached id.")] = None,
+    api_model: Annotated[str | None, typer.Option(help="--model openai: model name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Variable holding the key.")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 4,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1.")] = None,
+    frames: Annotated[int, typer.Option(min=1, help="Frames per window shown to the model.")] = 8,
+    size: Annotated[int | None, typer.Option(help="Resize frames to SIZE x SIZE.")] = None,
+    option_text: Annotated[
+        str, typer.Option(help="Option wording from a data set: narration or official_key.")
+    ] = "narration",
+    seed: Annotated[int, typer.Option(help="Seed of --model random.")] = 0,
+    smoothing: Annotated[
+        Smoothing, typer.Option(help="viterbi (sticky prior over window scores) or none.")
+    ] = Smoothing.viterbi,
+    switch: Annotated[float, typer.Option(help="Viterbi: prior probability of a change.")] = 0.1,
+    min_duration: Annotated[float, typer.Option(help="Shortest segment kept (s).")] = 0.0,
+    min_confidence: Annotated[
+        float, typer.Option(help="Windows less sure than this are 'no behaviour'.")
+    ] = 0.0,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth (data set or CSV): scores and ethogram.")
+    ] = None,
+    truth_split: Annotated[str | None, typer.Option(help="Split of --truth to use.")] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N: this process's part of the windows.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Windows per model call.")] = 8,
+    thumbnails: Annotated[bool, typer.Option(help="Thumbnails for timeline.html.")] = True,
+    oracle_shift: Annotated[int, typer.Option(hidden=True)] = 0,
+) -> None:
+    """Slide windows over whole videos, ask a model per window, merge the answers into
+    segments; write segments.csv, ethogram.png, summary.json and timeline.html."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from verbnoun.annotate.runner import AnnotateSettings, VideoSource, run_annotation
+    from verbnoun.annotate.smoothing import SmoothingSettings
+    from verbnoun.evaluate.runner import Shard
+
+    if out is None:
+        raise VerbnounError("give --out DIR")
+    if video is None and dataset is None:
+        raise VerbnounError("give --video FILE|DIR, or --dataset FILE.yaml with --split")
+    settings = AnnotateSettings(window=window, stride=stride, batch_size=batch_size,
+                                thumbnails=thumbnails)  # fmt: skip
+    settings.check()
+    smooth = SmoothingSettings(method=smoothing.value, switch=switch, min_duration=min_duration,
+                               min_confidence=min_confidence)  # fmt: skip
+    smooth.check()
+    if video is not None:
+        sources = find_videos(video, layout.value, video_ids)
+    else:
+        from verbnoun.data.dataset import GenericDataset, open_dataset
+
+        described = open_dataset(annotations=dataset)
+        if not isinstance(described, GenericDataset) or described.description.videos is None:
+            raise VerbnounError(f"{dataset}: no videos: section; give --video")
+        if split is None:
+            raise VerbnounError("--dataset without --video needs --split (whose videos)")
+        ids = sorted({s.video_id for s in described.segments(split)})
+        if video_ids:
+            keep = {v.strip() for v in video_ids.split(",")}
+            ids = [v for v in ids if v in keep]
+        sources = [VideoSource(v, described.video_layout()) for v in ids]
+    if segments is not None:
+        spans = read_segment_spans(segments)
+        unknown = sorted(set(spans) - {s.video_id for s in sources})
+        if unknown:
+            raise VerbnounError(f"{segments}: video {unknown[0]!r} is not among the videos")
+        sources = [VideoSource(s.video_id, s.layout, tuple(spans[s.video_id]))
+                   for s in sources if s.video_id in spans]  # fmt: skip
+    behaviours = _behaviours(actions, dataset, option_text, specialist)
+    window_model = make_window_model(
+        model.value, mode.value, behaviours, specialist=specialist, top_k=top_k,
+        checkpoint=checkpoint, scoring=scoring, hf_model=hf_model, api_model=api_model,
+        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, device=device,
+        frames=frames, size=size, seed=seed, dataset=dataset, truth=truth,
+        truth_split=truth_split, sources=sources, settings=settings, shift=oracle_shift,
+    )  # fmt: skip
+    result = run_annotation(
+        out, sources, window_model, behaviours, settings, smooth,
+        shard=Shard.from_environment(shard), truth=truth, truth_split=truth_split,
+        progress=True,
+    )  # fmt: skip
+    if result["missing"]:
+        typer.echo(f"{out}: {result['missing']} of {result['windows']} windows still to answer "
+                   "(other shards); run again to finish")  # fmt: skip
+        return
+    typer.echo(f"{out}: {result['outputs']['segments']} segments in {len(sources)} video(s); "
+               f"see {out / 'timeline.html'} and {out / 'ethogram.png'}")  # fmt: skip
+    scores = result["outputs"].get("scores")
+    if scores:
+        for name, metrics in scores.items():
+            typer.echo(_score_line(name, metrics))
+
+
+def make_window_model(model: str, mode: str, behaviours, **options):
+    """The window model of the command line options (see :mod:`verbnoun.annotate.models`)."""
+    from verbnoun.annotate import models
+
+    if model == "specialist":
+        if options["specialist"] is None:
+            raise VerbnounError("--model specialist needs --specialist DIR")
+        return models.SpecialistModel(options["specialist"], behaviours)
+    if model == "oracle":
+        return _oracle(behaviours, options)
+    adapter = _adapter(model, options)
+    size, frames = options["size"], options["frames"]
+    if mode == "open":
+        from verbnoun.bench.open_vocab import OpenVocabMapper
+
+        if behaviours.verbs is None or behaviours.nouns is None:
+            raise VerbnounError("--mode open maps to verbs and nouns: give a verb/noun --dataset")
+        mapper = OpenVocabMapper(behaviours.verbs, behaviours.nouns)
+        return models.OpenModel(adapter, mapper, frames=frames, size=size)
+    specialist = None
+    if mode == "two-stage":
+        if options["specialist"] is None:
+            raise VerbnounError("--mode two-stage needs --specialist DIR")
+        specialist = models.SpecialistModel(options["specialist"], behaviours)
+    return models.AdapterModel(adapter, behaviours, mode=mode, frames=frames, size=size,
+                               specialist=specialist, top_k=options["top_k"])  # fmt: skip
+
+
+def _adapter(model: str, options: dict):
+    import inspect
+
+    from verbnoun.evaluate.cli_eval import make_adapter
+
+    kwargs = dict(
+        seed=options["seed"], api_model=options["api_model"], base_url=options["base_url"],
+        api_key_env=options["api_key_env"], concurrency=options["concurrency"],
+        checkpoint=options["checkpoint"], scoring=options["scoring"], device=options["device"],
+    )  # fmt: skip
+    if model == "hf":
+        if "hf_model" not in inspect.signature(make_adapter).parameters:
+            raise VerbnounError("--model hf is not available in this installation")
+        if options["hf_model"] is None:
+            raise VerbnounError("--model hf needs --hf-model DIR")
+        kwargs["hf_model"] = options["hf_model"]
+    return make_adapter(model, **kwargs)
+
+
+def _oracle(behaviours, options: dict):
+    from verbnoun.annotate.models import OracleModel
+    from verbnoun.annotate.runner import plan
+    from verbnoun.annotate.scoring import rasterise, read_truth
+
+    if options["truth"] is None:
+        raise VerbnounError("--model oracle answers from the ground truth: give --truth")
+    planned = plan(options["sources"], options["settings"])
+    spans = read_truth(options["truth"], behaviours, {p.info.video_id for p in planned},
+                       options["truth_split"])  # fmt: skip
+    frames = {p.info.video_id: rasterise(spans[p.info.video_id], p.info.num_frames, p.info.fps)
+              for p in planned}  # fmt: skip
+    return OracleModel(frames, str(options["truth"]), options["shift"])
+
+
+def _score_line(name: str, m: dict) -> str:
+    return (f"  {name:<11} frame acc {m['frame_accuracy']:5.1f}  edit {m['edit']:5.1f}  "
+            f"F1@10 {m['f1@10']:5.1f}  F1@25 {m['f1@25']:5.1f}  F1@50 {m['f1@50']:5.1f}")  # fmt: skip
+
+
+@annotate_app.command("score")
+def score_command(
+    pred: Annotated[Path, typer.Option(help="segments.csv of an annotate run.")],
+    truth: Annotated[Path, typer.Option(help="Ground truth: data set (YAML/EK100) or CSV.")],
+    split: Annotated[str | None, typer.Option(help="Split of --truth (default: all).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the scores here (JSON; default: print only).")
+    ] = None,
+) -> None:
+    """Frame accuracy, edit score and F1@{10,25,50} (overall and per class) of a prediction,
+    with a majority-class baseline and the unsmoothed per-window answers."""
+    from verbnoun.annotate.scoring import score_run
+    from verbnoun.fileio import write_json
+
+    scores, _ = score_run(pred, truth, split)
+    if out is not None:
+        write_json(out, scores)
+    typer.echo(f"{pred} against {truth} ({scores['model']['videos']} videos, "
+               f"{scores['model']['frames']} frames):")  # fmt: skip
+    for name in ("model", "unsmoothed", "majority"):
+        if name in scores:
+            typer.echo(_score_line(name, scores[name]))

@@ -1,0 +1,434 @@
+"""The files a person uses, derived from the recorded window answers (every one atomic).
+
+* ``segments.csv``: EK100's schema (``narration_id`` ... ``all_noun_classes``) plus
+  ``action``/``action_class`` (single-label behaviours), ``fps``, ``confidence`` (mean
+  probability of the label over the segment's windows) and ``windows``; ``videos.csv`` (frame
+  rate and length of each video); ``behaviours.json`` (the vocabulary);
+* ``dataset.yaml``: a data set description of ``segments.csv`` (split ``train``, frame-exact
+  times, the class lists written beside it), so that ``mqa build``, ``sft build`` and ``eval``
+  take the machine-made labels once a person has corrected them;
+* ``summary.json``: per video and overall, the time budget per behaviour, bouts (count and
+  durations) and the transition matrix between consecutive bouts;
+* ``ethogram.png``: time along x, one row per behaviour, per video; with ground truth, the truth
+  in the upper half of each row and the prediction in the lower half;
+* ``timeline.html``: the ethogram as inline SVG and every segment with a contact sheet of its
+  windows' thumbnails (``thumbs/``, small JPEG files loaded lazily), with a filter by behaviour;
+  every string is escaped;
+* ``scores.json`` (with ground truth): :func:`verbnoun.annotate.scoring.score_run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from verbnoun.annotate.metrics import BACKGROUND, runs
+from verbnoun.annotate.smoothing import (
+    SmoothingSettings,
+    absorb_short,
+    frames_from_spans,
+    frames_from_windows,
+    window_labels,
+)
+from verbnoun.annotate.vocabulary import Behaviours
+from verbnoun.data.dataset import format_timestamp
+from verbnoun.errors import VerbnounError
+from verbnoun.fileio import atomic_write_bytes, write_json
+
+EK100_COLUMNS = [
+    "narration_id", "participant_id", "video_id", "narration_timestamp", "start_timestamp",
+    "stop_timestamp", "start_frame", "stop_frame", "narration", "verb", "verb_class", "noun",
+    "noun_class", "all_nouns", "all_noun_classes",
+]  # fmt: skip
+EXTRA_COLUMNS = ["action", "action_class", "fps", "confidence", "windows"]
+THUMBS_PER_SEGMENT = 6
+
+
+@dataclass
+class VideoLabels:
+    """A video's frame labels (smoothed and unsmoothed) and its segments."""
+
+    video_id: str
+    fps: float
+    num_frames: int
+    frames: list[str]
+    unsmoothed: list[str]
+    segments: list[dict]
+
+
+def jpeg_bytes(image: np.ndarray, quality: int = 80) -> bytes:
+    """An RGB uint8 image as JPEG (Pillow)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is in the eval extra
+        raise VerbnounError("thumbnails need Pillow: pip install 'verbnoun[eval]'") from None
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def labels_of(behaviours: Behaviours, records: Sequence[dict]) -> list[str]:
+    """The states smoothing chooses from: the behaviours, then other labels the answers gave
+    (open vocabulary, background), sorted."""
+    extra = {label for r in records for label in r["scores"]} - set(behaviours.labels)
+    return list(behaviours.labels) + sorted(extra)
+
+
+def derive(
+    video, records: list[dict], behaviours: Behaviours, smoothing: SmoothingSettings
+) -> VideoLabels:
+    """Frame labels and segments of one planned video from its window records (in order)."""
+    info = video.info
+    labels = labels_of(behaviours, records)
+    answers = [r["scores"] for r in records]
+    raw = SmoothingSettings(method="none", floor=smoothing.floor)
+    per_window = {"smoothed": window_labels(answers, labels, smoothing),
+                  "unsmoothed": window_labels(answers, labels, raw)}  # fmt: skip
+    frames = {}
+    for name, chosen in per_window.items():
+        if video.source.spans is not None:
+            spans = [(r["first"], r["end"]) for r in records]
+            frames[name] = frames_from_spans(chosen, spans, info.num_frames)
+        else:
+            centres = [(r["first"] + r["end"] - 1) // 2 for r in records]
+            frames[name] = frames_from_windows(chosen, centres, info.num_frames)
+    min_frames = round(smoothing.min_duration * info.fps)
+    smoothed = absorb_short(frames["smoothed"], min_frames)
+    centres = np.array([(r["first"] + r["end"] - 1) // 2 for r in records])
+    segments = []
+    for run in runs(smoothed):
+        if run.label == BACKGROUND:
+            continue
+        inside = [i for i in np.flatnonzero((centres >= run.start) & (centres < run.end))]
+        probs = [math.exp(records[i]["scores"].get(run.label, math.log(smoothing.floor)))
+                 for i in inside]  # fmt: skip
+        texts = Counter(
+            records[i].get("extra", {}).get("answer") for i in inside
+            if records[i]["label"] == run.label and records[i].get("extra", {}).get("answer")
+        )  # fmt: skip
+        segments.append({
+            "label": run.label, "first": run.start, "end": run.end,
+            "confidence": round(float(np.mean(probs)), 4) if probs else None,
+            "windows": [records[i]["index"] for i in inside],
+            "narration": texts.most_common(1)[0][0] if texts else behaviours.name(run.label),
+        })  # fmt: skip
+    return VideoLabels(info.video_id, info.fps, info.num_frames, smoothed,
+                       frames["unsmoothed"], segments)  # fmt: skip
+
+
+def _csv(header: list[str], rows: list[list]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def segment_rows(videos: Sequence[VideoLabels], behaviours: Behaviours) -> list[list]:
+    """Rows of ``segments.csv`` (EK100 columns, then the extra ones)."""
+    from verbnoun.data.ek100 import parse_action_id, single_action_class
+
+    rows = []
+    for video in videos:
+        participant = video.video_id.partition("_")[0] or video.video_id
+        for k, seg in enumerate(video.segments):
+            start, stop = seg["first"] / video.fps, seg["end"] / video.fps
+            label = seg["label"]
+            verb = verb_class = noun = noun_class = all_nouns = all_noun_classes = ""
+            action_class = ""
+            if single_action_class(label) is not None:
+                action_class = label
+            elif ":" in label:
+                v, n = parse_action_id(label)
+                verb_class, noun_class = v, n
+                verb = (
+                    behaviours.verbs.keys[v] if behaviours.verbs and v in behaviours.verbs else ""
+                )
+                if behaviours.nouns and n in behaviours.nouns:
+                    noun = behaviours.nouns.keys[n]
+                all_nouns, all_noun_classes = str([noun]), str([n])
+            stamp = format_timestamp(start)
+            rows.append([
+                f"{video.video_id}_{k}", participant, video.video_id, stamp, stamp,
+                format_timestamp(stop), seg["first"], seg["end"], seg["narration"], verb,
+                verb_class, noun, noun_class, all_nouns, all_noun_classes,
+                behaviours.name(label), action_class, f"{video.fps:g}",
+                "" if seg["confidence"] is None else seg["confidence"], len(seg["windows"]),
+            ])  # fmt: skip
+    return rows
+
+
+def _class_csv(classes) -> bytes:
+    rows = [[i, key, str(list(classes.instances[i])), classes.categories[i]]
+            for i, key in enumerate(classes.keys)]  # fmt: skip
+    return _csv(["id", "key", "instances", "category"], rows)
+
+
+def description_yaml(out: Path, behaviours: Behaviours, videos) -> str:
+    """``dataset.yaml`` of the run's ``segments.csv`` (writes the class lists it names)."""
+    import yaml
+
+    columns = {"id": "narration_id", "video": "video_id", "participant": "participant_id",
+               "start": "start_frame", "stop": "stop_frame", "narration": "narration"}  # fmt: skip
+    if behaviours.kind == "action":
+        assert behaviours.actions is not None
+        columns["action"] = "action_class"
+        atomic_write_bytes(out / "action_classes.csv", _class_csv(behaviours.actions))
+        classes = {"action": "action_classes.csv"}
+    else:
+        assert behaviours.verbs is not None and behaviours.nouns is not None
+        columns.update(verb="verb_class", noun="noun_class")
+        atomic_write_bytes(out / "verb_classes.csv", _class_csv(behaviours.verbs))
+        atomic_write_bytes(out / "noun_classes.csv", _class_csv(behaviours.nouns))
+        classes = {"verb": "verb_classes.csv", "noun": "noun_classes.csv"}
+    data: dict = {
+        "format_version": 1,
+        "name": f"annotated-{out.resolve().name}",
+        "labels": behaviours.kind,
+        "segments": {
+            "columns": columns,
+            "time": "frames",
+            "fps_column": "fps",
+            "class_values": "id",
+        },
+        "classes": classes,
+        "splits": {"train": "segments.csv"},
+    }
+    layouts = {(type(v.source.layout).__name__, str(getattr(v.source.layout, "root", "")))
+               for v in videos}  # fmt: skip
+    first = videos[0].source.layout
+    if len(layouts) == 1 and first.name in ("chunks", "ek100"):
+        spec: dict = {"layout": first.name, "root": str(Path(first.root).resolve())}
+        if first.name == "chunks":
+            spec["chunk_seconds"] = first.chunk_seconds
+        data["videos"] = spec
+    header = (
+        "# Machine-made labels of `verbnoun annotate`, as a data set: correct segments.csv, then\n"
+        "#   verbnoun sft build --dataset dataset.yaml --split train --out sft\n"
+        "#   verbnoun mqa build --dataset dataset.yaml --split train --out mqa.jsonl\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def bouts_summary(videos: Sequence[VideoLabels], behaviours: Behaviours) -> dict:
+    """Time budget, bouts and transitions of a set of videos (names as keys)."""
+    seconds: Counter = Counter()
+    durations: dict[str, list[float]] = {}
+    transitions: Counter = Counter()
+    total = 0.0
+    for video in videos:
+        total += video.num_frames / video.fps
+        for run in runs(video.frames):
+            name = behaviours.name(run.label) if run.label else "(no behaviour)"
+            seconds[name] += (run.end - run.start) / video.fps
+        previous = None
+        for seg in video.segments:
+            name = behaviours.name(seg["label"])
+            durations.setdefault(name, []).append((seg["end"] - seg["first"]) / video.fps)
+            if previous is not None:
+                transitions[(previous, name)] += 1
+            previous = name
+    order = [behaviours.name(x) for x in behaviours.labels]
+    names = [n for n in order if n in durations] + sorted(set(durations) - set(order))
+    budget = {n: {"seconds": round(s, 3), "fraction": round(s / total, 4) if total else 0.0}
+              for n, s in sorted(seconds.items(), key=lambda kv: -kv[1])}  # fmt: skip
+    bouts = {n: {"count": len(d), "total_seconds": round(sum(d), 3),
+                 "mean_seconds": round(float(np.mean(d)), 3),
+                 "median_seconds": round(float(np.median(d)), 3),
+                 "min_seconds": round(min(d), 3), "max_seconds": round(max(d), 3)}
+             for n in names for d in [durations[n]]}  # fmt: skip
+    matrix = [[transitions[(a, b)] for b in names] for a in names]
+    return {"seconds": round(total, 3), "time_budget": budget, "bouts": bouts,
+            "transitions": {"from_row_to_column": names, "counts": matrix}}  # fmt: skip
+
+
+def write_ethogram(
+    path: Path, videos: Sequence[VideoLabels], behaviours: Behaviours,
+    truth: dict[str, list[str]] | None = None,
+) -> None:  # fmt: skip
+    """``ethogram.png``: per video, one row per behaviour; truth above prediction when given."""
+    try:
+        from matplotlib import colormaps
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - matplotlib is in the eval extra
+        raise VerbnounError("ethogram.png needs matplotlib: pip install 'verbnoun[eval]'") from None
+    present = {x for v in videos for x in v.frames} | {x for t in (truth or {}).values() for x in t}
+    order = [x for x in behaviours.labels if x in present]
+    order += sorted(present - set(order) - {BACKGROUND})
+    rows = max(len(order), 1)
+    height = sum(0.6 + 0.28 * rows for _ in videos)
+    fig = Figure(figsize=(11, max(2.5, height)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(videos), 1, squeeze=False)
+    colours = colormaps["tab20"]
+    for ax, video in zip(axes[:, 0], videos, strict=True):
+        layers = [(video.frames, 0.47 if truth else 0.0, 0.45 if truth else 0.9, 1.0)]
+        if truth is not None:  # upper half (the y axis runs downwards)
+            layers.append((truth[video.video_id], 0.0, 0.45, 0.5))
+        for frames, offset, thick, alpha in layers:
+            for run in runs(frames):
+                if run.label == BACKGROUND:
+                    continue
+                y = order.index(run.label)
+                ax.broken_barh(
+                    [(run.start / video.fps, (run.end - run.start) / video.fps)],
+                    (y - 0.46 + offset, thick), color=colours(y % 20), alpha=alpha,
+                )  # fmt: skip
+        ax.set_yticks(range(len(order)))
+        ax.set_yticklabels([behaviours.name(x) for x in order], fontsize=7)
+        ax.set_ylim(-0.6, rows - 0.4)
+        ax.invert_yaxis()
+        ax.set_xlim(0, video.num_frames / video.fps)
+        title = video.video_id + ("  (each row: truth above, prediction below)" if truth else "")
+        ax.set_title(title, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em;max-width:80em}table{border-collapse:collapse}"
+    "td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:middle}"
+    "img.t{margin-right:2px;background:#eee}svg{display:block;margin:.3em 0 1em 0}"
+    ".hidden{display:none}"
+)
+_SCRIPT = (
+    "function pick(v){for(const r of document.querySelectorAll('[data-label]'))"
+    "{r.classList.toggle('hidden',v!=='' && r.dataset.label!==v);}}"
+)
+
+
+def _svg(video: VideoLabels, order: list[str], behaviours: Behaviours, width: int = 900) -> str:
+    row = 12
+    scale = width / max(video.num_frames, 1)
+    parts = [f"<svg width='{width + 160}' height='{row * len(order) + 4}' "
+             "xmlns='http://www.w3.org/2000/svg'>"]  # fmt: skip
+    for y, label in enumerate(order):
+        parts.append(f"<text x='0' y='{y * row + 10}' font-size='9'>"
+                     f"{html.escape(behaviours.name(label)[:28])}</text>")  # fmt: skip
+    for seg in video.segments:
+        y = order.index(seg["label"]) if seg["label"] in order else 0
+        hue = (order.index(seg["label"]) * 47) % 360 if seg["label"] in order else 0
+        name = html.escape(behaviours.name(seg["label"]))
+        parts.append(
+            f"<rect data-label='{html.escape(seg['label'])}' x='{160 + seg['first'] * scale:.1f}' "
+            f"y='{y * row + 1}' width='{max((seg['end'] - seg['first']) * scale, 1):.1f}' "
+            f"height='{row - 2}' fill='hsl({hue},60%,50%)'><title>{name} "
+            f"{seg['first'] / video.fps:.2f}-{seg['end'] / video.fps:.2f} s</title></rect>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def write_timeline(
+    path: Path, videos: Sequence[VideoLabels], behaviours: Behaviours, thumbs: bool,
+    thumb_size: tuple[int, int], scores: dict | None = None,
+) -> None:  # fmt: skip
+    """``timeline.html``: one small page, images loaded lazily, every string escaped."""
+    e = html.escape
+    present = [x for x in behaviours.labels if any(s["label"] == x for v in videos
+                                                  for s in v.segments)]  # fmt: skip
+    present += sorted({s["label"] for v in videos for s in v.segments} - set(present))
+    options = "".join(f"<option value='{e(x)}'>{e(behaviours.name(x))}</option>" for x in present)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>verbnoun annotate: timeline"
+        f"</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+        "<h1>annotation timeline</h1>",
+        "<p><a href='ethogram.png'>ethogram.png</a> · <a href='segments.csv'>segments.csv</a> · "
+        "<a href='summary.json'>summary.json</a></p>",
+        f"<p>behaviour: <select onchange='pick(this.value)'><option value=''>all</option>"
+        f"{options}</select></p>",
+    ]
+    if scores:
+        model = scores["model"]
+        parts.append(
+            "<p>against the ground truth: "
+            + ", ".join(
+                f"{e(k)} {model[k]:.1f}"
+                for k in ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50")
+            )
+            + "</p>"
+        )
+    width, height = thumb_size
+    for video in videos:
+        order = [x for x in present if any(s["label"] == x for s in video.segments)]
+        parts.append(f"<h2>{e(video.video_id)}</h2>{_svg(video, order, behaviours)}")
+        parts.append("<table><tr><th>start</th><th>stop</th><th>behaviour</th><th>confidence"
+                     "</th><th>frames</th></tr>")  # fmt: skip
+        for seg in video.segments:
+            chosen = seg["windows"]
+            if len(chosen) > THUMBS_PER_SEGMENT:
+                picks = np.linspace(0, len(chosen) - 1, THUMBS_PER_SEGMENT).round().astype(int)
+                chosen = [chosen[i] for i in picks]
+            images = "".join(
+                f"<img class='t' loading='lazy' width='{width}' height='{height}' alt='' "
+                f"src='thumbs/{e(video.video_id)}/{i:06d}.jpg'>" for i in chosen
+            ) if thumbs else ""  # fmt: skip
+            confidence = "" if seg["confidence"] is None else f"{seg['confidence']:.2f}"
+            parts.append(
+                f"<tr data-label='{e(seg['label'])}'><td>{seg['first'] / video.fps:.2f}</td>"
+                f"<td>{seg['end'] / video.fps:.2f}</td><td>{e(behaviours.name(seg['label']))}"
+                f"</td><td>{confidence}</td><td>{images}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>\n")
+    atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
+
+
+def write_outputs(
+    out: Path, planned, done: dict[str, dict], behaviours: Behaviours,
+    smoothing: SmoothingSettings, settings, *, truth: Path | None = None,
+    truth_split: str | None = None,
+) -> dict:  # fmt: skip
+    """Derive segments from the answers of every window and write every output file."""
+    videos = []
+    for video in planned:
+        records = [done[w.id] for w in video.windows]
+        videos.append(derive(video, records, behaviours, smoothing))
+    atomic_write_bytes(out / "videos.csv", _csv(
+        ["video_id", "fps", "num_frames", "duration"],
+        [[v.video_id, f"{v.fps:g}", v.num_frames, round(v.num_frames / v.fps, 3)]
+         for v in videos],
+    ))  # fmt: skip
+    write_json(out / "behaviours.json", {**behaviours.settings(), "names": list(behaviours.names),
+                                         "by_name": behaviours.by_name})  # fmt: skip
+    atomic_write_bytes(
+        out / "segments.csv", _csv(EK100_COLUMNS + EXTRA_COLUMNS, segment_rows(videos, behaviours))
+    )
+    atomic_write_bytes(out / "dataset.yaml", description_yaml(out, behaviours, planned).encode())
+    summary = {
+        "overall": bouts_summary(videos, behaviours),
+        "videos": {v.video_id: bouts_summary([v], behaviours) for v in videos},
+        "smoothing": asdict(smoothing),
+        "windows": {"window": settings.window, "stride": settings.stride},
+    }
+    scores = None
+    truth_frames = None
+    if truth is not None:
+        from verbnoun.annotate.scoring import score_run
+
+        scores, truth_frames = score_run(out / "segments.csv", truth, truth_split)
+        write_json(out / "scores.json", scores)
+        summary["scores"] = {k: {m: scores[k][m] for m in
+                                 ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50")}
+                             for k in ("model", "unsmoothed", "majority") if k in scores}  # fmt: skip
+    write_json(out / "summary.json", summary)
+    write_ethogram(out / "ethogram.png", videos, behaviours, truth_frames)
+    thumb = (round(settings.thumb_height * planned[0].size[0] / planned[0].size[1]),
+             settings.thumb_height)  # fmt: skip
+    write_timeline(out / "timeline.html", videos, behaviours, settings.thumbnails, thumb, scores)
+    written = ["segments.csv", "videos.csv", "behaviours.json", "dataset.yaml", "summary.json",
+               "ethogram.png", "timeline.html"] + (["scores.json"] if scores else [])  # fmt: skip
+    return {"files": written, "segments": sum(len(v.segments) for v in videos),
+            "scores": summary.get("scores")}  # fmt: skip

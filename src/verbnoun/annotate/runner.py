@@ -1,0 +1,364 @@
+"""The annotation runner: videos in, ``OUT/windows.jsonl`` and the outputs a person uses out.
+
+* ``config.json`` holds everything that changes what a window's answer is (the model and its
+  settings, the behaviours, window and stride or the given segments). Running again with the same
+  settings resumes; with others it refuses to mix into the old run. Smoothing is not in it:
+  changing ``--smoothing``, ``--switch`` or ``--min-duration`` re-derives the outputs from the
+  recorded answers without asking the model again.
+* Every answered window is one JSON line appended (and flushed) to ``windows.jsonl`` (or
+  ``windows.shard-K-of-N.jsonl``), with its scores over the labels the model scored, after its
+  thumbnail was written. A line cut short by a kill is dropped on the next start; windows already
+  answered, in any file of the folder, are never asked again.
+* ``--shard K/N`` takes the K-th of N contiguous stretches of every video's windows, so each
+  process decodes only its stretch. When every window of every video is answered (by any
+  process), the run writes its outputs (:mod:`verbnoun.annotate.outputs`); otherwise it says how
+  many remain, and running it again (any shard) finishes.
+* Frames are decoded once per video by :class:`~verbnoun.annotate.windows.StreamingReader` in a
+  worker thread ahead of the model; memory holds only the windows in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from verbnoun import __version__
+from verbnoun.annotate.models import Answer, WindowModel
+from verbnoun.annotate.smoothing import SmoothingSettings
+from verbnoun.annotate.vocabulary import Behaviours
+from verbnoun.annotate.windows import (
+    StreamingReader,
+    Window,
+    prefetch,
+    segment_windows,
+    sliding_windows,
+)
+from verbnoun.data.layouts import VideoLayout
+from verbnoun.data.video import VideoInfo, VideoReader
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.runner import Shard
+from verbnoun.fileio import write_json
+
+THUMB = "thumb"
+
+
+@dataclass(frozen=True)
+class AnnotateSettings:
+    """How windows are laid and asked (all of it in ``config.json``)."""
+
+    window: float = 2.0  # seconds
+    stride: float = 1.0  # seconds
+    thumbnails: bool = True  # a small JPEG of each window's centre frame, for timeline.html
+    thumb_height: int = 64
+    batch_size: int = 8
+    prefetch: int = 4  # batches decoded ahead of the model
+
+    def check(self) -> None:
+        if not self.window > 0 or not self.stride > 0:
+            raise VerbnounError("--window and --stride must be positive")
+        if self.stride > self.window:
+            raise VerbnounError(
+                f"--stride {self.stride:g} s is longer than --window {self.window:g} s: "
+                "frames between windows would never be seen"
+            )
+        if self.batch_size < 1:
+            raise VerbnounError("--batch-size must be at least 1")
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A video to annotate: its id, its layout, and optionally the segments to label."""
+
+    video_id: str
+    layout: VideoLayout
+    spans: tuple[tuple[float, float], ...] | None = None
+
+
+@dataclass
+class PlannedVideo:
+    source: VideoSource
+    info: VideoInfo
+    windows: list[Window]
+    size: tuple[int, int]  # native (width, height)
+
+
+def plan(videos: Sequence[VideoSource], settings: AnnotateSettings) -> list[PlannedVideo]:
+    """Probe every video and lay its windows (errors name the video)."""
+    if not videos:
+        raise VerbnounError("no videos to annotate")
+    planned = []
+    seen: set[str] = set()
+    for source in videos:
+        if source.video_id in seen:
+            raise VerbnounError(f"video id {source.video_id!r} given twice")
+        seen.add(source.video_id)
+        reader = VideoReader(source.layout)
+        info = reader.info(source.video_id)
+        first = reader.probe(info.pieces[0].path)
+        if source.spans is not None:
+            windows = segment_windows(source.video_id, source.spans, info.num_frames, info.fps)
+        else:
+            windows = sliding_windows(
+                source.video_id, info.num_frames, info.fps, settings.window, settings.stride
+            )
+        planned.append(PlannedVideo(source, info, windows, (first.width, first.height)))
+    return planned
+
+
+def run_config(
+    model: WindowModel,
+    behaviours: Behaviours,
+    settings: AnnotateSettings,
+    videos: Sequence[PlannedVideo],
+) -> dict:
+    segments = any(v.source.spans is not None for v in videos)
+    return {
+        "kind": "verbnoun.annotate",
+        "model": model.name,
+        "model_settings": model.settings(),
+        "behaviours": behaviours.settings(),
+        "window": None if segments else settings.window,
+        "stride": None if segments else settings.stride,
+        "segments": {v.source.video_id: v.source.spans for v in videos} if segments else None,
+        "thumbnails": settings.thumbnails,
+        "thumb_height": settings.thumb_height,
+    }
+
+
+def check_or_write_config(out: Path, config: dict) -> None:
+    """Write config.json on a new run; on an old one, refuse any setting that differs."""
+    path = out / "config.json"
+    fresh = json.loads(json.dumps(config))  # tuples as lists, as they are read back
+    if path.is_file():
+        from verbnoun.fileio import read_json
+
+        old = read_json(path)
+        old = {k: v for k, v in old.items() if k != "created_with"}
+        changed = sorted(k for k in set(old) | set(fresh) if old.get(k) != fresh.get(k))
+        if changed:
+            raise VerbnounError(
+                f"{path}: this run was made with other settings ({', '.join(changed)}); "
+                "use a new --out"
+            )
+        return
+    write_json(path, {**fresh, "created_with": __version__})
+
+
+def window_files(out: Path) -> list[Path]:
+    return sorted(out.glob("windows*.jsonl"))
+
+
+def read_windows(path: Path, *, repair: bool = False) -> list[dict]:
+    """Records of one windows file; a last line cut short by a kill is dropped (and, with
+    ``repair``, cut from the file); any other bad line is an error naming it."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    records = []
+    for number, line in enumerate(lines[:-1], start=1):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                raise ValueError("no id")
+        except ValueError:
+            raise VerbnounError(f"{path}:{number}: malformed window record") from None
+        records.append(record)
+    if lines[-1] and repair:
+        with path.open("r+b") as handle:
+            handle.truncate(len(data) - len(lines[-1]))
+    return records
+
+
+def answered(out: Path) -> dict[str, dict]:
+    """Every answered window of a run folder, over all shard files (first answer wins)."""
+    merged: dict[str, dict] = {}
+    for path in window_files(out):
+        for record in read_windows(path):
+            merged.setdefault(record["id"], record)
+    return merged
+
+
+def owned(windows: list[Window], shard: Shard) -> list[Window]:
+    """The shard's contiguous stretch of a video's windows."""
+    n = len(windows)
+    lo = (shard.index - 1) * n // shard.count
+    hi = shard.index * n // shard.count
+    return windows[lo:hi]
+
+
+def _record(window: Window, answer: Answer) -> dict:
+    record = {
+        "id": window.id,
+        "video_id": window.video_id,
+        "index": window.index,
+        "first": window.first,
+        "end": window.end,
+        "label": answer.label,
+        "scores": answer.scores,
+    }
+    if answer.raw is not None:
+        record["raw"] = answer.raw
+    if answer.extra:
+        record["extra"] = answer.extra
+    return record
+
+
+def thumb_path(out: Path, window: Window) -> Path:
+    return out / "thumbs" / window.video_id / f"{window.index:06d}.jpg"
+
+
+def _write_thumbnail(out: Path, window: Window, frames) -> None:
+    from verbnoun.annotate.outputs import jpeg_bytes
+    from verbnoun.fileio import atomic_write_bytes
+
+    atomic_write_bytes(thumb_path(out, window), jpeg_bytes(frames[THUMB][0]))
+
+
+class _Progress:
+    """A rich progress bar with windows/s and ETA (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int, done: int) -> None:
+        self.enabled, self.total, self.done = enabled, total, done
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[rate]} windows/s"), TimeRemainingColumn(),
+        )  # fmt: skip
+        self.bar.__enter__()
+        task = self.bar.add_task("annotate", total=self.total, completed=self.done, rate="-")
+        start, count = time.perf_counter(), [0]
+
+        def advance(n: int) -> None:
+            count[0] += n
+            rate = count[0] / max(time.perf_counter() - start, 1e-9)
+            self.bar.update(task, advance=n, rate=f"{rate:.1f}")
+
+        return advance
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)
+
+
+def answer_windows(
+    out: Path,
+    videos: Sequence[PlannedVideo],
+    model: WindowModel,
+    settings: AnnotateSettings,
+    shard: Shard,
+    *,
+    progress: bool = False,
+    on_batch=None,
+) -> dict:
+    """Ask the model about every unanswered window of this shard; returns counts and decoding
+    statistics. ``on_batch(n)`` is called after each batch is recorded (tests use it to stop)."""
+    done = answered(out)
+    own = out / ("windows.jsonl" if shard.count == 1 else
+                 f"windows.shard-{shard.index}-of-{shard.count}.jsonl")  # fmt: skip
+    read_windows(own, repair=True)
+    todo = {v.source.video_id: [w for w in owned(v.windows, shard) if w.id not in done]
+            for v in videos}  # fmt: skip
+    total = sum(len(owned(v.windows, shard)) for v in videos)
+    remaining = sum(len(t) for t in todo.values())
+    stats = {"asked": 0, "decoded_packets": 0, "video_frames": 0, "seconds": 0.0}
+    start = time.perf_counter()
+    with _Progress(progress, total, total - remaining) as advance, own.open("ab") as handle:
+        for video in videos:
+            windows = todo[video.source.video_id]
+            if not windows:
+                continue
+            views = dict(model.views)
+            if settings.thumbnails:
+                width, height = video.size
+                h = settings.thumb_height
+                views[THUMB] = (1, (max(2, round(h * width / height / 2) * 2), h))
+            reader = StreamingReader(VideoReader(video.source.layout), views)
+            stream = prefetch(
+                reader.windows(video.info, windows), settings.prefetch * settings.batch_size
+            )
+            batch: list = []
+            for item in _then_end(stream):
+                if item is not None:
+                    batch.append(item)
+                if batch and (len(batch) == settings.batch_size or item is None):
+                    answers = model.answer([w for w, _ in batch], [f for _, f in batch])
+                    if len(answers) != len(batch):
+                        raise VerbnounError(f"model {model.name!r}: wrong number of answers")
+                    lines = []
+                    for (window, frames), answer in zip(batch, answers, strict=True):
+                        if settings.thumbnails:
+                            _write_thumbnail(out, window, frames)
+                        lines.append(json.dumps(_record(window, answer), ensure_ascii=False))
+                    handle.write(("\n".join(lines) + "\n").encode("utf-8"))
+                    handle.flush()
+                    stats["asked"] += len(batch)
+                    advance(len(batch))
+                    if on_batch is not None:
+                        on_batch(len(batch))
+                    batch = []
+            stats["decoded_packets"] += reader.decoded
+            stats["video_frames"] += video.info.num_frames
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    return stats
+
+
+def _then_end(items):
+    yield from items
+    yield None
+
+
+def run_annotation(
+    out: str | Path,
+    videos: Sequence[VideoSource],
+    model: WindowModel,
+    behaviours: Behaviours,
+    settings: AnnotateSettings,
+    smoothing: SmoothingSettings,
+    *,
+    shard: Shard | None = None,
+    truth: Path | None = None,
+    truth_split: str | None = None,
+    progress: bool = False,
+) -> dict:
+    """Annotate ``videos`` into ``out``; returns what was done and, when complete, the outputs
+    written (and the scores when ``truth`` is given)."""
+    settings.check()
+    smoothing.check()
+    shard = shard or Shard(1, 1)
+    out = Path(out)
+    planned = plan(videos, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    check_or_write_config(out, run_config(model, behaviours, settings, planned))
+    stats = answer_windows(out, planned, model, settings, shard, progress=progress)
+    done = answered(out)
+    missing = sum(1 for v in planned for w in v.windows if w.id not in done)
+    result: dict = {"out": str(out), "windows": sum(len(v.windows) for v in planned),
+                    "missing": missing, **stats}  # fmt: skip
+    if missing:
+        return result
+    from verbnoun.annotate.outputs import write_outputs
+
+    result["outputs"] = write_outputs(
+        out, planned, done, behaviours, smoothing, settings, truth=truth, truth_split=truth_split
+    )
+    return result
+
+
+def settings_dict(settings: AnnotateSettings, smoothing: SmoothingSettings) -> dict:
+    return {"windows": asdict(settings), "smoothing": asdict(smoothing)}

@@ -1,0 +1,299 @@
+"""Ground truth and predictions as frame labels, and ``annotate score``.
+
+Truth comes from a data set (an EK100 annotation folder or a description YAML: the segments of
+the predicted videos in its labelled splits) or from a plain CSV (``video_id,start,stop,action``,
+times in seconds or ``HH:MM:SS.ff``, the action a behaviour's name or label). A segment covers
+frames ``round(start * fps)`` up to, not including, ``round(stop * fps)``; frames no segment
+covers are background. Labels are matched to the annotation's behaviours by label, or by name for
+a user's own list (``--actions``); a truth class that is neither is an error naming the row.
+
+``annotate score`` compares a ``segments.csv`` with the truth, and puts beside it the same
+metrics for a majority-class baseline (every frame the most frequent true class) and, when the
+run's ``windows.jsonl`` is beside the prediction, for the unsmoothed per-window answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from verbnoun.annotate.metrics import BACKGROUND, majority_labels, segmentation_metrics
+from verbnoun.annotate.vocabulary import Behaviours
+from verbnoun.errors import AnnotationError, VerbnounError
+from verbnoun.fileio import read_csv
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled stretch of a video, in seconds."""
+
+    video_id: str
+    start: float
+    stop: float
+    label: str
+    where: str  # file:line or segment id, for messages
+
+
+def rasterise(spans: Sequence[Span], num_frames: int, fps: float) -> list[str]:
+    """Frame labels of spans (later spans win overlaps; background elsewhere)."""
+    frames = [BACKGROUND] * num_frames
+    for span in spans:
+        for f in range(max(round(span.start * fps), 0), min(round(span.stop * fps), num_frames)):
+            frames[f] = span.label
+    return frames
+
+
+def _seconds(text: str, path: Path, line: int, column: str) -> float:
+    from verbnoun.data.ek100 import parse_timestamp
+
+    text = text.strip()
+    try:
+        return parse_timestamp(text) if ":" in text else float(text)
+    except ValueError:
+        raise AnnotationError(path, f"not a time: {text!r}", line=line, field=column) from None
+
+
+def _matcher(behaviours: Behaviours | None):
+    by_label = set(behaviours.labels) if behaviours else set()
+    by_name = {}
+    if behaviours is not None:
+        for label, name, text in zip(
+            behaviours.labels, behaviours.names, behaviours.option_texts, strict=True
+        ):
+            by_name[name.casefold()] = label
+            by_name[text.casefold()] = label
+    return by_label, by_name
+
+
+def truth_from_csv(path: Path, behaviours: Behaviours | None) -> list[Span]:
+    """Spans of a plain truth CSV: ``video_id`` (or ``video``), ``start``, ``stop``, ``action``
+    (or ``label``); the action a behaviour's name or label."""
+    table = read_csv(path, error=AnnotationError)
+    header = table.header
+    video = next((c for c in ("video_id", "video") if c in header), None)
+    label = next((c for c in ("action", "label", "behaviour") if c in header), None)
+    start = next((c for c in ("start", "start_timestamp") if c in header), None)
+    stop = next((c for c in ("stop", "stop_timestamp") if c in header), None)
+    if None in (video, label, start, stop):
+        raise AnnotationError(
+            path, "a truth table needs video_id, start, stop and action columns", line=1
+        )
+    by_label, by_name = _matcher(behaviours)
+    spans = []
+    for line, row in table.rows:
+        value = row[label].strip()  # type: ignore[index]
+        if value in by_label:
+            matched = value
+        elif value.casefold() in by_name:
+            matched = by_name[value.casefold()]
+        else:
+            raise AnnotationError(
+                path, f"unknown class {value!r} (not one of the behaviours)", line=line,
+                field=label,
+            )  # fmt: skip
+        a = _seconds(row[start], path, line, start)  # type: ignore[index]
+        b = _seconds(row[stop], path, line, stop)  # type: ignore[index]
+        if b <= a:
+            raise AnnotationError(path, "stop is not after start", line=line)
+        spans.append(Span(row[video].strip(), a, b, matched, f"{path}:{line}"))  # type: ignore[index]
+    return spans
+
+
+def truth_from_dataset(
+    source: Path, behaviours: Behaviours | None, videos: set[str], split: str | None = None
+) -> list[Span]:
+    """Labelled segments of ``videos`` in a data set's splits (or one split)."""
+    from verbnoun.data.dataset import GenericDataset, open_dataset
+
+    dataset = open_dataset(annotations=source)
+    if split is not None:
+        splits: Sequence[str] = (split,)
+    elif isinstance(dataset, GenericDataset):
+        splits = tuple(dataset.description.splits)
+    else:
+        splits = ("train", "validation")
+    _, by_name = _matcher(behaviours)
+    match_names = behaviours is not None and behaviours.by_name
+    classes = dataset.action_classes() if dataset.single_label else None
+    spans, seen = [], set()
+    for name in splits:
+        for segment in dataset.segments(name, require_labels=True):
+            if segment.video_id not in videos or segment.narration_id in seen:
+                continue
+            seen.add(segment.narration_id)
+            label = segment.action_id
+            if match_names:
+                key = classes.keys[segment.action_class] if classes is not None else label
+                display = classes.display(segment.action_class) if classes is not None else label
+                found = by_name.get(key.casefold()) or by_name.get(display.casefold())
+                if found is None:
+                    raise AnnotationError(
+                        segment.source, f"unknown class {key!r} (not one of the behaviours)",
+                        line=segment.line,
+                    )  # fmt: skip
+                label = found
+            spans.append(Span(segment.video_id, segment.start, segment.stop, label,
+                              segment.narration_id))  # fmt: skip
+    return spans
+
+
+def read_truth(
+    source: Path, behaviours: Behaviours | None, videos: set[str], split: str | None = None
+) -> dict[str, list[Span]]:
+    """Truth spans by video, from a data set or a plain CSV; an error when a video has none."""
+    source = Path(source)
+    if not source.exists():
+        raise VerbnounError(f"{source}: truth not found")
+    is_table = source.is_file() and source.suffix.lower() == ".csv"
+    if is_table:
+        spans = truth_from_csv(source, behaviours)
+    else:
+        spans = truth_from_dataset(source, behaviours, videos, split)
+    by_video: dict[str, list[Span]] = {v: [] for v in videos}
+    for span in spans:
+        if span.video_id in by_video:
+            by_video[span.video_id].append(span)
+    empty = sorted(v for v, s in by_video.items() if not s)
+    if empty:
+        raise VerbnounError(f"{source}: no labelled segments of video {empty[0]}")
+    return by_video
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    video_id: str
+    fps: float
+    num_frames: int
+
+
+def read_prediction(path: Path) -> tuple[dict[str, list[Span]], dict[str, VideoFacts]]:
+    """Predicted spans by video from a ``segments.csv``, and the videos' frame counts from the
+    ``videos.csv`` beside it (written by ``annotate``)."""
+    table = read_csv(
+        path, required=("video_id", "start_frame", "stop_frame"), error=AnnotationError
+    )
+    facts_path = path.with_name("videos.csv")
+    facts_table = read_csv(
+        facts_path, required=("video_id", "fps", "num_frames"), error=AnnotationError
+    )
+    facts = {}
+    for line, row in facts_table.rows:
+        try:
+            facts[row["video_id"]] = VideoFacts(
+                row["video_id"], float(row["fps"]), int(row["num_frames"])
+            )
+        except ValueError:
+            raise AnnotationError(facts_path, "bad fps or num_frames", line=line) from None
+    spans: dict[str, list[Span]] = {v: [] for v in facts}
+    for line, row in table.rows:
+        video = row["video_id"]
+        if video not in facts:
+            raise AnnotationError(path, f"video {video!r} not in {facts_path.name}", line=line)
+        fps = facts[video].fps
+        if row.get("action_class", "").strip():
+            label = row["action_class"].strip()
+        elif row.get("verb_class", "").strip() and row.get("noun_class", "").strip():
+            label = f"{row['verb_class'].strip()}:{row['noun_class'].strip()}"
+        else:
+            raise AnnotationError(path, "no action_class nor verb_class/noun_class", line=line)
+        try:
+            first, end = int(row["start_frame"]), int(row["stop_frame"])
+        except ValueError:
+            raise AnnotationError(path, "start_frame/stop_frame not integers", line=line) from None
+        spans[video].append(Span(video, first / fps, end / fps, label, f"{path}:{line}"))
+    return spans, facts
+
+
+def score_frames(
+    pred: dict[str, list[str]], truth: dict[str, list[str]], *, per_class: bool = True
+) -> dict:
+    """Metrics of frame labels by video (same videos, same lengths)."""
+    videos = sorted(truth)
+    return segmentation_metrics([(pred[v], truth[v]) for v in videos], per_class=per_class)
+
+
+def majority_baseline(truth: dict[str, list[str]]) -> tuple[str, dict]:
+    """The majority class (over true frames) and the metrics of labelling every frame with it."""
+    label = majority_labels(list(truth.values()))
+    pred = {v: [label] * len(t) for v, t in truth.items()}
+    return label, score_frames(pred, truth, per_class=False)
+
+
+def load_behaviours(folder: Path) -> Behaviours | None:
+    """The behaviours of a run folder (``behaviours.json``), or ``None`` when absent."""
+    from verbnoun.fileio import read_json
+
+    path = folder / "behaviours.json"
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    try:
+        return Behaviours(
+            labels=tuple(data["labels"]), names=tuple(data["names"]),
+            option_texts=tuple(data["option_texts"]), kind=data["kind"], source=data["source"],
+            by_name=bool(data.get("by_name")),
+        )  # fmt: skip
+    except (KeyError, TypeError) as error:
+        raise VerbnounError(f"{path}: not a behaviours file ({error})") from None
+
+
+def unsmoothed_frames(folder: Path, facts: dict[str, VideoFacts], behaviours: Behaviours):
+    """Frame labels of the unsmoothed per-window answers of a run folder, or ``None``."""
+    from verbnoun.annotate.outputs import labels_of
+    from verbnoun.annotate.runner import answered
+    from verbnoun.annotate.smoothing import (
+        SmoothingSettings,
+        frames_from_spans,
+        frames_from_windows,
+        window_labels,
+    )
+    from verbnoun.fileio import read_json
+
+    if not (folder / "config.json").is_file():
+        return None
+    config = read_json(folder / "config.json")
+    records = answered(folder)
+    frames = {}
+    for video, fact in facts.items():
+        mine = sorted((r for r in records.values() if r["video_id"] == video),
+                      key=lambda r: r["index"])  # fmt: skip
+        if not mine:
+            return None
+        chosen = window_labels([r["scores"] for r in mine], labels_of(behaviours, mine),
+                               SmoothingSettings(method="none"))  # fmt: skip
+        if config.get("segments"):
+            frames[video] = frames_from_spans(
+                chosen, [(r["first"], r["end"]) for r in mine], fact.num_frames
+            )
+        else:
+            centres = [(r["first"] + r["end"] - 1) // 2 for r in mine]
+            frames[video] = frames_from_windows(chosen, centres, fact.num_frames)
+    return frames
+
+
+def score_run(
+    pred: Path, truth: Path, split: str | None = None
+) -> tuple[dict, dict[str, list[str]]]:
+    """Metrics of a ``segments.csv`` against the truth, with the majority-class baseline and
+    (when the run's windows are beside it) the unsmoothed answers; and the truth's frames."""
+    pred = Path(pred)
+    if not pred.is_file():
+        raise VerbnounError(f"{pred}: prediction file not found")
+    spans, facts = read_prediction(pred)
+    behaviours = load_behaviours(pred.parent)
+    truth_spans = read_truth(Path(truth), behaviours, set(facts), split)
+    truth_frames = {v: rasterise(truth_spans[v], f.num_frames, f.fps) for v, f in facts.items()}
+    pred_frames = {v: rasterise(spans[v], f.num_frames, f.fps) for v, f in facts.items()}
+    result: dict = {
+        "prediction": str(pred),
+        "truth": str(truth),
+        "model": score_frames(pred_frames, truth_frames),
+    }
+    if behaviours is not None:
+        raw = unsmoothed_frames(pred.parent, facts, behaviours)
+        if raw is not None:
+            result["unsmoothed"] = score_frames(raw, truth_frames)
+    label, metrics = majority_baseline(truth_frames)
+    result["majority"] = {"label": label, **metrics}
+    return result, truth_frames
