@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from verbnoun.data.sampling import SAMPLING_RULE
-from verbnoun.errors import VerbnounError
-from verbnoun.fileio import write_json
+from verbnoun.errors import FileError, VerbnounError
+from verbnoun.fileio import read_json, require, write_json
 
 MANIFEST = "cache.json"
 
@@ -101,7 +101,11 @@ class FrameCache:
         manifest = self.root / MANIFEST
         if not manifest.is_file():
             raise VerbnounError(f"{manifest}: not a frame cache (no {MANIFEST})")
-        return json.loads(manifest.read_text(encoding="utf-8"))["settings"]
+        settings = require(read_json(manifest), "settings", dict, manifest)
+        for key in ("size", "frames", "layout", "sampling"):
+            if key not in settings:
+                raise FileError(manifest, "missing key", key=f"settings.{key}")
+        return settings
 
     def key_for(self, video_id: str, start: float, stop: float) -> CacheKey:
         """The key of a segment under this cache's recorded settings."""

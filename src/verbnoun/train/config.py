@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from verbnoun.errors import VerbnounError
+from verbnoun.fileio import read_yaml
 
 
 class ConfigError(VerbnounError):
@@ -274,12 +275,9 @@ def config_from_dict(data: dict, overrides: list[str] | None = None) -> TrainCon
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config (``yaml.safe_load``) and apply dotted overrides."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(error).split())}") from None
+    data = read_yaml(path, expect=None) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:

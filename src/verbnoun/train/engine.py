@@ -11,13 +11,13 @@ DeepSpeed is optional: it is imported only when ``distributed.deepspeed`` names 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from verbnoun.errors import VerbnounError
+from verbnoun.fileio import read_json
 
 
 class _LearningRates:
@@ -102,7 +102,7 @@ class DeepSpeedEngine(_LearningRates):
         path = Path(config.distributed.deepspeed)
         if not path.is_file():
             raise VerbnounError(f"distributed.deepspeed: {path} not found")
-        ds_config = json.loads(path.read_text(encoding="utf-8"))
+        ds_config = read_json(path, expect=dict)
         ds_config.update(
             train_micro_batch_size_per_gpu=config.batch_size,
             gradient_accumulation_steps=config.grad_accum,

@@ -21,12 +21,12 @@ def truncate_after(path: Path, step: int) -> None:
     if not path.is_file():
         return
     kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             if json.loads(line).get("step", 0) <= step:
                 kept.append(line)
-        except ValueError:
-            continue  # a line cut short by the kill
+        except (ValueError, AttributeError, TypeError):
+            continue  # a line cut short by the kill (or damaged): dropped
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 

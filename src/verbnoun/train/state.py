@@ -73,7 +73,10 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     marker = run_dir / "checkpoints" / LATEST
     if not marker.is_file():
         return None
-    path = run_dir / "checkpoints" / marker.read_text(encoding="utf-8").strip()
+    name = marker.read_text(encoding="utf-8", errors="replace").strip()
+    if not name or Path(name).name != name:
+        raise CheckpointError(f"{marker}: not a checkpoint folder name: {name[:80]!r}")
+    path = run_dir / "checkpoints" / name
     if not (path / "trainer.pt").is_file():
         raise CheckpointError(f"{marker}: names {path.name}, which is incomplete")
     return path
@@ -126,12 +129,27 @@ def _prune(root: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _load(path: Path):
+    """``torch.load`` (tensors and plain types only); a damaged file is an error naming it."""
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file not found (incomplete checkpoint)") from None
+    except Exception as error:  # torch raises many kinds (RuntimeError, UnpicklingError, ...)
+        detail = " ".join(str(error).split())[:200]
+        raise CheckpointError(
+            f"{path}: cannot be read ({type(error).__name__}: {detail})"
+        ) from None
+
+
 def load_trainer_state(path: Path, rank: int, world: int) -> tuple[dict, dict | None]:
     """The trainer state of a checkpoint and this rank's generator state (``None`` when the
     checkpoint was written by fewer processes)."""
-    state = torch.load(path / "trainer.pt", weights_only=True, map_location="cpu")
+    state = _load(path / "trainer.pt")
     rng_file = path / f"rng-rank{rank}.pt"
-    rng = torch.load(rng_file, weights_only=True) if rng_file.is_file() else None
+    rng = _load(rng_file) if rng_file.is_file() else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path / 'trainer.pt'}: not a trainer state")
     if state.get("world_size") != world:
         rng = None  # a different world size: data order is global, generators start fresh
     return state, rng
