@@ -177,7 +177,9 @@ def eval(
 ) -> Run:
     """Evaluate ``model`` on a question file into run folder ``out`` (as ``verbnoun eval``).
 
-    ``model`` is one of ``random``, ``prior``, ``specialist``, ``openai``, ``llavaction``.
+    ``model`` is one of ``random``, ``prior``, ``specialist``, ``openai``, ``llavaction``, ``hf``
+    (a transformers model: ``hf_model`` a directory or a cached model id, with ``dtype``,
+    ``device``, ``device_map``, ``attn_implementation``, ``hf_frames``).
     ``annotations`` is an EK100 folder or a dataset description YAML (``dataset`` a YAML whose
     paths are relative to ``annotations``). ``options`` are the CLI's options with underscores:
     ``layout``, ``frames``, ``size``, ``time_instruction``, ``prior_actions``, ``parser``,

@@ -117,12 +117,18 @@ def test_text_and_generate_scoring(kitchen, tmp_path, capsys):
     for record in records:  # mean log-likelihood per option answer
         assert len(record["scores"]) == 5 and record["raw"] in "ABCDE"
         assert record["choice"] == max(range(5), key=record["scores"].__getitem__)
-    code, records = _eval(root, questions, tmp_path / "gen", "--model", "hf", "--hf-model",
-                          str(model), "--scoring", "generate")  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    metrics = json.loads((tmp_path / "gen" / "metrics.json").read_text())
-    assert metrics["overall"]["unparsed"] == sum(r["choice"] is None for r in records)
+    import verbnoun as lva  # the notebook API takes the same options
+
+    run = lva.eval(questions, "hf", tmp_path / "gen", videos=root / "kitchen" / "videos",
+                   hf_model=model, scoring="generate", frames=FRAMES, size=SIZE, workers=0)  # fmt: skip
+    records = [
+        json.loads(x) for x in (tmp_path / "gen" / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == len(read_questions(questions))
+    assert run.metrics["overall"]["unparsed"] == sum(r["choice"] is None for r in records)
     assert all("scores" not in r for r in records)
+    settings = json.loads((tmp_path / "gen" / "config.json").read_text())["model_settings"]
+    assert settings["mode"] == "generate" and settings["max_new_tokens"] == 16
 
 
 def test_missing_model_or_chat_template_is_a_one_line_error(kitchen, tmp_path, capsys):
