@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,7 +78,7 @@ class FrameCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return CachedClip(data["frames"], data["indices"], data["timestamps"])
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             raise VerbnounError(f"{path}: unreadable cache entry ({error})") from None
 
     def put(self, key: CacheKey, frames: np.ndarray, indices, timestamps) -> Path:

@@ -132,7 +132,7 @@ def export_task(
     from verbnoun import __version__
     from verbnoun.bench.questions import dumps, read_questions
     from verbnoun.evaluate.parsing import get_parser
-    from verbnoun.fileio import atomic_write_bytes, sha256_file, write_json
+    from verbnoun.fileio import atomic_outputs, json_bytes, sha256_bytes, sha256_file
 
     questions_path = Path(questions_path)
     out = Path(out)
@@ -159,18 +159,15 @@ def export_task(
         json.dumps({"id": q.id, "llavaction_question": dumps(q), "parser": settings.parser})
         for q in questions
     ]
-    atomic_write_bytes(docs, ("\n".join(lines) + "\n").encode("utf-8"))
+    docs_bytes = ("\n".join(lines) + "\n").encode("utf-8")
     sha256 = sha256_file(questions_path)
     yaml_path = out / f"{name}.yaml"
-    atomic_write_bytes(yaml_path, task_yaml(name, docs, settings, sha256).encode("utf-8"))
-    atomic_write_bytes(out / "utils.py", UTILS.encode("utf-8"))
-    write_json(
-        out / "export.json",
+    export = json_bytes(
         {
             "kind": "llavaction.export.lmms-eval",
             "task": name,
             "questions": {"path": str(questions_path.resolve()), "sha256": sha256},
-            "docs": {"path": str(docs), "sha256": sha256_file(docs), "count": len(lines)},
+            "docs": {"path": str(docs), "sha256": sha256_bytes(docs_bytes), "count": len(lines)},
             "settings": asdict(settings),
             "prior_actions": "not used" if with_prior else "none in the file",
             "metrics": ["mqa_accuracy", "mqa_unparsed_rate"],
@@ -182,6 +179,15 @@ def export_task(
             "created_with": __version__,
         },
     )
+    files = {
+        docs: docs_bytes,
+        yaml_path: task_yaml(name, docs, settings, sha256).encode("utf-8"),
+        out / "utils.py": UTILS.encode("utf-8"),
+        out / "export.json": export,
+    }
+    with atomic_outputs(*files) as temporaries:  # all four land together, only on success
+        for temporary, data in zip(temporaries, files.values(), strict=True):
+            temporary.write_bytes(data)
     return yaml_path
 
 
