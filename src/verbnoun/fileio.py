@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,3 +351,32 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
     finally:
         for tmp in temporaries:
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path, *, marker: str) -> Iterator[Path]:
+    """A temporary folder beside ``path``, put in its place only if the block ends without error.
+
+    An existing ``path`` is replaced only when it is empty or holds ``marker`` (a file an earlier
+    run of the same command wrote); any other folder is refused before any work starts, so that
+    no unrelated files are ever removed. On failure the temporary folder is removed and the old
+    ``path`` is untouched.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileError(path, "exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).is_file():
+        raise FileError(path, f"folder is not empty and holds no {marker}: choose a new folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+        if path.exists():
+            os.replace(path, old)
+        os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -326,7 +326,7 @@ def export_hf(
     from transformers import GenerationConfig
 
     from verbnoun import __version__
-    from verbnoun.fileio import write_json
+    from verbnoun.fileio import atomic_folder, write_json
     from verbnoun.model.checkpoint import load_model, read_config, write_weights
     from verbnoun.model.tokenization import load_tokenizer
 
@@ -346,38 +346,39 @@ def export_hf(
     ids = _add_tokens(
         tokenizer, [IMAGE_TOKEN, VIDEO_TOKEN, *action_names], config.text.vocab_size, checkpoint
     )
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_model(checkpoint, dtype=torch_dtype)
-    state, untied = _state(model, ids, action_names)
-    total = sum(t.numel() * t.element_size() for t in state.values())
-    files = write_weights(state, out, shards=max(1, math.ceil(total / shard_bytes)))
-    dtype_name = str(torch_dtype).removeprefix("torch.")
-    _hf_config(config, ids, untied, dtype_name).save_pretrained(str(out))
-    _add_legacy_config_keys(out / "config.json", config)
-    end_ids = [int(tokenizer.convert_tokens_to_ids("<|im_end|>"))]
-    endoftext = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    if isinstance(endoftext, int) and endoftext != tokenizer.unk_token_id:
-        end_ids.append(int(endoftext))
-    GenerationConfig(
-        eos_token_id=end_ids, pad_token_id=end_ids[-1], do_sample=False
-    ).save_pretrained(str(out))
-    _processor_files(out, config, tokenizer, action_names)
-    summary = ExportSummary(out, ids, untied, dtype_name, [f.name for f in files])
-    info: dict[str, Any] = {
-        "format": "llavaction-export-hf",
-        "llavaction_version": __version__,
-        "source": str(checkpoint),
-        "architecture": "LlavaOnevisionForConditionalGeneration",
-        "exact": True,
-        "newline_position": config.newline_position,
-        "pool_mode": config.pool_mode,
-        "action_tokens": action_names,
-        "token_ids": ids,
-        "untied_embeddings": untied,
-        "dtype": dtype_name,
-        "dropped": ["verb_head", "noun_head", "action_head"] if config.action_types else [],
-    }
-    write_json(out / EXPORT_INFO_FILE, info)
+    # Everything is written to a folder beside --out, moved into place only when complete.
+    with atomic_folder(out, marker=EXPORT_INFO_FILE) as staging:
+        model = load_model(checkpoint, dtype=torch_dtype)
+        state, untied = _state(model, ids, action_names)
+        total = sum(t.numel() * t.element_size() for t in state.values())
+        files = write_weights(state, staging, shards=max(1, math.ceil(total / shard_bytes)))
+        dtype_name = str(torch_dtype).removeprefix("torch.")
+        _hf_config(config, ids, untied, dtype_name).save_pretrained(str(staging))
+        _add_legacy_config_keys(staging / "config.json", config)
+        end_ids = [int(tokenizer.convert_tokens_to_ids("<|im_end|>"))]
+        endoftext = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        if isinstance(endoftext, int) and endoftext != tokenizer.unk_token_id:
+            end_ids.append(int(endoftext))
+        GenerationConfig(
+            eos_token_id=end_ids, pad_token_id=end_ids[-1], do_sample=False
+        ).save_pretrained(str(staging))
+        _processor_files(staging, config, tokenizer, action_names)
+        summary = ExportSummary(out, ids, untied, dtype_name, [f.name for f in files])
+        info: dict[str, Any] = {
+            "format": "llavaction-export-hf",
+            "llavaction_version": __version__,
+            "source": str(checkpoint),
+            "architecture": "LlavaOnevisionForConditionalGeneration",
+            "exact": True,
+            "newline_position": config.newline_position,
+            "pool_mode": config.pool_mode,
+            "action_tokens": action_names,
+            "token_ids": ids,
+            "untied_embeddings": untied,
+            "dtype": dtype_name,
+            "dropped": ["verb_head", "noun_head", "action_head"] if config.action_types else [],
+        }
+        write_json(staging / EXPORT_INFO_FILE, info)
     return summary
 
 
