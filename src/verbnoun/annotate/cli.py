@@ -214,7 +214,7 @@ def annotate_command(
     segments; write segments.csv, ethogram.png, summary.json and timeline.html."""
     if ctx.invoked_subcommand is not None:
         return
-    from verbnoun.annotate.runner import AnnotateSettings, VideoSource, run_annotation
+    from verbnoun.annotate.runner import AnnotateSettings, VideoSource, plan, run_annotation
     from verbnoun.annotate.smoothing import SmoothingSettings
     from verbnoun.evaluate.runner import Shard
 
@@ -250,6 +250,7 @@ def annotate_command(
             raise VerbnounError(f"{segments}: video {unknown[0]!r} is not among the videos")
         sources = [VideoSource(s.video_id, s.layout, tuple(spans[s.video_id]))
                    for s in sources if s.video_id in spans]  # fmt: skip
+    plan(sources, settings)  # bad videos and windows fail before a model is loaded
     behaviours = _behaviours(actions, dataset, option_text, specialist)
     window_model = make_window_model(
         model.value, mode.value, behaviours, specialist=specialist, top_k=top_k,

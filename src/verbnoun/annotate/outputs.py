@@ -284,17 +284,24 @@ def write_ethogram(
                     (y - 0.46 + offset, thick), color=colours(y % 20), alpha=alpha,
                 )  # fmt: skip
         ax.set_yticks(range(len(order)))
-        ax.set_yticklabels([behaviours.name(x) for x in order], fontsize=7)
+        ax.set_yticklabels([_plain(behaviours.name(x)) for x in order], fontsize=7)
         ax.set_ylim(-0.6, rows - 0.4)
         ax.invert_yaxis()
         ax.set_xlim(0, video.num_frames / video.fps)
-        title = video.video_id + ("  (each row: truth above, prediction below)" if truth else "")
+        title = _plain(video.video_id) + (
+            "  (each row: truth above, prediction below)" if truth else ""
+        )
         ax.set_title(title, fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _plain(text: str) -> str:
+    """Text matplotlib shows as written (``$`` would start mathematics)."""
+    return text.replace("$", r"\$")
 
 
 _STYLE = (

@@ -335,9 +335,11 @@ def run_annotation(
     truth: Path | None = None,
     truth_split: str | None = None,
     progress: bool = False,
+    on_batch=None,
 ) -> dict:
     """Annotate ``videos`` into ``out``; returns what was done and, when complete, the outputs
-    written (and the scores when ``truth`` is given)."""
+    written (and the scores when ``truth`` is given). ``on_batch(n)`` runs after each recorded
+    batch."""
     settings.check()
     smoothing.check()
     shard = shard or Shard(1, 1)
@@ -345,7 +347,9 @@ def run_annotation(
     planned = plan(videos, settings)
     out.mkdir(parents=True, exist_ok=True)
     check_or_write_config(out, run_config(model, behaviours, settings, planned))
-    stats = answer_windows(out, planned, model, settings, shard, progress=progress)
+    stats = answer_windows(
+        out, planned, model, settings, shard, progress=progress, on_batch=on_batch
+    )
     done = answered(out)
     missing = sum(1 for v in planned for w in v.windows if w.id not in done)
     result: dict = {"out": str(out), "windows": sum(len(v.windows) for v in planned),
