@@ -236,7 +236,12 @@ def main() -> None:
             supervised["answer"] += sum(x != IGNORE_INDEX for x in other["labels"].tolist())
             if not same and first_divergence is None:
                 where = next(
-                    (i for i, (a, b) in enumerate(zip(ids, theirs["input_ids"])) if a != b), None
+                    (
+                        i
+                        for i, (a, b) in enumerate(zip(ids, theirs["input_ids"], strict=False))
+                        if a != b
+                    ),
+                    None,
                 )
                 first_divergence = (record["id"], where)
         print(f"\n{'task':<22}{'records':>8}{'identical':>11}")
