@@ -190,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
 
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="verbnoun", standalone_mode=False)
+        code = command.main(args=argv, prog_name="verbnoun", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code  # a command's typer.Exit(code), e.g. 3: some questions failed
     except typer.Exit as exit_:
         return exit_.exit_code
     except typer.Abort:

@@ -14,7 +14,7 @@ from pathlib import Path
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.metrics import mcnemar_exact
-from verbnoun.evaluate.runner import answered, compute_metrics
+from verbnoun.evaluate.runner import answered, compute_metrics, failures
 from verbnoun.fileio import read_json, require, sha256_file
 
 RUN_CONFIG_KEYS = ("model", "questions", "questions_sha256")  # what score reads of config.json
@@ -58,9 +58,17 @@ def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> R
     unknown = sorted(set(predictions) - {q.id for q in questions})
     if unknown:
         raise VerbnounError(f"{run_dir}: predictions for unknown question ids: {unknown[:3]}")
+    for question in questions:
+        choice = predictions.get(question.id, {}).get("choice")
+        if choice is not None and choice >= len(question.options):
+            raise VerbnounError(
+                f"{run_dir}: prediction for question {question.id}: choice {choice} is outside its "
+                f"{len(question.options)} options"
+            )
     metrics = compute_metrics(
-        questions, predictions, annotations=annotations, open_vocab="open_vocab" in config
-    )
+        questions, predictions, annotations=annotations, open_vocab="open_vocab" in config,
+        failed=failures(run_dir, predictions),
+    )  # fmt: skip
     return Run(run_dir, config, questions, predictions, metrics)
 
 
@@ -74,6 +82,7 @@ def compare(runs: list[Run]) -> dict:
                 "run": str(run.path),
                 "model": run.config["model"],
                 "answered": overall["n"],
+                "failed": run.metrics["coverage"]["failed"],  # the endpoint never answered
                 "questions": len(run.questions),
                 "accuracy": overall["accuracy"],
                 "ci95": overall["ci95"],
@@ -108,7 +117,8 @@ def render(comparison: dict) -> None:
     for row in comparison["runs"]:
         low, high = row["ci95"]
         table.add_row(
-            row["run"], row["model"], f"{row['answered']}/{row['questions']}",
+            row["run"], row["model"], f"{row['answered']}/{row['questions']}"
+            + (f" ({row['failed']} failed)" if row.get("failed") else ""),
             f"{100 * row['accuracy']:.1f}", f"{100 * low:.1f}-{100 * high:.1f}",
             f"{100 * row['unparsed_rate']:.1f}%",
         )  # fmt: skip
