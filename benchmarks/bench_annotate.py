@@ -1,0 +1,224 @@
+"""``verbnoun annotate`` on the synthetic kitchen: quality, decoding and memory, in one run.
+
+1. **Quality** (held-out videos of the demo's kitchen, ground truth from its annotations): the
+   demo's specialist and its trained tiny LLaVAction (two-stage: the specialist's top-5 as
+   options, option likelihood) against the majority-class baseline, each smoothed (Viterbi over a
+   sticky prior, minimum duration) and unsmoothed (per-window answers); the oracle (true label
+   at each window's centre) shows the ceiling at this window size.
+   Targets: smoothing beats unsmoothed windows on edit score and F1@25; the specialist and the
+   tiny model far above the majority baseline on F1@25.
+2. **Decoding**: overlapping windows over a kitchen video, streamed (each packet decoded at most
+   once) against naive per-window decoding (one seek and decode per window), in the same run.
+   Target: packets decoded per video frame <= 1.05 streamed; the speed ratio is printed.
+3. **Memory**: peak resident memory of a whole annotate run (streaming, model, windows.jsonl,
+   thumbnails, outputs) over a video and over one 10x longer, each in a fresh process.
+   Target: within 1.2x.
+
+Needs a finished demo run (``make demo``; ``--demo`` elsewhere); the other stages reuse it.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_annotate.py [--demo runs/demo] [--videos 6]
+        [--window 1.0] [--stride 0.5] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+KEYS = ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50")
+
+
+def line(name: str, m: dict) -> str:
+    return f"  {name:<28}" + "".join(f"{m[k]:>8.1f}" for k in KEYS)
+
+
+def quality(demo: Path, work: Path, args) -> dict:
+    from verbnoun.annotate.models import AdapterModel, OracleModel, SpecialistModel
+    from verbnoun.annotate.runner import AnnotateSettings, VideoSource, plan, run_annotation
+    from verbnoun.annotate.scoring import rasterise, read_truth
+    from verbnoun.annotate.smoothing import SmoothingSettings
+    from verbnoun.annotate.vocabulary import from_dataset
+    from verbnoun.data.dataset import open_dataset
+    from verbnoun.demo import FRAMES, SIZE
+    from verbnoun.evaluate.local_adapter import LlavactionAdapter
+
+    description = demo / "kitchen" / "dataset.yaml"
+    dataset = open_dataset(annotations=description)
+    videos = sorted({s.video_id for s in dataset.segments("validation")})[: args.videos]
+    behaviours = from_dataset(dataset, str(description))
+    sources = [VideoSource(v, dataset.video_layout()) for v in videos]
+    settings = AnnotateSettings(window=args.window, stride=args.stride, thumbnails=False)
+    smooth = SmoothingSettings(method="viterbi", switch=args.switch, min_duration=args.min_duration)
+    specialist = SpecialistModel(demo / "specialist", behaviours)
+    checkpoint = sorted((demo / "train" / "model" / "checkpoints").glob("step-*"))[-1]
+    tiny = AdapterModel(
+        LlavactionAdapter(checkpoint, mode="text", device="cpu"), behaviours, mode="two-stage",
+        frames=FRAMES, size=SIZE, specialist=specialist, top_k=5,
+    )  # fmt: skip
+    planned = plan(sources, settings)
+    spans = read_truth(description, behaviours, set(videos), "validation")
+    truth = {p.info.video_id: rasterise(spans[p.info.video_id], p.info.num_frames, p.info.fps)
+             for p in planned}  # fmt: skip
+    models = {"oracle": OracleModel(truth, "truth"), "specialist": specialist, "tiny-model": tiny}
+    seconds = sum(p.info.num_frames / p.info.fps for p in planned)
+    print(f"quality: {len(videos)} held-out kitchen videos ({seconds:.0f} s), window "
+          f"{args.window:g} s, stride {args.stride:g} s, {len(behaviours)} actions; smoothing: "
+          f"viterbi switch {args.switch:g}, min duration {args.min_duration:g} s")  # fmt: skip
+    print(f"  {'':<28}" + "".join(f"{k:>8}" for k in ("acc", "edit", "F1@10", "F1@25", "F1@50")))
+    results: dict = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        result = run_annotation(
+            work / name, sources, model, behaviours, settings, smooth, truth=description,
+            truth_split="validation",
+        )  # fmt: skip
+        took = time.perf_counter() - start
+        scores = json.loads((work / name / "scores.json").read_text())
+        results[name] = scores
+        print(line(f"{name} smoothed", scores["model"]) + f"   ({took:.0f} s, "
+              f"{result['windows']} windows)")  # fmt: skip
+        print(line(f"{name} unsmoothed", scores["unsmoothed"]))
+    print(line("majority baseline", results["specialist"]["majority"]))
+    majority = results["specialist"]["majority"]["f1@25"]
+    for name in ("specialist", "tiny-model"):
+        s, u = results[name]["model"], results[name]["unsmoothed"]
+        print(f"  target {name}: smoothing beats unsmoothed on edit ({s['edit']:.1f} vs "
+              f"{u['edit']:.1f}: {'met' if s['edit'] > u['edit'] else 'NOT met'}) and F1@25 "
+              f"({s['f1@25']:.1f} vs {u['f1@25']:.1f}: "
+              f"{'met' if s['f1@25'] > u['f1@25'] else 'NOT met'}); F1@25 {s['f1@25']:.1f} vs "
+              f"majority {majority:.1f} ({s['f1@25'] / max(majority, 1e-9):.1f}x)")  # fmt: skip
+    return results
+
+
+def decoding(demo: Path, args) -> None:
+    from verbnoun.annotate.windows import StreamingReader, naive_windows, sliding_windows
+    from verbnoun.data.dataset import open_dataset
+    from verbnoun.data.video import PyAVBackend, VideoReader
+
+    dataset = open_dataset(annotations=demo / "kitchen" / "dataset.yaml")
+    layout = dataset.video_layout()
+    video = sorted({s.video_id for s in dataset.segments("validation")})[0]
+    views = {"model": (8, 32), "thumb": (1, (64, 64))}
+    for window, stride in ((2.0, 0.5), (2.0, 0.25)):
+        reader = VideoReader(layout)
+        info = reader.info(video)
+        windows = sliding_windows(video, info.num_frames, info.fps, window, stride)
+        stream = StreamingReader(reader, views)
+        start = time.perf_counter()
+        ours = sum(1 for _ in stream.windows(info, windows))
+        t_stream = time.perf_counter() - start
+        backend = PyAVBackend()
+        start = time.perf_counter()
+        naive = sum(1 for _ in naive_windows(VideoReader(layout, backend), info, windows, views))
+        t_naive = time.perf_counter() - start
+        assert ours == naive == len(windows)
+        per_frame = stream.decoded / info.num_frames
+        print(f"decoding {video} ({info.num_frames} frames), window {window:g} s stride "
+              f"{stride:g} s ({len(windows)} windows, {window / stride:.0f}x overlap): packets "
+              f"decoded per video frame {per_frame:.3f} streamed vs "
+              f"{backend.decoded_packets / info.num_frames:.2f} per window; "
+              f"{len(windows) / t_stream:.0f} vs {len(windows) / t_naive:.0f} windows/s "
+              f"({t_naive / t_stream:.1f}x faster); target <= 1.05: "
+              f"{'met' if per_frame <= 1.05 else 'NOT met'}")  # fmt: skip
+
+
+class FrameMeanModel:
+    """A model without weights that needs frames: the label by mean brightness (memory test)."""
+
+    name = "frame-mean"
+
+    def __init__(self, labels):
+        self.labels = list(labels)
+        self.views = {"model": (8, 64)}
+
+    def settings(self) -> dict:
+        return {}
+
+    def answer(self, windows, frames):
+        from verbnoun.annotate.models import Answer
+
+        out = []
+        for clip in frames:
+            k = int(clip["model"].mean()) % len(self.labels)
+            out.append(Answer(self.labels[k], {self.labels[k]: 0.0}))
+        return out
+
+
+def memory_child(video: Path, out: Path) -> None:
+    from verbnoun.annotate.runner import AnnotateSettings, VideoSource, run_annotation
+    from verbnoun.annotate.smoothing import SmoothingSettings
+    from verbnoun.annotate.vocabulary import from_list
+    from verbnoun.data.layouts import FileLayout
+
+    behaviours = from_list("a,b,c,d")
+    result = run_annotation(
+        out, [VideoSource("long", FileLayout(video))], FrameMeanModel(behaviours.labels),
+        behaviours, AnnotateSettings(window=2.0, stride=0.5), SmoothingSettings(),
+    )  # fmt: skip
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rss_mb": rss, "windows": result["windows"]}))
+
+
+def memory(work: Path, args) -> None:
+    from verbnoun.data.synth import draw_frame_number, write_video
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    peaks = {}
+    for seconds in (args.memory_seconds, 10 * args.memory_seconds):
+        path = work / f"long-{seconds}.mp4"
+        if not path.is_file():
+            frames = (draw_frame_number(np.roll(texture, 2 * i, axis=1).copy(), i % 65536)
+                      for i in range(seconds * 15))  # fmt: skip
+            write_video(path, frames, 15, gop=30)
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(path), str(work / f"mem-{seconds}")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        peaks[seconds] = json.loads(out.stdout.strip().splitlines()[-1])
+    (short, a), (long, b) = peaks.items()
+    ratio = b["rss_mb"] / a["rss_mb"]
+    print(f"memory: peak RSS {a['rss_mb']:.0f} MB over {short} s ({a['windows']} windows) vs "
+          f"{b['rss_mb']:.0f} MB over {long} s ({b['windows']} windows): {ratio:.2f}x "
+          f"(+{b['rss_mb'] - a['rss_mb']:.0f} MB); target <= 1.2x: "
+          f"{'met' if ratio <= 1.2 else 'NOT met'}")  # fmt: skip
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--memory-child":
+        memory_child(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--demo", type=Path, default=Path("runs/demo"))
+    parser.add_argument("--videos", type=int, default=6)
+    parser.add_argument("--window", type=float, default=1.0)
+    parser.add_argument("--stride", type=float, default=0.5)
+    parser.add_argument("--switch", type=float, default=0.1)
+    parser.add_argument("--min-duration", type=float, default=0.5)
+    parser.add_argument("--memory-seconds", type=int, default=60)
+    parser.add_argument("--skip", default="", help="comma-separated: quality,decoding,memory")
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    if not (args.demo / "specialist" / "specialist.json").is_file():
+        sys.exit(f"no finished demo run at {args.demo}: run `make demo` (or pass --demo DIR)")
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-annotate-"))
+    work.mkdir(parents=True, exist_ok=True)
+    skip = set(args.skip.split(","))
+    if "decoding" not in skip:
+        decoding(args.demo, args)
+    if "memory" not in skip:
+        memory(work, args)
+    if "quality" not in skip:
+        quality(args.demo, work, args)
+
+
+if __name__ == "__main__":
+    main()
