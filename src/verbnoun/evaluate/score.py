@@ -42,7 +42,7 @@ def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> R
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not run_dir.is_dir():
-        raise VerbnounError(f"{run_dir}: run directory not found")
+        raise VerbnounError(f"{run_dir}: not a run directory (folder not found)")
     if not config_path.exists():
         raise VerbnounError(f"{run_dir}: not a run directory (no config.json)")
     config = read_json(config_path, expect=dict)
