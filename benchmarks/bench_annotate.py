@@ -47,9 +47,9 @@ def quality(demo: Path, work: Path, args) -> dict:
     from verbnoun.annotate.smoothing import SmoothingSettings
     from verbnoun.annotate.vocabulary import from_dataset
     from verbnoun.data.dataset import open_dataset
-    from verbnoun.demo import FRAMES, SIZE
     from verbnoun.evaluate.local_adapter import LlavactionAdapter
 
+    frames, size = _demo_frames()
     description = demo / "kitchen" / "dataset.yaml"
     dataset = open_dataset(annotations=description)
     videos = sorted({s.video_id for s in dataset.segments("validation")})[: args.videos]
@@ -61,7 +61,7 @@ def quality(demo: Path, work: Path, args) -> dict:
     checkpoint = sorted((demo / "train" / "model" / "checkpoints").glob("step-*"))[-1]
     tiny = AdapterModel(
         LlavactionAdapter(checkpoint, mode="text", device="cpu"), behaviours, mode="two-stage",
-        frames=FRAMES, size=SIZE, specialist=specialist, top_k=5,
+        frames=frames, size=size, specialist=specialist, top_k=5,
     )  # fmt: skip
     planned = plan(sources, settings)
     spans = read_truth(description, behaviours, set(videos), "validation")
@@ -96,6 +96,18 @@ def quality(demo: Path, work: Path, args) -> dict:
               f"{'met' if s['f1@25'] > u['f1@25'] else 'NOT met'}); F1@25 {s['f1@25']:.1f} vs "
               f"majority {majority:.1f} ({s['f1@25'] / max(majority, 1e-9):.1f}x)")  # fmt: skip
     return results
+
+
+def _demo_frames() -> tuple[int, int]:
+    """Frames and size the demo's model was trained with."""
+    try:
+        from verbnoun.demo import DemoRecipe
+
+        return DemoRecipe().frames, DemoRecipe().size
+    except ImportError:
+        from verbnoun.demo import FRAMES, SIZE
+
+        return FRAMES, SIZE
 
 
 def decoding(demo: Path, args) -> None:

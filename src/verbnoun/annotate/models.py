@@ -92,10 +92,12 @@ class SpecialistModel:
         self._actions = torch.tensor([known[label] for label in self.labels])
 
     def settings(self) -> dict:
+        from pathlib import Path
+
         from verbnoun.evaluate.local_adapter import checkpoint_fingerprint
 
-        return {"specialist": str(self.model_dir), "fingerprint": checkpoint_fingerprint(
-            __import__("pathlib").Path(self.model_dir))}  # fmt: skip
+        folder = Path(self.model_dir)
+        return {"specialist": str(folder), "fingerprint": checkpoint_fingerprint(folder)}
 
     def scores(self, frames: Sequence[dict]) -> np.ndarray:
         """``(windows, labels)`` unnormalised log-scores."""
