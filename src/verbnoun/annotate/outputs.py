@@ -75,53 +75,111 @@ def jpeg_bytes(image: np.ndarray, quality: int = 80) -> bytes:
     return buffer.getvalue()
 
 
-def labels_of(behaviours: Behaviours, records: Sequence[dict]) -> list[str]:
-    """The states smoothing chooses from: the behaviours, then other labels the answers gave
-    (open vocabulary, background), sorted."""
-    extra = {label for r in records for label in r["scores"]} - set(behaviours.labels)
-    return list(behaviours.labels) + sorted(extra)
+@dataclass
+class WindowAnswers:
+    """A video's recorded answers in window order, compact: scores as a float32 matrix over
+    ``labels`` (NaN: not scored), so memory is a few hundred bytes per window."""
+
+    labels: list[str]
+    index: np.ndarray
+    first: np.ndarray
+    end: np.ndarray
+    chosen: list[str]
+    scores: np.ndarray
+    texts: list[str | None]
+
+    @property
+    def centres(self) -> np.ndarray:
+        return (self.first + self.end - 1) // 2
+
+
+def load_answers(out: Path, behaviours: Behaviours) -> dict[str, WindowAnswers]:
+    """Every video's answers from the run folder's windows files, in one pass (first wins)."""
+    from verbnoun.annotate.runner import iter_records
+
+    column = {label: i for i, label in enumerate(behaviours.labels)}
+    rows: dict[str, dict[int, tuple]] = {}
+    for record in iter_records(out):
+        mine = rows.setdefault(record["video_id"], {})
+        if record["index"] in mine:
+            continue
+        vector = np.full(len(column), np.nan, dtype=np.float32)
+        extra = {}
+        for label, value in record["scores"].items():
+            if value is None:
+                continue
+            if label in column:
+                vector[column[label]] = value
+            else:
+                extra[label] = value
+        text = record.get("extra", {}).get("answer")
+        mine[record["index"]] = (record["first"], record["end"], record["label"], vector, extra,
+                                 text)  # fmt: skip
+    result = {}
+    for video, by_index in rows.items():
+        order = sorted(by_index)
+        extras = sorted({x for i in order for x in by_index[i][4]})
+        labels = list(behaviours.labels) + extras
+        matrix = np.full((len(order), len(labels)), np.nan, dtype=np.float32)
+        for row, i in enumerate(order):
+            matrix[row, : len(column)] = by_index[i][3]
+            for label, value in by_index[i][4].items():
+                matrix[row, len(column) + extras.index(label)] = value
+        result[video] = WindowAnswers(
+            labels=labels,
+            index=np.array(order, dtype=np.int64),
+            first=np.array([by_index[i][0] for i in order], dtype=np.int64),
+            end=np.array([by_index[i][1] for i in order], dtype=np.int64),
+            chosen=[by_index[i][2] for i in order],
+            scores=matrix,
+            texts=[by_index[i][5] for i in order],
+        )
+    return result
+
+
+def frame_labels(
+    answers: WindowAnswers, num_frames: int, smoothing: SmoothingSettings, spans: bool
+) -> list[str]:
+    """Frame labels of a video's answers (given segments with ``spans``), before the minimum
+    duration."""
+    chosen = window_labels(answers.scores, answers.labels, smoothing)
+    if spans:
+        return frames_from_spans(
+            chosen, list(zip(answers.first.tolist(), answers.end.tolist(), strict=True)), num_frames
+        )
+    return frames_from_windows(chosen, answers.centres.tolist(), num_frames)
 
 
 def derive(
-    video, records: list[dict], behaviours: Behaviours, smoothing: SmoothingSettings
+    video, answers: WindowAnswers, behaviours: Behaviours, smoothing: SmoothingSettings
 ) -> VideoLabels:
-    """Frame labels and segments of one planned video from its window records (in order)."""
+    """Frame labels and segments of one planned video from its answers."""
     info = video.info
-    labels = labels_of(behaviours, records)
-    answers = [r["scores"] for r in records]
+    spans = video.source.spans is not None
     raw = SmoothingSettings(method="none", floor=smoothing.floor)
-    per_window = {"smoothed": window_labels(answers, labels, smoothing),
-                  "unsmoothed": window_labels(answers, labels, raw)}  # fmt: skip
-    frames = {}
-    for name, chosen in per_window.items():
-        if video.source.spans is not None:
-            spans = [(r["first"], r["end"]) for r in records]
-            frames[name] = frames_from_spans(chosen, spans, info.num_frames)
-        else:
-            centres = [(r["first"] + r["end"] - 1) // 2 for r in records]
-            frames[name] = frames_from_windows(chosen, centres, info.num_frames)
-    min_frames = round(smoothing.min_duration * info.fps)
-    smoothed = absorb_short(frames["smoothed"], min_frames)
-    centres = np.array([(r["first"] + r["end"] - 1) // 2 for r in records])
+    unsmoothed = frame_labels(answers, info.num_frames, raw, spans)
+    smoothed = absorb_short(
+        frame_labels(answers, info.num_frames, smoothing, spans),
+        round(smoothing.min_duration * info.fps),
+    )
+    centres = answers.centres
     segments = []
     for run in runs(smoothed):
         if run.label == BACKGROUND:
             continue
-        inside = [i for i in np.flatnonzero((centres >= run.start) & (centres < run.end))]
-        probs = [math.exp(records[i]["scores"].get(run.label, math.log(smoothing.floor)))
-                 for i in inside]  # fmt: skip
-        texts = Counter(
-            records[i].get("extra", {}).get("answer") for i in inside
-            if records[i]["label"] == run.label and records[i].get("extra", {}).get("answer")
-        )  # fmt: skip
+        inside = np.flatnonzero((centres >= run.start) & (centres < run.end))
+        column = answers.labels.index(run.label)
+        values = answers.scores[inside, column]
+        probs = np.exp(np.where(np.isnan(values), math.log(smoothing.floor), values))
+        texts = Counter(answers.texts[i] for i in inside
+                        if answers.texts[i] and answers.chosen[i] == run.label)  # fmt: skip
         segments.append({
             "label": run.label, "first": run.start, "end": run.end,
-            "confidence": round(float(np.mean(probs)), 4) if probs else None,
-            "windows": [records[i]["index"] for i in inside],
+            "confidence": round(float(probs.mean()), 4) if len(inside) else None,
+            "windows": answers.index[inside].tolist(),
             "narration": texts.most_common(1)[0][0] if texts else behaviours.name(run.label),
         })  # fmt: skip
-    return VideoLabels(info.video_id, info.fps, info.num_frames, smoothed,
-                       frames["unsmoothed"], segments)  # fmt: skip
+    return VideoLabels(info.video_id, info.fps, info.num_frames, smoothed, unsmoothed, segments)
 
 
 def _csv(header: list[str], rows: list[list]) -> bytes:
@@ -394,15 +452,14 @@ def write_timeline(
 
 
 def write_outputs(
-    out: Path, planned, done: dict[str, dict], behaviours: Behaviours,
+    out: Path, planned, behaviours: Behaviours,
     smoothing: SmoothingSettings, settings, *, truth: Path | None = None,
     truth_split: str | None = None,
 ) -> dict:  # fmt: skip
     """Derive segments from the answers of every window and write every output file."""
-    videos = []
-    for video in planned:
-        records = [done[w.id] for w in video.windows]
-        videos.append(derive(video, records, behaviours, smoothing))
+    answers = load_answers(out, behaviours)
+    videos = [derive(v, answers[v.info.video_id], behaviours, smoothing) for v in planned]
+    del answers
     atomic_write_bytes(out / "videos.csv", _csv(
         ["video_id", "fps", "num_frames", "duration"],
         [[v.video_id, f"{v.fps:g}", v.num_frames, round(v.num_frames / v.fps, 3)]

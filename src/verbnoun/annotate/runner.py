@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -151,35 +151,44 @@ def window_files(out: Path) -> list[Path]:
     return sorted(out.glob("windows*.jsonl"))
 
 
-def read_windows(path: Path, *, repair: bool = False) -> list[dict]:
-    """Records of one windows file; a last line cut short by a kill is dropped (and, with
-    ``repair``, cut from the file); any other bad line is an error naming it."""
+def repair_tail(path: Path) -> None:
+    """Cut a last line left incomplete by a kill (no newline) from a windows file."""
     if not path.is_file():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records = []
-    for number, line in enumerate(lines[:-1], start=1):
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                raise ValueError("no id")
-        except ValueError:
-            raise VerbnounError(f"{path}:{number}: malformed window record") from None
-        records.append(record)
-    if lines[-1] and repair:
-        with path.open("r+b") as handle:
-            handle.truncate(len(data) - len(lines[-1]))
-    return records
+        return
+    with path.open("r+b") as handle:
+        size = handle.seek(0, 2)
+        step, tail = 4096, b""
+        while size and not tail.count(b"\n"):
+            begin = max(0, size - len(tail) - step)
+            handle.seek(begin)
+            tail = handle.read(size - begin)
+            if begin == 0:
+                break
+        cut = tail.rfind(b"\n") + 1  # 0 when the file holds no complete line
+        if cut < len(tail):
+            handle.truncate(size - (len(tail) - cut))
 
 
-def answered(out: Path) -> dict[str, dict]:
-    """Every answered window of a run folder, over all shard files (first answer wins)."""
-    merged: dict[str, dict] = {}
+def iter_records(out: Path) -> Iterator[dict]:
+    """Every complete window record of a run folder, file by file, line by line (a last line
+    cut short by a kill is skipped); any other bad line is an error naming it."""
     for path in window_files(out):
-        for record in read_windows(path):
-            merged.setdefault(record["id"], record)
-    return merged
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                        raise ValueError("no id")
+                except ValueError:
+                    raise VerbnounError(f"{path}:{number}: malformed window record") from None
+                yield record
+
+
+def answered_ids(out: Path) -> set[str]:
+    """The ids of every answered window of a run folder, over all shard files."""
+    return {record["id"] for record in iter_records(out)}
 
 
 def owned(windows: list[Window], shard: Shard) -> list[Window]:
@@ -268,10 +277,10 @@ def answer_windows(
 ) -> dict:
     """Ask the model about every unanswered window of this shard; returns counts and decoding
     statistics. ``on_batch(n)`` is called after each batch is recorded (tests use it to stop)."""
-    done = answered(out)
     own = out / ("windows.jsonl" if shard.count == 1 else
                  f"windows.shard-{shard.index}-of-{shard.count}.jsonl")  # fmt: skip
-    read_windows(own, repair=True)
+    repair_tail(own)
+    done = answered_ids(out)
     todo = {v.source.video_id: [w for w in owned(v.windows, shard) if w.id not in done]
             for v in videos}  # fmt: skip
     total = sum(len(owned(v.windows, shard)) for v in videos)
@@ -350,8 +359,9 @@ def run_annotation(
     stats = answer_windows(
         out, planned, model, settings, shard, progress=progress, on_batch=on_batch
     )
-    done = answered(out)
+    done = answered_ids(out)
     missing = sum(1 for v in planned for w in v.windows if w.id not in done)
+    del done
     result: dict = {"out": str(out), "windows": sum(len(v.windows) for v in planned),
                     "missing": missing, **stats}  # fmt: skip
     if missing:
@@ -359,7 +369,7 @@ def run_annotation(
     from verbnoun.annotate.outputs import write_outputs
 
     result["outputs"] = write_outputs(
-        out, planned, done, behaviours, smoothing, settings, truth=truth, truth_split=truth_split
+        out, planned, behaviours, smoothing, settings, truth=truth, truth_split=truth_split
     )
     return result
 

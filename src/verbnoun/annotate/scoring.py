@@ -240,36 +240,18 @@ def load_behaviours(folder: Path) -> Behaviours | None:
 
 def unsmoothed_frames(folder: Path, facts: dict[str, VideoFacts], behaviours: Behaviours):
     """Frame labels of the unsmoothed per-window answers of a run folder, or ``None``."""
-    from verbnoun.annotate.outputs import labels_of
-    from verbnoun.annotate.runner import answered
-    from verbnoun.annotate.smoothing import (
-        SmoothingSettings,
-        frames_from_spans,
-        frames_from_windows,
-        window_labels,
-    )
+    from verbnoun.annotate.outputs import frame_labels, load_answers
+    from verbnoun.annotate.smoothing import SmoothingSettings
     from verbnoun.fileio import read_json
 
     if not (folder / "config.json").is_file():
         return None
-    config = read_json(folder / "config.json")
-    records = answered(folder)
-    frames = {}
-    for video, fact in facts.items():
-        mine = sorted((r for r in records.values() if r["video_id"] == video),
-                      key=lambda r: r["index"])  # fmt: skip
-        if not mine:
-            return None
-        chosen = window_labels([r["scores"] for r in mine], labels_of(behaviours, mine),
-                               SmoothingSettings(method="none"))  # fmt: skip
-        if config.get("segments"):
-            frames[video] = frames_from_spans(
-                chosen, [(r["first"], r["end"]) for r in mine], fact.num_frames
-            )
-        else:
-            centres = [(r["first"] + r["end"] - 1) // 2 for r in mine]
-            frames[video] = frames_from_windows(chosen, centres, fact.num_frames)
-    return frames
+    spans = bool(read_json(folder / "config.json").get("segments"))
+    answers = load_answers(folder, behaviours)
+    if set(facts) - set(answers):
+        return None
+    raw = SmoothingSettings(method="none")
+    return {v: frame_labels(answers[v], f.num_frames, raw, spans) for v, f in facts.items()}
 
 
 def score_run(

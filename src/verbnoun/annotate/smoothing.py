@@ -51,16 +51,21 @@ class SmoothingSettings:
 
 
 def log_probabilities(
-    answers: Sequence[dict[str, float]], labels: Sequence[str], floor: float
+    answers: Sequence[dict[str, float]] | np.ndarray, labels: Sequence[str], floor: float
 ) -> np.ndarray:
     """``(windows, labels)`` log-probabilities: each answer's scores (log-probabilities of the
-    labels it scored) renormalised with ``floor`` for the labels it did not score."""
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.full((len(answers), len(labels)), math.log(floor), dtype=np.float64)
-    for row, scores in enumerate(answers):
-        for label, value in scores.items():
-            if label in index and value is not None and math.isfinite(value):
-                matrix[row, index[label]] = value
+    labels it scored; a dict per window, or a matrix over ``labels`` with NaN where not scored)
+    renormalised with ``floor`` for the labels it did not score."""
+    if isinstance(answers, np.ndarray):
+        matrix = np.asarray(answers, dtype=np.float64).copy()
+        matrix[~np.isfinite(matrix)] = math.log(floor)
+    else:
+        index = {label: i for i, label in enumerate(labels)}
+        matrix = np.full((len(answers), len(labels)), math.log(floor), dtype=np.float64)
+        for row, scores in enumerate(answers):
+            for label, value in scores.items():
+                if label in index and value is not None and math.isfinite(value):
+                    matrix[row, index[label]] = value
     matrix -= np.logaddexp.reduce(matrix, axis=1, keepdims=True)
     return matrix
 
@@ -88,10 +93,12 @@ def viterbi(log_emissions: np.ndarray, switch: float) -> np.ndarray:
 
 
 def window_labels(
-    answers: Sequence[dict[str, float]], labels: Sequence[str], settings: SmoothingSettings
+    answers: Sequence[dict[str, float]] | np.ndarray,
+    labels: Sequence[str],
+    settings: SmoothingSettings,
 ) -> list[str]:
     """One label per window (background where the confidence is too low)."""
-    if not answers:
+    if len(answers) == 0:
         return []
     if not labels:
         return [BACKGROUND] * len(answers)
