@@ -302,7 +302,7 @@ def test_retry_after_is_honoured_and_a_longer_one_fails_the_question_at_once(kit
     frames = _frames_by_index(questions)
     requests = [Request(q, q.prompt(2), q.task(), frames(q)) for q in questions[:3]]
     with FakeOpenAI(respond) as server:
-        got = _adapter(server, tries=3, max_wait=5.0).answer(requests)
+        got = dict(_adapter(server, tries=3, max_wait=5.0).answer_each(requests))
     assert got[0].failure is None and got[1].failure is None
     assert faulty.times[0][1] - faulty.times[0][0] >= 0.95  # Retry-After: 1 (seconds)
     assert faulty.times[1][1] - faulty.times[1][0] >= 0.9  # an HTTP date 1-2 s ahead
@@ -529,3 +529,63 @@ def test_sigkill_during_retries_loses_nothing(kitchen, tmp_path):
     assert sorted(json.loads(x)["id"] for x in after) == sorted(q.id for q in questions)
     kept = {questions.index(q) for q in questions if q.id in {r["id"] for r in records}}
     assert all(faulty.tries[i] == tried[i] for i in kept)  # never asked again
+
+
+def _captioner_key(body) -> str:
+    """A caption or QA request's identity: its schema and its text (the same on every try)."""
+    user = body["messages"][1]["content"]
+    text = user if isinstance(user, str) else user[0]["text"] + user[1]["image_url"]["url"]
+    return body["response_format"]["json_schema"]["name"] + ":" + text
+
+
+def _caption_reply(body) -> str:
+    if body["response_format"]["json_schema"]["name"] == "caption":
+        seen = str(hash(body["messages"][1]["content"][1]["image_url"]["url"]))  # one per clip
+        return json.dumps({"caption": f"I do it ({seen}).", "agrees_with_label": True})
+    return json.dumps({"pairs": [{"question": f"Q{i}", "answer": f"A{i}"} for i in range(3)]})
+
+
+def test_sft_captions_retry_the_same_way_and_stop_when_the_endpoint_dies(tmp_path):
+    from verbnoun.train.captions import CaptionSettings, build_captions
+
+    annotations = write_kitchen_annotations(tmp_path / "a", kitchen_script(3, 0))
+    segments = EK100Annotations(annotations).segments("train", require_labels=True)
+
+    def frames(segments):
+        for segment in segments:
+            yield np.full((4, 16, 16, 3), segment.row * 7 % 256, dtype=np.uint8)
+
+    names = list(FAULTS)
+    seen: Counter = Counter()
+    dead = [False]
+
+    def respond(body, headers):
+        key = _captioner_key(body)
+        seen[key] += 1
+        if dead[0]:
+            return fault("http_500")
+        if seen[key] == 1 and len(seen) % 10 in (0, 3, 6):  # 30 % fail their first try
+            return fault(names[len(seen) % len(names)])
+        return 200, completion(_caption_reply(body), usage=USAGE), {}
+
+    with FakeOpenAI(respond) as server:
+        manifest = build_captions(annotations, tmp_path / "out", _adapter(server), frames,
+                                  CaptionSettings())  # fmt: skip
+        counts = manifest["counts"]
+        assert counts["kept"] == len(segments) and counts["failed"] == 0
+        assert max(seen.values()) == 2 and len(server.requests) == len(seen) + sum(
+            n == 2 for n in seen.values()
+        )
+        assert counts["prompt_tokens"] == 100 * len(seen)
+        assert manifest["transport"]["tries"] == 4
+        # the endpoint dies: a new caption run stops after 3 failures in a row, nothing lost
+        dead[0] = True
+        settings = CaptionSettings(max_consecutive_failures=3)
+        with pytest.raises(EndpointDown, match="3 requests in a row failed"):
+            build_captions(annotations, tmp_path / "other", _adapter(server, tries=2,
+                           concurrency=1), frames, settings)  # fmt: skip
+        # the first run's answers are cached: a rerun against the dead endpoint asks nothing
+        asked = len(server.requests)
+        again = build_captions(annotations, tmp_path / "out", _adapter(server), frames,
+                               CaptionSettings())  # fmt: skip
+        assert again["counts"]["kept"] == len(segments) and len(server.requests) == asked

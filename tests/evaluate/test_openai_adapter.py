@@ -117,10 +117,14 @@ def test_retries_on_429_500_and_timeouts_then_succeed(server, questions):
 
 def test_retries_are_bounded(server, questions):
     server.plan.extend(["500"] * 10)
-    reply = adapter(server).answer([_request(questions)])[0]
+    [(_, reply)] = adapter(server).answer_each([_request(questions)])
     assert reply.failure["kind"] == "server_error" and reply.failure["status"] == 500
     assert reply.failure["attempts"] == 3 and reply.raw == ""
     assert len(server.requests) == 3  # three tries in all
+    # answer() (for callers that do not record failed questions) raises instead
+    server.plan.extend(["500"] * 3)
+    with pytest.raises(APIAnswerError, match=r"server_error \(HTTP 500\) after 3 tries"):
+        adapter(server).answer([_request(questions)])
 
 
 @pytest.mark.parametrize(
@@ -129,7 +133,7 @@ def test_retries_are_bounded(server, questions):
 def test_broken_bodies_are_retried_then_failed_with_their_kind(server, questions, behaviour, kind):
     server.plan.extend([behaviour] * 3)
     request = _request(questions)
-    reply = adapter(server).answer([request])[0]
+    [(_, reply)] = adapter(server).answer_each([request])
     assert reply.failure["kind"] == kind and reply.failure["attempts"] == 3
     server.plan.append(behaviour)
     with pytest.raises(APIAnswerError, match=kind) as info:

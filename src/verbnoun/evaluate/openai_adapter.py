@@ -2,10 +2,19 @@
 
 Two protocols (``protocol``):
 
-* ``gpt4o`` (SPEC 3, the default): the task text (with its options) as the system prompt, the N
-  frames as separate base64 JPEG images in RGB order (the original sent BGR: not here),
-  temperature 0, and structured output ``{"answer": "..."}`` when the server supports it
-  (``structured=False`` otherwise).
+* ``gpt4o`` (SPEC 3, the default): the request the authors' code sent to GPT-4o for the paper's
+  score (``GPTInferenceAnnotator.predict_images``), field for field: the system message is the
+  time instruction ``The provided video lasts for {d:.3f} seconds, and {n} frames are uniformly
+  sampled from it. `` (with its trailing space) followed by the task text with its options (only
+  the task when the run's ``time_instruction`` is off); the user message is an empty text part
+  followed by the N frames as separate base64 JPEG images (quality 95, OpenCV's default);
+  temperature 0; no ``max_tokens``; structured output with the authors' pydantic model
+  ``MultiChoice_Response`` as its JSON schema (:data:`MULTI_CHOICE_SCHEMA`, what
+  ``client.beta.chat.completions.parse(response_format=MultiChoice_Response)`` sends;
+  ``structured=False`` for servers without structured output). One deliberate difference: the
+  frames are sent in RGB order (``colour_order="rgb"``); the authors handed RGB frames to
+  ``cv2.imencode``, which reads BGR, so GPT-4o saw red and blue swapped (a bug;
+  ``colour_order="bgr"`` reproduces it).
 * ``video``: the input a LLaVAction model was trained on, for a model exported with
   ``verbnoun export hf`` and served by vLLM. The system prompt ``You are a helpful
   assistant.`` and one user message: a ``video_url`` part holding the N frames as one
@@ -36,6 +45,8 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+import numpy as np
+
 from verbnoun.bench import prompts
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Reply, Request
@@ -52,6 +63,22 @@ from verbnoun.evaluate.endpoint import (
     with_retries,
 )
 
+# The authors' structured output: the JSON schema of their pydantic model MultiChoice_Response
+# (one string field ``answer``; its docstring is the description) exactly as the openai client's
+# ``beta.chat.completions.parse`` turns it into ``response_format.json_schema`` (strict).
+MULTI_CHOICE_SCHEMA = {
+    "schema": {
+        "description": "The GT was known. The response is to add more information to the GT",
+        "properties": {"answer": {"title": "Answer", "type": "string"}},
+        "required": ["answer"],
+        "title": "MultiChoice_Response",
+        "type": "object",
+        "additionalProperties": False,
+    },
+    "name": "MultiChoice_Response",
+    "strict": True,
+}
+# Structured output of the ``video`` protocol (asked for with ``structured=True``).
 ANSWER_SCHEMA = {
     "name": "answer",
     "strict": True,
@@ -62,8 +89,12 @@ ANSWER_SCHEMA = {
         "additionalProperties": False,
     },
 }
-USER_TEXT = "These are the frames of the video, in order."
+USER_TEXT = ""  # the authors' user message: an empty text part, then the frames
 PROTOCOLS = ("gpt4o", "video")
+COLOUR_ORDERS = ("rgb", "bgr")
+GPT4O_JPEG_QUALITY = 95  # cv2.imencode's default, what the authors' frames were encoded with
+VIDEO_JPEG_QUALITY = 90
+VIDEO_MAX_TOKENS = 64
 VIDEO_URL_PREFIX = "data:video/jpeg;base64,"
 
 __all__ = ["APIAnswerError", "OpenAIAdapter", "encode_jpeg", "video_url"]
@@ -87,7 +118,8 @@ def video_url(frames, quality: int = 90) -> str:
 
 def served_user_text(request: Request) -> str:
     """Our SPEC 3.1 user turn of ``request`` without the leading ``<image>\\n``: the text part
-    of the ``video`` protocol. Read back from the request's chat prompt, which must be our
+    of the ``video`` protocol, and the ``gpt4o`` protocol's system text (see
+    :func:`gpt4o_system_text`). Read back from the request's chat prompt, which must be our
     qwen_1_5 prompt of exactly one ``<image>`` turn (else :class:`APIAnswerError`)."""
     head, tail = prompts.CHAT_QWEN_1_5.split("{user_turn}")
     head += prompts.IMAGE_TOKEN + "\n"
@@ -100,9 +132,23 @@ def served_user_text(request: Request) -> str:
     ):
         raise APIAnswerError(
             f"question {request.question.id}: the prompt is not our qwen_1_5 prompt with one "
-            "<image> turn, so the video protocol cannot send it"
+            "<image> turn, so no API request can be made from it"
         )
     return text
+
+
+def gpt4o_system_text(request: Request) -> str:
+    """The authors' system text: the time instruction, a space, the task text (options
+    included); only the task when the request's prompt has no time instruction. Read from the
+    request's prompt, so that it states the same duration and frame count as our prompt."""
+    text = served_user_text(request)
+    head = text[: len(text) - len(request.task)]
+    if not text.endswith(request.task) or (head and not head.startswith("The provided video")):
+        raise APIAnswerError(
+            f"question {request.question.id}: the prompt's user turn is not "
+            "[time instruction +] the task text"
+        )
+    return f"{head} {request.task}" if head else request.task
 
 
 class OpenAIAdapter:
@@ -121,17 +167,25 @@ class OpenAIAdapter:
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
         structured: bool | None = None,
-        max_tokens: int = 64,
-        jpeg_quality: int = 90,
+        max_tokens: int | None = None,
+        jpeg_quality: int | None = None,
         protocol: str = "gpt4o",
+        colour_order: str = "rgb",
     ) -> None:
-        """``structured``: ask for JSON ``{"answer"}`` output (default: on for ``gpt4o``, off
-        for ``video``). The key is read from the environment variable ``api_key_env``."""
+        """``structured``: ask for JSON output (default: on for ``gpt4o``, off for ``video``).
+        ``max_tokens`` and ``jpeg_quality``: ``None`` is the protocol's own (``gpt4o``: no token
+        limit and quality 95, as the authors; ``video``: 64 and 90). ``colour_order``: ``rgb``,
+        or ``bgr`` for the authors' swapped channels (``gpt4o`` only). The key is read from the
+        environment variable ``api_key_env``."""
         from openai import OpenAI
 
         if protocol not in PROTOCOLS:
             raise VerbnounError(
                 f"unknown API protocol {protocol!r} (one of {', '.join(PROTOCOLS)})"
+            )
+        if colour_order not in COLOUR_ORDERS or (colour_order == "bgr" and protocol != "gpt4o"):
+            raise VerbnounError(
+                f"colour order {colour_order!r}: rgb, or bgr with the gpt4o protocol only"
             )
         key = os.environ.get(api_key_env)
         if not key:
@@ -144,8 +198,14 @@ class OpenAIAdapter:
         self.stats = TransportStats()
         self.protocol = protocol
         self.structured = (protocol == "gpt4o") if structured is None else structured
+        gpt4o = protocol == "gpt4o"
+        if max_tokens is None and not gpt4o:
+            max_tokens = VIDEO_MAX_TOKENS
         self.max_tokens = max_tokens
+        if jpeg_quality is None:
+            jpeg_quality = GPT4O_JPEG_QUALITY if gpt4o else VIDEO_JPEG_QUALITY
         self.jpeg_quality = jpeg_quality
+        self.colour_order = colour_order
         self._key = key
         self._refused: str | None = None
         self._cancel = threading.Event()
@@ -155,7 +215,8 @@ class OpenAIAdapter:
 
     def settings(self) -> dict:
         """What can change a result (config.json). The protocol is named only when it is not
-        ``gpt4o``, so runs made before the option existed still resume."""
+        ``gpt4o``; the ``gpt4o`` request's make-up is recorded field by field (``max_tokens``
+        ``null``: none sent)."""
         settings = {
             "model": self.model,
             "base_url": self.base_url,
@@ -167,6 +228,14 @@ class OpenAIAdapter:
         }
         if self.protocol != "gpt4o":
             settings["api_protocol"] = self.protocol
+        else:
+            settings.update(
+                request="authors",  # GPTInferenceAnnotator.predict_images' request
+                system_text="time instruction + ' ' + task",
+                user_text=USER_TEXT,
+                schema=MULTI_CHOICE_SCHEMA["name"] if self.structured else None,
+                colour_order=self.colour_order,
+            )
         return settings
 
     def messages(self, request: Request) -> list[dict]:
@@ -191,23 +260,29 @@ class OpenAIAdapter:
         ]
 
     def gpt4o_messages(self, request: Request) -> list[dict]:
-        """System prompt = the task text; user turn = the frames as JPEG images (SPEC 3)."""
+        """The authors' messages: system = :func:`gpt4o_system_text`; user = an empty text part,
+        then the frames as JPEG images (RGB unless ``colour_order`` is ``bgr``)."""
+        frames = request.frames
+        if self.colour_order == "bgr":
+            frames = np.ascontiguousarray(np.asarray(frames)[..., ::-1])
         images = [
             {
                 "type": "image_url",
                 "image_url": {"url": "data:image/jpeg;base64," + encode_jpeg(f, self.jpeg_quality)},
             }
-            for f in request.frames
+            for f in frames
         ]
         return [
-            {"role": "system", "content": request.task},
+            {"role": "system", "content": gpt4o_system_text(request)},
             {"role": "user", "content": [{"type": "text", "text": USER_TEXT}, *images]},
         ]
 
     def _one(self, request: Request) -> Reply:
         """One question: its reply, or a failed reply (tries used up, or refused)."""
         start = time.perf_counter()
-        schema = ANSWER_SCHEMA if self.structured else None
+        schema = None
+        if self.structured:
+            schema = MULTI_CHOICE_SCHEMA if self.protocol == "gpt4o" else ANSWER_SCHEMA
         label = f"question {request.question.id}"
         if self._refused is not None:  # one refusal stops the run: send nothing more
             return Reply("", failure=Failure("refused", None, 0, 0.0, self._refused).to_record())
@@ -226,13 +301,12 @@ class OpenAIAdapter:
     def request_body(
         self, messages: list[dict], *, schema: dict | None = None, max_tokens: int | None = None
     ) -> dict:
-        """The chat-completion request (never holds the key): what :meth:`chat` sends."""
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": 0,
-            "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
-        }
+        """The chat-completion request (never holds the key): what :meth:`chat` sends. No
+        ``max_tokens`` key when neither the call nor the adapter sets one."""
+        body = {"model": self.model, "messages": messages, "temperature": 0}
+        limit = self.max_tokens if max_tokens is None else max_tokens
+        if limit is not None:
+            body["max_tokens"] = limit
         if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         return body
@@ -293,6 +367,17 @@ class OpenAIAdapter:
                     future.cancel()
 
     def answer(self, requests: Sequence[Request]) -> list[Reply]:
-        """One reply per request (see :meth:`answer_each`), in the requests' order."""
+        """One reply per request, in the requests' order. A request the endpoint could not
+        answer raises (:class:`~verbnoun.evaluate.endpoint.RequestFailed`, or
+        :class:`~verbnoun.evaluate.endpoint.EndpointRefused`): callers that record failed
+        questions and go on (the eval runner) use :meth:`answer_each`."""
         replies: dict[int, Reply] = dict(self.answer_each(requests))
-        return [replies[i] for i in range(len(requests))]
+        ordered = [replies[i] for i in range(len(requests))]
+        for request, reply in zip(requests, ordered, strict=True):
+            failure = reply.failure
+            if failure is None:
+                continue
+            if failure["kind"] == "refused":
+                raise EndpointRefused(failure["message"])
+            raise RequestFailed(f"question {request.question.id}", Failure(**failure))
+        return ordered
