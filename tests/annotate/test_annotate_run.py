@@ -174,3 +174,16 @@ def test_bad_input_gives_one_line_errors(clip, truth_csv, tmp_path, capsys, args
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("verbnoun: error:") and message in err and "\n" not in err
+
+
+def test_given_segments_are_labelled_as_they_are(clip, truth_csv, tmp_path):
+    spans = tmp_path / "spans.csv"
+    spans.write_text("video_id,start,stop\nclip,0.5,1.5\nclip,2.0,4.0\nclip,00:00:04.50,5.5\n")
+    out = tmp_path / "given"
+    argv = ["annotate", "--video", str(clip), "--out", str(out), "--truth", str(truth_csv),
+            "--actions", BEHAVIOURS, "--model", "oracle", "--segments", str(spans)]  # fmt: skip
+    assert main(argv) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["f1@50"] == 100.0 and scores["unsmoothed"]["frame_accuracy"] == 100.0
+    rows = list(csv.DictReader((out / "segments.csv").open()))
+    assert [r["action"] for r in rows] == ["groom", "rear", "walk"]
