@@ -589,3 +589,33 @@ def test_sft_captions_retry_the_same_way_and_stop_when_the_endpoint_dies(tmp_pat
         again = build_captions(annotations, tmp_path / "out", _adapter(server), frames,
                                CaptionSettings())  # fmt: skip
         assert again["counts"]["kept"] == len(segments) and len(server.requests) == asked
+
+
+def test_reply_bodies_are_read_or_named_by_their_fault():
+    from verbnoun.evaluate.endpoint import read_reply
+
+    usage = {"prompt_tokens": 7, "completion_tokens": 2}
+    assert read_reply(json.dumps({**completion("B"), "usage": usage})) == ("B", usage)
+    refusal = completion(None)
+    refusal["choices"][0]["message"]["refusal"] = "I can't help with that."
+    assert read_reply(json.dumps(refusal))[0] == "I can't help with that."  # an answer
+    parts = completion(None)
+    parts["choices"][0]["message"]["content"] = [{"type": "text", "text": "A"}]
+    assert read_reply(json.dumps(parts))[0] == "A"
+    stream = "".join(
+        f"data: {json.dumps({'choices': [{'delta': {'content': c}, 'finish_reason': f}]})}\n\n"
+        for c, f in (("Hel", None), ("lo", "stop"))
+    )
+    assert read_reply(stream, "text/event-stream")[0] == "Hello"
+    cases = {
+        "<!DOCTYPE html><html>502</html>": "not_json",
+        "": "not_json",
+        '{"choices": [{"message": {"content": "B"}}': "truncated",
+        '{"error": {"message": "upstream failed"}}': "no_choices",
+        json.dumps(completion(None)): "null_content",
+        "data: " + stream.split("data: ")[1]: "truncated",
+    }
+    for body, kind in cases.items():
+        with pytest.raises(TransientError) as info:
+            read_reply(body)
+        assert info.value.kind == kind, body

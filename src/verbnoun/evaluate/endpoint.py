@@ -214,6 +214,9 @@ def read_reply(text: str, content_type: str = "") -> tuple[str, dict | None]:
         failure.usage = usage
         raise failure
     content = message.get("content")
+    if isinstance(content, list):  # content parts: their text, in order
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        content = "".join(t for t in texts if isinstance(t, str)) if any(texts) else None
     if content is None and isinstance(message.get("refusal"), str):
         content = message["refusal"]  # the model declined: an answer (unparsed), not a fault
     if not isinstance(content, str):

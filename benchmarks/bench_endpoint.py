@@ -1,0 +1,145 @@
+"""Evaluations against an endpoint that misbehaves, measured on a local fault-injecting server.
+
+The same questions (the synthetic kitchen's) are asked of ``tests/fake_openai.py`` answering
+after ``--latency`` seconds, ``--concurrency`` at a time, in four runs:
+
+1. **clean**: no faults (the reference of this run);
+2. **30 % faults**: 30 % of the questions fail their first try, cycling through every failure
+   kind (408, 409, 429 + Retry-After, 500, 502 HTML, 503 + Retry-After date, a timeout, a
+   connection reset, a body cut mid-way, HTTP 200 HTML, no choices, null content, truncated JSON,
+   a truncated event stream). Printed: every question answered exactly once, requests per
+   question, wall time as a ratio to the clean run;
+3. **dead**: the endpoint dies after a quarter of the questions; printed: when the run stopped
+   (``--max-consecutive-failures 20``), the requests it spent on the dead endpoint, and that a
+   rerun after it comes back asks only the rest;
+4. **bad key**: HTTP 401 on every request; printed: the requests sent before the run stopped.
+
+Waits are scaled down (``--first-wait``) so the whole run takes under a minute.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_endpoint.py [--videos 64] [--concurrency 8]
+        [--latency 0.02] [--first-wait 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "evaluate"))
+
+KEY_ENV = "VERBNOUN_FAULTS_KEY"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--videos", type=int, default=64, help="synthetic kitchen videos")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.02, help="server seconds per reply")
+    parser.add_argument("--first-wait", type=float, default=0.05)
+    args = parser.parse_args()
+
+    from test_endpoint_faults import FAULTS, KEY, Faulty, _frames_by_index
+
+    from fake_openai import FakeOpenAI
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+    from verbnoun.bench.questions import read_questions
+    from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+    from verbnoun.evaluate.endpoint import EndpointDown, EndpointRefused, RetryPolicy
+    from verbnoun.evaluate.openai_adapter import OpenAIAdapter
+    from verbnoun.evaluate.runner import EvalSettings, failures, run_evaluation
+
+    os.environ[KEY_ENV] = KEY
+    work = Path(tempfile.mkdtemp(prefix="bench-endpoint-"))
+    annotations = write_kitchen_annotations(work / "a", kitchen_script(args.videos, 0))
+    path = work / "q.jsonl"
+    build_benchmark(annotations, path, BuildSettings(split="train"))
+    questions = read_questions(path)[:870]  # the frames carry the index: at most 30 x 29
+    from verbnoun.bench.questions import write_questions
+
+    write_questions(path, questions)
+    n = len(questions)
+    frames = _frames_by_index(questions)
+
+    class Slow(Faulty):
+        def __call__(self, body, headers):
+            time.sleep(args.latency)
+            return super().__call__(body, headers)
+
+    def evaluate(name, faulty, server=None):
+        """One run against ``faulty`` (on ``server`` when given, so that a rerun has the same
+        address): its folder, seconds, answered ids, requests the server saw, and the error
+        that stopped it."""
+        if server is None:
+            with FakeOpenAI(faulty) as server:
+                return evaluate(name, faulty, server)
+        run = work / name
+        retry = RetryPolicy(6, 300.0, args.first_wait, request_timeout=0.4)
+        adapter = OpenAIAdapter("gpt-test", base_url=server.url, api_key_env=KEY_ENV,
+                                concurrency=args.concurrency, retry=retry)  # fmt: skip
+        start, error = time.perf_counter(), None
+        try:
+            run_evaluation(path, adapter, run, EvalSettings(frames=2), frame_source=frames,
+                           progress=False, batch_size=4 * args.concurrency)  # fmt: skip
+        except (EndpointDown, EndpointRefused) as stopped:
+            error = stopped
+        seconds = time.perf_counter() - start
+        predictions = run / "predictions.jsonl"
+        lines = predictions.read_text().splitlines() if predictions.is_file() else []
+        ids = [json.loads(x)["id"] for x in lines]
+        return run, seconds, ids, len(server.requests), error
+
+    print(f"{n} questions, concurrency {args.concurrency}, server latency {args.latency} s")
+    _, clean_s, ids, requests, _ = evaluate("clean", Slow())
+    once = sorted(ids) == sorted(q.id for q in questions)
+    print(f"clean:      {clean_s:6.2f} s  {requests / n:.2f} requests/question  "
+          f"every question answered once: {once}")  # fmt: skip
+
+    names = list(FAULTS)
+    faulted = [i for i in range(n) if i % 10 in (0, 3, 6)]
+    plan = {i: names[k % len(names)] for k, i in enumerate(faulted)}
+    faulty = Slow(first=plan)
+    _, faults_s, ids, requests, _ = evaluate("faults", faulty)
+    once = sorted(ids) == sorted(q.id for q in questions)
+    bounded = max(faulty.tries.values())
+    print(f"30% faults: {faults_s:6.2f} s  {requests / n:.2f} requests/question  "
+          f"every question answered once: {once}; most tries of one question: {bounded}; "
+          f"wall time {faults_s / clean_s:.2f}x the clean run "
+          f"({len(plan)} faulted, {len(set(plan.values()))} kinds)")  # fmt: skip
+
+    dead = Slow(healthy_for=n // 4)
+    with FakeOpenAI(dead) as server:
+        run, dead_s, ids, requests, error = evaluate("dead", dead, server)
+        failed = failures(run)
+        spent = requests - len(dead.ok)
+        print(f"dead after {n // 4}: stopped in {dead_s:.2f} s with {len(ids)} answered, "
+              f"{len(failed)} failed, {n - len(ids) - len(failed)} not asked; {spent} requests "
+              f"spent on the dead endpoint; {type(error).__name__}")  # fmt: skip
+        dead.healthy_for = None
+        before, answered_before = dict(dead.tries), set(ids)
+        run, healed_s, ids, _, _ = evaluate("dead", dead, server)
+    again = sum(dead.tries[i] - before.get(i, 0) for i in dead.tries)
+    repeated = sum(dead.tries[i] > before[i] for i in before if questions[i].id in answered_before)
+    print(f"rerun after it heals: {healed_s:.2f} s, {again} requests for the "
+          f"{n - len(answered_before)} questions without an answer; answered before and asked "
+          f"again: {repeated}; every question answered once: "
+          f"{sorted(ids) == sorted(q.id for q in questions)}")  # fmt: skip
+
+    def refuse(body, headers):
+        return 401, {"error": {"message": "Incorrect API key provided"}}, {}
+
+    _, key_s, ids, requests, error = evaluate("bad-key", refuse)
+    print(
+        f"bad key:    stopped in {key_s:.2f} s after {requests} requests "
+        f"(concurrency {args.concurrency}); {len(ids)} recorded; {type(error).__name__}"
+    )
+
+
+if __name__ == "__main__":
+    main()
