@@ -10,11 +10,13 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import BaseModel
 
 from fake_openai import FakeOpenAI, completion
 from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Request
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter
@@ -99,6 +101,97 @@ def test_frames_arrive_as_rgb_jpeg_in_order_and_key_is_never_written(server, que
     for path in run.rglob("*"):
         assert KEY not in path.read_text(), path
     assert "LLAVACTION_TEST_KEY" in (run / "config.json").read_text()
+
+
+# The authors' structured-output model, written out: a pydantic model named MultiChoice_Response
+# with one string field and this docstring, as their chatgpt_utils.py declares it.
+class MultiChoice_Response(BaseModel):
+    """
+    The GT was known. The response is to add more information to the GT
+    """
+
+    answer: str
+
+
+def test_gpt4o_request_is_the_authors(server, questions):
+    """System = time instruction (trailing space) + task; user = empty text, then JPEGs of
+    quality 95; temperature 0; no max_tokens; the pydantic model's schema byte for byte."""
+    from openai.lib._parsing._completions import type_to_response_format_param
+
+    question = read_questions(questions)[0]
+    frames = frames_of(question)
+    reply = adapter(server).answer([_request(questions)])[0]
+    assert json.loads(reply.raw) == {"answer": "C"}
+    body = server.requests[-1]["body"]
+    system, user = body["messages"]
+    duration = question.duration
+    assert system == {
+        "role": "system",
+        "content": f"The provided video lasts for {duration:.3f} seconds, and 4 frames are "
+        "uniformly sampled from it. " + question.task(),
+    }
+    assert user["role"] == "user" and user["content"][0] == {"type": "text", "text": ""}
+    images = user["content"][1:]
+    assert len(images) == 4 and all(set(part) == {"type", "image_url"} for part in images)
+    for part, frame in zip(images, frames, strict=True):
+        data = base64.b64decode(part["image_url"]["url"].removeprefix("data:image/jpeg;base64,"))
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
+        assert data == buffer.getvalue()  # RGB, quality 95, decoded size
+    assert body["temperature"] == 0 and "max_tokens" not in body
+    assert set(body) == {"model", "messages", "temperature", "response_format"}
+    expected = type_to_response_format_param(MultiChoice_Response)
+    assert body["response_format"] == expected
+    assert json.dumps(body["response_format"]) == json.dumps(expected)  # key order too
+    settings = adapter(server).settings()
+    assert settings["max_tokens"] is None and settings["jpeg_quality"] == 95
+    assert settings["schema"] == "MultiChoice_Response" and settings["colour_order"] == "rgb"
+
+
+def test_gpt4o_without_time_instruction_and_with_the_authors_bgr(server, questions):
+    question = read_questions(questions)[0]
+    request = Request(
+        question, question.prompt(4, time_instruction=False), question.task(), frames_of(question)
+    )
+    messages = adapter(server, colour_order="bgr").messages(request)
+    assert messages[0]["content"] == question.task()
+    url = messages[1]["content"][1]["image_url"]["url"]
+    image = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert np.abs(image[16, 24].astype(int) - COLOURS[0][::-1]).max() < 12  # red sent as blue
+    assert adapter(server, colour_order="bgr").settings()["colour_order"] == "bgr"
+    with pytest.raises(VerbnounError, match="colour order"):
+        adapter(server, colour_order="bgr", protocol="video")
+    bad = Request(question, "<|im_start|>user\nhello", question.task(), frames_of(question))
+    with pytest.raises(APIAnswerError, match=question.id):
+        adapter(server).messages(bad)
+
+
+def test_original_parser_reads_the_structured_answer(monkeypatch, questions, tmp_path):
+    """--parser original scores the answer field of GPT-4o's structured reply by the release's
+    rule: the text after the last ``X. ``, cut at its period, equal to an option's text."""
+    monkeypatch.setenv("LLAVACTION_TEST_KEY", KEY)
+    items = read_questions(questions)
+    replies = {}
+    for number, question in enumerate(items):
+        texts = question.option_texts
+        pick = number % len(texts)
+        replies[question.task()] = (f"{'ABCDE'[pick]}. {texts[pick]}.", pick)
+
+    def respond(body, headers):
+        answer, _ = replies[body["messages"][0]["content"].split("it. ", 1)[1]]
+        return 200, completion(json.dumps({"answer": answer}), body["model"]), {}
+
+    with FakeOpenAI(respond) as fake:
+        model = OpenAIAdapter("gpt-test", base_url=fake.url, api_key_env="LLAVACTION_TEST_KEY")
+        run = tmp_path / "run"
+        run_evaluation(questions, model, run, EvalSettings(frames=4, parser="original"),
+                       frame_source=frames_of, progress=False)  # fmt: skip
+    records = answered(run)
+    assert len(records) == len(items)
+    for question in items:
+        assert records[question.id]["choice"] == replies[question.task()][1]
+    config = json.loads((run / "config.json").read_text())
+    assert config["parser"] == "original" and config["parser_version"] == "2"
 
 
 def _request(questions):

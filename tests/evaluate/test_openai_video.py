@@ -2,7 +2,8 @@
 
 Against the local fake server: one user message holding the sampled frames as one
 ``data:video/jpeg;base64,`` JPEG sequence and our SPEC 3.1 user turn, plain-text answers parsed
-as usual, the protocol recorded in the run config; ``gpt4o`` requests are what they were. The
+as usual, the protocol recorded in the run config (the ``gpt4o`` request, the authors', is tested
+in ``test_openai_adapter.py``). The
 exported chat template, applied by transformers to the message as vLLM hands it over, gives our
 prompt with ``<video>`` and the action token for ``<image>``.
 """
@@ -27,11 +28,8 @@ from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Request
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import (
-    ANSWER_SCHEMA,
-    USER_TEXT,
     APIAnswerError,
     OpenAIAdapter,
-    encode_jpeg,
 )
 from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
 
@@ -156,34 +154,6 @@ def test_a_changed_protocol_refuses_to_mix_into_an_old_run(kitchen, server, tmp_
             questions, _adapter(server, protocol=then, structured=False), run, settings, **answer
         )
     assert len(server.requests) == before  # refused before asking anything
-
-
-def test_gpt4o_requests_and_settings_are_unchanged(kitchen, server):
-    """The default protocol sends SPEC 3's request exactly as before the option existed."""
-    _, questions = kitchen
-    question = read_questions(questions)[0]
-    frames = np.random.default_rng(0).integers(0, 256, (FRAMES, 8, 8, 3), dtype=np.uint8)
-    request = Request(question, question.prompt(FRAMES), question.task(), frames)
-    for adapter in (_adapter(server), _adapter(server, protocol="gpt4o")):
-        body = adapter.request_body(adapter.messages(request), schema=ANSWER_SCHEMA)
-        images = [
-            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + encode_jpeg(f)}}
-            for f in frames
-        ]
-        assert body == {
-            "model": "served",
-            "messages": [
-                {"role": "system", "content": question.task()},
-                {"role": "user", "content": [{"type": "text", "text": USER_TEXT}, *images]},
-            ],
-            "temperature": 0,
-            "max_tokens": 64,
-            "response_format": {"type": "json_schema", "json_schema": ANSWER_SCHEMA},
-        }
-        assert adapter.settings() == {  # no new key: runs made before the option resume
-            "model": "served", "base_url": server.url, "api_key_env": KEY_ENV,
-            "structured": True, "max_tokens": 64, "jpeg_quality": 90, "temperature": 0,
-        }  # fmt: skip
 
 
 def test_structured_on_request_and_bad_input(kitchen, server):

@@ -50,11 +50,32 @@ def test_strict_parser(output, index, rule):
     assert (parsed.index, parsed.rule) == (index, rule)
 
 
-def test_original_parser_compares_text_of_last_match():
-    assert parse_answer_original("C. take plate", OPTIONS).index == 2
-    assert parse_answer_original("A. open door, no wait: B. close door.", OPTIONS).index == 1
-    assert parse_answer_original("B. take plate", OPTIONS).index == 2  # the text decides
-    assert parse_answer_original("B", OPTIONS).index is None
+@pytest.mark.parametrize(
+    ("output", "index"),
+    [  # the release's process_raw_pred, then its ``pred == gt_name`` (checked against its code)
+        ("C. take plate", 2),
+        ("A. open door, no wait: B. close door.", None),  # one match, to the end of the line
+        ("A. open door\nB. close door.", 1),  # the last line's match, cut at its period
+        ("B. take plate", 2),  # the text decides, not the letter
+        ("B", None),
+        ("take plate", 2),  # no match: the whole output is the prediction
+        ("C.  take plate", None),  # exactly one whitespace after the period
+        ("None. open door", 0),
+        ("C. take plate,", 2),  # the local-model path drops trailing commas
+        ("The answer is C. take plate. It is clear.", 2),
+        ('{"answer": "D. put down plate"}', 3),  # structured: the answer field
+        ('{"answer": "E. wash cup."}', 4),
+        ('{"answer": "take plate"}', 2),
+        ('{"answer": "C. take plate,"}', None),  # GPT-4o's answers are not comma-stripped
+    ],
+)
+def test_original_parser_follows_the_release(output, index):
+    parsed = parse_answer_original(output, OPTIONS)
+    assert parsed.index == index
+    assert parsed.rule == ("original" if index is not None else "unparsed")
+
+
+def test_parsers_by_name():
     assert get_parser("original") is parse_answer_original
     with pytest.raises(ValueError, match="unknown parser"):
         get_parser("lenient")

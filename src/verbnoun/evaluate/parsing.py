@@ -10,9 +10,14 @@
 
 Anything else is *unparsed* (``index is None``): counted and reported, never replaced by a guess.
 
-``parse_answer_original`` reproduces the LLaVAction release's rule for comparison with the paper:
-take the last ``X. text`` match in the output, cut the text at its first period, and compare that
-text (not the letter) with the options' texts.
+``parse_answer_original`` reproduces the LLaVAction release's scoring for comparison with the
+paper (:func:`original_prediction`, their ``process_raw_pred``): of a structured reply
+``{"answer": ...}`` (GPT-4o's) it reads the ``answer`` field, of any other output it drops trailing
+commas (their local-model path); then it takes the text after the last ``X. `` (a capital letter,
+a period, one whitespace character: matches do not overlap and run to the end of the line) cut at
+its first period (with ``None`` in the output: the output without ``None. ``; without a match: the
+whole text), and the chosen option is the one whose text equals it exactly (their ``pred ==
+gt_name``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from dataclasses import dataclass
 
 PARSER_VERSION = "1"
 PARSERS = ("strict", "original")
+# Each parser's own version (a run records its parser's): "original" 2 reads structured replies'
+# answer field and follows process_raw_pred to the character.
+PARSER_VERSIONS = {"strict": PARSER_VERSION, "original": "2"}
 
 _LETTER_ALONE = re.compile(r"^\(?([A-Z])\)?[.):]?$")
 _LETTER_PREFIXED = re.compile(
@@ -32,7 +40,8 @@ _LETTER_PREFIXED = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _LETTER_THEN_TEXT = re.compile(r"^\(?([A-Z])[.):]\)?\s+(.+)$", re.DOTALL)
-_ORIGINAL = re.compile(r"(?=\b([A-Z])\.\s*([^\n]*))")
+_ORIGINAL = re.compile(r"[A-Z]\.\s(.+)")
+_ORIGINAL_CUT = re.compile(r"\.\s*.*$")
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,10 @@ def _letter_index(letter: str, options: Sequence[str]) -> int | None:
 def parse_answer(output: str, options: Sequence[str]) -> ParsedAnswer:
     """Parse a raw model output against the question's option texts (in letter order)."""
     text = output.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("answer"), str):
-            inner = parse_answer(data["answer"], options)
-            return ParsedAnswer(inner.index, "json" if inner.index is not None else "unparsed")
+    answer = structured_answer(text)
+    if answer is not None:
+        inner = parse_answer(answer, options)
+        return ParsedAnswer(inner.index, "json" if inner.index is not None else "unparsed")
     match = _LETTER_ALONE.match(text)
     if match:
         index = _letter_index(match.group(1), options)
@@ -93,14 +98,36 @@ def parse_answer(output: str, options: Sequence[str]) -> ParsedAnswer:
     return ParsedAnswer(index, "text" if index is not None else "unparsed")
 
 
+def structured_answer(output: str) -> str | None:
+    """The ``answer`` field of a JSON object reply (structured output), else ``None``."""
+    text = output.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    answer = data.get("answer") if isinstance(data, dict) else None
+    return answer if isinstance(answer, str) else None
+
+
+def original_prediction(text: str) -> str:
+    """The release's ``process_raw_pred``: the predicted option text of an answer."""
+    matches = _ORIGINAL.findall(text)
+    if "None" in text:
+        return text.replace("None. ", "")
+    if matches:
+        return _ORIGINAL_CUT.sub("", matches[-1])
+    return text
+
+
 def parse_answer_original(output: str, options: Sequence[str]) -> ParsedAnswer:
-    """The original release's rule: last ``X. text`` match, text cut at its first period."""
-    matches = _ORIGINAL.findall(output)
-    if not matches:
-        return ParsedAnswer(None, "unparsed")
-    _, text = matches[-1]
-    text = text.split(".")[0].strip()
-    index = next((i for i, option in enumerate(options) if option.strip() == text), None)
+    """The original release's scoring (see the module's docstring): the option whose text equals
+    the predicted text of the reply's ``answer`` field (structured) or of the output."""
+    answer = structured_answer(output)
+    text = answer if answer is not None else output.rstrip(",")
+    prediction = original_prediction(text)
+    index = next((i for i, option in enumerate(options) if option == prediction), None)
     return ParsedAnswer(index, "original" if index is not None else "unparsed")
 
 

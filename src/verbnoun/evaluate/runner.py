@@ -49,7 +49,7 @@ from verbnoun.evaluate.metrics import (
     recognition_top1,
     usage_summary,
 )
-from verbnoun.evaluate.parsing import PARSER_VERSION, get_parser
+from verbnoun.evaluate.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.fileio import atomic_write_bytes, read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def run_config(
         "model": adapter.name,
         "model_settings": adapter.settings(),
         **asdict(settings),
-        "parser_version": PARSER_VERSION,
+        "parser_version": PARSER_VERSIONS[settings.parser],
         "questions_sha256": sha256_file(questions_path),
     }
     if open_vocab is not None:  # only then, so that older multiple-choice runs still resume
