@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from verbnoun.bench.open_vocab import (
@@ -10,10 +14,15 @@ from verbnoun.bench.open_vocab import (
     OpenVocabError,
     OpenVocabMapper,
     TextEmbedder,
+    answer_sentences,
     answer_text,
     noun_form_phrases,
 )
 from verbnoun.data.ek100 import ClassVocabulary
+
+# Hand-written answers in the styles of real models, labelled by hand with EK100 class keys
+# (``verb``/``noun`` null: the answer must stay unmapped; ``actions``: it names two).
+ANSWERS = Path(__file__).resolve().parents[1] / "data" / "open_vocab_answers.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +50,84 @@ def test_validation_narrations_map_back_to_their_classes_at_the_targets(ek100, c
     segments = ek100.segments("validation", require_labels=True)
     assert len(segments) == 9668
     verb, noun, action = _accuracy(mapper.map_many([s.narration for s in segments]), segments)
-    assert verb >= 0.97 and noun >= 0.95 and action >= 0.93, (verb, noun, action)
+    assert verb >= 0.97 and noun >= 0.97 and action >= 0.95, (verb, noun, action)
     naive = NaiveMapper(*classes)
     naive_verb, naive_noun, naive_action = _accuracy(
         [naive.map(s.narration) for s in segments], segments
     )
     assert naive_action < action - 0.15 and naive_verb < verb and naive_noun < noun
+
+
+def _answers():
+    return [json.loads(line) for line in ANSWERS.read_text().splitlines() if line.strip()]
+
+
+def test_answers_written_like_real_models_meet_the_targets(classes, mapper):
+    verbs, nouns = classes
+    rows = _answers()
+    labelled = [r for r in rows if r["verb"] is not None]
+    refusals = [r for r in rows if r["verb"] is None and r["noun"] is None]
+    assert (
+        len(labelled) >= 150 and len(refusals) >= 30 and len(rows) == len(labelled) + len(refusals)
+    )
+    styles = Counter(r["style"] for r in labelled)
+    assert all(styles[s] >= 25 for s in ("gpt-4o", "llava", "qwen", "first-person")), styles
+    assert len({r["verb"] for r in labelled}) >= 80 and len({r["noun"] for r in labelled}) >= 120
+    truth = [(verbs.keys.index(r["verb"]), nouns.keys.index(r["noun"])) for r in labelled]
+    mapped = mapper.map_many([r["answer"] for r in labelled])
+    pairs = list(zip(mapped, truth, strict=True))
+    verb = sum(m.verb_class == v for m, (v, _) in pairs) / len(pairs)
+    noun = sum(m.noun_class == n for m, (_, n) in pairs) / len(pairs)
+    action = sum((m.verb_class, m.noun_class) == t for m, t in pairs) / len(pairs)
+    assert verb >= 0.92 and noun >= 0.92 and action >= 0.87, (verb, noun, action)
+    # refusals, questions, empty or verb-less text stay unmapped
+    assert not [r["answer"] for r, m in zip(refusals, mapper.map_many([r["answer"] for r in refusals]), strict=True) if m.mapped]  # fmt: skip
+    # two actions in one answer: the first performed one is mapped, and the count is recorded
+    two = [m.actions for r, m in zip(labelled, mapped, strict=True) if r.get("actions") == 2]
+    one = [m.actions for r, m in zip(labelled, mapped, strict=True) if "actions" not in r]
+    assert len(two) >= 20 and min(two) >= 2
+    assert sum(a == 1 for a in one) >= 0.95 * len(one)
+    # the first word as the verb (the naive baseline) fails on most of them
+    naive = NaiveMapper(*classes)
+    naive_action = sum((naive.map(r["answer"]).verb_class, naive.map(r["answer"]).noun_class) == t for r, t in zip(labelled, truth, strict=True)) / len(truth)  # fmt: skip
+    assert naive_action < action - 0.4
+
+
+@pytest.mark.parametrize(
+    ("answer", "verb", "noun", "actions"),
+    [
+        ("The frying pan is being rinsed by the person.", "wash", "pan", 1),  # passive
+        ("Before peeling the carrot, she rinses it.", "wash", "carrot", 2),  # done first
+        ("He dries the plate after wiping it.", "wash", "plate", 2),
+        ("Using a ladle, the cook serves the soup.", "serve", "soup", 1),  # instrument
+        ("They use a brush to scrub the pot.", "scrub", "pot", 1),
+        ("I'm opening the tap.", "turn-on", "tap", 1),  # EK100: open tap is turn-on
+        ("The person turned the water off.", "turn-off", "tap", 1),
+        ("I can't be sure, but she appears to be grating a courgette.", "grate", "courgette", 1),
+        ("Is this the right clip? The woman is seen chopping an eggplant.", "cut", "aubergine", 1),
+        ("A man is putting the milk back in the refrigerator.", "insert", "milk", 1),  # put-in
+        ("The hand reaches for the stockpot and lifts it.", "lift", "pot", 1),  # compound
+        ("She tears off a sheet of foil.", "rip", "foil", 1),  # partitive
+        ("The person opens the door of the fridge.", "open", "fridge", 1),  # door:fridge
+    ],
+)
+def test_phenomena_of_real_answers(mapper, classes, answer, verb, noun, actions):
+    mapping = mapper.map(answer)
+    assert _names(mapping, classes) == (verb, noun)
+    assert mapping.actions == actions and mapping.to_dict()["actions"] == actions
+
+
+def test_answer_sentences_set_aside_what_is_not_the_answer():
+    assert answer_sentences("**Action:** Opening the fridge") == ["Opening the fridge"]
+    assert answer_sentences("### Answer\n1. Open the drawer\n2. Take a fork") == [
+        "Answer", "Open the drawer", "Take a fork"
+    ]  # fmt: skip
+    assert answer_sentences('"Slicing bread (with a knife) \u2014 the loaf is fresh."') == [
+        "Slicing bread", "the loaf is fresh"
+    ]  # fmt: skip
+    assert answer_sentences("Could you share the video? I see 2.5 cups.") == ["I see 2.5 cups"]
+    assert answer_sentences('{"action": "stir the soup"}') == ["stir the soup"]
+    assert answer_sentences("") == [] and answer_text("...") == ""
 
 
 def _names(mapping, classes):

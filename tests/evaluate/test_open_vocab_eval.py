@@ -128,12 +128,13 @@ def test_free_text_answers_are_mapped_and_scored(kitchen, served, tmp_path):
             assert (record["verb_class"], record["noun_class"]) == (q.verb_class, q.noun_class)
             assert record["correct"] and record["method"] in ("exact", "lemma")
             assert record["mapping"]["noun"]["method"] == "exact"
+        assert record["actions"] == (0 if i % 4 == 3 else 1)  # how many actions it names
         if i % 4 == 3:
             assert record["action_id"] is None and record["method"] == "unmapped"
             assert record["confidence"] == 0.0 and not record["correct"]
     config = json.loads((run / "config.json").read_text())
     assert config["open_vocab"]["prompt"] == "direct_narration"
-    assert config["open_vocab"]["mapper_version"] == "1"
+    assert config["open_vocab"]["mapper_version"] == "2"
     # read back from the files alone, as `verbnoun score` does
     loaded = load_run(run)
     assert loaded.metrics["open_vocab"] == mapped

@@ -9,12 +9,25 @@ module maps the answer to the data set's verb and noun classes using only the cl
   down"; nouns ``a:b:c`` (head first, then modifiers) -> "b c a" and "a of b c" (``pan:frying``
   -> "frying pan", ``ball:dough`` -> "ball of dough"); and the same with nouns singularised and
   verbs lemmatised by ``lemminflect`` (its data ship inside the wheel; nothing downloads);
-* the **verb** is the first word after any subject, auxiliary or aspect word ("I am", "continue",
-  "still"), with a particle next to it ("pick up") or the first preposition after the object
-  ("put the bowl in the cupboard" -> ``put-in``) when the lexicon lists that combination;
-* the **noun** is the first object of the sentence: the head of the first noun phrase after the
-  verb (a phrase ends at a preposition or conjunction unless a lexicon entry spans it), matched
-  longest-first; failing that, the first lexicon noun further on;
+* the **answer** is read the way models write it (:mod:`verbnoun.bench.free_text`): JSON,
+  markdown, quotes, labels ("The action is:"), asides and trailing sentences are set aside; the
+  first sentence that names an action is mapped; refusals ("I cannot tell ...") stay unmapped;
+* the **verb** is found where English puts one (:mod:`verbnoun.bench.clauses`): after a subject
+  ("The person", "I", "the camera wearer", "the hands"), auxiliaries and hedges ("is seen",
+  "appears to be", "has just"), aspect verbs ("continues stirring"), or at the start of a clause;
+  in a passive ("the pan is being washed") the subject is the object; of two actions the first
+  performed one is mapped ("Before cutting the tomato, ... washes it" -> wash tomato) and
+  :attr:`Mapping.actions` says how many there were; "use X to Y" maps Y. A particle next to the
+  verb ("pick up") or the first preposition after the object ("put the bowl in the cupboard" ->
+  ``put-in``) completes it when the lexicon lists that combination;
+* the **noun** is the verb's first object: the head of the first noun phrase after the verb (a
+  phrase ends at a preposition, conjunction or comma unless a lexicon entry spans it; "the door
+  of the fridge" -> ``door:fridge``; "a sheet of foil" -> foil; instruments after "with" or
+  "using" are later phrases), matched longest-first; failing that, the first lexicon noun
+  further on in its clause. Everyday variants the class lists may lack ("faucet" -> tap,
+  "zucchini" -> courgette) and closed compounds ("stockpot") are rewritten first;
+* a data set's own naming **conventions** (:data:`CONVENTIONS`: EK100 "open the tap" is
+  ``turn-on``/``tap``) are applied last;
 * optionally, a text-embedding model in a **local** directory (transformers ``AutoModel``, mean
   pooling) maps what the lexicon misses to the nearest class synonym by cosine similarity.
 
@@ -31,13 +44,39 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+from verbnoun.bench.clauses import Action, ClauseFinder, counted, first_performed, object_end
+from verbnoun.bench.free_text import (
+    ASPECT,
+    AUXILIARIES,
+    CLAUSE_MARKS,
+    CONJUNCTIONS,
+    DETERMINERS,
+    HEDGES,
+    PARTITIVES,
+    PREPOSITIONS,
+    PRONOUNS,
+    SUBJECTS,
+    answer_sentences,
+    answer_text,
+    normalise,
+    noun_lemmas,
+    singular,
+    tokens,
+    verb_lemmas,
+    words,
+)
 from verbnoun.data.ek100 import ClassVocabulary
 from verbnoun.errors import VerbnounError
 
-MAPPER_VERSION = "1"
+__all__ = [
+    "CONFIDENCE", "METHODS", "Entry", "Lexicon", "Mapping", "NaiveMapper", "OpenVocabError",
+    "OpenVocabMapper", "Part", "TextEmbedder", "answer_sentences", "answer_text",
+    "noun_form_phrases", "singular", "verb_form_words", "verb_lemmas", "words",
+]  # fmt: skip
+
+MAPPER_VERSION = "2"
 METHODS = ("exact", "lemma", "first-object", "embedding", "unmapped")
 # Confidence of a part found by each method (the embedding's is its cosine similarity). Fixed
 # values, not fitted: the benchmark prints each method's measured accuracy for comparison.
@@ -46,37 +85,16 @@ AMBIGUITY_FACTOR = 0.8  # a word sequence listed by several classes of one vocab
 MAX_NOUN_WORDS = 6
 
 
-def _set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Words that can open an answer before its verb: subjects, auxiliaries, adverbs of time/manner.
-_LEADING = _set(
-    "i im we you he she they it person camera wearer user someone c am m is s are re was were "
-    "be being been will ll would can could shall should must may might do does did now just "
-    "then currently still again also first next finally and so okay ok here there carefully "
-    "quickly slowly gently simply basically seem seems appear appears to"
-)
-# Aspect words followed by the real verb: "continue stirring", "start to cut", "keep kneading".
-_ASPECT = _set(
-    "continue continues continuing keep keeps keeping start starts starting begin begins "
-    "beginning try tries trying finish finishes finishing go goes going proceed proceeds "
-    "attempt attempts want wants need needs about"
-)
-DETERMINERS = _set(
-    "the a an some my your his her their its our this that these those another any each every "
-    "few several both all more little bit"
-)
-PREPOSITIONS = _set(
-    "in into inside on onto upon from with to at under over out off up down away back around "
-    "through by for of across along against between behind beside near towards toward within "
-    "without using onto unto underneath above below"
-)
-CONJUNCTIONS = _set("and or then while but before after as so")
 _SEPARABLE = PREPOSITIONS  # the first of these after the object may complete the verb
-_WORD = re.compile(r"[a-z0-9]+")
 _SPLIT = re.compile(r"[-_\s]+")
-_SENTENCE_END = re.compile(r"[.!?;\n]")
+# A data set's own way of naming some actions, keyed by class keys (applied only when the class
+# lists hold every key): EK100 narrates opening and closing a tap, and turning the water on or
+# off, as turn-on / turn-off of the tap ("open tap" is labelled turn-on; its turn-off class
+# lists tap-off, water-off).
+CONVENTIONS = (
+    (("open", "turn-on"), ("tap", "water"), ("turn-on", "tap")),
+    (("close", "turn-off"), ("tap", "water"), ("turn-off", "tap")),
+)
 
 
 class OpenVocabError(VerbnounError):
@@ -84,51 +102,6 @@ class OpenVocabError(VerbnounError):
 
 
 # ---------------------------------------------------------------- words and their forms
-
-
-@lru_cache(maxsize=65536)
-def singular(word: str) -> str:
-    """The noun lemma of a word (``knives`` -> ``knife``), the word itself when it has none."""
-    import lemminflect
-
-    lemmas = lemminflect.getAllLemmas(word, upos="NOUN").get("NOUN")
-    if not lemmas:
-        lemmas = lemminflect.getAllLemmasOOV(word, upos="NOUN").get("NOUN")
-    return lemmas[0] if lemmas else word
-
-
-@lru_cache(maxsize=65536)
-def verb_lemmas(word: str) -> tuple[str, ...]:
-    """Verb lemmas of a word (``grabbing`` -> ``grab``; ``leaves`` -> ``leave``)."""
-    import lemminflect
-
-    lemmas = lemminflect.getAllLemmas(word, upos="VERB").get("VERB")
-    if not lemmas:
-        lemmas = lemminflect.getAllLemmasOOV(word, upos="VERB").get("VERB", ())
-    return tuple(lemma for lemma in lemmas if lemma != word)
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens (letters and digits); hyphens and apostrophes split words."""
-    return _WORD.findall(text.lower())
-
-
-def answer_text(raw: str) -> str:
-    """The answer inside a model's output: the ``answer`` of a JSON object when it is one
-    (structured output), after an ``Answer:`` label, up to the end of the first sentence."""
-    text = raw.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("answer"), str):
-            text = data["answer"].strip()
-    text = re.sub(r"^\s*(?:answer|action|narration)\s*:\s*", "", text, flags=re.IGNORECASE)
-    for sentence in _SENTENCE_END.split(text):
-        if words(sentence):
-            return sentence.strip()
-    return ""
 
 
 def verb_form_words(form: str) -> tuple[str, ...]:
@@ -187,6 +160,9 @@ class Lexicon:
             for c, key, form, words in _noun_forms(nouns)
         )
         self.max_noun_words = min(MAX_NOUN_WORDS, max((len(w) for w in self.noun_exact), default=1))
+        self.noun_words = {w for phrase in self.noun_exact for w in phrase}
+        self.noun_words |= {w for phrase in self.noun_lemma for w in phrase}
+        self.conventions = _conventions(verbs, nouns)
 
     def fingerprint(self) -> str:
         """sha256 of the class lists the lexicon was built from."""
@@ -209,15 +185,57 @@ class Lexicon:
         return None
 
     def is_verb_word(self, word: str) -> bool:
+        """Whether a verb form of the lexicon starts with ``word`` or one of its lemmas."""
         return word in self.verb_heads or any(b in self.verb_heads for b in verb_lemmas(word))
 
+    def is_noun_word(self, word: str) -> bool:
+        """Whether ``word`` alone (or its singular) is a noun of the lexicon."""
+        return (word,) in self.noun_exact or any((w,) in self.noun_lemma for w in noun_lemmas(word))
+
     def noun_span(self, span: tuple[str, ...]) -> tuple[Entry, str] | None:
+        """The lexicon noun that ``span`` says, as written or with its head singular."""
         if span in self.noun_exact:
             return self.noun_exact[span], "exact"
         lemma = tuple(singular(w) for w in span)
         if lemma in self.noun_lemma:
             return self.noun_lemma[lemma], "lemma"
+        for head in noun_lemmas(span[-1])[1:]:  # "leaves" -> leave, leaf
+            if (*lemma[:-1], head) in self.noun_lemma:
+                return self.noun_lemma[(*lemma[:-1], head)], "lemma"
         return None
+
+    def split_compound(self, word: str) -> tuple[str, ...]:
+        """An unknown closed compound as two lexicon words ("stockpot" -> stock pot), else
+        ``(word,)``."""
+        if len(word) < 6 or word in self.noun_words or singular(word) in self.noun_words:
+            return (word,)
+        if self.is_verb_word(word):
+            return (word,)
+        for cut in range(3, len(word) - 2):
+            left, right = word[:cut], word[cut:]
+            if left in self.noun_words and (
+                right in self.noun_words or singular(right) in self.noun_words
+            ):
+                return (left, right)
+        return (word,)
+
+    def convention(self, verb: int, noun: int) -> tuple[int, int]:
+        """(verb, noun) after the data set's naming conventions (:data:`CONVENTIONS`)."""
+        return self.conventions.get((verb, noun), (verb, noun))
+
+
+def _conventions(verbs: ClassVocabulary, nouns: ClassVocabulary) -> dict:
+    verb_id = {key: i for i, key in enumerate(verbs.keys)}
+    noun_id = {key: i for i, key in enumerate(nouns.keys)}
+    table = {}
+    for verb_keys, noun_keys, (verb, noun) in CONVENTIONS:
+        keys = (*verb_keys, verb)
+        if not all(k in verb_id for k in keys) or not all(k in noun_id for k in (*noun_keys, noun)):
+            continue
+        for v in verb_keys:
+            for n in noun_keys:
+                table[(verb_id[v], noun_id[n])] = (verb_id[verb], noun_id[noun])
+    return table
 
 
 def _verb_forms(verbs: ClassVocabulary):
@@ -278,11 +296,16 @@ UNMAPPED = Part(None, "unmapped", 0.0)
 @dataclass(frozen=True)
 class Mapping:
     """A free-text answer mapped to classes; ``method`` is the weaker part's method and
-    ``confidence`` the product of the parts' confidences."""
+    ``confidence`` the product of the parts' confidences.
+
+    ``text``: the sentence that was mapped; ``actions``: how many actions the answer names (the
+    mapping is of the one performed first; 0 for a refusal or an answer without a verb).
+    """
 
     text: str
     verb: Part
     noun: Part
+    actions: int = 1
 
     @property
     def verb_class(self) -> int | None:
@@ -313,17 +336,20 @@ class Mapping:
         return {
             "text": self.text, "verb_class": self.verb_class, "noun_class": self.noun_class,
             "action_id": self.action_id, "method": self.method,
-            "confidence": round(self.confidence, 4),
+            "confidence": round(self.confidence, 4), "actions": self.actions,
             "verb": self.verb.to_dict(), "noun": self.noun.to_dict(),
         }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _Parse:
+    text: str
     tokens: list[str]
     verb: Part
-    object_start: int  # where the object region starts (after the verb and its particle)
+    noun: Part
+    actions: int
     verb_query: str | None  # what the embedding should look up when the verb is unmapped
+    noun_query: str | None  # and when the noun is
 
 
 class OpenVocabMapper:
@@ -344,6 +370,7 @@ class OpenVocabMapper:
         device: str | None = None,
     ) -> None:
         self.lexicon = Lexicon(verbs, nouns)
+        self.clauses = ClauseFinder(self.lexicon)
         self.min_similarity = min_similarity
         self.embedder = (
             TextEmbedder(embedding_model, device=device) if embedding_model is not None else None
@@ -367,70 +394,120 @@ class OpenVocabMapper:
 
     def map_many(self, texts: Sequence[str]) -> list[Mapping]:
         """Map answers; the embedding model (if any) sees all misses in one batch per part."""
-        cleaned = [answer_text(t) for t in texts]
-        parses = [self._verb(words(t)) for t in cleaned]
-        nouns = [self._noun(p.tokens, p.object_start) for p in parses]
+        parses = [self._parse(t) for t in texts]
         verbs = [p.verb for p in parses]
+        nouns = [p.noun for p in parses]
         if self.embedder is not None:
             verbs = self._embed_missing("verb", verbs, [p.verb_query for p in parses])
-            nouns = self._embed_missing(
-                "noun", nouns, [_noun_query(p.tokens, p.object_start) for p in parses]
-            )
-        return [Mapping(t, v, n) for t, v, n in zip(cleaned, verbs, nouns, strict=True)]
+            nouns = self._embed_missing("noun", nouns, [p.noun_query for p in parses])
+        return [
+            Mapping(p.text, v, n, p.actions) for p, v, n in zip(parses, verbs, nouns, strict=True)
+        ]
 
-    # -- the verb: first word after subject / auxiliaries / aspect words, with its particle
-    def _verb(self, tokens: list[str]) -> _Parse:
+    # -- an answer: the first sentence that names an action, the action performed first
+    def _parse(self, raw: str) -> _Parse:
         lexicon = self.lexicon
-        i = 0
-        while i < len(tokens):
-            word = tokens[i]
-            if word in _LEADING:
-                i += 1
-                continue
-            if word in _ASPECT:
-                j = i + 1 + (i + 1 < len(tokens) and tokens[i + 1] in ("to", "on", "with"))
-                if j < len(tokens) and lexicon.is_verb_word(tokens[j]):
-                    i = j
-                    continue
-            break
-        position = i
-        found = lexicon.verb_at(tokens, position) if position < len(tokens) else None
-        if found is None:
-            query = tokens[position] if position < len(tokens) else None
-            return _Parse(tokens, UNMAPPED, position, query)
-        entry, used, method = found
-        confidence = CONFIDENCE[method]
-        end = position + used
-        if used == 1:  # a separable particle or the first preposition after the object
-            later = next((k for k in range(end, len(tokens)) if tokens[k] in _SEPARABLE), None)
+        sentences = []
+        for sentence in answer_sentences(raw):
+            toks = self._tokens(sentence)
+            sentences.append((sentence, toks, self.clauses.actions(toks)))
+        answered = [s for s in sentences if s[2] is not None]
+        with_verb = [k for k, s in enumerate(answered) if s[2]]
+        if not with_verb:  # no verb anywhere: a noun alone is still worth reporting
+            if not answered:
+                text = sentences[0][0] if sentences else ""
+                return _Parse(text, [], UNMAPPED, UNMAPPED, 0, None, None)
+            text, toks, _ = answered[0]
+            start = _after_subject(toks)
+            noun = self._noun(toks[start:])
+            query = toks[start] if start < len(toks) else None
+            return _Parse(text, toks, UNMAPPED, noun, 0, query, _noun_query(toks[start + 1 :]))
+        first = with_verb[0]
+        text, toks, actions = answered[first]
+        total = max(1, sum(counted(s[1], s[2]) for s in answered[first:] if s[2]))
+        k = first_performed(toks, actions)
+        action = actions[k]
+        end = object_end(toks, actions, k)
+        verb, object_start = self._verb_part(toks, action, end)
+        if action.passive_subject is not None:
+            region = toks[action.passive_subject[0] : action.passive_subject[1]]
+        else:
+            region = toks[object_start:end]
+            if not region and k + 1 < len(actions):  # "rinses and dries the bowl"
+                region = toks[actions[k + 1].end : object_end(toks, actions, k + 1)]
+        noun = self._noun(region)
+        if k > 0 and _pronoun_object(region):  # "before cutting the tomato, ... washes it"
+            other = actions[k - 1]
+            noun = self._noun(toks[other.end : object_end(toks, actions, k - 1)])
+        elif noun.class_id is None and _pronoun_object(region):  # "reaches for the pot, lifts it"
+            noun = self._antecedent(toks[: action.start])
+        if verb.class_id is not None and noun.class_id is not None:
+            v, n = lexicon.convention(verb.class_id, noun.class_id)
+            if v != verb.class_id:
+                verb = Part(v, verb.method, verb.confidence, verb.words, lexicon.verbs.keys[v])
+            if n != noun.class_id:
+                noun = Part(n, noun.method, noun.confidence, noun.words, lexicon.nouns.keys[n])
+        return _Parse(text, toks, verb, noun, total, None, _noun_query(region))
+
+    def _tokens(self, sentence: str) -> list[str]:
+        toks = normalise(tokens(sentence))
+        return [part for t in toks for part in self.lexicon.split_compound(t)]
+
+    # -- the verb: its form, completed by a particle after the object ("turn the tap off")
+    def _verb_part(self, toks: list[str], action: Action, end: int) -> tuple[Part, int]:
+        lexicon = self.lexicon
+        entry, method, stop = action.entry, action.method, action.end
+        if stop - action.start == 1:
+            later = _particle(toks, stop, end)
             if later is not None:
-                pair = lexicon.verb_at([tokens[position], tokens[later]], 0)
-                if pair is not None and pair[1] == 2:
+                pair = lexicon.verb_at([toks[action.start], toks[later]], 0)
+                if pair is not None and pair[1] == 2 and _completes(toks, later, stop, pair, entry):
                     entry = pair[0]
                     method = max(method, pair[2], key=METHODS.index)
-                    if later == end:
-                        end += 1
-        if entry.classes > 1:
-            confidence *= AMBIGUITY_FACTOR
-        words_used = " ".join(tokens[position:end])
-        part = Part(entry.class_id, method, confidence, words_used, entry.form)
-        return _Parse(tokens, part, end, None)
+                    if later == stop:
+                        stop += 1
+        confidence = CONFIDENCE[method] * (AMBIGUITY_FACTOR if entry.classes > 1 else 1.0)
+        words_used = " ".join(toks[action.start : stop])
+        return Part(entry.class_id, method, confidence, words_used, entry.form), stop
+
+    def _antecedent(self, before: list[str]) -> Part:
+        """The last noun before the verb, for a pronoun object ("it", "them")."""
+        before = _drop_determiners_after_of(before)
+        phrases = [p for p in _phrases(before, 0, self.lexicon) if p[2]]
+        if not phrases:
+            return UNMAPPED
+        matches = phrases[-1][2]
+        span_start, span_end, entry, _ = max(matches, key=lambda m: (m[1], m[1] - m[0], -m[0]))
+        confidence = CONFIDENCE["first-object"] * (AMBIGUITY_FACTOR if entry.classes > 1 else 1.0)
+        words_used = " ".join(before[span_start:span_end])
+        return Part(entry.class_id, "first-object", confidence, words_used, entry.form)
 
     # -- the noun: the head of the first object phrase, else the first noun further on
-    def _noun(self, tokens: list[str], start: int) -> Part:
-        phrases = _phrases(tokens, start, self.lexicon)
-        for rank, (_, end, matches) in enumerate(phrases):
+    def _noun(self, region: list[str]) -> Part:
+        region = _drop_determiners_after_of(region)
+        phrases = _phrases(region, 0, self.lexicon)
+        rank = 0
+        for begin, end, matches in phrases:
+            if end < len(region) and region[end] == "of" and region[end - 1] in PARTITIVES:
+                continue  # "a sheet of foil": the noun is what the quantity is of
             if not matches:
+                rank += 1
                 continue
-            # prefer the span ending at the phrase's last word (its head), then the longest
-            best = max(matches, key=lambda m: (m[1], m[1] - m[0], -m[0]))
+            # "N1 of N2": the longest noun saying N1 ("cap of the olive oil bottle" -> cap);
+            # otherwise the span ending at the phrase's last word (its head), then the longest
+            of = next((k for k in range(begin + 1, end) if region[k] == "of"), None)
+            heads = [m for m in matches if of is not None and m[0] < of <= m[1]]
+            if heads:
+                best = max(heads, key=lambda m: (m[1] - m[0], -m[0]))
+            else:
+                best = max(matches, key=lambda m: (m[1], m[1] - m[0], -m[0]))
             span_start, span_end, entry, method = best
-            if rank > 0 or span_end != end:
+            if rank > 0 or (span_end != end and not heads):
                 method = "first-object"
             confidence = CONFIDENCE[method]
             if entry.classes > 1:
                 confidence *= AMBIGUITY_FACTOR
-            text = " ".join(tokens[span_start:span_end])
+            text = " ".join(region[span_start:span_end])
             return Part(entry.class_id, method, confidence, text, entry.form)
         return UNMAPPED
 
@@ -475,7 +552,7 @@ def _phrases(tokens: list[str], start: int, lexicon: Lexicon):
             found = lexicon.noun_span(tuple(tokens[j:k]))
             if found is not None:
                 matches_from.setdefault(j, []).append((j, k, *found))
-    boundary = PREPOSITIONS | CONJUNCTIONS
+    boundary = _BOUNDARY
     phrases = []
     i = start
     while i < n:
@@ -502,15 +579,70 @@ def _phrases(tokens: list[str], start: int, lexicon: Lexicon):
     return phrases
 
 
-def _noun_query(tokens: list[str], start: int) -> str | None:
+_BOUNDARY = PREPOSITIONS | CONJUNCTIONS | {",", ":"}
+_LEAD_IN = (
+    SUBJECTS | AUXILIARIES | HEDGES | ASPECT | CLAUSE_MARKS | DETERMINERS | {"to", "s", "not"}
+)  # fmt: skip
+
+
+def _noun_query(region: list[str]) -> str | None:
     """The first object phrase's words (for the embedding when the lexicon has no noun)."""
-    i = start
-    while i < len(tokens) and (tokens[i] in DETERMINERS or tokens[i] in PREPOSITIONS):
+    i = 0
+    while i < len(region) and (region[i] in DETERMINERS or region[i] in _BOUNDARY):
         i += 1
     end = i
-    while end < len(tokens) and tokens[end] not in PREPOSITIONS | CONJUNCTIONS:
+    while end < len(region) and region[end] not in _BOUNDARY:
         end += 1
-    return " ".join(tokens[i:end]) or None
+    return " ".join(region[i:end]) or None
+
+
+def _after_subject(toks: list[str]) -> int:
+    """Where a sentence without a known verb has its (unknown) verb: after any subject,
+    auxiliary or hedge words."""
+    i = 0
+    while i < len(toks) and toks[i] in _LEAD_IN:
+        i += 1
+    return i
+
+
+def _particle(toks: list[str], start: int, end: int) -> int | None:
+    """The first preposition after the verb within its clause, passing over "back" before
+    another one ("put the milk back in the fridge" -> put-in, as EK100 narrates it) and an "of"
+    inside the object ("a bottle of milk out of the fridge" -> take-out)."""
+    for k in range(start, end):
+        if toks[k] in _SEPARABLE:
+            if toks[k] == "back" and k + 1 < end and toks[k + 1] in _SEPARABLE:
+                continue
+            if toks[k] == "of" and k > start:
+                continue
+            return k
+    return None
+
+
+def _completes(toks: list[str], k: int, verb_end: int, pair: tuple, entry: Entry) -> bool:
+    """Whether the preposition at ``k`` makes a verb pair with the verb: always next to the
+    verb, after the object unless it is "on" opening a place that changes the verb's class
+    ("water the plant on the windowsill" is not water-on)."""
+    if k == verb_end or toks[k] != "on" or pair[0].class_id == entry.class_id:
+        return True
+    after = toks[k + 1] if k + 1 < len(toks) else None
+    return after is None or after in _BOUNDARY
+
+
+def _pronoun_object(region: list[str]) -> bool:
+    i = 0
+    while i < len(region) and region[i] in _BOUNDARY:
+        i += 1
+    return i < len(region) and region[i] in PRONOUNS
+
+
+def _drop_determiners_after_of(region: list[str]) -> list[str]:
+    """ "door of the fridge" -> "door of fridge", the way class lists say it."""
+    return [
+        t
+        for k, t in enumerate(region)
+        if not (k > 0 and region[k - 1] == "of" and t in DETERMINERS)
+    ]
 
 
 # ---------------------------------------------------------------- the naive baseline
