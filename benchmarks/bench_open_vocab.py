@@ -1,11 +1,16 @@
-"""Open-vocabulary mapping accuracy: EK100 narrations mapped back to their own classes.
+"""Open-vocabulary mapping accuracy: EK100 narrations and answers written like real models'.
 
 Maps every narration of the validation file and, separately, of the three labelled UDA train
 files with :class:`verbnoun.bench.open_vocab.OpenVocabMapper` (lexicon from the class CSVs
 only; nothing is fitted on narrations) and prints top-1 verb, noun and action beside the naive
 baseline measured in the same run (first word and the first following phrase looked up, as
 written, in the synonym lists), their ratios, each mapping method's share and accuracy, and the
-mapping speed. Targets: verb >= 97%, noun >= 95%, action >= 93% on both.
+mapping speed. Targets: verb >= 97%, noun >= 97%, action >= 95% on both.
+
+Then the same for the hand-written, hand-labelled answers in the styles of GPT-4o, LLaVA, Qwen
+and first person (``tests/data/open_vocab_answers.jsonl``): targets verb >= 92%, noun >= 92%,
+action >= 87%, every refusal / non-answer unmapped; with the accuracy per style and how many of
+the answers naming two actions were recognised as such.
 
     .venv/bin/python benchmarks/bench_open_vocab.py [--annotations DIR] [--errors 10]
 """
@@ -13,12 +18,15 @@ mapping speed. Targets: verb >= 97%, noun >= 95%, action >= 93% on both.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import Counter
 from pathlib import Path
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/epic-kitchens-100-annotations"
-TARGETS = {"verb": 0.97, "noun": 0.95, "action": 0.93}
+TARGETS = {"verb": 0.97, "noun": 0.97, "action": 0.95}
+ANSWER_TARGETS = {"verb": 0.92, "noun": 0.92, "action": 0.87}
+ANSWERS = Path(__file__).resolve().parents[1] / "tests/data/open_vocab_answers.jsonl"
 FILES = {
     "validation": ("EPIC_100_validation.csv",),
     "UDA train (labelled)": (
@@ -37,6 +45,64 @@ def scores(mappings, segments) -> dict[str, float]:
     action = sum(m.verb_class == s.verb_class and m.noun_class == s.noun_class for m, s in pairs)
     unmapped = sum(not m.mapped for m in mappings)
     return {"verb": verb / n, "noun": noun / n, "action": action / n, "unmapped": unmapped / n}
+
+
+def table(ours: dict, ref: dict, targets: dict, name: str, failed: list) -> None:
+    print(f"{'':10} {'mapper':>8} {'naive':>8} {'ratio':>7} {'target':>7}")
+    for key in ("verb", "noun", "action"):
+        ok = ours[key] >= targets[key]
+        failed += [] if ok else [f"{name} {key}"]
+        ratio = f"{ours[key] / ref[key]:6.3f}x" if ref[key] else "    inf"
+        print(f"{key:10} {100 * ours[key]:7.2f}% {100 * ref[key]:7.2f}% {ratio} "
+              f"{100 * targets[key]:5.0f}% {'ok' if ok else 'MISS'}")  # fmt: skip
+
+
+class Truth:
+    """A hand label as class ids (what :func:`scores` compares with)."""
+
+    def __init__(self, row: dict, verbs, nouns) -> None:
+        self.row = row
+        self.verb_class = verbs.keys.index(row["verb"])
+        self.noun_class = nouns.keys.index(row["noun"])
+
+
+def answers(mapper, naive, verbs, nouns, errors: int, failed: list) -> None:
+    rows = [json.loads(line) for line in ANSWERS.read_text().splitlines() if line.strip()]
+    truth = [Truth(r, verbs, nouns) for r in rows if r["verb"] is not None]
+    refusals = [r["answer"] for r in rows if r["verb"] is None]
+    start = time.perf_counter()
+    mapped = mapper.map_many([t.row["answer"] for t in truth])
+    seconds = time.perf_counter() - start
+    ours = scores(mapped, truth)
+    ref = scores([naive.map(t.row["answer"]) for t in truth], truth)
+    count = Counter(t.row["style"] for t in truth)
+    styles = sorted(count)
+    shown = ", ".join(f"{style} {count[style]}" for style in styles)
+    print(f"\nanswers written like real models ({ANSWERS.name}): {len(truth)} labelled "
+          f"({shown}), {len(refusals)} that must stay unmapped")  # fmt: skip
+    table(ours, ref, ANSWER_TARGETS, "answers", failed)
+    stayed = sum(not m.mapped for m in mapper.map_many(refusals))
+    naive_stayed = sum(not naive.map(r).mapped for r in refusals)
+    ok = stayed == len(refusals)
+    failed += [] if ok else ["answers: refusals mapped"]
+    print(f"{'unmapped':10} {stayed:>4}/{len(refusals)} of the refusals (naive {naive_stayed}/"
+          f"{len(refusals)}) {'ok' if ok else 'MISS'}")  # fmt: skip
+    for style in styles:
+        picked = [(m, t) for m, t in zip(mapped, truth, strict=True) if t.row["style"] == style]
+        right = scores([m for m, _ in picked], [t for _, t in picked])
+        print(f"  {style:13} verb {100 * right['verb']:5.1f}%  noun {100 * right['noun']:5.1f}%"
+              f"  action {100 * right['action']:5.1f}%  (n={len(picked)})")  # fmt: skip
+    two = [m.actions for m, t in zip(mapped, truth, strict=True) if t.row.get("actions") == 2]
+    one = [m.actions for m, t in zip(mapped, truth, strict=True) if "actions" not in t.row]
+    print(f"two actions recorded for {sum(a >= 2 for a in two)}/{len(two)} answers naming two; "
+          f"one for {sum(a == 1 for a in one)}/{len(one)} naming one")  # fmt: skip
+    print(f"speed: {len(truth) / seconds:,.0f} answers/s")
+    if errors:
+        for m, t in zip(mapped, truth, strict=True):
+            if (m.verb_class, m.noun_class) != (t.verb_class, t.noun_class):
+                got = f"{m.verb_class}:{m.noun_class}"
+                print(f"  {t.row['answer']!r}: labelled {t.row['verb']}/{t.row['noun']}, "
+                      f"mapped {got}")  # fmt: skip
 
 
 def main() -> None:
@@ -74,12 +140,7 @@ def main() -> None:
         naive_seconds = time.perf_counter() - start
         ours, ref = scores(mapped, segments), scores(baseline, segments)
         print(f"\n{name}: {len(segments)} narrations")
-        print(f"{'':10} {'mapper':>8} {'naive':>8} {'ratio':>7} {'target':>7}")
-        for key in ("verb", "noun", "action"):
-            ok = ours[key] >= TARGETS[key]
-            failed += [] if ok else [f"{name} {key}"]
-            print(f"{key:10} {100 * ours[key]:7.2f}% {100 * ref[key]:7.2f}% "
-                  f"{ours[key] / ref[key]:6.3f}x {100 * TARGETS[key]:5.0f}% {'ok' if ok else 'MISS'}")  # fmt: skip
+        table(ours, ref, TARGETS, name, failed)
         print(f"{'unmapped':10} {100 * ours['unmapped']:7.2f}% {100 * ref['unmapped']:7.2f}%")
         print(f"speed: {len(segments) / seconds:,.0f} narrations/s "
               f"(naive {len(segments) / naive_seconds:,.0f}/s, ratio "
@@ -104,6 +165,7 @@ def main() -> None:
             )
             for (narration, truth, got), n in wrong.most_common(args.errors):
                 print(f"  {n:4d} x {narration!r}: labelled {truth}, mapped {got}")
+    answers(mapper, naive, verbs, nouns, args.errors, failed)
     print("\nall targets met" if not failed else f"\nMISSED: {', '.join(failed)}")
 
 

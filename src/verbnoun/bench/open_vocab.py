@@ -83,6 +83,7 @@ METHODS = ("exact", "lemma", "first-object", "embedding", "unmapped")
 CONFIDENCE = {"exact": 1.0, "lemma": 0.95, "first-object": 0.75, "unmapped": 0.0}
 AMBIGUITY_FACTOR = 0.8  # a word sequence listed by several classes of one vocabulary
 MAX_NOUN_WORDS = 6
+PARSE_CACHE = 100_000  # answers whose parse is remembered
 
 
 _SEPARABLE = PREPOSITIONS  # the first of these after the object may complete the verb
@@ -371,6 +372,7 @@ class OpenVocabMapper:
     ) -> None:
         self.lexicon = Lexicon(verbs, nouns)
         self.clauses = ClauseFinder(self.lexicon)
+        self._cache: dict[str, _Parse] = {}
         self.min_similarity = min_similarity
         self.embedder = (
             TextEmbedder(embedding_model, device=device) if embedding_model is not None else None
@@ -394,7 +396,7 @@ class OpenVocabMapper:
 
     def map_many(self, texts: Sequence[str]) -> list[Mapping]:
         """Map answers; the embedding model (if any) sees all misses in one batch per part."""
-        parses = [self._parse(t) for t in texts]
+        parses = [self._parsed(t) for t in texts]
         verbs = [p.verb for p in parses]
         nouns = [p.noun for p in parses]
         if self.embedder is not None:
@@ -403,6 +405,15 @@ class OpenVocabMapper:
         return [
             Mapping(p.text, v, n, p.actions) for p, v, n in zip(parses, verbs, nouns, strict=True)
         ]
+
+    def _parsed(self, raw: str) -> _Parse:
+        """:meth:`_parse`, remembered (answers and narrations repeat: "open tap" 68 times)."""
+        parse = self._cache.get(raw)
+        if parse is None:
+            if len(self._cache) >= PARSE_CACHE:
+                self._cache.clear()
+            parse = self._cache[raw] = self._parse(raw)
+        return parse
 
     # -- an answer: the first sentence that names an action, the action performed first
     def _parse(self, raw: str) -> _Parse:
