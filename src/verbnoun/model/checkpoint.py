@@ -26,7 +26,7 @@ from torch import nn
 from verbnoun.errors import CheckpointError, CheckpointFileError
 from verbnoun.fileio import atomic_write_bytes, os_problem, read_json, require
 from verbnoun.model.architecture import LlavactionForCausalLM
-from verbnoun.model.config import LlavactionConfig
+from verbnoun.model.config import LlavactionConfig, tower_config
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
@@ -51,6 +51,11 @@ def read_config(directory: str | Path) -> LlavactionConfig:
         raise CheckpointError(f"{directory}: no config.json (not a checkpoint directory)")
     data = read_json(path, expect=dict, error=CheckpointFileError)
     try:
+        if data.get("format") != "llavaction" and "vision_config" not in data:
+            tower = data.get("mm_vision_tower")
+            shape = tower_config(str(tower), directory) if tower else None
+            if shape is not None:
+                data = {**data, "vision_config": shape}
         return LlavactionConfig.from_dict(data)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
@@ -335,5 +340,27 @@ def load_pretrained(
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype(device)
     model = load_model(directory, device=device, dtype=dtype)
-    processor = Processor(load_tokenizer(directory), model.config.vision.image_size)
+    eos = end_token_ids(directory, model.config)
+    processor = Processor(load_tokenizer(directory), model.config.vision.image_size, eos)
     return model, processor
+
+
+def end_token_ids(directory: str | Path, config: LlavactionConfig) -> set[int] | None:
+    """The ids that end generation, as the original's ``generate`` takes them: the
+    ``eos_token_id`` of ``generation_config.json`` when the directory has one, else that of
+    ``config.json``; ``None`` when neither names one (the processor then uses ``<|im_end|>``)."""
+    path = Path(directory) / "generation_config.json"
+    value = config.text.eos_token_id
+    if path.is_file():
+        try:
+            generation = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"{path}: invalid JSON: {error}") from None
+        if isinstance(generation, dict) and generation.get("eos_token_id") is not None:
+            value = generation["eos_token_id"]
+    if value is None:
+        return None
+    ids = value if isinstance(value, list) else [value]
+    if not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise CheckpointError(f"{directory}: eos_token_id {value!r} is not a token id or a list")
+    return set(ids)
