@@ -5,6 +5,7 @@ A person runs it (not in the test suite; it builds a venv with the authors' pack
 time, a few minutes):
 
     .venv/bin/python benchmarks/parity_original.py [--frames 8] [--max-new-tokens 12]
+    .venv/bin/python benchmarks/parity_original.py --timing-only   # step 6 alone, no venv
 
 What it does, in ``runs/parity-original/`` (kept for inspection):
 
@@ -336,10 +337,15 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--timing-only", action="store_true", help="only time our preprocessing (no venv)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.timing_only:
+        return timing_only(work, args)
     python = original_python()
     home = work / "hf-home"
     env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
@@ -413,6 +419,27 @@ def main() -> int:
     (work / "parity.json").write_text(json.dumps({"results": results, **summary}, indent=2))
     print(f"\nwritten: {work / 'parity.json'}")
     return 0 if summary["all_targets_met"] else 1
+
+
+def timing_only(work: Path, args) -> int:
+    """Our preprocessing of an 8-frame clip of the chunk video against the old float path."""
+    from verbnoun.data.layouts import ChunkLayout
+    from verbnoun.data.video import VideoReader
+    from verbnoun.model.processor import preprocess_frames
+
+    videos = write_chunks(work / "videos")
+    start, stop = SEGMENTS["inside"]
+    reader = VideoReader(ChunkLayout(videos, chunk_seconds=CHUNK))
+    frames = reader.read(VIDEO_ID, start, stop, args.frames).frames
+    timing = time_preprocessing(frames, args.repeats)
+    diff = np.abs(old_pixels(frames, 384).numpy() - preprocess_frames(frames, 384).numpy())
+    print(
+        f"preprocessing per {args.frames}-frame clip ({frames.shape[2]}x{frames.shape[1]}): "
+        f"ours {timing['ours_s'] * 1e3:.1f} ms, old float path {timing['old_s'] * 1e3:.1f} ms, "
+        f"ratio {timing['ratio_ours_over_old']:.2f} ({args.threads} thread(s)); pixels differ "
+        f"by up to {diff.max():.3f} ({(diff > 1e-6).mean():.1%} of values)"
+    )
+    return 0
 
 
 def print_result(result: dict) -> None:
