@@ -392,6 +392,16 @@ def videos(tmp_path_factory):
     return root / "k" / "videos", path, questions, tasks
 
 
+def _by_task(tasks: dict[str, int]):
+    """The question of a request, told by the task text its system prompt ends with."""
+
+    def key(body) -> int:
+        system = body["messages"][0]["content"]
+        return max((len(t), i) for t, i in tasks.items() if system.endswith(t))[1]
+
+    return key
+
+
 def _eval_args(videos, run, server, *extra):
     videos_dir, path, _, _ = videos
     return ["eval", "--questions", str(path), "--model", "openai", "--api-model", "gpt-test",
@@ -406,7 +416,7 @@ def test_cli_permanent_failures_are_recorded_and_the_next_run_asks_only_them(
     _, _, questions, tasks = videos
     n = len(questions)
     bad = {1: "http_500", 5: "html_200", 9: "null_content"}
-    faulty = Faulty(key=lambda body: tasks[body["messages"][0]["content"]], always=bad)
+    faulty = Faulty(key=_by_task(tasks), always=bad)
     run = tmp_path / "run"
     with FakeOpenAI(faulty) as server:
         args = _eval_args(videos, run, server, "--tries", "3", "--max-wait", "5",
@@ -443,7 +453,7 @@ def test_cli_permanent_failures_are_recorded_and_the_next_run_asks_only_them(
         row = json.loads(capsys.readouterr().out)["runs"][0]
         assert (row["answered"], row["failed"], row["questions"]) == (n - 3, 3, n)
         assert main(["score", str(run)]) == 0 and "failed" in capsys.readouterr().out
-        # REPORT_CHECK
+        assert main(["report", str(run), "--out", str(tmp_path / "report.html")]) == 0
         # the server heals: the same command asks the three again, and nothing else
         faulty.always = {}
         asked = len(server.requests)
