@@ -407,7 +407,7 @@ def _eval_args(videos, run, server, *extra):
     return ["eval", "--questions", str(path), "--model", "openai", "--api-model", "gpt-test",
             "--base-url", server.url, "--api-key-env", KEY_ENV, "--videos", str(videos_dir),
             "--frames", "2", "--out", str(run), "--no-progress", "--concurrency", "2",
-            "--first-wait", "0.01", "--request-timeout", "2", *extra]  # fmt: skip
+            "--first-wait", "0.01", "--request-timeout", "2", "--workers", "0", *extra]  # fmt: skip
 
 
 def test_cli_permanent_failures_are_recorded_and_the_next_run_asks_only_them(
