@@ -353,6 +353,15 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
             tmp.unlink(missing_ok=True)
 
 
+def check_replaceable(path: str | Path, *, marker: str) -> None:
+    """Refuse an output folder that :func:`atomic_folder` must not replace (call it early)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileError(path, "exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).is_file():
+        raise FileError(path, f"folder is not empty and holds no {marker}: choose a new folder")
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | Path, *, marker: str) -> Iterator[Path]:
     """A temporary folder beside ``path``, put in its place only if the block ends without error.
@@ -363,10 +372,7 @@ def atomic_folder(path: str | Path, *, marker: str) -> Iterator[Path]:
     ``path`` is untouched.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileError(path, "exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not (path / marker).is_file():
-        raise FileError(path, f"folder is not empty and holds no {marker}: choose a new folder")
+    check_replaceable(path, marker=marker)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}")

@@ -56,11 +56,39 @@ def read_config(directory: str | Path) -> LlavactionConfig:
             shape = tower_config(str(tower), directory) if tower else None
             if shape is not None:
                 data = {**data, "vision_config": shape}
-        return LlavactionConfig.from_dict(data)
+        config = LlavactionConfig.from_dict(data)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: bad setting: {error}") from None
+    _check_numbers(config, path)
+    return config
+
+
+def _check_numbers(config: LlavactionConfig, path: Path) -> None:
+    """Refuse a shape setting of the wrong type (``"two"`` layers) before a model is built."""
+    import dataclasses
+    import math
+
+    for part in ("text", "vision"):
+        settings = getattr(config, part)
+        for setting in dataclasses.fields(settings):
+            value, default = getattr(settings, setting.name), setting.default
+            if value is None and "None" in str(setting.type):
+                continue
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = type(value) is int and value >= 0
+            elif isinstance(default, float):
+                ok = type(value) in (int, float) and math.isfinite(value)
+            else:
+                continue
+            if not ok:
+                key = setting.name if part == "text" else f"vision.{setting.name}"
+                raise CheckpointFileError(
+                    path, f"expected {type(default).__name__}, got {value!r}", key=key
+                )
 
 
 def weight_files(directory: str | Path) -> list[Path]:

@@ -326,13 +326,14 @@ def export_hf(
     from transformers import GenerationConfig
 
     from verbnoun import __version__
-    from verbnoun.fileio import atomic_folder, write_json
+    from verbnoun.fileio import atomic_folder, check_replaceable, write_json
     from verbnoun.model.checkpoint import load_model, read_config, write_weights
     from verbnoun.model.tokenization import load_tokenizer
 
     checkpoint, out = Path(checkpoint), Path(out)
     if out.resolve() == checkpoint.resolve():
         raise CheckpointError(f"{out}: the output folder is the checkpoint itself")
+    check_replaceable(out, marker=EXPORT_INFO_FILE)  # before any work: never someone's folder
     config = read_config(checkpoint)
     check_exportable(config)
     if dtype == "auto":

@@ -15,8 +15,10 @@ config is saved as ``run_dir/config.yaml`` by the trainer (lingua style).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,25 @@ class TrainConfig:
             raise ConfigError(f"data.supervision: {self.data.supervision!r} (original or answer)")
         if self.eval.scoring not in ("text", "letters"):
             raise ConfigError(f"eval.scoring: {self.eval.scoring!r} (text or letters)")
+        for key, value in _numbers(self):
+            if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{key}: must be a finite number >= 0, got {value}")
+            if isinstance(value, int) and value < 0 and key != "seed":
+                raise ConfigError(f"{key}: must be >= 0, got {value}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps: must be at least 1, got {self.steps}")
+        if not self.optim.lr > 0:
+            raise ConfigError(f"optim.lr: must be positive, got {self.optim.lr}")
+
+
+def _numbers(settings: Any, prefix: str = "") -> Iterator[tuple[str, int | float]]:
+    """Every number of a (nested) settings dataclass with its dotted key; bools are not numbers."""
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if dataclasses.is_dataclass(value):
+            yield from _numbers(value, f"{prefix}{item.name}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield f"{prefix}{item.name}", value
 
 
 # ---- reading ------------------------------------------------------------------------------------
