@@ -191,15 +191,32 @@ def read_predictions(path: Path, *, repair: bool = False) -> list[dict]:
     for number, line in enumerate(lines[:complete], start=1):
         try:
             record = json.loads(line)
-            if not isinstance(record, dict) or "id" not in record:
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 raise ValueError("no id")
         except ValueError:
             raise VerbnounError(f"{path}:{number}: malformed prediction line") from None
+        problem = _record_problem(record)
+        if problem:
+            raise VerbnounError(f"{path}:{number}: malformed prediction line: {problem}")
         records.append(record)
     if lines[-1] and repair:
         with path.open("r+b") as handle:
             handle.truncate(len(data) - len(lines[-1]))
     return records
+
+
+def _record_problem(record: dict) -> str | None:
+    """What is wrong with an answered record's ``choice`` / ``correct`` (failed ones have none)."""
+    if "failed" in record:
+        return None
+    choice = record.get("choice")
+    if "choice" not in record or not (
+        choice is None or (type(choice) is int and 0 <= choice < 26)  # a bool is no index
+    ):
+        return f"'choice' must be an option index or null, got {choice!r}"
+    if not isinstance(record.get("correct"), bool):
+        return f"'correct' must be true or false, got {record.get('correct')!r}"
+    return None
 
 
 def prediction_files(run_dir: Path) -> list[Path]:
