@@ -520,7 +520,7 @@ def test_sigkill_during_retries_loses_nothing(kitchen, tmp_path):
         process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
-            if len(faulty.ok) >= 6 and sum(faulty.tries.values()) >= len(faulty.ok) + 6:
+            if len(faulty.ok) >= 6 and sum(faulty.tries.values()) >= len(faulty.ok) + 12:
                 break  # six answered (in a batch of eight), and the others being retried
             time.sleep(0.02)
         assert process.poll() is None, process.stderr.read().decode()
