@@ -150,7 +150,7 @@ def test_missing_model_or_chat_template_is_a_one_line_error(kitchen, tmp_path, c
     assert code == 1 and "--model hf needs --hf-model" in capsys.readouterr().err
 
 
-def _train_to_answer(questions, root, tokenizer, steps: int = 120):
+def _train_to_answer(questions, root, tokenizer, steps: int = 150):
     """A tiny LLaVAction (one newline per video) trained on the questions' answers until it
     answers them (a memorised benchmark: what matters is that its answers are decisive)."""
     from verbnoun.evaluate.frames import make_frame_source
@@ -168,6 +168,8 @@ def _train_to_answer(questions, root, tokenizer, steps: int = 120):
     model.train()
     for _ in range(steps):
         out = model([e.input_ids for e in encoded], pixels, [e.labels for e in encoded])
+        if out.loss < 0.03:
+            break
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()
@@ -237,3 +239,42 @@ def test_exported_model_chooses_our_letters_and_letters_agree_with_generate(
         assert record["rule"] != "unparsed" and record["choice"] == letters[record["id"]]
         assert record["raw"].startswith(prompts.letter(record["choice"]) + ". ")
     assert all(r["correct"] for r in theirs)
+
+
+def _cache(hub, model_id: str, build) -> str:
+    """``build`` a model into a Hugging Face cache snapshot of ``model_id``; its commit."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = hub / ("models--" + model_id.replace("/", "--"))
+    build(repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return commit
+
+
+def test_readme_examples_run_from_the_local_cache(kitchen, tmp_path, monkeypatch):
+    """The README's `--model hf` commands, as written, with their model ids in a local cache."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root, questions = kitchen
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Any transformers model: `--model hf`\n", 1)[1]
+    block = re.findall(r"```bash\n(.*?)```", section, re.S)[0]
+    commands = [" ".join(c.split()) for c in block.replace("\\\n", " ").splitlines()]
+    commands = [c for c in commands if c.startswith("verbnoun ")]
+    assert len(commands) == 2
+    hub = tmp_path / "hub"
+    onevision = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+    commit = _cache(hub, onevision, lambda d: shutil.copytree(_llava_onevision(tmp_path), d))
+    _cache(hub, "Qwen/Qwen2-VL-2B-Instruct", hf_families.qwen2_vl)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        argv = shlex.split(command.replace("q.jsonl", str(questions)).replace(
+            "VIDEOS", str(root / "kitchen" / "videos")))  # fmt: skip
+        assert main([*argv[1:], "--size", str(SIZE), "--workers", "0", "--no-progress"]) == 0
+    settings = json.loads((tmp_path / "runs" / "llava-ov-0.5b" / "config.json").read_text())
+    assert settings["model_settings"]["model_id"] == onevision
+    assert settings["model_settings"]["revision"] == commit
+    assert (tmp_path / "runs" / "qwen2-vl-2b" / "metrics.json").is_file()

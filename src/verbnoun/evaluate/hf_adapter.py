@@ -93,7 +93,7 @@ def resolve_model(spec: str | Path) -> ModelSource:
         try:
             from huggingface_hub import snapshot_download
 
-            found = Path(snapshot_download(text, local_files_only=True))
+            found = Path(snapshot_download(text, cache_dir=hub_cache(), local_files_only=True))
         except Exception:  # not in the cache (or no hub client): nothing is downloaded
             found = None
         if found is not None and found.is_dir():
@@ -102,6 +102,18 @@ def resolve_model(spec: str | Path) -> ModelSource:
         f"{spec}: model directory not found (nor in the local Hugging Face cache; --model hf "
         "never downloads)"
     )
+
+
+def hub_cache() -> str | None:
+    """The Hugging Face cache folder the environment names now (``HF_HUB_CACHE``, else
+    ``HF_HOME``/hub; huggingface_hub reads them only once, at import)."""
+    import os
+
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    return None
 
 
 def torchvision_works() -> bool:
