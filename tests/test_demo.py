@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import torch
 import yaml
 
 from verbnoun.bench.questions import read_questions
-from verbnoun.demo import render_html, run_demo
+from verbnoun.demo import STAGES, render_html, run_demo
 
 
-def test_demo_runs_every_stage(tmp_path):
+def test_demo_runs_every_stage(tmp_path, capsys):
     out = tmp_path / "demo"
-    report = run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2)
+    report = run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2, progress=True)
     assert report == out / "report.html"
+    # output is not a terminal here: plain lines, one per stage start and end, no control
+    # characters, and the training's count, rate and ETA every few percent
+    log = capsys.readouterr().out
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", log)
+    for number, stage in enumerate(STAGES, 1):
+        assert f"demo [{number}/{len(STAGES)}] {stage}: started" in log
+        assert re.search(rf"demo \[{number}/{len(STAGES)}\] {stage}: done in \d", log)
+    assert re.search(r"^training: 12/12 \(100%\), [\d.e+-]+/s, elapsed ", log, re.M)
+    assert re.search(r"^evaluating: started, \d+ to do", log, re.M)
     data = json.loads((out / "benchmarks.json").read_text())
     names = [s["name"] for s in data["benchmarks"]]
     assert names == [
@@ -26,6 +37,7 @@ def test_demo_runs_every_stage(tmp_path):
         questions = read_questions(out / section["questions_file"])
         assert section["summary"]["questions"] == len(questions) > 0
     prior_hard, hard = data["benchmarks"][1]["summary"], data["benchmarks"][2]["summary"]
+    data_random = data["benchmarks"][0]["summary"]
     # only the frequency fallback may share neither the verb nor the noun
     fallback = prior_hard["distractor_sources"].get("prior-hard:frequency", 0)
     assert prior_hard["distractors_sharing"]["neither"]["count"] == fallback
@@ -72,7 +84,16 @@ def test_demo_runs_every_stage(tmp_path):
     assert gain["gain"] == round(gain["hard_mqa_model"] - gain["random_mqa_model"], 4)
     assert 0.0 <= gain["mcnemar"]["p_value"] <= 1.0
     page = report.read_text()
-    assert page.count("class='question'") == hard["questions"]  # the hard questions are listed
+    data = json.loads(re.search(r"id='report-data'>(.*?)</script>", page, re.S).group(1))
+    counts = {b["name"]: b["count"] for b in data["benchmarks"]}
+    assert counts == {"validation-hard": hard["questions"],
+                      "validation-random": data_random["questions"]}  # fmt: skip
+    # the finding the demo exists for is stated at the top of its page
+    findings = page.split("<h2>findings</h2>", 1)[1].split("<h2>", 1)[0]
+    claim = summary["findings"][0]
+    assert claim["claim"].startswith("training on hard MQA beats training on random MQA")
+    assert html.escape(claim["claim"]) in findings
+    assert ("<b>held</b>" if claim["held"] else "<b>not held</b>") in findings
     # a second run reuses every stage and resumes the evaluations (nothing answered twice)
     before = (out / "eval" / "hard-model" / "predictions.jsonl").read_bytes()
     run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2)

@@ -242,16 +242,25 @@ def report(
     dataset: str | Path | None = None,
     **options,
 ) -> Path:
-    """Write the static HTML report of ``runs`` (as ``verbnoun report``); returns its path."""
+    """Write the static HTML report of ``runs`` (as ``verbnoun report``); returns its path.
+    ``options``: ``title``, ``claims`` (:class:`verbnoun.evaluate.findings.Claim`),
+    ``page_size``, ``image_format`` (``jpeg`` or ``webp``), ``progress``."""
     from verbnoun.evaluate.report import write_report
 
     loaded = [load_run(r, annotations=annotations, dataset=dataset) for r in _flatten(runs)]
-    frames_of = None
+    frames_of, settings = None, None
     if videos is not None:
         from verbnoun.evaluate.frames import make_frame_source
 
-        frames_of = make_frame_source(Path(videos), layout, loaded[0].config["frames"], size)
-    return write_report(loaded, out, frames_of=frames_of, **options)
+        frames = loaded[0].config["frames"]
+        frames_of = make_frame_source(Path(videos), layout, frames, size)
+        settings = {"frames": frames, "size": size, "layout": layout}
+    from verbnoun.data.dataset import open_dataset
+
+    names = open_dataset(dataset, annotations) if (dataset or annotations) else None
+    return write_report(
+        loaded, out, frames_of=frames_of, frame_settings=settings, dataset=names, **options
+    )
 
 
 def _flatten(runs) -> list[RunLike]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from verbnoun.bench.build import BuildSettings, build_benchmark
@@ -36,63 +37,94 @@ from verbnoun.errors import VerbnounError
 from verbnoun.fileio import atomic_write_bytes, write_json
 
 BENCHMARKS = {"random": "random", "prior-hard": "prior-hard", "hard": "specialist"}
-# 4 frames of 32 px and batches of 16: more clips per second than 8 frames and batches of 8, and
-# the difference between hard- and random-MQA training shows within the time (see summary.json)
-FRAMES, SIZE, BATCH = 4, 32, 16
 # the trained models, by the distractors of their SFT MQA records: the same recipe otherwise
 MODELS = {"model": "specialist", "random-mqa": "random"}
-MQA_COPIES = 3  # each train segment with three sets of distractors
+STAGES = ["kitchen", "specialist", "benchmarks", *(f"train {m}" for m in MODELS), "ablation",
+          "evaluate", "report"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoRecipe:
+    """The demo's data and training recipe (``benchmarks/bench_demo_seeds.py`` checks it over
+    seeds). 4 frames of 32 px and batches of 16: more clips per second than 8 frames and
+    batches of 8 on a CPU."""
+
+    videos: int = 40
+    steps: int = 800
+    batch: int = 16
+    frames: int = 4
+    size: int = 32
+    lr: float = 1e-3
+    warmup: int = 100
+    specialist_epochs: int = 30
+    mqa_copies: int = 3  # each train segment with this many sets of distractors
 
 
 def run_demo(
     out: str | Path,
     *,
     seed: int = 0,
-    videos: int = 40,
-    steps: int = 800,
-    specialist_epochs: int = 30,
+    recipe: DemoRecipe | None = None,
     progress: bool = False,
+    **overrides,
 ) -> Path:
-    """Run every demo stage into ``out`` (finished stages are reused); returns ``report.html``."""
+    """Run every demo stage into ``out`` (finished stages are reused); returns ``report.html``.
+
+    ``recipe`` (default :class:`DemoRecipe`), with ``overrides`` of its fields (``videos=6``)."""
     from verbnoun.data.layouts import make_layout
     from verbnoun.data.synth import render_kitchen
+    from verbnoun.progress import Stages
     from verbnoun.train.specialist import (
         SpecialistSettings,
         predict_specialist,
         train_specialist,
     )
 
+    r = replace(recipe or DemoRecipe(), **overrides)
     out = Path(out)
+    stages = Stages("demo", STAGES, enabled=progress)
     kitchen = out / "kitchen"
-    recipe = {"videos": videos, "seed": seed}
+    made = {"videos": r.videos, "seed": seed}
     marker = kitchen / "kitchen.json"
-    if not marker.is_file() or json.loads(marker.read_text()) != recipe:
-        render_kitchen(kitchen, videos=videos, seed=seed)
-        write_json(marker, recipe)
+    with stages("kitchen", f"{r.videos} videos, seed {seed}"):
+        if not marker.is_file() or json.loads(marker.read_text()) != made:
+            render_kitchen(kitchen, videos=r.videos, seed=seed)
+            write_json(marker, made)
     annotations, video_root = kitchen / "annotations", kitchen / "videos"
     layout = make_layout("chunks", video_root)
 
     specialist = out / "specialist"
-    settings = SpecialistSettings(epochs=specialist_epochs, folds=2, seed=seed)
-    if not (specialist / "predictions_validation.json").is_file():
-        train_specialist(annotations, layout, specialist, settings)
-        predict_specialist(
-            specialist,
-            annotations,
-            layout,
-            "validation",
-            specialist / "predictions_validation.json",
-        )
+    settings = SpecialistSettings(epochs=r.specialist_epochs, folds=2, seed=seed)
+    with stages("specialist", f"{r.specialist_epochs} epochs, 2 folds"):
+        if not (specialist / "predictions_validation.json").is_file():
+            train_specialist(annotations, layout, specialist, settings, progress=progress)
+            predict_specialist(
+                specialist,
+                annotations,
+                layout,
+                "validation",
+                specialist / "predictions_validation.json",
+            )
 
-    questions = _benchmarks(out, annotations, specialist / "predictions_validation.json", seed)
+    with stages("benchmarks"):
+        questions = _benchmarks(
+            out, annotations, specialist / "predictions_validation.json", seed, r.frames
+        )
     checkpoints = {}
     for name, distractors in MODELS.items():
-        mixture = _sft(out, annotations, specialist / "predictions_train.json", seed, distractors)
-        checkpoints[name] = _train(out / "train" / name, mixture, video_root, steps, seed)
-    checkpoints["no-action-token"] = without_action_token(
-        checkpoints["model"], out / "train" / "model" / "no-action-token"
-    )
-    runs = _evaluate(out, questions, annotations, video_root, specialist, checkpoints, progress)
+        with stages(f"train {name}", f"{distractors} distractors, {r.steps} steps"):
+            mixture = _sft(
+                out, annotations, specialist / "predictions_train.json", seed, distractors, r
+            )
+            checkpoints[name] = _train(out / "train" / name, mixture, video_root, r, seed, progress)
+    with stages("ablation"):
+        checkpoints["no-action-token"] = without_action_token(
+            checkpoints["model"], out / "train" / "model" / "no-action-token"
+        )
+    with stages("evaluate", "12 runs"):
+        runs = _evaluate(
+            out, questions, annotations, video_root, specialist, checkpoints, r, progress
+        )
     summary = summarize_demo(runs)
     write_json(out / "summary.json", summary)
     if progress:
@@ -102,17 +134,24 @@ def run_demo(
     from verbnoun.evaluate.frames import make_frame_source
     from verbnoun.evaluate.report import write_report
 
-    frames_of = make_frame_source(video_root, "chunks", FRAMES, 96)
-    hard_first = sorted(runs, key=lambda r: not r.path.name.startswith("hard-"))
-    return write_report(
-        hard_first,
-        out / "report.html",
-        frames_of=frames_of,
-        title="verbnoun demo: synthetic kitchen",
-    )
+    frames_of = make_frame_source(video_root, "chunks", r.frames, 96)
+    hard_first = sorted(runs, key=lambda run: not run.path.name.startswith("hard-"))
+    with stages("report"):
+        return write_report(
+            hard_first,
+            out / "report.html",
+            frames_of=frames_of,
+            frame_settings={"frames": r.frames, "size": 96, "layout": "chunks"},
+            title="verbnoun demo: synthetic kitchen",
+            claims=demo_claims(),
+            dataset=annotations,
+            progress=progress,
+        )
 
 
-def _benchmarks(out: Path, annotations: Path, predictions: Path, seed: int) -> dict[str, Path]:
+def _benchmarks(
+    out: Path, annotations: Path, predictions: Path, seed: int, frames: int
+) -> dict[str, Path]:
     sections, paths = [], {}
     for name, strategy in BENCHMARKS.items():
         path = out / "mqa" / f"validation-{name}.jsonl"
@@ -129,7 +168,7 @@ def _benchmarks(out: Path, annotations: Path, predictions: Path, seed: int) -> d
                 "sha256": manifest["output"]["sha256"],
                 "summary": summarize(questions),
                 "samples": [
-                    {"id": q.id, "prompt": q.prompt(FRAMES), "answer": q.target()}
+                    {"id": q.id, "prompt": q.prompt(frames), "answer": q.target()}
                     for q in questions[:3]
                 ],
             }
@@ -141,17 +180,22 @@ def _benchmarks(out: Path, annotations: Path, predictions: Path, seed: int) -> d
 
 
 def _sft(
-    out: Path, annotations: Path, train_predictions: Path, seed: int, distractors: str
+    out: Path,
+    annotations: Path,
+    train_predictions: Path,
+    seed: int,
+    distractors: str,
+    recipe: DemoRecipe,
 ) -> Path:
-    """MQA (+ prior actions) records with ``distractors``, in ``MQA_COPIES`` seeds, plus the
-    direct narration records; their mixture (``mixture.yaml`` for the specialist's)."""
+    """MQA (+ prior actions) records with ``distractors``, in ``recipe.mqa_copies`` seeds, plus
+    the direct narration records; their mixture (``mixture.yaml`` for the specialist's)."""
     import yaml
 
     from verbnoun.train.sft import SftSettings, build_sft
 
     sft = out / "sft"
     datasets = []
-    for copy in range(MQA_COPIES):
+    for copy in range(recipe.mqa_copies):
         name = f"mqa-{copy}" if distractors == "specialist" else f"mqa-{distractors}-{copy}"
         settings = SftSettings(seed=seed + copy, tasks=("mqa", "prior"), distractors=distractors)
         predictions = train_predictions if distractors == "specialist" else None
@@ -167,20 +211,22 @@ def _sft(
     return mixture
 
 
-def _train(run_dir: Path, mixture: Path, videos: Path, steps: int, seed: int) -> Path:
+def _train(
+    run_dir: Path, mixture: Path, videos: Path, recipe: DemoRecipe, seed: int, progress: bool
+) -> Path:
     """Train the tiny LLaVAction on ``mixture`` (reused when its last checkpoint exists)."""
     from verbnoun.train.config import config_from_dict
     from verbnoun.train.trainer import train
 
-    checkpoint = run_dir / "checkpoints" / f"step-{steps:06d}"
+    checkpoint = run_dir / "checkpoints" / f"step-{recipe.steps:06d}"
     if not checkpoint.is_dir():
         config = config_from_dict({
-            "run_dir": str(run_dir), "seed": seed, "steps": steps, "batch_size": BATCH,
-            "threads": 1, "progress": False, "log_every": 50, "save_every": 0,
-            "model": {"tiny": True, "action_tokens": 1},
-            "data": {"mixture": str(mixture), "videos": str(videos), "frames": FRAMES,
-                     "size": SIZE, "workers": 2},
-            "optim": {"lr": 1e-3, "warmup_steps": 100, "min_lr_ratio": 0.1},
+            "run_dir": str(run_dir), "seed": seed, "steps": recipe.steps,
+            "batch_size": recipe.batch, "threads": 1, "progress": progress, "log_every": 50,
+            "save_every": 0, "model": {"tiny": True, "action_tokens": 1},
+            "data": {"mixture": str(mixture), "videos": str(videos), "frames": recipe.frames,
+                     "size": recipe.size, "workers": 2},
+            "optim": {"lr": recipe.lr, "warmup_steps": recipe.warmup, "min_lr_ratio": 0.1},
         })  # fmt: skip
         train(config)
     return checkpoint
@@ -217,7 +263,9 @@ def without_action_token(checkpoint: Path, out: Path) -> Path:
     return out
 
 
-def _evaluate(out, questions, annotations, videos, specialist, checkpoints, progress) -> list:
+def _evaluate(
+    out, questions, annotations, videos, specialist, checkpoints, recipe, progress
+) -> list:
     from verbnoun.bench.predictions import load_predictions
     from verbnoun.data.annotations import EK100Annotations
     from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter, SpecialistAdapter
@@ -240,17 +288,48 @@ def _evaluate(out, questions, annotations, videos, specialist, checkpoints, prog
             for name, path in checkpoints.items()
         },
     }
-    source = make_frame_source(videos, "chunks", FRAMES, SIZE)
+    source = make_frame_source(videos, "chunks", recipe.frames, recipe.size)
     runs = []
     for bench in ("random", "hard"):
         for name, adapter in adapters.items():
             run = out / "eval" / f"{bench}-{name}"
             run_evaluation(
-                questions[bench], adapter, run, EvalSettings(frames=FRAMES, size=SIZE),
+                questions[bench], adapter, run,
+                EvalSettings(frames=recipe.frames, size=recipe.size),
                 frame_source=source, progress=progress, annotations=annotations,
             )  # fmt: skip
             runs.append(load_run(run, annotations=annotations))
     return runs
+
+
+def demo_claims() -> list:
+    """The paper's pattern as claims on the demo's run labels (``{benchmark}-{model}``)."""
+    from verbnoun.evaluate.findings import Claim
+
+    claims = [
+        Claim(
+            "training on hard MQA beats training on random MQA, on hard MQA",
+            "hard-model",
+            "hard-random-mqa",
+        ),
+        Claim(
+            "the hard-MQA model beats the prior baseline on hard MQA", "hard-model", "hard-prior"
+        ),
+        Claim(
+            "the action token helps the hard-MQA model on hard MQA",
+            "hard-model",
+            "hard-no-action-token",
+        ),
+    ]
+    for model in ("model", "random-mqa", "prior", "specialist"):
+        claims.append(
+            Claim(
+                f"hard MQA is harder than random MQA for {model}",
+                f"random-{model}",
+                f"hard-{model}",
+            )
+        )
+    return claims
 
 
 def summarize_demo(runs: list) -> dict:
@@ -267,7 +346,9 @@ def summarize_demo(runs: list) -> dict:
     for name, run in by_name.items():
         bench, _, model = name.partition("-")
         table.setdefault(model, {})[bench] = run.metrics["overall"]["accuracy"]
-    summary: dict = {"accuracy": table}
+    from verbnoun.evaluate.findings import check_claims
+
+    summary: dict = {"accuracy": table, "findings": check_claims(demo_claims(), runs)}
     summary["hard_is_harder"] = {
         model: round(accs["random"] - accs["hard"], 4)
         for model, accs in table.items()

@@ -644,22 +644,35 @@ def report_command(
     out: Annotated[Path, typer.Option(help="The HTML file to write.")],
     videos: Annotated[
         Path | None,
-        typer.Option(help="Video root: show a contact sheet of each question's frames."),
+        typer.Option(help="Video root: a contact sheet of each question's frames, in OUT_files/."),
     ] = None,
     layout: Annotated[Layout, typer.Option(help="Video layout under --videos.")] = Layout.chunks,
     size: Annotated[int, typer.Option(min=16, help="Contact-sheet frame size in pixels.")] = 96,
-    max_questions: Annotated[int, typer.Option(min=1, help="Questions listed on the page.")] = 300,
+    thumbnails: Annotated[str, typer.Option(help="Contact-sheet format: jpeg or webp.")] = "jpeg",
+    page_size: Annotated[int, typer.Option(min=1, help="Questions per page of the browser.")] = 50,
     annotations: Annotated[Path | None, typer.Option(help="EK100 annotation folder.")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset description (YAML): names of verbs and nouns.")
+    ] = None,
 ) -> None:
-    """Write one static HTML page: comparison table, accuracy plot, browsable questions."""
-    from verbnoun.evaluate.report import write_report
+    """Write one static HTML page: findings, accuracy per model and benchmark, paired tests,
+    and every question in a browser (filters, pages, keys)."""
+    from verbnoun.evaluate.report import FORMATS, write_report
     from verbnoun.evaluate.score import load_run
 
-    loaded = [load_run(r, annotations=annotations) for r in runs]
-    frames_of = None
+    if thumbnails not in FORMATS:
+        raise typer.BadParameter("use jpeg or webp", param_hint="--thumbnails")
+    source = _dataset_or(dataset, annotations)
+    loaded = [load_run(r, annotations=source) for r in runs]
+    frames_of, settings = None, None
     if videos is not None:
         from verbnoun.evaluate.frames import make_frame_source
 
-        frames_of = make_frame_source(videos, layout.value, loaded[0].config["frames"], size)
-    path = write_report(loaded, out, frames_of=frames_of, max_questions=max_questions)
+        frames = loaded[0].config["frames"]
+        frames_of = make_frame_source(videos, layout.value, frames, size)
+        settings = {"frames": frames, "size": size, "layout": layout.value}
+    path = write_report(
+        loaded, out, frames_of=frames_of, frame_settings=settings, image_format=thumbnails,
+        dataset=source, page_size=page_size, progress=True,
+    )  # fmt: skip
     typer.echo(f"report: {path}")

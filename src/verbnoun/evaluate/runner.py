@@ -51,6 +51,7 @@ from verbnoun.evaluate.metrics import (
 )
 from verbnoun.evaluate.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.fileio import atomic_write_bytes, read_json, sha256_file, write_json
+from verbnoun.progress import Progress
 
 if TYPE_CHECKING:
     from verbnoun.bench.open_vocab import OpenVocabMapper
@@ -629,6 +630,7 @@ def _answer_open_vocab(
                 "method": mapping.method,
                 "confidence": round(mapping.confidence, 4),
                 "mapping": {"verb": mapping.verb.to_dict(), "noun": mapping.noun.to_dict()},
+                "actions": mapping.actions,  # actions the answer names; the first done is mapped
                 "correct": mapping.action_id == q.action_id,
                 "latency": round(latency, 4),
             }
@@ -653,45 +655,13 @@ def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
     }
 
 
-class _progress:
-    """A rich progress bar with ETA (or nothing), used as ``with ... as advance``."""
-
-    def __init__(
-        self, enabled: bool, total: int, done: int, todo: int, status: Callable[[], str]
-    ) -> None:
-        self.enabled, self.total, self.done, self.todo = enabled, total, done, todo
-        self.status = status  # "answered A failed F retrying R", read at every refresh
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        status = self.status
-
-        class Status(ProgressColumn):
-            def render(self, task) -> Text:
-                return Text(status())
-
-        self.bar = Progress(
-            TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            Status(),
-        )  # fmt: skip
-        self.bar.__enter__()
-        task = self.bar.add_task("eval", total=self.total, completed=self.done)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
+def _progress(
+    enabled: bool, total: int, done: int, todo: int, status: Callable[[], str]
+) -> Progress:
+    """The shared progress display (a bar on a terminal, plain lines otherwise), used as
+    ``with ... as advance``; ``status`` ("answered A failed F retrying R") is read at every
+    refresh."""
+    return Progress("evaluating", total, done, enabled=enabled, status_of=status)
 
 
 def compute_metrics(

@@ -191,7 +191,9 @@ def specialist_train(
         frames=frames, size=size, epochs=epochs, folds=folds, seed=seed, top_k=top_k,
         workers=workers,
     )  # fmt: skip
-    config = train_specialist(annotations, _layout(layout, videos, chunk_seconds), out, settings)
+    config = train_specialist(
+        annotations, _layout(layout, videos, chunk_seconds), out, settings, progress=True
+    )
     if "cross_validation" in config:
         acc = config["cross_validation"]["accuracy"]
         typer.echo(

@@ -1,5 +1,5 @@
 """What a training run reports: ``metrics.jsonl``, ``skipped.jsonl``, optional TensorBoard or
-Weights & Biases, a progress bar, and MQA evaluation of the in-memory model.
+Weights & Biases, and MQA evaluation of the in-memory model.
 
 Both JSONL files carry the optimizer step of each line; on resume lines after the resumed step
 (written by the run that was killed) are dropped, so the files read like one uninterrupted run.
@@ -140,42 +140,6 @@ def _start_wandb(run_dir: Path, *, resumed: bool):
         config=config,
         resume="allow",
     )
-
-
-class Progress:
-    """A rich progress bar over optimizer steps, showing the last loss (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self.bar = None
-        if not enabled:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import (
-            Progress as RichProgress,
-        )
-
-        self.bar = RichProgress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-        )
-        self.bar.start()
-        self.task = self.bar.add_task("train", total=total, completed=done, status="")
-
-    def advance(self, status: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, status=status)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 class InMemoryAdapter(LlavactionAdapter):

@@ -22,7 +22,7 @@ every segment, and a clip is never replaced by another. Weights are saved with s
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -124,8 +124,10 @@ def fit(
     settings: SpecialistSettings,
     sizes: tuple[int, int, int],
     seed: int,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> SpecialistNet:
-    """Train a fresh classifier (AdamW, cosine schedule), deterministic in ``seed``."""
+    """Train a fresh classifier (AdamW, cosine schedule), deterministic in ``seed``;
+    ``on_epoch(1)`` after each epoch (progress)."""
     torch.manual_seed(seed)
     model = SpecialistNet(settings, *sizes)
     optimizer = torch.optim.AdamW(
@@ -151,6 +153,8 @@ def fit(
             loss.backward()
             optimizer.step()
             scheduler.step()
+        if on_epoch is not None:
+            on_epoch(1)
     model.eval()
     return model
 
@@ -222,16 +226,46 @@ def train_specialist(
     layout: VideoLayout,
     out_dir: str | Path,
     settings: SpecialistSettings,
+    *,
+    progress: bool = False,
 ) -> dict:
-    """Train on the train split; write weights, config, and cross-validated train predictions."""
-    from safetensors.torch import save_file
+    """Train on the train split; write weights, config, and cross-validated train predictions.
+    ``progress``: stage lines and epochs (a bar on a terminal, plain lines otherwise)."""
+    from verbnoun.progress import Progress, Stages
 
     annotations = EK100Annotations(annotations_dir)
     segments = annotations.segments("train", require_labels=True)
     vocabulary = annotations.action_vocabulary()
     sizes = (len(annotations.verbs()), len(annotations.nouns()), len(vocabulary))
-    clips = load_clips(segments, layout, settings)
+    stages = Stages("specialist", ["decode clips", "train"], enabled=progress)
+    with stages("decode clips", f"{len(segments)} train segments"):
+        clips = load_clips(segments, layout, settings)
     labels = targets(segments, vocabulary)
+    fits = settings.folds + 1 if settings.folds >= 2 else 1
+    with (
+        stages("train", f"{fits} fits of {settings.epochs} epochs"),
+        Progress("specialist epochs", fits * settings.epochs, enabled=progress) as advance,
+    ):
+        return _train_and_write(
+            annotations, annotations_dir, segments, vocabulary, sizes, clips, labels, out_dir,
+            settings, advance,
+        )  # fmt: skip
+
+
+def _train_and_write(
+    annotations,
+    annotations_dir,
+    segments,
+    vocabulary,
+    sizes,
+    clips,
+    labels,
+    out_dir,
+    settings,
+    advance,
+) -> dict:
+    from safetensors.torch import save_file
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict = {"train_segments": len(segments)}
@@ -242,7 +276,9 @@ def train_specialist(
         for fold in range(settings.folds):
             held = np.flatnonzero(fold_of == fold)
             seen = torch.from_numpy(np.flatnonzero(fold_of != fold))
-            model = fit(clips[seen], labels[seen], settings, sizes, settings.seed + 1 + fold)
+            model = fit(
+                clips[seen], labels[seen], settings, sizes, settings.seed + 1 + fold, advance
+            )
             for i, r in zip(held, rank_actions(model, clips[held], vocabulary, settings.top_k),
                             strict=True):  # fmt: skip
                 ranked[i] = r
@@ -251,7 +287,7 @@ def train_specialist(
             out_dir / "predictions_train.json", prediction_file(segments, ranked, multi_file)
         )
         summary["cross_validation"] = {"folds": folds, "accuracy": accuracy(segments, ranked)}
-    model = fit(clips, labels, settings, sizes, settings.seed)
+    model = fit(clips, labels, settings, sizes, settings.seed, advance)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out_dir / WEIGHTS)
     config = {
         "kind": "llavaction.specialist",

@@ -30,6 +30,7 @@ import torch.distributed as dist
 
 from verbnoun.errors import VerbnounError
 from verbnoun.fileio import atomic_write_bytes
+from verbnoun.progress import Progress
 from verbnoun.train import state as ckpt
 from verbnoun.train.config import TrainConfig, dump_config
 from verbnoun.train.data import (
@@ -42,7 +43,7 @@ from verbnoun.train.data import (
     tokenizer_corpus,
 )
 from verbnoun.train.engine import make_engine
-from verbnoun.train.monitor import Progress, RunLog, evaluate_mqa
+from verbnoun.train.monitor import RunLog, evaluate_mqa
 
 
 class TooManySkipped(VerbnounError):
@@ -325,7 +326,7 @@ def train(config: TrainConfig) -> dict:
 
     log = RunLog(run_dir, enabled=main, tensorboard=config.tensorboard, wandb=config.wandb)
     log.resume_at(step)
-    progress = Progress(main and config.progress, total, step)
+    progress = Progress("training", total, step, enabled=main and config.progress).begin()
     last, start = {}, step
     try:
         while step < total:
@@ -339,7 +340,7 @@ def train(config: TrainConfig) -> dict:
             record_skips(log, run_dir, step, runtime.rank, result["skips"])
             if step % config.log_every == 0 or step == total:
                 log.metrics(last)
-            progress.advance(f"loss {last['loss']:.3f}")
+            progress.advance(1, f"loss {last['loss']:.3f}")
             if skipped > skip_budget:
                 raise TooManySkipped(
                     f"{skipped} of {seen} samples skipped (missing or corrupt video), over "
