@@ -624,6 +624,10 @@ def test_reply_bodies_are_read_or_named_by_their_fault():
         '{"error": {"message": "upstream failed"}}': "no_choices",
         json.dumps(completion(None)): "null_content",
         "data: " + stream.split("data: ")[1]: "truncated",
+        '{"choices": ["B"]}': "no_choices",
+        '{"choices": [{"message": "B"}]}': "no_choices",
+        "data: [1, 2]\n\n": "not_json",
+        "[1, 2]": "not_json",
     }
     for body, kind in cases.items():
         with pytest.raises(TransientError) as info:

@@ -206,8 +206,9 @@ def read_reply(text: str, content_type: str = "") -> tuple[str, dict | None]:
         raise TransientError("not_json", "HTTP 200 but the body is not a JSON object", 200)
     usage = _usage(data.get("usage"))
     choices = data.get("choices")
-    message = choices[0].get("message") if isinstance(choices, list) and choices else None
-    if not isinstance(message, dict) or not isinstance(choices[0], dict):
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    if not isinstance(message, dict):
         error = data.get("error")
         said = f": {error.get('message')}" if isinstance(error, dict) else ""
         failure = TransientError("no_choices", f"HTTP 200 but no choices{said}", 200)
@@ -240,10 +241,15 @@ def _read_event_stream(text: str) -> tuple[str, dict | None]:
             chunk = json.loads(data)
         except ValueError:
             raise TransientError("truncated", "event stream with a cut-short event", 200) from None
+        if not isinstance(chunk, dict):
+            raise TransientError("not_json", "event stream with an event that is not an object")
         usage = _usage(chunk.get("usage")) or usage
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if not isinstance(choice, dict):
+                continue
             delta = choice.get("delta") or choice.get("message") or {}
-            if isinstance(delta.get("content"), str):
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                 parts.append(delta["content"])
             if choice.get("finish_reason"):
                 finished = True
@@ -359,7 +365,7 @@ def with_retries(
         finally:
             stats.add(retrying=-1)
         waited += delay
-    failure = Failure(last.kind, last.status, number, waited, last.message)
+    failure = Failure(last.kind, last.status, number, waited, redact(last.message))
     error = RequestFailed(label, failure)
     error.usage = usage  # type: ignore[attr-defined]
     raise error
