@@ -92,9 +92,10 @@ def answers(mapper, naive, verbs, nouns, errors: int, failed: list) -> None:
         right = scores([m for m, _ in picked], [t for _, t in picked])
         print(f"  {style:13} verb {100 * right['verb']:5.1f}%  noun {100 * right['noun']:5.1f}%"
               f"  action {100 * right['action']:5.1f}%  (n={len(picked)})")  # fmt: skip
-    two = [m.actions for m, t in zip(mapped, truth, strict=True) if t.row.get("actions") == 2]
+    two = [m.actions for m, t in zip(mapped, truth, strict=True) if t.row.get("actions", 1) > 1]
     one = [m.actions for m, t in zip(mapped, truth, strict=True) if "actions" not in t.row]
-    print(f"two actions recorded for {sum(a >= 2 for a in two)}/{len(two)} answers naming two; "
+    print(f"two or more actions recorded for {sum(a >= 2 for a in two)}/{len(two)} answers naming "
+          f"more than one; "
           f"one for {sum(a == 1 for a in one)}/{len(one)} naming one")  # fmt: skip
     print(f"speed: {len(truth) / seconds:,.0f} answers/s")
     if errors:

@@ -83,7 +83,7 @@ def test_answers_written_like_real_models_meet_the_targets(classes, mapper):
     # refusals, questions, empty or verb-less text stay unmapped
     assert not [r["answer"] for r, m in zip(refusals, mapper.map_many([r["answer"] for r in refusals]), strict=True) if m.mapped]  # fmt: skip
     # two actions in one answer: the first performed one is mapped, and the count is recorded
-    two = [m.actions for r, m in zip(labelled, mapped, strict=True) if r.get("actions") == 2]
+    two = [m.actions for r, m in zip(labelled, mapped, strict=True) if r.get("actions", 1) > 1]
     one = [m.actions for r, m in zip(labelled, mapped, strict=True) if "actions" not in r]
     assert len(two) >= 20 and min(two) >= 2
     assert sum(a == 1 for a in one) >= 0.95 * len(one)

@@ -62,6 +62,7 @@ _USE = word_set("use uses used using")
 _LOOK = word_set("look looks looked looking seem seems seemed")
 # Prepositions after which an -ing form is a verb: "by cutting", "in the process of peeling".
 _NOT_DONE = word_set("to once when until if")
+_RELATIVE = word_set("who which whose")
 _ING_AFTER = word_set("by of for without")
 # Verbs that are also auxiliaries, and what makes them one: "has opened", "has been", "gets
 # washed" (but "get spoon", "have the knife" are actions of EK100's take and carry classes).
@@ -119,8 +120,9 @@ class ClauseFinder:
         i, mark, subject_seen, clause_start = 0, None, False, 0
         while i < n:
             word = toks[i]
-            if word in CLAUSE_MARKS:
-                mark, subject_seen, clause_start = word, False, i + 1
+            if word in CLAUSE_MARKS:  # a comma may close an apposition: "The person, who ..."
+                mark, clause_start = word, i + 1
+                subject_seen = subject_seen and word == ","
                 i += 1
                 continue
             if not found and _refuses(toks, i):
@@ -129,13 +131,18 @@ class ClauseFinder:
                     return None
                 i, mark, subject_seen, clause_start = resume + 1, None, False, resume + 1
                 continue
-            if word == "to":
-                mark = mark or "to"
+            if word == "to":  # a purpose: "..., probably to put it on the stove"
+                mark = "to" if mark in (None, ",") else mark
                 i += 1
                 continue
             if word in HEDGES or word == "not":
                 i += 1
                 continue
+            if word in _RELATIVE and subject_seen:  # "The person, who is wearing an apron, ..."
+                close = next((k for k in range(i + 1, n) if toks[k] == ","), None)
+                if close is not None:
+                    i = close + 1
+                    continue
             if word in ASPECT:
                 j = i + 1 + (i + 1 < n and toks[i + 1] in ("to", "on", "with", "by"))
                 if j < n and lexicon.is_verb_word(toks[j]):
@@ -148,6 +155,7 @@ class ClauseFinder:
                 and i > last_end  # not the word right after a verb: "get spoon"
                 and self._verb_place(toks, i, subject_seen)
                 and not self._frames_only(toks, i, verb[1])
+                and not (subject_seen and self._modifier(toks, i))
             ):
                 entry, used, method = verb
                 passive = self._passive_subject(toks, i, clause_start)
@@ -204,14 +212,34 @@ class ClauseFinder:
         j = i + 1 + (i + 1 < n and toks[i + 1] in PREPOSITIONS and toks[i + 1] != "of")
         return j < n and toks[j] == "of"
 
+    def _modifier(self, toks: list[str], i: int) -> bool:
+        """An -ing form right after the subject that only describes it, because the sentence's
+        own verb comes later: "The person wearing an apron is cutting bread", "The person,
+        holding a bowl, whisks the eggs"."""
+        prev = toks[i - 1] if i > 0 else None
+        if not toks[i].endswith("ing") or not (prev in SUBJECTS or prev == ","):
+            return False
+        n = len(toks)
+        for j in range(i + 1, n):
+            word = toks[j]
+            if word in CLAUSE_MARKS and word != ",":
+                return False
+            if word in BE_FORMS and j + 1 < n and self.lexicon.is_verb_word(toks[j + 1]):
+                return True
+            if toks[j - 1] == "," and verb_lemmas(word) and not word.endswith("ing"):
+                return self.lexicon.is_verb_word(word)
+        return False
+
     # -- verbs that only frame another: "I see the person cutting", "looks like", "has opened"
     def _frames_only(self, toks: list[str], i: int, used: int) -> bool:
         word = toks[i]
         n = len(toks)
         after = toks[i + 1] if i + 1 < n else None
-        if word in PERCEPTION:
+        if word in PERCEPTION:  # "I see the person cutting", "what we see here is ..."
             ahead = toks[i + 1 : i + 4]
-            if any(w in SUBJECTS or w in ("that", "how", "what") for w in ahead):
+            if any(w in SUBJECTS or w in BE_FORMS or w in ("that", "how", "what") for w in ahead):
+                return True
+            if i > 0 and toks[i - 1] in ("what", "can", "could"):
                 return True
         if word in _LOOK and (after in ("like", "as") or toks[i + 1 : i + 3] == ["to", "be"]):
             return True

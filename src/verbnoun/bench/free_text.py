@@ -130,6 +130,7 @@ VERB_VARIANTS = {"saute": "fry", "sauteing": "frying", "sauteed": "fried", "saut
                  "carving": "cutting", "snip": "cut", "snips": "cuts", "snipped": "cut",
                  "snipping": "cutting"}  # fmt: skip
 
+_VARIANT_STARTS = frozenset(k[0] for k in NOUN_VARIANTS)
 _TOKEN = re.compile(r"[a-z0-9]+|[,:]")
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"((?<!\d)[.!?;](?!\d)|\n|\s[-\u2013\u2014]+\s|[\u2013\u2014])")
@@ -142,6 +143,8 @@ _JSON_KEYS = ("answer", "action", "narration", "description", "caption", "respon
 
 def plain(text: str) -> str:
     """Accents folded to ASCII ("sauté" -> "saute"); curly quotes and apostrophes made plain."""
+    if text.isascii():
+        return text
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     folded = unicodedata.normalize("NFKD", text)
     return "".join(c for c in folded if not unicodedata.combining(c))
@@ -211,6 +214,9 @@ def answer_text(raw: str) -> str:
 
 def rewrite(toks: list[str], variants: dict[tuple[str, ...], tuple[str, ...]]) -> list[str]:
     """``toks`` with every listed word sequence replaced (longest first, left to right)."""
+    starts = _VARIANT_STARTS if variants is NOUN_VARIANTS else {k[0] for k in variants}
+    if not any(t in starts for t in toks):
+        return toks
     out, i = [], 0
     longest = max((len(k) for k in variants), default=0)
     while i < len(toks):
