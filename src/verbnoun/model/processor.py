@@ -30,9 +30,8 @@ MEAN = 0.5
 STD = 0.5
 RESCALE = 1 / 255
 # Level v -> float32(float32(v * 1/255 in float64) - 0.5) / 0.5: transformers' rescale then normalize.
-LEVELS = torch.from_numpy(
-    ((np.arange(256, dtype=np.float64) * RESCALE).astype(np.float32) - np.float32(MEAN))
-    / np.float32(STD)
+LEVELS = ((np.arange(256, dtype=np.float64) * RESCALE).astype(np.float32) - np.float32(MEAN)) / (
+    np.float32(STD)
 )
 
 
@@ -44,8 +43,7 @@ def preprocess_frames(frames: np.ndarray, image_size: int) -> torch.Tensor:
     if array.dtype != np.uint8:
         raise VerbnounError(f"frames must be uint8, got {array.dtype}")
     resized = resize_frames(array, (image_size, image_size))
-    levels = torch.from_numpy(np.ascontiguousarray(resized)).permute(0, 3, 1, 2)
-    return LEVELS[levels.long()]
+    return torch.from_numpy(np.ascontiguousarray(LEVELS[resized].transpose(0, 3, 1, 2)))
 
 
 @dataclass(frozen=True)
