@@ -46,6 +46,8 @@ class CacheKey:
         fields["start"] = repr(float(self.start))
         fields["stop"] = repr(float(self.stop))
         fields["size"] = list(self.size) if self.size else None
+        if self.size:  # resized while decoding: Pillow's bicubic since issue 12 (was swscale's)
+            fields["resize"] = "pillow-bicubic"
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
