@@ -109,6 +109,9 @@ def test_answers_written_like_real_models_meet_the_targets(classes, mapper):
         ("The hand reaches for the stockpot and lifts it.", "lift", "pot", 1),  # compound
         ("She tears off a sheet of foil.", "rip", "foil", 1),  # partitive
         ("The person opens the door of the fridge.", "open", "fridge", 1),  # door:fridge
+        ("**Verb:** peel\n**Noun:** potato", "peel", "potato", 1),  # structured, in words
+        ("The action is 'rinse mug'.", "wash", "cup", 1),  # not a passive: an object follows
+        ("The cook, who is wearing gloves, kneads the dough.", "knead", "dough", 1),
     ],
 )
 def test_phenomena_of_real_answers(mapper, classes, answer, verb, noun, actions):

@@ -63,7 +63,7 @@ _LOOK = word_set("look looks looked looking seem seems seemed")
 # Prepositions after which an -ing form is a verb: "by cutting", "in the process of peeling".
 _NOT_DONE = word_set("to once when until if")
 _RELATIVE = word_set("who which whose")
-_ING_AFTER = word_set("by of for without")
+_ING_AFTER = word_set("by of for without through")
 # Verbs that are also auxiliaries, and what makes them one: "has opened", "has been", "gets
 # washed" (but "get spoon", "have the knife" are actions of EK100's take and carry classes).
 _PERFECT = word_set("have has had having")
@@ -259,6 +259,9 @@ class ClauseFinder:
         word = toks[i]
         if word.endswith("ing") or not is_participle(word):
             return None
+        after = toks[i + 1] if i + 1 < len(toks) else None
+        if after is not None and (after in DETERMINERS or self.lexicon.is_noun_word(after)):
+            return None  # an object follows: "The action is cut onion" is not a passive
         j = i - 1
         while j >= clause_start and (toks[j] in HEDGES or _ends_adverb(toks[j])):
             j -= 1
@@ -267,7 +270,9 @@ class ClauseFinder:
         while j >= clause_start and (toks[j] in AUXILIARIES or toks[j] in HEDGES):
             j -= 1
         subject = toks[clause_start : j + 1]
-        if not subject or any(w in SUBJECTS for w in subject):
+        if any(w in SUBJECTS for w in subject) or not any(
+            self.lexicon.is_noun_word(w) for w in subject
+        ):
             return None
         return (clause_start, j + 1)
 

@@ -135,7 +135,11 @@ _TOKEN = re.compile(r"[a-z0-9]+|[,:]")
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"((?<!\d)[.!?;](?!\d)|\n|\s[-\u2013\u2014]+\s|[\u2013\u2014])")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022>]+|\d+[.)])\s+")
-_LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z '\-]{0,40}?)\s*:\s*(?=\S)")
+_LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z '\-]{0,40}?)\s*[:=]\s*(?=\S)")
+_VERB_NOUN = re.compile(
+    r"\bverb\s*[:=]\s*([A-Za-z][\w -]*?)\s*(?:[,;\n]|$).*?\bnoun\s*[:=]\s*([A-Za-z][\w: -]*)",
+    re.IGNORECASE | re.DOTALL,
+)
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARKUP = re.compile(r"[*_`#~]+")
 _JSON_KEYS = ("answer", "action", "narration", "description", "caption", "response")
@@ -188,6 +192,9 @@ def answer_sentences(raw: str) -> list[str]:
     if text.startswith("{"):
         text = _from_json(text)
     text = _ASIDE.sub(" ", text)
+    pair = _VERB_NOUN.search(_MARKUP.sub(" ", text))
+    if pair is not None:  # "Verb: cut, Noun: onion" (a structured answer in words)
+        text = f"{pair.group(1).strip()} {pair.group(2).strip()}"
     sentences = []
     for line in text.splitlines():
         line = _MARKUP.sub(" ", _LIST_MARK.sub(" ", line))

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from verbnoun.bench import prompts
-from verbnoun.errors import CheckpointError, VerbnounError
+from verbnoun.errors import CheckpointError, CheckpointFileError, VerbnounError
+from verbnoun.fileio import read_json
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 QWEN2_FIRST_SPECIAL_ID = 151643
@@ -27,6 +28,13 @@ QWEN2_PATTERN = (
     r"\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
+TOKENIZER_JSON_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "added_tokens.json",
+)
 
 
 def read_tiktoken_ranks(path: str | Path) -> dict[bytes, int]:
@@ -115,6 +123,9 @@ def load_tokenizer(directory: str | Path):
     directory = Path(directory)
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         raise CheckpointError(f"{directory}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
+    for name in TOKENIZER_JSON_FILES:  # a damaged file is named by file and line, not by folder
+        if (directory / name).exists():
+            read_json(directory / name, expect=dict, error=CheckpointFileError)
     try:
         return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
     except (OSError, ValueError) as error:
