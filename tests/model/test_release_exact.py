@@ -283,3 +283,6 @@ def test_end_tokens_come_from_the_checkpoint(oversized, tmp_path, tiny_tokenizer
     (tmp_path / "c" / "generation_config.json").write_text(json.dumps({"eos_token_id": [3, 5]}))
     _, processor = load_pretrained(tmp_path / "c", device="cpu")
     assert processor.eos_ids == {3, 5}  # generation_config.json wins, as in transformers
+    (tmp_path / "c" / "generation_config.json").write_text(json.dumps({"eos_token_id": 10**6}))
+    _, processor = load_pretrained(tmp_path / "c", device="cpu")
+    assert processor.eos_ids == {10**6, im_end}  # an end no token can reach: <|im_end|> too
