@@ -303,6 +303,17 @@ def require(
 # --------------------------------------------------------------------------- writing
 
 
+def _check_target(path: Path) -> None:
+    """Refuse an output path that is a folder, or whose folder is a file, before writing."""
+    if path.is_dir():
+        raise FileError(path, "is a folder, expected a file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FileError(parent, "is a file, expected a folder to write into")
+            break
+
+
 def _temporary(path: Path) -> Path:
     """A hidden temporary name beside ``path`` that keeps its suffix (for suffix-aware writers)."""
     return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
@@ -311,6 +322,7 @@ def _temporary(path: Path) -> Path:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write a file so that readers see either the old or the complete new content."""
     path = Path(path)
+    _check_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     try:
@@ -341,6 +353,8 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
     """
     targets = [Path(path) for path in paths]
     temporaries = [_temporary(path) for path in targets]
+    for path in targets:
+        _check_target(path)
     for path in targets:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
