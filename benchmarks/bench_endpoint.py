@@ -1,7 +1,7 @@
 """Evaluations against an endpoint that misbehaves, measured on a local fault-injecting server.
 
 The same questions (the synthetic kitchen's) are asked of ``tests/fake_openai.py`` answering
-after ``--latency`` seconds, ``--concurrency`` at a time, in four runs:
+after ``--latency`` seconds, ``--concurrency`` at a time, in these runs:
 
 1. **clean**: no faults (the reference of this run);
 2. **30 % faults**: 30 % of the questions fail their first try, cycling through every failure
@@ -12,7 +12,10 @@ after ``--latency`` seconds, ``--concurrency`` at a time, in four runs:
 3. **dead**: the endpoint dies after a quarter of the questions; printed: when the run stopped
    (``--max-consecutive-failures 20``), the requests it spent on the dead endpoint, and that a
    rerun after it comes back asks only the rest;
-4. **bad key**: HTTP 401 on every request; printed: the requests sent before the run stopped.
+4. **varying latency** (0 to 10x ``--latency`` per question, 30 % with one HTTP 500 first):
+   replies streamed as they arrive (the runner now) against the same adapter seen through
+   ``answer`` only, where each batch waits for its slowest question; printed: the ratio;
+5. **bad key**: HTTP 401 on every request; printed: the requests sent before the run stopped.
 
 Waits are scaled down (``--first-wait``) so the whole run takes under a minute.
 
@@ -72,17 +75,33 @@ def main() -> None:
             time.sleep(args.latency)
             return super().__call__(body, headers)
 
-    def evaluate(name, faulty, server=None):
+    class BatchWise:
+        """The adapter seen through ``answer`` only: each batch waits for its slowest question
+        (how the runner asked before replies were streamed), the reference of stage 5."""
+
+        def __init__(self, adapter):
+            self.adapter, self.name, self.needs_frames = adapter, adapter.name, True
+            self.stats = adapter.stats
+
+        def settings(self):
+            return self.adapter.settings()
+
+        def answer(self, requests):
+            return self.adapter.answer(requests)
+
+    def evaluate(name, faulty, server=None, wrap=None):
         """One run against ``faulty`` (on ``server`` when given, so that a rerun has the same
         address): its folder, seconds, answered ids, requests the server saw, and the error
         that stopped it."""
         if server is None:
             with FakeOpenAI(faulty) as server:
-                return evaluate(name, faulty, server)
+                return evaluate(name, faulty, server, wrap)
         run = work / name
         retry = RetryPolicy(6, 300.0, args.first_wait, request_timeout=0.4)
         adapter = OpenAIAdapter("gpt-test", base_url=server.url, api_key_env=KEY_ENV,
                                 concurrency=args.concurrency, retry=retry)  # fmt: skip
+        if wrap is not None:
+            adapter = wrap(adapter)
         start, error = time.perf_counter(), None
         try:
             run_evaluation(path, adapter, run, EvalSettings(frames=2), frame_source=frames,
@@ -130,6 +149,24 @@ def main() -> None:
           f"{n - len(answered_before)} questions without an answer; answered before and asked "
           f"again: {repeated}; every question answered once: "
           f"{sorted(ids) == sorted(q.id for q in questions)}")  # fmt: skip
+
+    class Jittery(Faulty):
+        """Replies after 0 to 10x ``--latency`` (seeded): real endpoints vary this much."""
+
+        def __call__(self, body, headers):
+            i = self.key(body)
+            time.sleep(args.latency * 10 * ((i * 7919) % 100) / 100)
+            return super().__call__(body, headers)
+
+    subset = 200
+    first = {i: "http_500" for i in faulted if i < subset}
+    write_questions(path, questions[:subset])
+    _, streamed_s, ids, _, _ = evaluate("streamed", Jittery(first=first))
+    _, batch_s, _, _, _ = evaluate("batch-wise", Jittery(first=first), wrap=BatchWise)
+    print(f"varying latency, {subset} questions: replies streamed {streamed_s:.2f} s, "
+          f"batch-wise (each batch waits for its slowest) {batch_s:.2f} s: "
+          f"{batch_s / streamed_s:.2f}x")  # fmt: skip
+    write_questions(path, questions)
 
     def refuse(body, headers):
         return 401, {"error": {"message": "Incorrect API key provided"}}, {}

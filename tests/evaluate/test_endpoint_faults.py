@@ -302,7 +302,9 @@ def test_retry_after_is_honoured_and_a_longer_one_fails_the_question_at_once(kit
     frames = _frames_by_index(questions)
     requests = [Request(q, q.prompt(2), q.task(), frames(q)) for q in questions[:3]]
     with FakeOpenAI(respond) as server:
-        got = dict(_adapter(server, tries=3, max_wait=5.0).answer_each(requests))
+        each = _adapter(server, tries=3, max_wait=5.0).answer_each(requests)
+        by_id = {request.question.id: reply for request, reply in each}
+    got = [by_id[q.id] for q in questions[:3]]
     assert got[0].failure is None and got[1].failure is None
     assert faulty.times[0][1] - faulty.times[0][0] >= 0.95  # Retry-After: 1 (seconds)
     assert faulty.times[1][1] - faulty.times[1][0] >= 0.9  # an HTTP date 1-2 s ahead

@@ -42,8 +42,8 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -352,18 +352,33 @@ class OpenAIAdapter:
         """:meth:`complete`'s text."""
         return self.complete(messages, schema=schema, max_tokens=max_tokens, label=label).content
 
-    def answer_each(self, requests: Sequence[Request]) -> Iterator[tuple[int, Reply]]:
-        """``(index, reply)`` for each request as soon as its reply is in, ``concurrency`` at a
-        time; failed ones carry ``failure``. Closing it early drops the requests not started."""
+    def answer_each(self, requests: Iterable[Request]) -> Iterator[tuple[Request, Reply]]:
+        """Each request with its reply as soon as that is in, ``concurrency`` at a time; failed
+        ones carry ``failure``. ``requests`` may be a lazy stream: at most twice
+        ``concurrency`` are taken ahead (their frames stay bounded), and no request waits for
+        a slower one. Closing it early gives up the requests still out."""
         self._cancel.clear()
+        source = iter(requests)
+        pending: dict[Future, Request] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = {pool.submit(self._one, request): i for i, request in enumerate(requests)}
+
+            def fill() -> None:
+                while len(pending) < 2 * self.concurrency:
+                    request = next(source, None)
+                    if request is None:
+                        return
+                    pending[pool.submit(self._one, request)] = request
+
             try:
-                for future in as_completed(futures):
-                    yield futures[future], future.result()
+                fill()
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield pending.pop(future), future.result()
+                        fill()
             finally:
                 self._cancel.set()  # requests waiting to be retried give up at once
-                for future in futures:
+                for future in pending:
                     future.cancel()
 
     def answer(self, requests: Sequence[Request]) -> list[Reply]:
@@ -371,8 +386,10 @@ class OpenAIAdapter:
         answer raises (:class:`~verbnoun.evaluate.endpoint.RequestFailed`, or
         :class:`~verbnoun.evaluate.endpoint.EndpointRefused`): callers that record failed
         questions and go on (the eval runner) use :meth:`answer_each`."""
-        replies: dict[int, Reply] = dict(self.answer_each(requests))
-        ordered = [replies[i] for i in range(len(requests))]
+        position = {id(request): i for i, request in enumerate(requests)}
+        ordered: list = [None] * len(requests)
+        for request, reply in self.answer_each(requests):
+            ordered[position[id(request)]] = reply
         for request, reply in zip(requests, ordered, strict=True):
             failure = reply.failure
             if failure is None:

@@ -29,7 +29,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -382,34 +382,44 @@ def run_evaluation(
         own_failed.open("a", encoding="utf-8") as failed_out,
         _progress(progress, len(questions), len(done), len(todo), status) as advance,
     ):
-        for batch, frames in _prefetched(todo, batch_size, source, workers):
-            for part in _independent_parts(batch, frames, settings):
-                requests = []
-                for question, clip in part:
-                    texts, sources = None, None
-                    if settings.prior_actions == "model" and question.prior_actions:
-                        texts, sources = _prior_texts(question, done, by_id)
-                    if open_vocab is not None:
-                        request = _narration_request(question, clip, settings)
-                    else:
-                        request = _request(question, clip, settings, texts)
-                    request.extra = {"prior_sources": sources} if sources else {}
-                    requests.append(request)
+        parts = (
+            part
+            for batch, frames in _prefetched(todo, batch_size, source, workers)
+            for part in _independent_parts(batch, frames, settings)
+        )
+
+        def requests_of(part) -> Iterator[Request]:
+            for question, clip in part:
+                texts, sources = None, None
+                if settings.prior_actions == "model" and question.prior_actions:
+                    texts, sources = _prior_texts(question, done, by_id)
                 if open_vocab is not None:
-                    chunks = _answer_open_vocab(adapter, requests, open_vocab)
+                    request = _narration_request(question, clip, settings)
                 else:
-                    chunks = _answer(adapter, requests, parse)
-                try:
-                    for records in chunks:
-                        refused = _write(records, out, failed_out, done, tally)
-                        advance(len(records))
-                        if refused is not None:
-                            raise EndpointRefused(refused)
-                        if 0 < max_consecutive_failures <= tally["in_a_row"]:
-                            where = failed_out.name
-                            raise EndpointDown(_stop_message(run_dir, questions, tally, where))
-                finally:
-                    chunks.close()  # a stop: the requests still out are given up
+                    request = _request(question, clip, settings, texts)
+                request.extra = {"prior_sources": sources} if sources else {}
+                yield request
+
+        streams = (list(requests_of(part)) for part in parts)
+        if hasattr(adapter, "answer_each") and settings.prior_actions != "model":
+            # one stream over all parts: no question waits for the slowest of its batch
+            streams = iter([(request for part in parts for request in requests_of(part))])
+        for requests in streams:
+            if open_vocab is not None:
+                chunks = _answer_open_vocab(adapter, requests, open_vocab)
+            else:
+                chunks = _answer(adapter, requests, parse)
+            try:
+                for records in chunks:
+                    refused = _write(records, out, failed_out, done, tally)
+                    advance(len(records))
+                    if refused is not None:
+                        raise EndpointRefused(refused)
+                    if 0 < max_consecutive_failures <= tally["in_a_row"]:
+                        where = failed_out.name
+                        raise EndpointDown(_stop_message(run_dir, questions, tally, where))
+            finally:
+                chunks.close()  # a stop: the requests still out are given up
 
     merged = answered(run_dir)
     _compact_failed(own_failed, merged)
@@ -553,20 +563,20 @@ def _ask(adapter: Adapter, requests: list[Request]) -> tuple[list, float]:
     return replies, latency
 
 
-def _replies(adapter: Adapter, requests: list[Request]) -> Iterator[list[tuple]]:
+def _replies(adapter: Adapter, requests) -> Iterator[list[tuple]]:
     """The model's replies as ``(request, reply, latency)`` chunks: one per reply as soon as it
     arrives from an adapter that streams them (``answer_each``: nothing answered waits in memory
-    for a slower question), else the whole batch at once."""
+    for a slower question; ``requests`` may be a lazy stream), else the whole batch (a list)."""
     each = getattr(adapter, "answer_each", None)
     if each is None:
         replies, latency = _ask(adapter, requests)
         yield list(zip(requests, replies, [latency] * len(requests), strict=True))
         return
-    for index, reply in each(requests):
-        yield [(requests[index], reply, reply.extra.get("api_latency", 0.0))]
+    for request, reply in each(requests):
+        yield [(request, reply, reply.extra.get("api_latency", 0.0))]
 
 
-def _answer(adapter: Adapter, requests: list[Request], parse) -> Iterator[list[dict]]:
+def _answer(adapter: Adapter, requests: Iterable[Request], parse) -> Iterator[list[dict]]:
     """Ask the model, parse every reply, and yield the prediction records (in chunks)."""
     for chunk in _replies(adapter, requests):
         records = []
@@ -607,7 +617,7 @@ def _with_usage(record: dict, reply) -> dict:
 
 
 def _answer_open_vocab(
-    adapter: Adapter, requests: list[Request], mapper: OpenVocabMapper
+    adapter: Adapter, requests: Iterable[Request], mapper: OpenVocabMapper
 ) -> Iterator[list[dict]]:
     """Ask for free text, map every answer to classes, and yield the records (in chunks)."""
     for chunk in _replies(adapter, requests):
