@@ -106,9 +106,20 @@ def layout(runs: Sequence[Run]) -> dict:
     cells: dict[str, dict] = {}
     run_model: dict[str, str] = {}
     taken: set[str] = set()
+    # what labels put before the model's name on each benchmark ("hard-" of "hard-model"),
+    # learnt from models run on several benchmarks, and taken off a model run on one
+    prefixes: dict[str, str] = {}
+    for members in groups.values():
+        suffix = _common_suffix([r.label for r in members]) if len(members) > 1 else ""
+        for run in members if suffix else ():
+            prefixes[run.config["questions_sha256"]] = run.label[: -len(suffix)]
     for members in groups.values():
         labels = [r.label for r in members]
-        name = (_common_suffix(labels) if len(labels) > 1 else labels[0]) or labels[0]
+        name = _common_suffix(labels) if len(labels) > 1 else ""
+        prefix = prefixes.get(members[0].config["questions_sha256"], "")
+        if len(labels) == 1 and prefix and labels[0].startswith(prefix):
+            name = labels[0][len(prefix) :]
+        name = name or labels[0]
         base, k = name, 2
         while name in taken:
             name, k = f"{base} ({k})", k + 1
@@ -126,7 +137,8 @@ def layout(runs: Sequence[Run]) -> dict:
                 "n": summary["n"],
                 "accuracy": summary["accuracy"],
                 "ci95": summary["ci95"],
-                "failed": sum(failed(p) for p in run.predictions.values()),
+                "failed": sum(failed(p) for p in run.predictions.values())
+                + (run.metrics.get("coverage") or {}).get("failed", 0),  # failed*.jsonl
             }
     return {
         "models": models,

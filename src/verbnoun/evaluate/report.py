@@ -229,6 +229,26 @@ class _Strings:
         return found
 
 
+def _failures(run: Run) -> dict[str, dict]:
+    """The run's questions whose endpoint never answered (``failed*.jsonl``), by id."""
+    from verbnoun.evaluate.runner import failures
+
+    return failures(run.path, run.predictions) if run.path.is_dir() else {}
+
+
+def _failure_text(record: dict) -> str:
+    """Why the endpoint never answered, in a few words."""
+    reason = record.get("failure") or record.get("failed")
+    if not isinstance(reason, dict):
+        return str(reason)
+    text = str(reason.get("kind", "failed"))
+    if reason.get("status") is not None:
+        text += f" (HTTP {reason['status']})"
+    if reason.get("attempts"):
+        text += f" after {reason['attempts']} tries"
+    return text + (f": {reason['message']}" if reason.get("message") else "")
+
+
 def _shown(record: dict) -> str | None:
     """What a run answered, when not an option letter (open vocabulary: the mapped action)."""
     if "action_id" in record and "method" in record:
@@ -279,8 +299,9 @@ def question_data(
     for run in runs:
         bench = grid["run_benchmark"][run.label]
         choice, outcome, raw, shown = [], [], {}, {}
+        gave_up = _failures(run)
         for i, q in enumerate(first_run[bench].questions):
-            record = run.predictions.get(q.id)
+            record = run.predictions.get(q.id) or gave_up.get(q.id)
             if record is None:
                 choice.append(-1)
                 outcome.append(-1)
@@ -288,8 +309,7 @@ def question_data(
             if failed(record):
                 choice.append(-1)
                 outcome.append(2)
-                reason = record.get("failure") or record.get("failed")
-                raw[i] = strings(str(reason)[:RAW_LIMIT])
+                raw[i] = strings(_failure_text(record)[:RAW_LIMIT])
                 continue
             index = record.get("choice")
             choice.append(index if isinstance(index, int) else -1)
