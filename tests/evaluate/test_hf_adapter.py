@@ -164,7 +164,7 @@ def _train_to_answer(questions, root, tokenizer, steps: int = 150):
     frames_of = make_frame_source(root / "kitchen" / "videos", "chunks", FRAMES, SIZE)
     encoded = [processor.encode_training(q.user_turn(FRAMES), q.target()) for q in questions]
     pixels = [preprocess_frames(frames_of(q), SIZE) for q in questions]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-3)
     model.train()
     for _ in range(steps):
         out = model([e.input_ids for e in encoded], pixels, [e.labels for e in encoded])
