@@ -41,6 +41,7 @@ from verbnoun.data.video import VideoInfo, VideoReader
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.runner import Shard
 from verbnoun.fileio import write_json
+from verbnoun.progress import Progress
 
 THUMB = "thumb"
 
@@ -227,42 +228,10 @@ def _write_thumbnail(out: Path, window: Window, frames) -> None:
     atomic_write_bytes(thumb_path(out, window), jpeg_bytes(frames[THUMB][0]))
 
 
-class _Progress:
-    """A rich progress bar with windows/s and ETA (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self.enabled, self.total, self.done = enabled, total, done
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[rate]} windows/s"), TimeRemainingColumn(),
-        )  # fmt: skip
-        self.bar.__enter__()
-        task = self.bar.add_task("annotate", total=self.total, completed=self.done, rate="-")
-        start, count = time.perf_counter(), [0]
-
-        def advance(n: int) -> None:
-            count[0] += n
-            rate = count[0] / max(time.perf_counter() - start, 1e-9)
-            self.bar.update(task, advance=n, rate=f"{rate:.1f}")
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
+def _Progress(enabled: bool, total: int, done: int) -> Progress:
+    """The shared progress display over windows (a bar on a terminal, plain lines with
+    windows/s and ETA otherwise), used as ``with ... as advance``."""
+    return Progress("annotating windows", total, done, enabled=enabled)
 
 
 def answer_windows(
