@@ -635,3 +635,36 @@ def test_reply_bodies_are_read_or_named_by_their_fault():
         with pytest.raises(TransientError) as info:
             read_reply(body)
         assert info.value.kind == kind, body
+
+
+def test_cli_sft_captions_exits_3_on_failed_requests_and_the_rerun_asks_only_them(
+    videos, tmp_path, capsys
+):
+    videos_dir = videos[0]
+    broken = {"on": True}
+    asked: list[str] = []
+
+    def respond(body, headers):
+        key = _captioner_key(body)
+        asked.append(key)
+        if broken["on"] and len(set(asked)) == 1 and key == asked[0]:
+            return fault("http_502_html")  # the first caption request fails every try
+        return 200, completion(_caption_reply(body), usage=USAGE), {}
+
+    out = tmp_path / "captions"
+    with FakeOpenAI(respond) as server:
+        args = ["sft", "captions", "--annotations", str(videos_dir.parent / "annotations"),
+                "--videos", str(videos_dir), "--api-model", "gpt-test", "--base-url", server.url,
+                "--api-key-env", KEY_ENV, "--out", str(out), "--limit", "2", "--concurrency", "1",
+                "--tries", "2", "--first-wait", "0.01", "--max-wait", "1"]  # fmt: skip
+        assert main(args) == 3
+        manifest = json.loads((out / "captions.manifest.json").read_text())
+        assert manifest["counts"]["failed"] == 1 and manifest["transport"]["tries"] == 2
+        assert "server_error (HTTP 502) after 2 tries" in json.dumps(manifest["not_kept"])
+        assert asked.count(asked[0]) == 2
+        broken["on"] = False
+        before = len(asked)
+        assert main(args) == 0, capsys.readouterr().err
+        assert asked[before] == asked[0] and len(asked) == before + 2  # that caption and its QA
+    manifest = json.loads((out / "captions.manifest.json").read_text())
+    assert manifest["counts"]["kept"] == 2 and manifest["counts"]["failed"] == 0
