@@ -34,7 +34,7 @@ from verbnoun.data.annotations import ActionVocabulary, EK100Annotations
 from verbnoun.data.ek100 import Segment, parse_action_id
 from verbnoun.data.layouts import VideoLayout
 from verbnoun.errors import CheckpointError, CheckpointFileError, VerbnounError
-from verbnoun.fileio import read_json, write_json
+from verbnoun.fileio import atomic_outputs, json_bytes, read_json, write_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "specialist.json"
@@ -269,6 +269,7 @@ def _train_and_write(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict = {"train_segments": len(segments)}
+    files: dict[Path, object] = {}  # written together at the end, only if training succeeded
     if settings.folds >= 2:
         folds = video_folds(segments, settings.folds, settings.seed)
         fold_of = np.array([folds[s.video_id] for s in segments])
@@ -283,12 +284,10 @@ def _train_and_write(
                             strict=True):  # fmt: skip
                 ranked[i] = r
         multi_file = len(annotations.split_paths("train")) > 1
-        write_predictions(
-            out_dir / "predictions_train.json", prediction_file(segments, ranked, multi_file)
-        )
+        files[out_dir / "predictions_train.json"] = prediction_file(segments, ranked, multi_file)
         summary["cross_validation"] = {"folds": folds, "accuracy": accuracy(segments, ranked)}
     model = fit(clips, labels, settings, sizes, settings.seed, advance)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out_dir / WEIGHTS)
+    files[out_dir / WEIGHTS] = {k: v.contiguous() for k, v in model.state_dict().items()}
     config = {
         "kind": "llavaction.specialist",
         "settings": asdict(settings),
@@ -299,7 +298,13 @@ def _train_and_write(
         "inputs": annotations.inputs(),
         **summary,
     }
-    write_json(out_dir / CONFIG, config)
+    files[out_dir / CONFIG] = config
+    with atomic_outputs(*files) as temporaries:
+        for temporary, (path, data) in zip(temporaries, files.items(), strict=True):
+            if path.name == WEIGHTS:
+                save_file(data, str(temporary))
+            else:
+                temporary.write_bytes(json_bytes(data))
     return config
 
 
