@@ -185,12 +185,20 @@ def eval(
     ``layout``, ``frames``, ``size``, ``time_instruction``, ``prior_actions``, ``parser``,
     ``two_stage``, ``top_k``, ``open_vocab``, ``shard``, ``batch_size``, ``workers`` and the
     model's own (``checkpoint``, ``scoring``, ``predictions``, ``api_model``, ``base_url``,
-    ``api_key_env``, ``api_protocol``, ``seed``, ...). Resumes an existing run. Returns the run
-    read back from its files (``Run.metrics``); a shard whose siblings have not finished returns
-    the partial run.
+    ``api_key_env``, ``api_protocol``, ``seed``, ...; for ``openai`` also ``tries``,
+    ``max_wait``, ``first_wait``, ``request_timeout``, ``max_consecutive_failures`` and
+    ``price_per_mtok`` as ``"IN,OUT"``). Resumes an existing run. Returns the run read back from
+    its files (``Run.metrics``); a shard whose siblings have not finished returns the partial
+    run. Questions the endpoint never answered are in ``Run.metrics["coverage"]``.
     """
     from verbnoun.evaluate.cli_eval import run_eval
+    from verbnoun.evaluate.endpoint import RetryPolicy, parse_price
 
+    retry = {k: options.pop(k) for k in RetryPolicy.__dataclass_fields__ if k in options}
+    if retry:
+        options["retry"] = RetryPolicy(**retry)
+    if isinstance(options.get("price_per_mtok"), str):
+        options["price_per_mtok"] = parse_price(options["price_per_mtok"])
     path = questions.path if isinstance(questions, Benchmark) else questions
     for name in ("predictions", "checkpoint", "embedding_model"):
         if options.get(name) is not None:
