@@ -189,6 +189,10 @@ def test_thumbnails_are_written_once_per_segment(report, tmp_path):
     write_report(runs, path, frames_of=frames_of, frame_settings={"frames": 8}, page_size=5)
     assert not {p.name for p in folder.glob("*.jpg")} & set(before)  # other settings: redone
     write_report(runs, path, frames_of=frames_of, frame_settings={"frames": 4}, page_size=5)
+    webp = write_report(runs[:1], tmp_path / "w.html", frames_of=frames_of, image_format="webp")
+    sheets = list((tmp_path / "w_files" / "frames").glob("*.webp"))
+    assert len(sheets) == len(runs[0].questions) and sheets[0].read_bytes()[8:12] == b"WEBP"
+    assert "w_files/frames" in webp.read_text()
 
 
 def test_chart_labels_do_not_overlap_and_fit():
