@@ -509,10 +509,12 @@ def eval_command(
         return
     overall = metrics["overall"]
     low, high = overall["ci95"]
-    typer.echo(
-        f"{out}: accuracy {100 * overall['accuracy']:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f}) "
-        f"on {overall['n']} questions, unparsed {100 * overall['unparsed_rate']:.1f}%"
-    )
+    if overall["n"]:  # none when the endpoint answered nothing (the summary below says why)
+        typer.echo(
+            f"{out}: accuracy {100 * overall['accuracy']:.1f}% (95% CI {100 * low:.1f}-"
+            f"{100 * high:.1f}) on {overall['n']} questions, unparsed "
+            f"{100 * overall['unparsed_rate']:.1f}%"
+        )
     _endpoint_summary(out, metrics)
 
 
