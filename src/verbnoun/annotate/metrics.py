@@ -39,13 +39,12 @@ class Run:
 
 def runs(labels: Sequence[str]) -> list[Run]:
     """The maximal runs of equal labels, background included, in order."""
-    result: list[Run] = []
-    start = 0
-    for i in range(1, len(labels) + 1):
-        if i == len(labels) or labels[i] != labels[start]:
-            result.append(Run(labels[start], start, i))
-            start = i
-    return result
+    if len(labels) == 0:
+        return []
+    array = np.asarray(labels, dtype=object)
+    change = np.flatnonzero(array[1:] != array[:-1]) + 1
+    starts, ends = np.r_[0, change], np.r_[change, len(array)]
+    return [Run(array[a], int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def segments_of(labels: Sequence[str]) -> list[Run]:
@@ -79,6 +78,10 @@ def f1_counts(
     """``(tp, fp, fn)`` of one video at IoU ``threshold`` (0-1); ``label``: that class only."""
     p = [r for r in segments_of(pred) if label is None or r.label == label]
     t = [r for r in segments_of(truth) if label is None or r.label == label]
+    return _match(p, t, threshold)
+
+
+def _match(p: Sequence[Run], t: Sequence[Run], threshold: float) -> tuple[int, int, int]:
     hit = [False] * len(t)
     tp = fp = 0
     for seg in p:
@@ -122,8 +125,9 @@ def segmentation_metrics(
         correct += int((p == t).sum())
         total += len(t)
         edits.append(edit_score(pred, truth))
+        p_segs, t_segs = segments_of(pred), segments_of(truth)
         for k in THRESHOLDS:
-            for slot, value in enumerate(f1_counts(pred, truth, k / 100)):
+            for slot, value in enumerate(_match(p_segs, t_segs, k / 100)):
                 counts[k][slot] += value
     result: dict = {
         "videos": len(videos),
@@ -143,19 +147,24 @@ def segmentation_metrics(
 
 def per_class_metrics(videos: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict:
     """Per true or predicted class: frames, frame recall and precision, F1@k of its segments."""
-    labels = sorted({x for p, t in videos for x in (*p, *t)} - {BACKGROUND})
+    prepared = []
+    for pred, truth in videos:
+        p, t = np.asarray(pred, dtype=object), np.asarray(truth, dtype=object)
+        prepared.append((p, t, segments_of(pred), segments_of(truth)))
+    labels = sorted({x for p, t, _, _ in prepared for x in (*set(p), *set(t))} - {BACKGROUND})
     table = {}
     for label in labels:
         tp_frames = true_frames = pred_frames = 0
         counts = {k: [0, 0, 0] for k in THRESHOLDS}
-        for pred, truth in videos:
-            p = np.asarray(pred, dtype=object) == label
-            t = np.asarray(truth, dtype=object) == label
-            tp_frames += int((p & t).sum())
-            true_frames += int(t.sum())
-            pred_frames += int(p.sum())
+        for p, t, p_segs, t_segs in prepared:
+            pm, tm = p == label, t == label
+            tp_frames += int((pm & tm).sum())
+            true_frames += int(tm.sum())
+            pred_frames += int(pm.sum())
+            mine_p = [r for r in p_segs if r.label == label]
+            mine_t = [r for r in t_segs if r.label == label]
             for k in THRESHOLDS:
-                for slot, value in enumerate(f1_counts(pred, truth, k / 100, label)):
+                for slot, value in enumerate(_match(mine_p, mine_t, k / 100)):
                     counts[k][slot] += value
         table[label] = {
             "true_frames": true_frames,

@@ -312,48 +312,53 @@ def write_ethogram(
     path: Path, videos: Sequence[VideoLabels], behaviours: Behaviours,
     truth: dict[str, list[str]] | None = None,
 ) -> None:  # fmt: skip
-    """``ethogram.png``: per video, one row per behaviour; truth above prediction when given."""
+    """``ethogram.png``: per video, one row per behaviour it shows (in the vocabulary's order);
+    with ground truth, the truth in the upper half of each row and the prediction below."""
     try:
         from matplotlib import colormaps
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - matplotlib is in the eval extra
         raise VerbnounError("ethogram.png needs matplotlib: pip install 'verbnoun[eval]'") from None
-    present = {x for v in videos for x in v.frames} | {x for t in (truth or {}).values() for x in t}
-    order = [x for x in behaviours.labels if x in present]
-    order += sorted(present - set(order) - {BACKGROUND})
-    rows = max(len(order), 1)
-    height = sum(0.6 + 0.28 * rows for _ in videos)
-    fig = Figure(figsize=(11, max(2.5, height)))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(videos), 1, squeeze=False)
-    colours = colormaps["tab20"]
-    for ax, video in zip(axes[:, 0], videos, strict=True):
+    rank = {label: i for i, label in enumerate(behaviours.labels)}
+    layout = []
+    for video in videos:
         layers = [(video.frames, 0.47 if truth else 0.0, 0.45 if truth else 0.9, 1.0)]
         if truth is not None:  # upper half (the y axis runs downwards)
             layers.append((truth[video.video_id], 0.0, 0.45, 0.5))
+        spans: dict[str, list] = {}
         for frames, offset, thick, alpha in layers:
             for run in runs(frames):
-                if run.label == BACKGROUND:
-                    continue
-                y = order.index(run.label)
+                if run.label != BACKGROUND:
+                    spans.setdefault(run.label, []).append((run, offset, thick, alpha))
+        order = sorted(spans, key=lambda x: (rank.get(x, len(rank)), x))
+        layout.append((video, order, spans))
+    heights = [0.7 + 0.22 * max(len(order), 1) for _, order, _ in layout]
+    fig = Figure(figsize=(11, sum(heights) + 0.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(videos), 1, squeeze=False, gridspec_kw={"height_ratios": heights})
+    colours = colormaps["tab20"]
+    for ax, (video, order, spans) in zip(axes[:, 0], layout, strict=True):
+        for y, label in enumerate(order):
+            for run, offset, thick, alpha in spans[label]:
                 ax.broken_barh(
                     [(run.start / video.fps, (run.end - run.start) / video.fps)],
-                    (y - 0.46 + offset, thick), color=colours(y % 20), alpha=alpha,
+                    (y - 0.46 + offset, thick), color=colours(rank.get(label, y) % 20),
+                    alpha=alpha,
                 )  # fmt: skip
         ax.set_yticks(range(len(order)))
         ax.set_yticklabels([_plain(behaviours.name(x)) for x in order], fontsize=7)
-        ax.set_ylim(-0.6, rows - 0.4)
-        ax.invert_yaxis()
+        ax.set_ylim(len(order) - 0.4, -0.6)
         ax.set_xlim(0, video.num_frames / video.fps)
-        title = _plain(video.video_id) + (
-            "  (each row: truth above, prediction below)" if truth else ""
-        )
-        ax.set_title(title, fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
+        ax.tick_params(axis="x", labelsize=7)
+        title = _plain(video.video_id) + ("  (each row: truth above, prediction below)"
+                                          if truth else "")  # fmt: skip
+        ax.set_title(title, fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel("time (s)", fontsize=8)
+    fig.subplots_adjust(left=0.2, right=0.98, top=1 - 0.3 / sum(heights),
+                        bottom=0.5 / sum(heights), hspace=0.3)  # fmt: skip
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=100)
     atomic_write_bytes(path, buffer.getvalue())
 
 
