@@ -57,7 +57,7 @@ def load_runs(out: Path) -> list:
 
 def main() -> None:
     from verbnoun.demo import DemoRecipe, demo_claims
-    from verbnoun.evaluate.findings import check_claims, pooled
+    from verbnoun.evaluate.findings import check_claims, layout, pooled
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -94,6 +94,14 @@ def main() -> None:
             f"{100 * r['effect']:+.1f} points, {r['a_only']} vs {r['b_only']} discordant, "
             f"McNemar p={r['p_value']:.2g}"
         )
+    print("\nmean accuracy over the seeds (random MQA / hard MQA):")
+    grids = [layout(runs) for runs in run_sets]
+    for model in (m["name"] for m in grids[0]["models"]):
+        cells = []
+        for bench in ("validation-random", "validation-hard"):
+            values = [g["cells"][model][bench]["accuracy"] for g in grids]
+            cells.append(f"{100 * sum(values) / len(values):.1f}%")
+        print(f"  {model:<16} {' / '.join(cells)}")
     walls = [t["wall_s"] for t in timings]
     cpus = [t["cpu_s"] for t in timings]
     print(
