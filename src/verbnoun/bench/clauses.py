@@ -63,6 +63,11 @@ _LOOK = word_set("look looks looked looking seem seems seemed")
 # Prepositions after which an -ing form is a verb: "by cutting", "in the process of peeling".
 _NOT_DONE = word_set("to once when until if")
 _RELATIVE = word_set("who which whose")
+_KNOWN = (
+    SUBJECTS | AUXILIARIES | HEDGES | ASPECT | CLAUSE_MARKS | DETERMINERS | POSSESSIVES
+    | PREPOSITIONS | PRONOUNS | REFUSAL | CONTRAST | word_set("to s not")
+)  # fmt: skip
+_VERB_CONTEXT = SUBJECTS | AUXILIARIES | HEDGES | CLAUSE_MARKS | word_set("to")
 _ING_AFTER = word_set("by of for without through")
 # Verbs that are also auxiliaries, and what makes them one: "has opened", "has been", "gets
 # washed" (but "get spoon", "have the knife" are actions of EK100's take and carry classes).
@@ -197,8 +202,19 @@ class ClauseFinder:
             return True
         if prev in PREPOSITIONS:  # "by cutting", "in the process of peeling"
             return prev in _ING_AFTER and word.endswith("ing")
+        if self._unknown_verb(toks, i - 1):  # "tries to pry open", "Chef Anna opens"
+            return True
         # a finite verb after a longer subject: "A woman in a red apron slices bread"
         return subject_seen and bool(verb_lemmas(word)) and not lexicon.is_noun_word(word)
+
+    def _unknown_verb(self, toks: list[str], k: int) -> bool:
+        """Whether ``toks[k]`` is a word of no list, in a verb's place (a verb the class lists
+        lack, or a name): the verb after it then completes it."""
+        word = toks[k]
+        if word in _KNOWN or self.lexicon.is_noun_word(word) or self.lexicon.is_verb_word(word):
+            return False
+        before = toks[k - 1] if k > 0 else None
+        return before is None or before in _VERB_CONTEXT
 
     def _noun_before_verb(self, toks: list[str], i: int) -> bool:
         """A verb-looking word that starts a noun: a lexicon noun phrase followed by an

@@ -31,7 +31,7 @@ def word_set(text: str) -> frozenset[str]:
 SUBJECTS = word_set(
     "i me we you he she they someone somebody anyone one c person persons people man men woman women "
     "individual individuals user wearer participant subject actor chef cook guy lady boy girl "
-    "adult child figure human worker hand hands arm arms finger fingers"
+    "adult child figure human worker hand hands arm arms finger fingers left right other"
 )
 # Subject nouns that are also verb forms of some data sets ("hand" in EK100's hang class): never
 # a verb unless they open a narration and an object follows ("hand cloth").
