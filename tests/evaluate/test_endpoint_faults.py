@@ -284,19 +284,18 @@ def test_retry_after_reads_seconds_milliseconds_and_http_dates():
 
 def test_retry_after_is_honoured_and_a_longer_one_fails_the_question_at_once(kitchen):
     _, _, questions = kitchen
-    in_two = {"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)}
-    replies = {
-        0: (429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}),
-        1: (503, {"error": {"message": "busy"}}, in_two),
-        2: (429, {"error": {"message": "much later"}}, {"Retry-After": "30"}),
-    }
     faulty = Faulty()
 
     def respond(body, headers):
         i = _index_of(body)
         if faulty.tries[i] == 0 or i == 2:
             faulty(body, headers)
-            return replies[i]
+            in_two = email.utils.formatdate(time.time() + 2, usegmt=True)  # 1-2 s ahead
+            return {
+                0: (429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}),
+                1: (503, {"error": {"message": "busy"}}, {"Retry-After": in_two}),
+                2: (429, {"error": {"message": "much later"}}, {"Retry-After": "30"}),
+            }[i]
         return faulty(body, headers)
 
     frames = _frames_by_index(questions)
