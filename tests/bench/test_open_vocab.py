@@ -112,6 +112,10 @@ def test_answers_written_like_real_models_meet_the_targets(classes, mapper):
         ("**Verb:** peel\n**Noun:** potato", "peel", "potato", 1),  # structured, in words
         ("The action is 'rinse mug'.", "wash", "cup", 1),  # not a passive: an object follows
         ("The cook, who is wearing gloves, kneads the dough.", "knead", "dough", 1),
+        ("The person is sauteing the mushrooms in a skillet.", "cook", "mushroom", 1),
+        ("She takes a sip of the tea.", "drink", "tea", 1),  # one verb said in three words
+        ("He has a knife in his hand and is slicing a melon.", "cut", "melon", 1),  # a state
+        ("The person tries to pry open the lid.", "open", "lid", 1),  # a verb the lists lack
     ],
 )
 def test_phenomena_of_real_answers(mapper, classes, answer, verb, noun, actions):

@@ -20,8 +20,8 @@ refusal ("I cannot tell what the person is doing"). Rules, in the order they app
   sentence a non-answer, unless a contrast ("but", "however") follows: parsing resumes there.
 
 Which action was performed first (``first_performed``): the first, except "Before X-ing A, the
-person Ys B" and "The person Ys B after X-ing A" (then the other one), and "use X to Y" / "Using
-X, ... Y" (the instrument's verb gives way to Y).
+person Ys B" and "The person Ys B after X-ing A" (then the other one), "use X to Y" / "Using
+X, ... Y" (the instrument's verb gives way to Y) and "has X and is Y-ing" (a state gives way).
 """
 
 from __future__ import annotations
@@ -308,6 +308,8 @@ def first_performed(toks: list[str], actions: list[Action]) -> int:
     """Index of the action performed first (see the module docstring)."""
     if len(actions) > 1 and toks[actions[0].start] in _USE and actions[1].mark in ("to", ","):
         return 1 + first_performed(toks, actions[1:])
+    if len(actions) > 1 and toks[actions[0].start] in _PERFECT:  # "has a knife and is cutting"
+        return 1 + first_performed(toks, actions[1:])
     if len(actions) > 1 and (actions[0].mark == "before" or actions[1].mark == "after"):
         return 1
     return 0
@@ -316,4 +318,10 @@ def first_performed(toks: list[str], actions: list[Action]) -> int:
 def counted(toks: list[str], actions: list[Action]) -> int:
     """How many actions the sentence says were done: not a purpose or a condition ("opens the
     door to look inside", "once the water is boiling"), not "use X" (an instrument)."""
-    return sum(1 for a in actions if a.mark not in _NOT_DONE and toks[a.start] not in _USE)
+    return sum(
+        1
+        for k, a in enumerate(actions)
+        if a.mark not in _NOT_DONE
+        and toks[a.start] not in _USE
+        and not (toks[a.start] in _PERFECT and k + 1 < len(actions))
+    )

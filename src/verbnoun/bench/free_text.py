@@ -120,15 +120,29 @@ NOUN_VARIANTS = {
     ("stovetop",): ("stove", "top"),
     ("countertop",): ("counter", "top"),
     ("countertops",): ("counter", "tops"),
+    ("salt", "shaker"): ("salt", "cellar"),
+    ("baking", "sheet"): ("baking", "tray"),
+    ("cookie", "sheet"): ("baking", "tray"),
+    ("sheet", "pan"): ("baking", "tray"),
+    ("pantry",): ("cupboard",),
+    ("chili",): ("chilli",),
+    ("chile",): ("chilli",),
+    ("chilies",): ("chillies",),
+    ("chilis",): ("chillies",),
+    ("chiles",): ("chillies",),
 }
-VERB_VARIANTS = {"saute": "fry", "sauteing": "frying", "sauteed": "fried", "sautes": "fries",
-                 "sear": "fry", "sears": "fries", "seared": "fried", "searing": "frying",
-                 "simmer": "boil", "simmers": "boils", "simmered": "boiled",
-                 "simmering": "boiling", "mince": "chop", "minces": "chops",
-                 "mincing": "chopping", "trim": "cut", "trims": "cuts", "trimmed": "cut",
-                 "trimming": "cutting", "carve": "cut", "carves": "cuts", "carved": "cut",
-                 "carving": "cutting", "snip": "cut", "snips": "cuts", "snipped": "cut",
-                 "snipping": "cutting"}  # fmt: skip
+# Verb phrases that say one verb (base forms; every inflection of the first word follows).
+PHRASE_VARIANTS = {
+    ("take", "a", "look"): "look", ("have", "a", "look"): "look",
+    ("take", "a", "sip"): "drink", ("take", "a", "bite"): "eat",
+    ("have", "a", "sip"): "drink", ("have", "a", "bite"): "eat",
+}  # fmt: skip
+# Verbs (base forms; every inflection follows): cooking and cleaning words the lists may lack.
+VERB_VARIANTS = {
+    "saute": "fry", "sear": "fry", "simmer": "boil", "mince": "chop", "trim": "cut",
+    "carve": "cut", "snip": "cut", "sip": "drink", "refill": "fill", "zest": "grate",
+    "organise": "sort", "organize": "sort", "vacuum": "hoover",
+}  # fmt: skip
 
 _VARIANT_STARTS = frozenset(k[0] for k in NOUN_VARIANTS)
 _TOKEN = re.compile(r"[a-z0-9]+|[,:]")
@@ -241,8 +255,42 @@ def rewrite(toks: list[str], variants: dict[tuple[str, ...], tuple[str, ...]]) -
 
 def normalise(toks: list[str]) -> list[str]:
     """Tokens with everyday variants rewritten to the words class lists tend to use."""
-    toks = [VERB_VARIANTS.get(t, t) for t in toks]
+    if any(t in _PHRASE_STARTS for t in toks):
+        toks = rewrite(toks, _phrase_variant_forms())
+    forms = _verb_variant_forms()
+    toks = [forms.get(t, t) for t in toks]
     return rewrite(toks, NOUN_VARIANTS)
+
+
+_PHRASE_STARTS = word_set("take takes took taking taken have has had having")
+
+
+@lru_cache(maxsize=1)
+def _phrase_variant_forms() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Every inflection of :data:`PHRASE_VARIANTS` -> the same inflection of its verb."""
+    import lemminflect
+
+    forms = {}
+    for (head, *rest), target in PHRASE_VARIANTS.items():
+        for tag in ("VB", "VBZ", "VBD", "VBG", "VBN"):
+            for form in lemminflect.getInflection(head, tag=tag):
+                said = (lemminflect.getInflection(target, tag=tag)[0],)
+                forms[(form, *rest)] = forms[(form, *rest, "of")] = said  # "a sip of tea"
+    return forms
+
+
+@lru_cache(maxsize=1)
+def _verb_variant_forms() -> dict[str, str]:
+    """Every inflection of :data:`VERB_VARIANTS` -> the same inflection of its replacement."""
+    import lemminflect
+
+    forms = {}
+    for source, target in VERB_VARIANTS.items():
+        for tag in ("VB", "VBZ", "VBD", "VBG", "VBN"):
+            for form in lemminflect.getInflection(source, tag=tag):
+                forms.setdefault(form, lemminflect.getInflection(target, tag=tag)[0])
+    forms.update(sauteing="frying", sauteed="fried")  # lemminflect spells them "sauting"
+    return forms
 
 
 # ---------------------------------------------------------------- word forms (lemminflect)
