@@ -21,6 +21,9 @@ Stages compose by files under the run folder (each stage is also a CLI command):
    distractors are harder than random ones, and training on hard MQA helps (paired McNemar test
    against the random-MQA model, and the margin over the prior baseline);
 8. ``report.html``: all runs compared, with every hard question and its frames (``report``).
+9. ``annotate/{specialist,model}/``: two held-out videos annotated whole (1 s windows every
+   0.5 s) by the specialist and by the trained model, scored against the truth: ethogram,
+   timeline, segments and frame accuracy / edit / F1@k in ``summary.json`` (``annotate``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ BENCHMARKS = {"random": "random", "prior-hard": "prior-hard", "hard": "specialis
 # the trained models, by the distractors of their SFT MQA records: the same recipe otherwise
 MODELS = {"model": "specialist", "random-mqa": "random"}
 STAGES = ["kitchen", "specialist", "benchmarks", *(f"train {m}" for m in MODELS), "ablation",
-          "evaluate", "report"]  # fmt: skip
+          "evaluate", "annotate", "report"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,10 @@ def run_demo(
             out, questions, annotations, video_root, specialist, checkpoints, r, progress
         )
     summary = summarize_demo(runs)
+    with stages("annotate", "held-out videos, whole"):
+        summary["annotate"] = annotate_stage(
+            out, kitchen, specialist, checkpoints["model"], r, progress
+        )
     write_json(out / "summary.json", summary)
     if progress:
         for line in summary_lines(summary):
@@ -430,3 +437,19 @@ def render_html(report: dict) -> str:
             )
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def annotate_stage(
+    out: Path, kitchen: Path, specialist: Path, checkpoint: Path, r: DemoRecipe, progress: bool
+) -> dict:
+    """Annotate two held-out kitchen videos whole with the specialist and the trained model,
+    score them against the truth (``annotate/``); returns their scores for ``summary.json``."""
+    from verbnoun.annotate.held_out import annotate_held_out, summary_lines
+
+    result = annotate_held_out(
+        out / "annotate", kitchen, specialist, checkpoint, frames=r.frames, size=r.size
+    )
+    if progress:
+        for line in summary_lines(result):
+            print(line)
+    return result
