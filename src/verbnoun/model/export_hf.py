@@ -327,7 +327,8 @@ def export_hf(
 
     from verbnoun import __version__
     from verbnoun.fileio import atomic_folder, check_replaceable, write_json
-    from verbnoun.model.checkpoint import load_model, read_config, write_weights
+    from verbnoun.model.checkpoint import end_token_ids, load_model, read_config, write_weights
+    from verbnoun.model.processor import Processor
     from verbnoun.model.tokenization import load_tokenizer
 
     checkpoint, out = Path(checkpoint), Path(out)
@@ -356,13 +357,15 @@ def export_hf(
         dtype_name = str(torch_dtype).removeprefix("torch.")
         _hf_config(config, ids, untied, dtype_name).save_pretrained(str(staging))
         _add_legacy_config_keys(staging / "config.json", config)
-        end_ids = [int(tokenizer.convert_tokens_to_ids("<|im_end|>"))]
+        # the end tokens our generation stops on (the checkpoint's own, else <|im_end|>)
+        ends = Processor(tokenizer, config.vision.image_size, end_token_ids(checkpoint, config))
+        end_ids = sorted(ends.eos_ids)
         endoftext = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-        if isinstance(endoftext, int) and endoftext != tokenizer.unk_token_id:
-            end_ids.append(int(endoftext))
-        GenerationConfig(
-            eos_token_id=end_ids, pad_token_id=end_ids[-1], do_sample=False
-        ).save_pretrained(str(staging))
+        usable = isinstance(endoftext, int) and endoftext != tokenizer.unk_token_id
+        pad = int(endoftext) if usable else end_ids[-1]
+        GenerationConfig(eos_token_id=end_ids, pad_token_id=pad, do_sample=False).save_pretrained(
+            str(staging)
+        )
         _processor_files(staging, config, tokenizer, action_names)
         summary = ExportSummary(out, ids, untied, dtype_name, [f.name for f in files])
         info: dict[str, Any] = {
