@@ -195,6 +195,16 @@ QUESTION_DAMAGE = [
         _question(12, lambda d: d["options"][0].__setitem__("text", 5)),
         r":12: bad question",
     ),
+    (
+        "option with an unknown key",
+        _question(13, lambda d: d["options"][1].__setitem__("colour", "red")),
+        r":13: bad question: option 1: unknown key\(s\) \['colour'\]",
+    ),
+    (
+        "malformed option action id",
+        _question(14, lambda d: d["options"][2].__setitem__("action_id", "F:11")),
+        r":14: bad question: not an action id",
+    ),
     ("folder instead of file", replace_with_folder, r"is a folder"),
 ]
 

@@ -153,6 +153,20 @@ CHECKPOINT_DAMAGE = [
         "tokenizer_config.json",
         r"expected a JSON object",
     ),
+    (
+        "tokenizer with a byte-order mark",
+        lambda d: (d / "tokenizer.json").write_bytes(
+            b"\xef\xbb\xbf" + (d / "tokenizer.json").read_bytes()
+        ),
+        "tokenizer.json",
+        r"byte-order mark",
+    ),
+    (
+        "tokenizer JSON the tokenizer library refuses",
+        lambda d: (d / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}'),
+        "tokenizer.json",
+        r"cannot load the tokenizer",
+    ),
 ]
 
 

@@ -65,7 +65,7 @@ SEGMENT_DAMAGE = [
     (
         "unknown class id",
         lambda p: set_field(p, 10, "verb_class", "999"),
-        r":10: field 'verb_class': unknown verb class id 999",
+        r":10: field 'verb_class': unknown verb class id 999 \(0\.\.\d+ in .*verb_classes\.csv\)",
     ),
     (
         "bad timestamp",
@@ -181,6 +181,15 @@ def test_noun_class_csv_unknown_in_train(world, tmp_path, capsys):
     refused(capsys, ["mqa", "build", "--annotations", kitchen / "annotations", "--out", out],
             file=kitchen / "annotations" / TRAIN, place=r":3: field 'noun_class'",
             keep=(out, manifest))  # fmt: skip
+
+
+def test_tail_class_id_not_a_class_in_score(world, tmp_path, capsys):
+    kitchen = copy_kitchen(world, tmp_path)
+    target = kitchen / "annotations" / TAIL_VERBS
+    target.write_bytes(target.read_bytes().rstrip(b"\n") + b"\n1x\n")
+    line = len(target.read_bytes().splitlines())
+    refused(capsys, ["score", world.run, "--annotations", kitchen / "annotations"],
+            file=target, place=rf":{line}: field 'verb': not a verb class id", keep=(world.run,))  # fmt: skip
 
 
 def test_tail_class_csv_in_score(world, tmp_path, capsys):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verbnoun.bench import prompts
-from verbnoun.data.ek100 import single_action_class
+from verbnoun.data.ek100 import parse_action_id, single_action_class
 from verbnoun.errors import QuestionFileError
 from verbnoun.fileio import atomic_write_bytes, read_jsonl, sha256_bytes
 
@@ -155,7 +155,7 @@ class Question:
 
     @classmethod
     def from_dict(cls, data: dict) -> Question:
-        options = tuple(Option(**option) for option in data["options"])
+        options = tuple(_option(i, option) for i, option in enumerate(data["options"]))
         prior = tuple(PriorAction(**p) for p in data.get("prior_actions", []))
         single = data["verb_class"] is None and data["noun_class"] is None
         action_class = None
@@ -200,6 +200,9 @@ class Question:
         ):
             raise ValueError("option text and action_id must be strings")
         ids = [o.action_id for o in self.options]
+        if not self.single_label:
+            for action in (*ids, self.action_id):
+                parse_action_id(action)  # ValueError naming the malformed id
         if self.single_label and any(single_action_class(i) is None for i in ids):
             raise ValueError("a single-label question's options must have class ids as actions")
         if len(set(ids)) != len(ids):
@@ -208,6 +211,28 @@ class Question:
             raise ValueError("two options share a text")
         if len(self.prior_actions) not in (0, 2):
             raise ValueError("prior_actions must hold 0 or 2 entries")
+
+
+OPTION_KEYS = ("text", "action_id", "source", "text_source")
+
+
+def _option(index: int, data: object) -> Option:
+    """An option from its JSON object; unknown or missing keys are named."""
+    if not isinstance(data, dict):
+        raise ValueError(f"option {index} is not an object")
+    missing = [key for key in OPTION_KEYS if key not in data]
+    unknown = sorted(set(data) - {*OPTION_KEYS, "rank"})
+    problems = []
+    if missing:
+        problems.append(f"missing key(s) {missing}")
+    if unknown:
+        problems.append(f"unknown key(s) {unknown}")
+    if problems:
+        raise ValueError(f"option {index}: " + ", ".join(problems))
+    rank = data.get("rank")
+    if rank is not None and (type(rank) is not int or rank < 1):
+        raise ValueError(f"option {index}: rank must be a positive integer, got {rank!r}")
+    return Option(**data)
 
 
 def dumps(question: Question) -> str:

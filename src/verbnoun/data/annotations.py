@@ -28,6 +28,7 @@ from verbnoun.data.ek100 import (
     Segment,
     _parse_list,
     action_id,
+    read_class_ids,
     read_classes,
     read_id_list,
     read_segments,
@@ -179,9 +180,9 @@ class EK100Annotations:
 
     def tail_classes(self) -> tuple[set[int], set[int]]:
         """Tail verb and noun class ids (EK100's lists)."""
-        verbs = read_id_list(self._record(self.path(TAIL_VERBS)), "verb")
-        nouns = read_id_list(self._record(self.path(TAIL_NOUNS)), "noun")
-        return {int(v) for v in verbs}, {int(n) for n in nouns}
+        verbs = read_class_ids(self._record(self.path(TAIL_VERBS)), "verb", self.verbs())
+        nouns = read_class_ids(self._record(self.path(TAIL_NOUNS)), "noun", self.nouns())
+        return verbs, nouns
 
     def unseen_participants(self, split: str) -> set[str]:
         path = self.path(UNSEEN_PARTICIPANTS.format(split=split))

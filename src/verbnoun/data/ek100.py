@@ -224,7 +224,7 @@ def _class_field(
 ) -> int:
     value = _int_field(path, line, row, name)
     if value < 0 or (classes is not None and value not in classes):
-        limit = f" (0..{len(classes) - 1})" if classes is not None else ""
+        limit = f" (0..{len(classes) - 1} in {classes.source})" if classes is not None else ""
         raise AnnotationError(
             path, f"unknown {name.split('_')[0]} class id {value}{limit}", line=line, field=name
         )
@@ -343,3 +343,22 @@ def read_id_list(path: str | Path, column: str) -> list[str]:
     """Read a one-column CSV of ids (tail classes, unseen participants)."""
     table = _read_csv(Path(path), (column,))
     return [row[column].strip() for _, row in table.rows if row[column].strip()]
+
+
+def read_class_ids(path: str | Path, column: str, classes: ClassVocabulary) -> set[int]:
+    """Read a one-column CSV of class ids (EK100's tail classes), each inside ``classes``."""
+    path = Path(path)
+    ids: set[int] = set()
+    for line, row in _read_csv(path, (column,)).rows:
+        text = row[column].strip()
+        if not text:
+            continue
+        if not text.isdigit() or int(text) not in classes:
+            raise AnnotationError(
+                path,
+                f"not a {classes.kind} class id (0..{len(classes) - 1}): {text!r}",
+                line=line,
+                field=column,
+            )
+        ids.add(int(text))
+    return ids

@@ -126,10 +126,19 @@ def load_tokenizer(directory: str | Path):
     for name in TOKENIZER_JSON_FILES:  # a damaged file is named by file and line, not by folder
         if (directory / name).exists():
             read_json(directory / name, expect=dict, error=CheckpointFileError)
+            with (directory / name).open("rb") as handle:
+                if handle.read(3) == b"\xef\xbb\xbf":  # the tokenizers library refuses it
+                    raise CheckpointFileError(
+                        directory / name, "starts with a UTF-8 byte-order mark; save it without"
+                    )
     try:
         return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{directory}: cannot load the tokenizer: {error}") from None
+    except Exception as error:  # the Rust tokenizers library raises a bare Exception
+        files = ", ".join(n for n in TOKENIZER_FILES if (directory / n).is_file())
+        detail = " ".join(str(error).split())
+        raise CheckpointError(
+            f"{directory}: cannot load the tokenizer ({files}): {detail}"
+        ) from None
 
 
 # ---- training samples ---------------------------------------------------------------------------
