@@ -124,6 +124,21 @@ def test_phenomena_of_real_answers(mapper, classes, answer, verb, noun, actions)
     assert mapping.actions == actions and mapping.to_dict()["actions"] == actions
 
 
+def test_any_subject_with_any_verb_form(mapper, classes):
+    subjects = ["The person", "Someone", "The camera wearer", "She", "The person's right hand",
+                "The cameraman", "The woman in the video", "The person holding a knife",
+                "The person, who is in a kitchen,", "It looks like the person"]  # fmt: skip
+    forms = ["picks up", "is picking up", "has picked up", "picked up", "appears to be picking up",
+             "is seen picking up", "is carefully picking up", "is about to pick up"]  # fmt: skip
+    wrong = [
+        f"{s} {f} the wooden spoon."
+        for s in subjects
+        for f in forms
+        if _names(mapper.map(f"{s} {f} the wooden spoon."), classes) != ("take", "spoon")
+    ]
+    assert not wrong
+
+
 def test_answer_sentences_set_aside_what_is_not_the_answer():
     assert answer_sentences("**Action:** Opening the fridge") == ["Opening the fridge"]
     assert answer_sentences("### Answer\n1. Open the drawer\n2. Take a fork") == [

@@ -45,6 +45,7 @@ from verbnoun.bench.free_text import (
     SUBJECT_NOUNS,
     SUBJECTS,
     is_participle,
+    is_past,
     verb_lemmas,
     word_set,
 )
@@ -63,6 +64,7 @@ _LOOK = word_set("look looks looked looking seem seems seemed")
 # Prepositions after which an -ing form is a verb: "by cutting", "in the process of peeling".
 _NOT_DONE = word_set("to once when until if")
 _RELATIVE = word_set("who which whose")
+_FRAMING_HEDGES = HEDGES - word_set("to like process")
 _KNOWN = (
     SUBJECTS | AUXILIARIES | HEDGES | ASPECT | CLAUSE_MARKS | DETERMINERS | POSSESSIVES
     | PREPOSITIONS | PRONOUNS | REFUSAL | CONTRAST | word_set("to s not")
@@ -204,8 +206,18 @@ class ClauseFinder:
             return prev in _ING_AFTER and word.endswith("ing")
         if self._unknown_verb(toks, i - 1):  # "tries to pry open", "Chef Anna opens"
             return True
-        # a finite verb after a longer subject: "A woman in a red apron slices bread"
-        return subject_seen and bool(verb_lemmas(word)) and not lexicon.is_noun_word(word)
+        if (  # "The janitor removes the lid": a noun phrase, then a finite verb
+            toks[0] in DETERMINERS
+            and self._finite(word, prev or "")
+            and not any(lexicon.is_verb_word(w) for w in toks[1:i])
+        ):
+            return True
+        # a verb after a longer subject: "A woman in a red apron slices bread", "A person is
+        # seen in the kitchen opening the microwave"
+        if not subject_seen:
+            return False
+        ing = word.endswith("ing") and bool(verb_lemmas(word)) and not lexicon.is_noun_word(word)
+        return ing or self._finite(word, prev)
 
     def _unknown_verb(self, toks: list[str], k: int) -> bool:
         """Whether ``toks[k]`` is a word of no list, in a verb's place (a verb the class lists
@@ -231,20 +243,32 @@ class ClauseFinder:
     def _modifier(self, toks: list[str], i: int) -> bool:
         """An -ing form right after the subject that only describes it, because the sentence's
         own verb comes later: "The person wearing an apron is cutting bread", "The person,
-        holding a bowl, whisks the eggs"."""
+        holding a bowl, whisks the eggs", "The person holding a knife removes the lid"."""
         prev = toks[i - 1] if i > 0 else None
         if not toks[i].endswith("ing") or not (prev in SUBJECTS or prev == ","):
             return False
-        n = len(toks)
-        for j in range(i + 1, n):
-            word = toks[j]
+        n, lexicon = len(toks), self.lexicon
+        for j in range(i + 2, n):
+            word, before = toks[j], toks[j - 1]
             if word in CLAUSE_MARKS and word != ",":
                 return False
-            if word in BE_FORMS and j + 1 < n and self.lexicon.is_verb_word(toks[j + 1]):
+            framing = word in AUXILIARIES or word in ASPECT or word in _FRAMING_HEDGES
+            if framing and any(lexicon.is_verb_word(w) for w in toks[j + 1 : j + 4]):
+                return True  # "... is cutting", "... has removed", "... seems to remove"
+            if self._finite(word, before):
                 return True
-            if toks[j - 1] == "," and verb_lemmas(word) and not word.endswith("ing"):
-                return self.lexicon.is_verb_word(word)
         return False
+
+    def _finite(self, word: str, before: str) -> bool:
+        """Whether ``word`` is a finite form of a lexicon verb (``removes``, ``removed``) that
+        is no noun and follows no determiner ("the plates" is a noun)."""
+        if word.endswith("ing") or self.lexicon.is_noun_word(word):
+            return False
+        if not verb_lemmas(word) and not is_past(word):  # "opens", "opened", "put"
+            return False
+        if before in DETERMINERS or before in POSSESSIVES:
+            return False
+        return self.lexicon.is_verb_word(word)
 
     # -- verbs that only frame another: "I see the person cutting", "looks like", "has opened"
     def _frames_only(self, toks: list[str], i: int, used: int) -> bool:

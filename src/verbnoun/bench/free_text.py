@@ -31,7 +31,8 @@ def word_set(text: str) -> frozenset[str]:
 SUBJECTS = word_set(
     "i me we you he she they someone somebody anyone one c person persons people man men woman women "
     "individual individuals user wearer participant subject actor chef cook guy lady boy girl "
-    "adult child figure human worker hand hands arm arms finger fingers left right other"
+    "adult child figure human worker hand hands arm arms finger fingers left right other "
+    "cameraman camerawoman kid operator baker resident student parent mother father mom dad"
 )
 # Subject nouns that are also verb forms of some data sets ("hand" in EK100's hang class): never
 # a verb unless they open a narration and an object follows ("hand cloth").
@@ -332,6 +333,14 @@ def is_participle(word: str) -> bool:
         if word in lemminflect.getInflection(base, tag="VBN"):
             return True
     return False
+
+
+@lru_cache(maxsize=65536)
+def is_past(word: str) -> bool:
+    """Whether ``word`` is a past-tense verb form (``opened``, ``put``, ``took``)."""
+    import lemminflect
+
+    return any(word in lemminflect.getInflection(b, tag="VBD") for b in (*verb_lemmas(word), word))
 
 
 def is_inflected(word: str) -> bool:
