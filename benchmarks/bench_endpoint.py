@@ -97,7 +97,7 @@ def main() -> None:
             with FakeOpenAI(faulty) as server:
                 return evaluate(name, faulty, server, wrap)
         run = work / name
-        retry = RetryPolicy(6, 300.0, args.first_wait, request_timeout=0.4)
+        retry = RetryPolicy(6, 300.0, args.first_wait, request_timeout=1.5)
         adapter = OpenAIAdapter("gpt-test", base_url=server.url, api_key_env=KEY_ENV,
                                 concurrency=args.concurrency, retry=retry)  # fmt: skip
         if wrap is not None:

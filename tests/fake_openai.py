@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -114,6 +115,12 @@ def late(seconds: float, payload: dict) -> Callable:
     return write
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # resets are the faults' own
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAI:
     """``with FakeOpenAI(respond) as server: ... server.url ... server.requests``"""
 
@@ -154,7 +161,7 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(
