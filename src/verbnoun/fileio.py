@@ -115,6 +115,23 @@ def _value_name(value: object) -> str:
     return type(value).__name__
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``json`` keeps the last of two equal keys silently; a file that has them is damaged."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return data
+
+
 def parse_json(
     text: str,
     path: str | Path,
@@ -125,7 +142,9 @@ def parse_json(
 ) -> Any:
     """Parse JSON text from ``path`` (at ``line`` for one JSONL line); errors name the place."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        raise error(path, f"duplicate key {duplicate.key!r} in one object", line=line) from None
     except json.JSONDecodeError as problem:
         where = line if line is not None else problem.lineno
         column = f" at column {problem.colno}" if line is None or problem.lineno == 1 else ""

@@ -93,6 +93,11 @@ PREDICTION_DAMAGE = [
     ("NaN score (challenge)", _challenge_with_nan, r"\[P03_01_0\]: verb score"),
     ("non-UTF-8 byte", lambda w: b'{"0": {"predictions": ["\xff"]}}', r":1: not UTF-8"),
     ("truncated", lambda w: w.predictions.read_bytes()[:-40], r"not valid JSON"),
+    (
+        "duplicate ids",
+        lambda w: w.predictions.read_bytes()[:-1] + b', "0": {"predictions": ["0:0"]}}',
+        r"duplicate key '0'",
+    ),
 ]
 
 
