@@ -254,8 +254,32 @@ def rewrite(toks: list[str], variants: dict[tuple[str, ...], tuple[str, ...]]) -
     return out
 
 
+def without_frame(toks: list[str]) -> list[str]:
+    """Tokens without phrases about the recording itself ("in the video", "from these
+    frames", "in this egocentric clip"): they name no object of the action."""
+    out, i, n = [], 0, len(toks)
+    while i < n:
+        if toks[i] in _FRAME_PREPOSITIONS:
+            end = next((j for j in range(i + 1, min(n, i + 5)) if toks[j] in _FRAME_NOUNS), None)
+            if end is not None and not any(t in (",", ":") for t in toks[i + 1 : end]):
+                i = end + 1
+                continue
+        out.append(toks[i])
+        i += 1
+    return out
+
+
+_FRAME_PREPOSITIONS = word_set("in from of throughout during within across at on")
+_FRAME_NOUNS = word_set(
+    "video videos clip clips footage frame frames scene scenes image images sequence recording "
+    "shot shots view perspective"
+)
+
+
 def normalise(toks: list[str]) -> list[str]:
-    """Tokens with everyday variants rewritten to the words class lists tend to use."""
+    """Tokens with everyday variants rewritten to the words class lists tend to use, and
+    without phrases about the recording (:func:`without_frame`)."""
+    toks = without_frame(toks)
     if any(t in _PHRASE_STARTS for t in toks):
         toks = rewrite(toks, _phrase_variant_forms())
     forms = _verb_variant_forms()

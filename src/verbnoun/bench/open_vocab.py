@@ -608,9 +608,10 @@ def _noun_query(region: list[str]) -> str | None:
 
 
 def _after_subject(toks: list[str]) -> int:
-    """Where a sentence without a known verb has its (unknown) verb: after any subject,
-    auxiliary or hedge words."""
-    i = 0
+    """Where a sentence without a known verb has its (unknown) verb: after any subject ("the
+    camera wearer"), auxiliary or hedge words."""
+    subject = [k for k in range(min(len(toks), 6)) if toks[k] in SUBJECTS]
+    i = subject[-1] + 1 if subject else 0
     while i < len(toks) and toks[i] in _LEAD_IN:
         i += 1
     return i
