@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -216,7 +217,7 @@ def read_yaml(
 
     text = read_text(path, error=error)
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_unique_key_loader())  # SafeLoader + duplicate keys refused
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None) or getattr(problem, "context_mark", None)
         line = None if mark is None else mark.line + 1
@@ -232,6 +233,33 @@ def read_yaml(
         if not isinstance(value, expect):
             raise error(path, f"expected {_type_name(expect)}, found {_value_name(value)}")
     return value
+
+
+@functools.cache
+def _unique_key_loader() -> type:
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (it keeps the last)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen: set = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue  # '<<' merges may be overridden on purpose
+                    key = self.construct_object(key_node, deep=deep)
+                    try:
+                        duplicate = key in seen
+                    except TypeError:  # unhashable: SafeLoader names it
+                        break
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r}", key_node.start_mark
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,11 @@ TRAIN_DAMAGE = [
     ("YAML tabs", "model:\n\ttiny: true\n", r":2: not valid YAML.*tabs"),
     ("top level a list", "- steps: 3\n", r"expected a mapping"),
     ("unknown key", "model: {tiny: true}\nstepz: 3\n", r"unknown config key 'stepz'"),
+    (
+        "duplicate key",
+        "model: {tiny: true}\nsteps: 3\nsteps: 4\n",
+        r":3: not valid YAML: duplicate key 'steps'",
+    ),
     ("wrong value type", "model: {tiny: true}\nsteps: many\n", r"steps: expected int"),
     (
         "NaN learning rate",

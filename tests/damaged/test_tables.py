@@ -228,6 +228,11 @@ DESCRIPTION_DAMAGE = [
         r"leaves the data set root",
     ),
     ("unknown key", _yaml(lambda t: t + "colour: blue\n"), r"unknown key\(s\) colour"),
+    (
+        "duplicate key",
+        _yaml(lambda t: t + "name: again\n"),
+        r":\d+: not valid YAML: duplicate key 'name'",
+    ),
     ("empty file", lambda p: p.write_bytes(b""), r"expected a mapping"),
     (
         "non-UTF-8 byte",
