@@ -256,10 +256,11 @@ def rewrite(toks: list[str], variants: dict[tuple[str, ...], tuple[str, ...]]) -
 
 def without_frame(toks: list[str]) -> list[str]:
     """Tokens without phrases about the recording itself ("in the video", "from these
-    frames", "in this egocentric clip"): they name no object of the action."""
+    frames", "in this egocentric clip"): they name no object of the action ("a seal of clip
+    top jar", without a determiner, is an object)."""
     out, i, n = [], 0, len(toks)
     while i < n:
-        if toks[i] in _FRAME_PREPOSITIONS:
+        if toks[i] in _FRAME_PREPOSITIONS and i + 1 < n and toks[i + 1] in DETERMINERS:
             end = next((j for j in range(i + 1, min(n, i + 5)) if toks[j] in _FRAME_NOUNS), None)
             if end is not None and not any(t in (",", ":") for t in toks[i + 1 : end]):
                 i = end + 1
