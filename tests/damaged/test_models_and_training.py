@@ -327,3 +327,14 @@ def test_sft_records_in_train(tmp_path, capsys, records, place):
     data = _mixture_train(tmp_path, records)
     refused(capsys, ["train", "--config", tmp_path / "train.yaml"], file=data / "mqa.jsonl",
             place=place)  # fmt: skip
+
+
+def test_specialist_train_empty_split_keeps_the_earlier_specialist(world, tmp_path, capsys):
+    kitchen = copy_kitchen(world, tmp_path)
+    header_only(kitchen / "annotations" / TRAIN)
+    out = tmp_path / "specialist"
+    out.mkdir()
+    (out / "specialist.json").write_text('{"an": "earlier specialist"}\n')
+    refused(capsys, ["specialist", "train", "--annotations", kitchen / "annotations", "--videos",
+                     world.videos, "--out", out], file=kitchen / "annotations" / TRAIN,
+            place="no segments in", keep=(out,))  # fmt: skip

@@ -235,6 +235,7 @@ def train_specialist(
 
     annotations = EK100Annotations(annotations_dir)
     segments = annotations.segments("train", require_labels=True)
+    _require_segments(segments, annotations, "train")
     vocabulary = annotations.action_vocabulary()
     sizes = (len(annotations.verbs()), len(annotations.nouns()), len(vocabulary))
     stages = Stages("specialist", ["decode clips", "train"], enabled=progress)
@@ -329,6 +330,12 @@ def load_specialist(model_dir: str | Path) -> tuple[SpecialistNet, dict]:
     return model, config
 
 
+def _require_segments(segments: Sequence[Segment], annotations, split: str) -> None:
+    if not segments:
+        files = ", ".join(str(p) for p in annotations.split_paths(split))
+        raise VerbnounError(f"no segments in {files} (split {split!r})")
+
+
 def predict_specialist(
     model_dir: str | Path,
     annotations_dir: str | Path,
@@ -352,6 +359,7 @@ def predict_specialist(
             f"{model_dir} was trained with"
         )
     segments = annotations.segments(split)
+    _require_segments(segments, annotations, split)
     clips = load_clips(segments, layout, settings)
     ranked = rank_actions(model, clips, vocabulary, top_k or settings.top_k)
     multi_file = len(annotations.split_paths(split)) > 1
