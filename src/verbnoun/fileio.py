@@ -3,14 +3,15 @@
 Readers: every file the tool reads goes through one of :func:`read_bytes`, :func:`read_text`,
 :func:`read_json`, :func:`read_jsonl`, :func:`read_yaml` or :func:`read_csv`. Each turns every
 problem (missing file, folder where a file was expected, permission denied, a byte that is not
-UTF-8, JSON/YAML syntax, a truncated last line, a wrong top-level type, ragged CSV rows) into a
-:class:`~verbnoun.errors.FileError` (or the subclass the caller passes as ``error=``) whose one-line
-message names the file and the line or key. A UTF-8 byte-order mark is accepted and dropped, and
+UTF-8, JSON/YAML syntax, a key given twice, a truncated last line, a wrong top-level type, ragged
+CSV rows) into a :class:`~verbnoun.errors.FileError` (or the subclass the caller passes as
+``error=``) whose one-line message names the file and the line or key. A UTF-8 byte-order mark is accepted and dropped, and
 CRLF line ends read like LF. :func:`require` reads one key of a parsed mapping with its type.
 
 Writers: :func:`atomic_write_bytes` and :func:`write_json` write one file; :func:`atomic_outputs`
 gives temporary paths for several files (a question file and its manifest) and renames them over
-the originals only when the whole block succeeded, so a failed run never destroys a finished one.
+the originals only when the whole block succeeded, so a failed run never destroys a finished one;
+:func:`atomic_folder` does the same for a whole output folder (an export).
 """
 
 from __future__ import annotations
