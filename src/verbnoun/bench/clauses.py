@@ -36,6 +36,7 @@ from verbnoun.bench.free_text import (
     CLAUSE_MARKS,
     CONTRAST,
     DETERMINERS,
+    FRAME_NOUNS,
     HEDGES,
     PERCEPTION,
     POSSESSIVES,
@@ -64,6 +65,7 @@ _LOOK = word_set("look looks looked looking seem seems seemed")
 # Prepositions after which an -ing form is a verb: "by cutting", "in the process of peeling".
 _NOT_DONE = word_set("to once when until if")
 _RELATIVE = word_set("who which whose")
+_HYPOTHETICAL = word_set("if whether unless")
 _FRAMING_HEDGES = HEDGES - word_set("to like process")
 _KNOWN = (
     SUBJECTS | AUXILIARIES | HEDGES | ASPECT | CLAUSE_MARKS | DETERMINERS | POSSESSIVES
@@ -166,7 +168,8 @@ class ClauseFinder:
             ):
                 entry, used, method = verb
                 passive = self._passive_subject(toks, i, clause_start)
-                found.append(Action(i, i + used, entry, method, mark, passive))
+                if mark not in _HYPOTHETICAL:  # "... to tell if the person opens the fridge"
+                    found.append(Action(i, i + used, entry, method, mark, passive))
                 i, mark, subject_seen = i + used, None, False
                 continue
             if word in SUBJECTS:
@@ -275,10 +278,14 @@ class ClauseFinder:
         word = toks[i]
         n = len(toks)
         after = toks[i + 1] if i + 1 < n else None
-        if word in PERCEPTION:  # "I see the person cutting", "what we see here is ..."
+        if word in PERCEPTION or word in ("view", "views", "viewing"):
+            # "I see the person cutting", "what we see here is ...", "to see the video"
             ahead = toks[i + 1 : i + 4]
             if any(w in SUBJECTS or w in BE_FORMS or w in ("that", "how", "what") for w in ahead):
                 return True
+            answerer = any(w in ("i", "we", "me", "to") for w in toks[max(0, i - 4) : i])
+            if answerer and any(w in FRAME_NOUNS for w in ahead):
+                return True  # the answerer speaking of the recording, not the person's action
             if i > 0 and toks[i - 1] in ("what", "can", "could"):
                 return True
         if word in _LOOK and (after in ("like", "as") or toks[i + 1 : i + 3] == ["to", "be"]):

@@ -64,7 +64,8 @@ PERCEPTION = word_set("see sees saw seeing watch watches watched watching notice
 # Words that make a sentence a refusal or a non-answer when they come before its verb.
 REFUSAL = word_set(
     "not no cannot t unable sorry unclear unsure uncertain impossible unknown nothing apologize "
-    "apologise unfortunately none nobody"
+    "apologise unfortunately none nobody typical typically usually generally commonly "
+    "hypothetical hypothetically"
 )
 # Words that end a refusal's reach: "I'm not sure, but the person is cutting bread".
 CONTRAST = word_set("but however though although yet")
@@ -82,7 +83,9 @@ PREPOSITIONS = word_set(
 )
 CONJUNCTIONS = word_set("and or then while but before after as so when once until whilst")
 # Words that open a new clause: a verb right after them starts another action.
-CLAUSE_MARKS = word_set(", : and or then while but before after when once whilst until so also")
+CLAUSE_MARKS = word_set(
+    ", : and or then while but before after when once whilst until so also if whether unless"
+)
 # Quantities before "of": the noun is what follows ("a sheet of foil", "a pinch of salt").
 PARTITIVES = word_set(
     "piece pieces slice slices bit bits sheet sheets pinch pinches handful handfuls bunch "
@@ -261,7 +264,7 @@ def without_frame(toks: list[str]) -> list[str]:
     out, i, n = [], 0, len(toks)
     while i < n:
         if toks[i] in _FRAME_PREPOSITIONS and i + 1 < n and toks[i + 1] in DETERMINERS:
-            end = next((j for j in range(i + 1, min(n, i + 5)) if toks[j] in _FRAME_NOUNS), None)
+            end = next((j for j in range(i + 1, min(n, i + 5)) if toks[j] in FRAME_NOUNS), None)
             if end is not None and not any(t in (",", ":") for t in toks[i + 1 : end]):
                 i = end + 1
                 continue
@@ -270,11 +273,11 @@ def without_frame(toks: list[str]) -> list[str]:
     return out
 
 
-_FRAME_PREPOSITIONS = word_set("in from of throughout during within across at on")
-_FRAME_NOUNS = word_set(
+FRAME_NOUNS = word_set(
     "video videos clip clips footage frame frames scene scenes image images sequence recording "
     "shot shots view perspective"
 )
+_FRAME_PREPOSITIONS = word_set("in from of throughout during within across at on")
 
 
 def normalise(toks: list[str]) -> list[str]:
