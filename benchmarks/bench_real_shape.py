@@ -21,8 +21,12 @@
    each process's peak resident memory. Target: about half per process.
 5. ``--gpu`` (only with CUDA): the question at 16 and 64 frames in bf16.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_real_shape.py [--work DIR] [--skip-train]
-        [--train-frames 2] [--repeats 2]
+    nice -n 10 .venv/bin/python benchmarks/bench_real_shape.py [--work DIR] [--frames 8]
+        [--repeats 1] [--compare-generate] [--skip-train | --skip-question] [--train-frames 2]
+        [--small]   # narrow layers: checks this script in minutes, measures nothing
+
+On a shared 2-core CPU one 2-frame prefill at this shape takes minutes and an 8-frame one four
+times that; measured there: ``--skip-train --frames 2`` (see the README).
 
 Needs about 8 GB of memory for 1-3 and about 2 x 9 GB for 4 (fp32 weights, gradients and AdamW
 state, halved per process by ZeRO-3).

@@ -146,6 +146,11 @@ def test_missing_model_or_chat_template_is_a_one_line_error(kitchen, tmp_path, c
     code, _ = _eval(root, questions, tmp_path / "c", "--model", "hf", "--hf-model", str(model))
     err = capsys.readouterr().err
     assert code == 1 and "has no chat template" in err and len(err.strip().splitlines()) == 1
+    (model / "chat_template.jinja").write_text(hf_families.IDEFICS3_TEMPLATE)
+    code, _ = _eval(root, questions, tmp_path / "e", "--model", "hf", "--hf-model", str(model),
+                    "--hf-frames", "video")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "takes no video" in err and len(err.strip().splitlines()) == 1
     code, _ = _eval(root, questions, tmp_path / "d", "--model", "hf")
     assert code == 1 and "--model hf needs --hf-model" in capsys.readouterr().err
 
