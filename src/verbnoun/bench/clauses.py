@@ -141,7 +141,8 @@ class ClauseFinder:
                 i, mark, subject_seen, clause_start = resume + 1, None, False, resume + 1
                 continue
             if word == "to":  # a purpose: "..., probably to put it on the stove"
-                mark = "to" if mark in (None, ",") else mark
+                if found:  # (before any action it is "appears to", "tries to")
+                    mark = "to" if mark in (None, ",") else mark
                 i += 1
                 continue
             if word in HEDGES or word == "not":
@@ -184,7 +185,12 @@ class ClauseFinder:
         after = toks[i + 1] if i + 1 < len(toks) else None
         lexicon = self.lexicon
         if word in SUBJECT_NOUNS:  # "hands kneading", "the hand picks": a subject
-            return prev is None and after is not None and lexicon.is_noun_word(after)
+            return (
+                prev is None
+                and after is not None
+                and lexicon.is_noun_word(after)
+                and not lexicon.is_verb_word(after)
+            )
         if prev in DETERMINERS and word.endswith("ing") and after == "of":
             return True  # "the washing of a pan"
         if prev is not None and (prev in DETERMINERS or prev in POSSESSIVES or prev.isdigit()):
@@ -203,7 +209,9 @@ class ClauseFinder:
             return True
         if prev in SUBJECTS or prev in AUXILIARIES or prev in HEDGES or prev in ASPECT:
             return True
-        if prev in ("to", "not") or _ends_adverb(prev):
+        if _ends_adverb(prev):  # "carefully peels", but "freshly ground pepper" is a noun
+            return not self._adjective(toks, i)
+        if prev in ("to", "not"):
             return True
         if prev in PREPOSITIONS:  # "by cutting", "in the process of peeling"
             return prev in _ING_AFTER and word.endswith("ing")
@@ -221,6 +229,16 @@ class ClauseFinder:
             return False
         ing = word.endswith("ing") and bool(verb_lemmas(word)) and not lexicon.is_noun_word(word)
         return ing or self._finite(word, prev)
+
+    def _adjective(self, toks: list[str], i: int) -> bool:
+        """A participle used as an adjective: no object, particle or end follows it."""
+        word = toks[i]
+        if word.endswith("ing") or not is_participle(word):
+            return False
+        after = toks[i + 1] if i + 1 < len(toks) else None
+        if after is None or after in PREPOSITIONS or after in CLAUSE_MARKS:
+            return False
+        return not (after in DETERMINERS or after in POSSESSIVES or after in PRONOUNS)
 
     def _unknown_verb(self, toks: list[str], k: int) -> bool:
         """Whether ``toks[k]`` is a word of no list, in a verb's place (a verb the class lists
@@ -330,7 +348,7 @@ def object_end(toks: list[str], actions: list[Action], k: int) -> int:
     if k + 1 >= len(actions):
         return len(toks)
     end = actions[k + 1].start
-    while end > actions[k].end and toks[end - 1] in _WALK_BACK:
+    while end > actions[k].end and (toks[end - 1] in _WALK_BACK or _ends_adverb(toks[end - 1])):
         end -= 1
     return end
 
@@ -342,7 +360,10 @@ def first_performed(toks: list[str], actions: list[Action]) -> int:
     if len(actions) > 1 and toks[actions[0].start] in _PERFECT:  # "has a knife and is cutting"
         return 1 + first_performed(toks, actions[1:])
     if len(actions) > 1 and (actions[0].mark == "before" or actions[1].mark == "after"):
-        return 1
+        earlier = 0 if actions[0].mark == "before" else 1
+        if toks[actions[earlier].end : object_end(toks, actions, earlier)]:
+            return 1  # not "... after cooking": an action without an object is only a time
+
     return 0
 
 
