@@ -322,6 +322,26 @@ def _verb_variant_forms() -> dict[str, str]:
     return forms
 
 
+def pronoun_object(region: list[str]) -> bool:
+    """Whether an object region starts (after prepositions) with a pronoun: "it", "them"."""
+    i = 0
+    while i < len(region) and (region[i] in _OBJECT_LEAD):
+        i += 1
+    return i < len(region) and region[i] in PRONOUNS
+
+
+def drop_determiners_after_of(region: list[str]) -> list[str]:
+    """ "door of the fridge" -> "door of fridge", the way class lists say it."""
+    return [
+        t
+        for k, t in enumerate(region)
+        if not (k > 0 and region[k - 1] == "of" and t in DETERMINERS)
+    ]
+
+
+_OBJECT_LEAD = PREPOSITIONS | CONJUNCTIONS | {",", ":"}
+
+
 # ---------------------------------------------------------------- word forms (lemminflect)
 
 

@@ -56,12 +56,13 @@ from verbnoun.bench.free_text import (
     HEDGES,
     PARTITIVES,
     PREPOSITIONS,
-    PRONOUNS,
     SUBJECTS,
     answer_sentences,
     answer_text,
+    drop_determiners_after_of,
     normalise,
     noun_lemmas,
+    pronoun_object,
     singular,
     tokens,
     verb_lemmas,
@@ -417,7 +418,6 @@ class OpenVocabMapper:
 
     # -- an answer: the first sentence that names an action, the action performed first
     def _parse(self, raw: str) -> _Parse:
-        lexicon = self.lexicon
         sentences = []
         for sentence in answer_sentences(raw):
             toks = self._tokens(sentence)
@@ -434,8 +434,16 @@ class OpenVocabMapper:
             query = toks[start] if start < len(toks) else None
             return _Parse(text, toks, UNMAPPED, noun, 0, query, _noun_query(toks[start + 1 :]))
         first = with_verb[0]
-        text, toks, actions = answered[first]
         total = max(1, sum(counted(s[1], s[2]) for s in answered[first:] if s[2]))
+        parses = []
+        for k in with_verb:  # the first sentence whose action has its object ("He walks over.
+            parses.append(self._sentence(*answered[k], total))  # Then he grabs a pan.")
+            if parses[-1].noun.class_id is not None:
+                return parses[-1]
+        return parses[0]
+
+    def _sentence(self, text: str, toks: list[str], actions: list[Action], total: int) -> _Parse:
+        lexicon = self.lexicon
         k = first_performed(toks, actions)
         action = actions[k]
         end = object_end(toks, actions, k)
@@ -447,10 +455,10 @@ class OpenVocabMapper:
             if not region and k + 1 < len(actions):  # "rinses and dries the bowl"
                 region = toks[actions[k + 1].end : object_end(toks, actions, k + 1)]
         noun = self._noun(region)
-        if k > 0 and _pronoun_object(region):  # "before cutting the tomato, ... washes it"
+        if k > 0 and pronoun_object(region):  # "before cutting the tomato, ... washes it"
             other = actions[k - 1]
             noun = self._noun(toks[other.end : object_end(toks, actions, k - 1)])
-        elif noun.class_id is None and _pronoun_object(region):  # "reaches for the pot, lifts it"
+        elif noun.class_id is None and pronoun_object(region):  # "reaches for the pot, lifts it"
             noun = self._antecedent(toks[: action.start])
         if verb.class_id is not None and noun.class_id is not None:
             v, n = lexicon.convention(verb.class_id, noun.class_id)
@@ -483,7 +491,7 @@ class OpenVocabMapper:
 
     def _antecedent(self, before: list[str]) -> Part:
         """The last noun before the verb, for a pronoun object ("it", "them")."""
-        before = _drop_determiners_after_of(before)
+        before = drop_determiners_after_of(before)
         phrases = [p for p in _phrases(before, 0, self.lexicon) if p[2]]
         if not phrases:
             return UNMAPPED
@@ -495,7 +503,7 @@ class OpenVocabMapper:
 
     # -- the noun: the head of the first object phrase, else the first noun further on
     def _noun(self, region: list[str]) -> Part:
-        region = _drop_determiners_after_of(region)
+        region = drop_determiners_after_of(region)
         phrases = _phrases(region, 0, self.lexicon)
         rank = 0
         for begin, end, matches in phrases:
@@ -639,22 +647,6 @@ def _completes(toks: list[str], k: int, verb_end: int, pair: tuple, entry: Entry
         return True
     after = toks[k + 1] if k + 1 < len(toks) else None
     return after is None or after in _BOUNDARY
-
-
-def _pronoun_object(region: list[str]) -> bool:
-    i = 0
-    while i < len(region) and region[i] in _BOUNDARY:
-        i += 1
-    return i < len(region) and region[i] in PRONOUNS
-
-
-def _drop_determiners_after_of(region: list[str]) -> list[str]:
-    """ "door of the fridge" -> "door of fridge", the way class lists say it."""
-    return [
-        t
-        for k, t in enumerate(region)
-        if not (k > 0 and region[k - 1] == "of" and t in DETERMINERS)
-    ]
 
 
 # ---------------------------------------------------------------- the naive baseline
