@@ -9,8 +9,8 @@ Run: ``.venv/bin/python benchmarks/parity_original_train.py [--videos 8] [--per-
 2. Our samples: :class:`verbnoun.train.data.SFTDataset` with the trainer's default
    (``data.supervision: original``) and the real Qwen2 tokenizer (from the BPE ranks in the
    ``dashscope`` wheel, saved with ``save_pretrained`` for both sides).
-3. The authors' samples, in the authors' virtual environment (``benchmarks/original_env.py``
-   when it exists, else ``/work/ref/original-venv``; never our venv, the import names clash):
+3. The authors' samples, in the authors' virtual environment (``benchmarks/original_env.py``'s
+   ``original_python``, else ``/work/ref/original-venv``; never our venv: the names clash):
    their ``preprocess_multimodal`` and ``preprocess_qwen`` (what ``preprocess`` calls for the
    ``qwen_1_5`` conversation template) and ``DataCollatorForSupervisedDataset``, read from their
    installed ``llavaction/train/train.py`` and run unchanged. Their ``train.py`` cannot be
@@ -19,8 +19,16 @@ Run: ``.venv/bin/python benchmarks/parity_original_train.py [--videos 8] [--per-
    the data arguments). Each record's first human turn is the text our dataset writes (with its
    time instruction), which the authors' ``format_llava_prompt`` also writes (checked by the
    inference parity benchmark).
-4. Compares input ids and supervised positions record by record, and the LM loss of one tiny
-   model (ours, seeded) on the collated batch of each side.
+4. Compares input ids and supervised positions record by record (their collator's batch is
+   kept for the next step).
+5. The loss of the same tiny model: a tiny LLaVAction (0.5B style, 384-px SigLIP tower named by
+   a hub id and kept in a local Hugging Face cache) made with the authors' classes, seeded,
+   runs its own forward (LM loss, and LM + auxiliary loss with the verb/noun/action labels) on
+   their samples and is saved with their ``save_pretrained``; ours loads that directory and
+   computes the same on our samples, with the same pixel values. One batch per question type
+   and one padded batch of two. Stand-ins (printed): ``.cuda()`` -> CPU, float32,
+   ``config.use_cache = False`` (as their ``train()`` sets it), and a one-process ``gloo``
+   group for the ``all_reduce`` in their forward.
 
 Targets: ids and supervised positions identical for every record; |loss difference| <= 1e-4.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -92,6 +101,205 @@ Path(sys.argv[2]).write_text(json.dumps({
     "batch_attention": batch["attention_mask"].long().tolist(),
 }))
 """
+
+
+AUTHORS_LOSS = r"""
+import json, sys
+from contextlib import contextmanager
+from pathlib import Path
+import numpy as np
+import torch
+
+import llavaction.model  # noqa: F401
+from llavaction.model.language_model.llava_qwen import LlavaQwenConfig, LlavaQwenForCausalLM
+from llavaction.model.multimodal_encoder.siglip_encoder import SigLipVisionConfig, SigLipVisionModel
+from transformers import AutoTokenizer
+
+torch.set_num_threads(2)
+job = json.loads(Path(sys.argv[1]).read_text())
+# its forward all-reduces whether any rank has action labels: a world of one process
+torch.distributed.init_process_group(
+    "gloo", init_method="file://" + job["rendezvous"], rank=0, world_size=1)
+
+
+def init_weights(model, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=generator, dtype=torch.float32)
+            param.copy_(1.0 + 0.1 * noise if "norm" in name and name.endswith("weight")
+                        else noise * 0.05)
+
+
+@contextmanager
+def on_cpu():
+    original_to, original_cuda = torch.Tensor.to, torch.Tensor.cuda
+    def to(self, *args, **kwargs):
+        args = tuple("cpu" if a == "cuda" else a for a in args)
+        if kwargs.get("device") == "cuda":
+            kwargs["device"] = "cpu"
+        return original_to(self, *args, **kwargs)
+    torch.Tensor.to, torch.Tensor.cuda = to, (lambda self, *a, **k: self)
+    try:
+        yield
+    finally:
+        torch.Tensor.to, torch.Tensor.cuda = original_to, original_cuda
+
+
+snapshot = Path(job["tower_snapshot"])
+snapshot.mkdir(parents=True, exist_ok=True)
+tower = SigLipVisionModel(SigLipVisionConfig(**job["tower"]))
+init_weights(tower, 1)
+tower.save_pretrained(str(snapshot))
+(snapshot.parent.parent / "refs").mkdir(exist_ok=True)
+(snapshot.parent.parent / "refs" / "main").write_text(snapshot.name)
+config = LlavaQwenConfig(**job["config"])
+config._attn_implementation = "sdpa"
+config.use_cache = False  # as their train() sets it (the heads read outputs[1], hidden states)
+model = LlavaQwenForCausalLM(config)  # its tower comes from the local cache, by hub id
+init_weights(model, 2)
+model.float().eval()
+tokenizer = AutoTokenizer.from_pretrained(job["tokenizer"])
+losses = []
+with torch.no_grad(), on_cpu():
+    for batch in job["batches"]:
+        data = np.load(batch["arrays"])
+        ids, labels = torch.from_numpy(data["input_ids"]), torch.from_numpy(data["labels"])
+        images = [torch.from_numpy(p) for p in data["pixels"]]
+        actions = torch.from_numpy(data["actions"])
+        mask = ids.ne(tokenizer.pad_token_id)
+        kwargs = dict(input_ids=ids, attention_mask=mask, labels=labels, images=images,
+                      modalities=["video"] * len(images), image_sizes=[(s, s) for s in [384]] * len(images))
+        lm = model(**kwargs).loss.item()
+        total = model(**kwargs, actions=actions).loss.item()
+        losses.append({"name": batch["name"], "lm": lm, "total": total})
+model.save_pretrained(job["checkpoint"])
+tokenizer.save_pretrained(job["checkpoint"])
+Path(sys.argv[2]).write_text(json.dumps(losses))
+print("authors: LlavaQwenForCausalLM (float32, sdpa) forward with labels and actions on CPU "
+      "(.cuda() -> CPU; config.use_cache False as in their train(); a one-process gloo "
+      "group for its all_reduce); saved with its "
+      "save_pretrained", file=sys.stderr)
+"""
+TOWER_ID = "verbnoun-parity/siglip-tiny-patch14-384"
+TOWER = {  # SigLIP at 384 px / patch 14 (the original asserts 729 tokens), tiny width
+    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3, "num_attention_heads": 2,
+    "image_size": 384, "patch_size": 14, "layer_norm_eps": 1e-6,
+    "hidden_act": "gelu_pytorch_tanh",
+}  # fmt: skip
+
+
+def released_config(vocab_rows: int) -> dict:
+    """A tiny LLaVAction (0.5B style: tied head, ``one_token`` action supervision)."""
+    return {
+        "vocab_size": vocab_rows, "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 32768, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6,
+        "hidden_act": "silu", "tie_word_embeddings": True, "bos_token_id": 151643,
+        "eos_token_id": 151645, "use_sliding_window": False, "torch_dtype": "float32",
+        "architectures": ["LlavaQwenForCausalLM"], "mm_vision_tower": TOWER_ID,
+        "mm_projector_type": "mlp2x_gelu", "mm_hidden_size": TOWER["hidden_size"],
+        "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch",
+        "mm_patch_merge_type": "spatial_unpad", "mm_newline_position": "grid",
+        "mm_spatial_pool_mode": "bilinear", "mm_spatial_pool_stride": 2,
+        "image_aspect_ratio": "anyres_max_9", "mm_use_im_start_end": False,
+        "mm_use_im_patch_token": False, "vision_supervision": "one_token",
+        "vision_token_training": "last_layer", "action_types": "97,300,3806",
+        "add_faster_video": False,
+    }  # fmt: skip
+
+
+def loss_parity(
+    python: Path, root: Path, records, videos: Path, ours_original, ours_answer, authors
+) -> float:
+    """The loss of the authors' tiny LLaVAction (their classes, seeded, saved with their
+    ``save_pretrained``) on their samples, against ours loaded from that directory on ours:
+    one batch per question type (one record each) and one batch of two (padding); LM loss and
+    LM + auxiliary loss. Returns the largest |difference|. For scale, the LM loss of the pair
+    batch with answer-only supervision (the old default) is printed too."""
+    import numpy as np
+
+    from verbnoun.data.layouts import make_layout
+    from verbnoun.model.checkpoint import load_pretrained
+    from verbnoun.train.data import SFTDataset
+
+    home = root / "hf-home"
+    snapshot = home / "hub" / f"models--{TOWER_ID.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    os.environ.update(HF_HOME=str(home), HF_HUB_OFFLINE="1")
+    os.environ.pop("HF_HUB_CACHE", None)
+    from verbnoun.model.processor import Processor
+    from verbnoun.model.tokenization import load_tokenizer
+
+    tokenizer = load_tokenizer(root / "tokenizer")
+    dataset = SFTDataset(records, Processor(tokenizer, 384),
+                         make_layout("chunks", videos, chunk_seconds=15.0), frames=FRAMES,
+                         size=SIZE)  # fmt: skip
+    kinds: dict[str, int] = {}
+    for index, record in enumerate(records):
+        kind = "multi_turn" if record["id"].startswith("multi:") else record["question_type"]
+        kinds.setdefault(kind, index)
+    groups = [(kind, [index]) for kind, index in kinds.items()]
+    groups.append(("pair", [kinds["mqa"], kinds["multi_turn"]]))
+    batches, samples = [], {}
+    for name, indices in groups:
+        rows = [authors["records"][i] for i in indices]
+        width = max(len(r["input_ids"]) for r in rows)
+        pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        ids = np.full((len(rows), width), pad, dtype=np.int64)
+        labels = np.full((len(rows), width), -100, dtype=np.int64)
+        for row, r in enumerate(rows):
+            ids[row, : len(r["input_ids"])] = r["input_ids"]
+            labels[row, : len(r["labels"])] = r["labels"]
+        items = [dataset[i] for i in indices]
+        pixels = np.stack([item["pixel_values"].numpy() for item in items])
+        actions = np.stack([item["actions"].numpy() for item in items])
+        path = root / f"loss-{name}.npz"
+        np.savez(path, input_ids=ids, labels=labels, pixels=pixels, actions=actions)
+        batches.append({"name": name, "arrays": str(path)})
+        samples[name] = (indices, items)
+    job = {
+        "tower": TOWER, "tower_snapshot": str(snapshot), "config": released_config(151936),
+        "tokenizer": str(root / "tokenizer"), "checkpoint": str(root / "authors-ckpt"),
+        "batches": batches, "rendezvous": str(root / "rendezvous"),
+    }  # fmt: skip
+    (root / "loss-job.json").write_text(json.dumps(job))
+    (root / "authors_loss.py").write_text(AUTHORS_LOSS)
+    run = subprocess.run(
+        [str(python), str(root / "authors_loss.py"), str(root / "loss-job.json"),
+         str(root / "loss-out.json")], capture_output=True, text=True, cwd=root, env=env,
+    )  # fmt: skip
+    if run.returncode:
+        raise SystemExit(f"the authors' loss side failed:\n{run.stderr[-4000:]}")
+    print(run.stderr.strip().splitlines()[-1])
+    theirs = {r["name"]: r for r in json.loads((root / "loss-out.json").read_text())}
+    model, _ = load_pretrained(root / "authors-ckpt", device="cpu", dtype=torch.float32)
+    model.eval()
+    worst = 0.0
+    print(f"\n{'batch':<20}{'authors LM':>12}{'ours LM':>12}{'authors LM+aux':>16}"
+          f"{'ours LM+aux':>13}{'|diff|':>10}")  # fmt: skip
+    for name, (indices, items) in samples.items():
+        ids = [ours_original[i]["input_ids"] for i in indices]
+        labels = [ours_original[i]["labels"] for i in indices]
+        pixels = [item["pixel_values"] for item in items]
+        actions = torch.stack([item["actions"] for item in items])
+        with torch.no_grad():
+            lm = model(ids, pixels, labels).lm_loss.item()
+            total = model(ids, pixels, labels, actions).loss.item()
+        diff = max(abs(lm - theirs[name]["lm"]), abs(total - theirs[name]["total"]))
+        worst = max(worst, diff)
+        print(f"{name:<20}{theirs[name]['lm']:>12.6f}{lm:>12.6f}{theirs[name]['total']:>16.6f}"
+              f"{total:>13.6f}{diff:>10.2e}")  # fmt: skip
+    indices, items = samples["pair"]
+    with torch.no_grad():
+        answer_only = model(
+            [ours_answer[i]["input_ids"] for i in indices],
+            [item["pixel_values"] for item in items],
+            [ours_answer[i]["labels"] for i in indices],
+        ).lm_loss.item()
+    print(f"(pair batch, answer-only supervision: LM loss {answer_only:.6f})")
+    return worst
 
 
 def authors_python() -> Path:
@@ -179,10 +387,9 @@ def main() -> None:
     torch.set_num_threads(2)
 
     from verbnoun.data.layouts import make_layout
-    from verbnoun.model.architecture import IGNORE_INDEX, LlavactionForCausalLM
-    from verbnoun.model.config import tiny_config
+    from verbnoun.model.architecture import IGNORE_INDEX
     from verbnoun.model.processor import Processor
-    from verbnoun.train.data import SFTDataset, collate, model_inputs
+    from verbnoun.train.data import SFTDataset
 
     python = authors_python()
     print(f"authors' environment: {python}")
@@ -256,22 +463,9 @@ def main() -> None:
               f"answer-only {supervised['answer']} "
               f"({supervised['original'] / supervised['answer']:.2f}x)")  # fmt: skip
 
-        # the LM loss of one tiny model on each side's collated batch
-        config = tiny_config(vocab_size=len(tokenizer), action_types=(20, 40, 200))
-        model = LlavactionForCausalLM(config).eval()
-        batch = collate(ours["original"])
-        ids, videos_, labels = model_inputs(batch)
-        their_ids = torch.tensor(authors["batch_input_ids"])
-        their_labels = torch.tensor(authors["batch_labels"])
-        lengths = torch.tensor(authors["batch_attention"]).sum(1).tolist()
-        their_rows = [their_ids[r, :n] for r, n in enumerate(lengths)]
-        their_label_rows = [their_labels[r, :n] for r, n in enumerate(lengths)]
-        with torch.no_grad():
-            loss_ours = model(ids, videos_, labels).lm_loss.item()
-            loss_theirs = model(their_rows, videos_, their_label_rows).lm_loss.item()
-        diff = abs(loss_ours - loss_theirs)
-        print(f"\nLM loss, tiny model, {len(ids)} samples: ours {loss_ours:.6f}, "
-              f"authors' batch {loss_theirs:.6f}, |diff| {diff:.2e} (target <= 1e-4)")  # fmt: skip
+        # the loss of the same tiny model (the authors', and ours loaded from its directory)
+        diff = loss_parity(python, root, records, videos, ours["original"], ours["answer"], authors)
+        print(f"largest |loss difference| {diff:.2e} (target <= 1e-4)")
         ok = identical == total and diff <= 1e-4
         print(f"\nTARGET ids and supervised positions identical on {identical}/{total} records, "
               f"loss |diff| {diff:.2e}: {'MET' if ok else 'NOT MET'}")  # fmt: skip
