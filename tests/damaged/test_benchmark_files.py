@@ -210,6 +210,16 @@ QUESTION_DAMAGE = [
         _question(14, lambda d: d["options"][2].__setitem__("action_id", "F:11")),
         r":14: bad question: not an action id",
     ),
+    (
+        "option source a list",
+        _question(15, lambda d: d["options"][0].__setitem__("source", [])),
+        r":15: bad question: option 0: source must be text",
+    ),
+    (
+        "prior action without offset",
+        _question(16, lambda d: d.__setitem__("prior_actions", [{"id": "x"}, {"id": "y"}])),
+        r":16: bad question: prior action 0",
+    ),
     ("folder instead of file", replace_with_folder, r"is a folder"),
 ]
 

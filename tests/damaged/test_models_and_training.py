@@ -66,13 +66,25 @@ CHECKPOINT_DAMAGE = [
         "config wrong value type",
         _json_file("config.json", lambda c: c.__setitem__("num_hidden_layers", "two")),
         "config.json",
-        r"\[num_hidden_layers\]: expected int",
+        r"\[num_hidden_layers\]: expected a positive integer",
     ),
     (
         "config negative size",
         _json_file("config.json", lambda c: c.__setitem__("hidden_size", -64)),
         "config.json",
-        r"\[hidden_size\]: expected int",
+        r"\[hidden_size\]: expected a positive integer",
+    ),
+    (
+        "config zero key/value heads",
+        _json_file("config.json", lambda c: c.__setitem__("num_key_value_heads", 0)),
+        "config.json",
+        r"\[num_key_value_heads\]: expected a positive integer, got 0",
+    ),
+    (
+        "config heads that do not divide the width",
+        _json_file("config.json", lambda c: c.__setitem__("num_attention_heads", 7)),
+        "config.json",
+        r"\[num_attention_heads\]: 7 heads do not divide",
     ),
     (
         "config non-UTF-8",

@@ -156,7 +156,7 @@ class Question:
     @classmethod
     def from_dict(cls, data: dict) -> Question:
         options = tuple(_option(i, option) for i, option in enumerate(data["options"]))
-        prior = tuple(PriorAction(**p) for p in data.get("prior_actions", []))
+        prior = tuple(_prior_action(i, p) for i, p in enumerate(data.get("prior_actions") or []))
         single = data["verb_class"] is None and data["noun_class"] is None
         action_class = None
         if single:
@@ -229,10 +229,25 @@ def _option(index: int, data: object) -> Option:
         problems.append(f"unknown key(s) {unknown}")
     if problems:
         raise ValueError(f"option {index}: " + ", ".join(problems))
+    wrong = [key for key in OPTION_KEYS if not isinstance(data[key], str)]
+    if wrong:
+        raise ValueError(f"option {index}: {', '.join(wrong)} must be text")
     rank = data.get("rank")
     if rank is not None and (type(rank) is not int or rank < 1):
         raise ValueError(f"option {index}: rank must be a positive integer, got {rank!r}")
     return Option(**data)
+
+
+def _prior_action(index: int, data: object) -> PriorAction:
+    """A previous action from its JSON object, its fields checked."""
+    if not isinstance(data, dict) or set(data) != {"id", "offset", "narration", "action_id"}:
+        raise ValueError(f"prior action {index}: needs exactly id, offset, narration, action_id")
+    offset = data["offset"]
+    if type(offset) not in (int, float) or not math.isfinite(offset):
+        raise ValueError(f"prior action {index}: offset must be a number, got {offset!r}")
+    if not all(isinstance(data[key], str) for key in ("id", "narration", "action_id")):
+        raise ValueError(f"prior action {index}: id, narration and action_id must be text")
+    return PriorAction(**data)
 
 
 def dumps(question: Question) -> str:

@@ -66,7 +66,8 @@ def read_config(directory: str | Path) -> LlavactionConfig:
 
 
 def _check_numbers(config: LlavactionConfig, path: Path) -> None:
-    """Refuse a shape setting of the wrong type (``"two"`` layers) before a model is built."""
+    """Refuse a shape setting of the wrong type (``"two"`` layers, zero heads) before a model
+    is built from it."""
     import dataclasses
     import math
 
@@ -77,18 +78,36 @@ def _check_numbers(config: LlavactionConfig, path: Path) -> None:
             if value is None and "None" in str(setting.type):
                 continue
             if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, int):
-                ok = type(value) is int and value >= 0
+                ok, wanted = isinstance(value, bool), "true or false"
+            elif isinstance(default, int):  # sizes are positive; token ids may be 0
+                least = 0 if setting.name.endswith("_id") else 1
+                ok = type(value) is int and value >= least
+                wanted = "a positive integer" if least else "an integer >= 0"
             elif isinstance(default, float):
-                ok = type(value) in (int, float) and math.isfinite(value)
+                ok, wanted = type(value) in (int, float) and math.isfinite(value), "a number"
+            elif isinstance(default, str):
+                ok, wanted = isinstance(value, str), "text"
             else:
                 continue
             if not ok:
                 key = setting.name if part == "text" else f"vision.{setting.name}"
-                raise CheckpointFileError(
-                    path, f"expected {type(default).__name__}, got {value!r}", key=key
-                )
+                raise CheckpointFileError(path, f"expected {wanted}, got {value!r}", key=key)
+    text, vision = config.text, config.vision
+    for width, heads, key in (
+        (text.hidden_size, text.num_attention_heads, "num_attention_heads"),
+        (vision.hidden_size, vision.num_heads, "vision.num_heads"),
+    ):
+        if width % heads:
+            raise CheckpointFileError(
+                path, f"{heads} heads do not divide the width {width}", key=key
+            )
+    if text.num_attention_heads % text.num_key_value_heads:
+        raise CheckpointFileError(
+            path,
+            f"{text.num_key_value_heads} key/value heads do not divide "
+            f"{text.num_attention_heads} attention heads",
+            key="num_key_value_heads",
+        )
 
 
 def weight_files(directory: str | Path) -> list[Path]:
