@@ -71,7 +71,7 @@ def test_bad_predictions_file_names_it(kitchen, tmp_path, capsys):
     args = ["mqa", "build", "--annotations", str(kitchen), "--out", str(tmp_path / "q.jsonl"),
             "--distractors", "specialist", "--predictions", str(bad)]  # fmt: skip
     assert main(args) == 1
-    assert f"{bad}: not valid JSON" in capsys.readouterr().err
+    assert f"{bad}:1: not valid JSON" in capsys.readouterr().err
 
 
 def test_mqa_does_not_import_torch(kitchen, tmp_path):
