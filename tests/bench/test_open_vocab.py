@@ -149,6 +149,10 @@ def test_answer_sentences_set_aside_what_is_not_the_answer():
     ]  # fmt: skip
     assert answer_sentences("Could you share the video? I see 2.5 cups.") == ["I see 2.5 cups"]
     assert answer_sentences('{"action": "stir the soup"}') == ["stir the soup"]
+    assert answer_sentences("<answer>cut onion</answer>") == ["cut onion"]
+    assert answer_sentences("Step 1: open the fridge 2) take milk") == [
+        "open the fridge", "take milk"
+    ]  # fmt: skip
     assert answer_sentences("") == [] and answer_text("...") == ""
 
 

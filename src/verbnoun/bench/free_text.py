@@ -151,14 +151,16 @@ VERB_VARIANTS = {
 _VARIANT_STARTS = frozenset(k[0] for k in NOUN_VARIANTS)
 _TOKEN = re.compile(r"[a-z0-9]+|[,:]")
 _WORD = re.compile(r"[a-z0-9]+")
-_SENTENCE_END = re.compile(r"((?<!\d)[.!?;](?!\d)|\n|\s[-\u2013\u2014]+\s|[\u2013\u2014])")
+_SENTENCE_END = re.compile(
+    r"((?<!\d)[.!?;](?!\d)|\n|\s[-\u2013\u2014]+\s|[\u2013\u2014]|\s\d{1,2}[.)]\s)"
+)
 _LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022>]+|\d+[.)])\s+")
-_LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z '\-]{0,40}?)\s*[:=]\s*(?=\S)")
+_LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 '\-]{0,40}?)\s*[:=]\s*(?=\S)")
 _VERB_NOUN = re.compile(
     r"\bverb\s*[:=]\s*([A-Za-z][\w -]*?)\s*(?:[,;\n]|$).*?\bnoun\s*[:=]\s*([A-Za-z][\w: -]*)",
     re.IGNORECASE | re.DOTALL,
 )
-_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|<[^<>]{1,40}>")
 _MARKUP = re.compile(r"[*_`#~]+")
 _JSON_KEYS = ("answer", "action", "narration", "description", "caption", "response")
 
