@@ -3,7 +3,7 @@
 Each seed varies everything the demo draws: the kitchen (videos, segments, actions), the
 specialist (folds, initialisation), the benchmarks' and the SFT data's distractors, and the
 trained models (initialisation, data order). Per seed the whole demo runs into ``OUT/seed-K``
-(finished stages are reused on a second call); then each of the demo's claims
+(a finished seed is only read back, a killed one resumes its stages); then each of the demo's claims
 (:func:`verbnoun.demo.demo_claims`) is printed with the number of seeds in which it held
 (effect > 0 and exact McNemar p < 0.05 on that seed's questions), the number in which the
 effect was merely positive, and the pooled paired test over all seeds' questions.
@@ -38,11 +38,10 @@ def run_seed(out: Path, seed: int, recipe) -> dict:
     from verbnoun.demo import run_demo
 
     timing_file = out / "timing.json"
-    fresh = not (out / "summary.json").is_file()
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    run_demo(out, seed=seed, recipe=recipe)
-    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-    if fresh:
+    if not (out / "summary.json").is_file():  # finished seeds are only read back
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        run_demo(out, seed=seed, recipe=recipe)
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
         timing_file.write_text(json.dumps({"wall_s": wall, "cpu_s": cpu}) + "\n")
     if timing_file.is_file():
         return json.loads(timing_file.read_text())
