@@ -140,6 +140,7 @@ PHRASE_VARIANTS = {
     ("take", "a", "look"): "look", ("have", "a", "look"): "look",
     ("take", "a", "sip"): "drink", ("take", "a", "bite"): "eat",
     ("have", "a", "sip"): "drink", ("have", "a", "bite"): "eat",
+    ("do", "the", "dishes"): "wash the dishes", ("do", "the", "washing", "up"): "wash the dishes",
 }  # fmt: skip
 # Verbs (base forms; every inflection follows): cooking and cleaning words the lists may lack.
 VERB_VARIANTS = {
@@ -293,7 +294,7 @@ def normalise(toks: list[str]) -> list[str]:
     return rewrite(toks, NOUN_VARIANTS)
 
 
-_PHRASE_STARTS = word_set("take takes took taking taken have has had having")
+_PHRASE_STARTS = word_set("take takes took taking taken have has had having do does did doing done")
 
 
 @lru_cache(maxsize=1)
@@ -304,8 +305,9 @@ def _phrase_variant_forms() -> dict[tuple[str, ...], tuple[str, ...]]:
     forms = {}
     for (head, *rest), target in PHRASE_VARIANTS.items():
         for tag in ("VB", "VBZ", "VBD", "VBG", "VBN"):
+            verb, *more = target.split()
             for form in lemminflect.getInflection(head, tag=tag):
-                said = (lemminflect.getInflection(target, tag=tag)[0],)
+                said = (lemminflect.getInflection(verb, tag=tag)[0], *more)
                 forms[(form, *rest)] = forms[(form, *rest, "of")] = said  # "a sip of tea"
     return forms
 
