@@ -172,8 +172,11 @@ def write_thumbnails(
         raise ValueError(f"unknown thumbnail format {image_format!r}")
     settings = {**(settings or {}), "format": image_format, "quality": quality}
     manifest = folder / "frames.json"
-    old = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
-    keep = old is not None and old.get("settings") == settings
+    try:  # a damaged manifest of the sheets only means they are made again
+        old = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+    except (OSError, ValueError):
+        old = None
+    keep = isinstance(old, dict) and old.get("settings") == settings
     suffix = FORMATS[image_format]
     wanted: dict[tuple, Question] = {}
     for q in questions:
