@@ -104,3 +104,21 @@ def test_multiple_choice_limits(tmp_path):
         AdapterModel(Scorer(), many, mode="two-stage")
     with pytest.raises(VerbnounError, match="listed twice"):
         from_list("groom,groom")
+
+
+def test_truth_from_a_verb_noun_data_set_matches_a_users_names(kitchen_dataset):
+    from verbnoun.annotate.scoring import read_truth
+    from verbnoun.annotate.vocabulary import from_dataset, from_list
+    from verbnoun.errors import AnnotationError
+
+    names = from_dataset(kitchen_dataset, "kitchen").names  # "take red bowl", ...
+    mine = from_list(",".join(names))
+    video = kitchen_dataset.segments("train")[0].video_id
+    path = kitchen_dataset.description.path
+    spans = read_truth(path, mine, {video}, "train")[video]
+    first = kitchen_dataset.segments("train")[0]
+    verb, noun = kitchen_dataset.verbs(), kitchen_dataset.nouns()
+    expected = f"{verb.display(first.verb_class)} {noun.display(first.noun_class)}"
+    assert mine.names[int(spans[0].label)] == expected
+    with pytest.raises(AnnotationError, match="unknown class"):
+        read_truth(path, from_list("groom,rear"), {video}, "train")

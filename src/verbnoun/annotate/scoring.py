@@ -124,8 +124,13 @@ def truth_from_dataset(
             seen.add(segment.narration_id)
             label = segment.action_id
             if match_names:
-                key = classes.keys[segment.action_class] if classes is not None else label
-                display = classes.display(segment.action_class) if classes is not None else label
+                if classes is not None:
+                    key = classes.keys[segment.action_class]
+                    display = classes.display(segment.action_class)
+                else:  # a verb/noun data set: "verb noun" as its keys read
+                    verb, noun = segment.verb_class, segment.noun_class
+                    key = f"{dataset.verbs().keys[verb]} {dataset.nouns().keys[noun]}"
+                    display = f"{dataset.verbs().display(verb)} {dataset.nouns().display(noun)}"
                 found = by_name.get(key.casefold()) or by_name.get(display.casefold())
                 if found is None:
                     raise AnnotationError(
