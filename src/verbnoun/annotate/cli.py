@@ -218,6 +218,9 @@ def annotate_command(
     from verbnoun.annotate.smoothing import SmoothingSettings
     from verbnoun.evaluate.runner import Shard
 
+    if out is None and video is None and dataset is None:  # called bare: show the options
+        typer.echo(ctx.get_help())
+        return
     if out is None:
         raise VerbnounError("give --out DIR")
     if video is None and dataset is None:
