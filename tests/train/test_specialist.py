@@ -81,9 +81,9 @@ def test_each_train_segment_is_predicted_by_a_model_that_never_saw_its_video(
     trained_on, predicted_by = [], {}
     real_fit, real_rank = sp.fit, sp.rank_actions
 
-    def fit(clips, labels, settings, sizes, seed):
+    def fit(clips, labels, settings, sizes, seed, *progress):
         trained_on.append({segments[int(i)].video_id for i in clips[:, 0, 0, 0, 0]})
-        return real_fit(clips, labels, settings, sizes, seed)
+        return real_fit(clips, labels, settings, sizes, seed, *progress)
 
     def rank(model, clips, vocabulary, top_k):
         for i in clips[:, 0, 0, 0, 0]:
