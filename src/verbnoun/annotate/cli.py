@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from verbnoun.data.cli_video import Layout
 from verbnoun.errors import VerbnounError
 
 annotate_app = typer.Typer(
@@ -44,12 +45,6 @@ class Mode(StrEnum):
 class Smoothing(StrEnum):
     viterbi = "viterbi"
     none = "none"
-
-
-class VideoLayoutName(StrEnum):
-    file = "file"
-    chunks = "chunks"
-    ek100 = "ek100"
 
 
 def _safe_id(stem: str) -> str:
@@ -148,9 +143,7 @@ def annotate_command(
         Path | None, typer.Option(help="A video file, a folder of them, or a layout's root.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (resumed when it exists).")] = None,
-    layout: Annotated[
-        VideoLayoutName, typer.Option(help="How --video DIR holds videos.")
-    ] = VideoLayoutName.file,
+    layout: Annotated[Layout, typer.Option(help="How --video DIR holds videos.")] = Layout.file,
     video_ids: Annotated[
         str | None, typer.Option(help="Only these videos of --video DIR (comma-separated).")
     ] = None,
