@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_open_vocab.py
+	$(BIN)/python benchmarks/bench_endpoint.py
+	$(BIN)/python benchmarks/bench_report.py
 	# annotate reads the demo's specialist and model (a finished demo's stages are reused)
 	$(BIN)/verbnoun demo --out runs/demo
 	$(BIN)/python benchmarks/bench_annotate.py --demo runs/demo
