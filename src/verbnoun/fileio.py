@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -218,7 +217,8 @@ def read_yaml(
 
     text = read_text(path, error=error)
     try:
-        value = yaml.load(text, Loader=_unique_key_loader())  # SafeLoader + duplicate keys refused
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        value = yaml.safe_load(text)
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None) or getattr(problem, "context_mark", None)
         line = None if mark is None else mark.line + 1
@@ -236,31 +236,26 @@ def read_yaml(
     return value
 
 
-@functools.cache
-def _unique_key_loader() -> type:
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (it keeps the last)."""
+def _refuse_duplicate_keys(node: Any) -> None:
+    """Raise a YAML error at a key given twice in one mapping of a composed document (safe
+    loading keeps the last one silently); ``<<`` merge keys may repeat on purpose."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            if isinstance(node, yaml.MappingNode):
-                seen: set = set()
-                for key_node, _ in node.value:
-                    if key_node.tag == "tag:yaml.org,2002:merge":
-                        continue  # '<<' merges may be overridden on purpose
-                    key = self.construct_object(key_node, deep=deep)
-                    try:
-                        duplicate = key in seen
-                    except TypeError:  # unhashable: SafeLoader names it
-                        break
-                    if duplicate:
+    stack = [] if node is None else [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[tuple[str, str]] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in seen:
                         raise yaml.constructor.ConstructorError(
-                            None, None, f"duplicate key {key!r}", key_node.start_mark
+                            None, None, f"duplicate key {key.value!r}", key.start_mark
                         )
-                    seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
+                    seen.add((key.tag, key.value))
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 @dataclass(frozen=True)
