@@ -10,6 +10,29 @@ import typer
 
 from verbnoun.data.cli_video import Layout
 from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
+
+# how every OpenAI-compatible call retries (eval, sft captions); defaults from RetryPolicy
+TriesOpt = Annotated[
+    int,
+    typer.Option(min=1, help="OpenAI-compatible endpoint: tries per request (transient faults)."),
+]
+MaxWaitOpt = Annotated[
+    float, typer.Option(min=0, help="Endpoint: seconds one request may wait between tries, in all.")
+]
+FirstWaitOpt = Annotated[
+    float, typer.Option(min=0, help="Endpoint: first backoff in seconds (doubles, jittered).")
+]
+RequestTimeoutOpt = Annotated[
+    float, typer.Option(min=0.001, help="Endpoint: seconds one try may take.")
+]
+MaxFailuresOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Endpoint: stop (keeping everything) after N failed requests in a row (0: never).",
+    ),
+]
 
 
 class Model(StrEnum):
@@ -253,7 +276,7 @@ def run_eval(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = False,
-    max_consecutive_failures: int = 20,
+    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
     price_per_mtok: tuple[float, float] | None = None,
     **model_options,
 ) -> dict | None:
@@ -424,25 +447,11 @@ def eval_command(
         float, typer.Option(help="--open-vocab: least cosine similarity an embedding match needs.")
     ] = 0.5,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    tries: Annotated[
-        int, typer.Option(min=1, help="--model openai: tries per question (transient failures).")
-    ] = 6,
-    max_wait: Annotated[
-        float,
-        typer.Option(min=0, help="--model openai: seconds a question may wait between tries."),
-    ] = 300.0,
-    first_wait: Annotated[
-        float, typer.Option(min=0, help="--model openai: first backoff (doubles, jittered).")
-    ] = 1.0,
-    request_timeout: Annotated[
-        float, typer.Option(min=0.001, help="--model openai: seconds one try may take.")
-    ] = 120.0,
-    max_consecutive_failures: Annotated[
-        int,
-        typer.Option(
-            min=0, help="Stop (keeping everything) after N failed questions in a row (0: never)."
-        ),
-    ] = 20,
+    tries: TriesOpt = RetryPolicy.tries,
+    max_wait: MaxWaitOpt = RetryPolicy.max_wait,
+    first_wait: FirstWaitOpt = RetryPolicy.first_wait,
+    request_timeout: RequestTimeoutOpt = RetryPolicy.request_timeout,
+    max_consecutive_failures: MaxFailuresOpt = MAX_CONSECUTIVE_FAILURES,
     price_per_mtok: Annotated[
         str | None,
         typer.Option(help="IN,OUT: price per million input/output tokens, for the cost estimate."),
@@ -452,7 +461,7 @@ def eval_command(
 
     Exits with status 3 when some questions failed (the endpoint never answered them): running
     the same command again asks only those."""
-    from verbnoun.evaluate.endpoint import RetryPolicy, parse_price
+    from verbnoun.evaluate.endpoint import parse_price
 
     retry = RetryPolicy(tries, max_wait, first_wait, request_timeout=request_timeout)
     metrics = run_eval(

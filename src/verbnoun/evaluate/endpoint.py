@@ -101,6 +101,10 @@ class Failure:
         return {**asdict(self), "waited": round(self.waited, 3)}
 
 
+# failed requests (questions) in a row after which a run stops, keeping everything (0: never)
+MAX_CONSECUTIVE_FAILURES = 20
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How a request is retried: ``tries`` in all, ``max_wait`` seconds of waiting in all."""

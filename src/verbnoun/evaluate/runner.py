@@ -39,7 +39,7 @@ from verbnoun import __version__
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Adapter, Request
-from verbnoun.evaluate.endpoint import EndpointDown, EndpointRefused
+from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, EndpointDown, EndpointRefused
 from verbnoun.evaluate.metrics import (
     accuracy_summary,
     coverage_summary,
@@ -329,7 +329,7 @@ def run_evaluation(
     progress: bool = True,
     annotations: str | Path | None = None,
     open_vocab: OpenVocabMapper | None = None,
-    max_consecutive_failures: int = 20,
+    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
     price_per_mtok: tuple[float, float] | None = None,
 ) -> dict | None:
     """Answer every unanswered question of this shard; returns the metrics once every question

@@ -37,7 +37,12 @@ import numpy as np
 from verbnoun.bench import prompts
 from verbnoun.data.annotations import EK100Annotations
 from verbnoun.data.ek100 import Segment
-from verbnoun.evaluate.endpoint import EndpointDown, RequestFailed, add_usage
+from verbnoun.evaluate.endpoint import (
+    MAX_CONSECUTIVE_FAILURES,
+    EndpointDown,
+    RequestFailed,
+    add_usage,
+)
 from verbnoun.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter, encode_jpeg
 from verbnoun.fileio import atomic_write_bytes, write_json
 from verbnoun.train.sft import add_to_mixture, record, write_records
@@ -81,7 +86,7 @@ class CaptionSettings:
     requests_per_minute: float | None = None
     caption_max_tokens: int = 400
     qa_max_tokens: int = 800
-    max_consecutive_failures: int = 20  # 0: never stop early
+    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES  # 0: never stop early
 
 
 class RateLimiter:

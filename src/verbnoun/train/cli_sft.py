@@ -12,6 +12,14 @@ from typing import Annotated
 import typer
 
 from verbnoun.data.cli_video import ChunkOpt, Layout, LayoutOpt, _chunk_seconds
+from verbnoun.evaluate.cli_eval import (
+    FirstWaitOpt,
+    MaxFailuresOpt,
+    MaxWaitOpt,
+    RequestTimeoutOpt,
+    TriesOpt,
+)
+from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 
 sft_app = typer.Typer(
     help="Generate supervised fine-tuning data (SPEC 5) and mixture files.", no_args_is_help=True
@@ -112,20 +120,11 @@ def sft_captions(
         float | None, typer.Option("--rpm", min=0.001, help="Rate limit of requests sent.")
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
-    tries: Annotated[int, typer.Option(min=1, help="Tries per request (transient failures).")] = 6,
-    max_wait: Annotated[
-        float, typer.Option(min=0, help="Seconds a request may wait between tries, in all.")
-    ] = 300.0,
-    first_wait: Annotated[
-        float, typer.Option(min=0, help="First backoff in seconds (doubles, jittered).")
-    ] = 1.0,
-    request_timeout: Annotated[
-        float, typer.Option(min=0.001, help="Seconds one try may take.")
-    ] = 120.0,
-    max_consecutive_failures: Annotated[
-        int,
-        typer.Option(min=0, help="Stop (answers stay cached) after N failed in a row (0: never)."),
-    ] = 20,
+    tries: TriesOpt = RetryPolicy.tries,
+    max_wait: MaxWaitOpt = RetryPolicy.max_wait,
+    first_wait: FirstWaitOpt = RetryPolicy.first_wait,
+    request_timeout: RequestTimeoutOpt = RetryPolicy.request_timeout,
+    max_consecutive_failures: MaxFailuresOpt = MAX_CONSECUTIVE_FAILURES,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Caption only the first N segments.")
     ] = None,
@@ -135,7 +134,6 @@ def sft_captions(
 
     Exits with status 3 when some requests failed: running the same command again asks only
     those (the others come from the cache)."""
-    from verbnoun.evaluate.endpoint import RetryPolicy
     from verbnoun.evaluate.openai_adapter import OpenAIAdapter
     from verbnoun.train.captions import CaptionSettings, build_captions, video_frames
 
