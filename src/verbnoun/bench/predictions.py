@@ -41,15 +41,20 @@ class SpecialistPredictions:
         if key not in self.by_key:
             what = f"row {key} ({segment.narration_id})" if self.format == "original" else key
             raise PredictionFileError(self.path, f"no prediction for {what}", key=key)
+        self._check_target(key, segment)
+        return self.by_key[key]
+
+    def _check_target(self, key: str, segment: Segment, source: str | None = None) -> None:
+        """The file's target for ``key`` (when it has one) must be the segment's action."""
         target = self.targets.get(key)
         if target is not None and segment.labelled and target != segment.action_id:
+            where = f" in {source}" if source else ""
             raise PredictionFileError(
                 self.path,
                 f"target {target} differs from the annotated action {segment.action_id} of "
-                f"{segment.narration_id}: is this file for another split?",
+                f"{segment.narration_id}{where}: is this file for another split?",
                 key=key,
             )
-        return self.by_key[key]
 
     def check_fits(self, segments: Sequence[Segment], source: str | None = None) -> None:
         """Refuse a file made for other annotations, naming the first key that does not fit.
@@ -74,14 +79,7 @@ class SpecialistPredictions:
                 raise PredictionFileError(
                     self.path, f"{what}; is this file for another split or CSV?", key=key
                 )
-            target = self.targets.get(key)
-            if target is not None and segment.labelled and target != segment.action_id:
-                raise PredictionFileError(
-                    self.path,
-                    f"target {target} differs from the annotated action {segment.action_id} of "
-                    f"{segment.narration_id} in {source}: is this file for another split?",
-                    key=key,
-                )
+            self._check_target(key, segment, source)
 
 
 def load_predictions(
