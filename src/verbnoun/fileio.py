@@ -23,7 +23,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -360,6 +360,15 @@ def _check_target(path: Path) -> None:
 def _temporary(path: Path) -> Path:
     """A hidden temporary name beside ``path`` that keeps its suffix (for suffix-aware writers)."""
     return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
+    """A CSV file's bytes (UTF-8, ``\\n`` line ends): the header, then the rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

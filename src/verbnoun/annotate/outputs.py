@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import math
@@ -41,7 +40,7 @@ from verbnoun.annotate.smoothing import (
 from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.data.dataset import format_timestamp
 from verbnoun.errors import VerbnounError
-from verbnoun.fileio import atomic_write_bytes, write_json
+from verbnoun.fileio import atomic_write_bytes, csv_bytes, write_json
 
 EK100_COLUMNS = [
     "narration_id", "participant_id", "video_id", "narration_timestamp", "start_timestamp",
@@ -182,14 +181,6 @@ def derive(
     return VideoLabels(info.video_id, info.fps, info.num_frames, smoothed, unsmoothed, segments)
 
 
-def _csv(header: list[str], rows: list[list]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
-
-
 def segment_rows(videos: Sequence[VideoLabels], behaviours: Behaviours) -> list[list]:
     """Rows of ``segments.csv`` (EK100 columns, then the extra ones)."""
     from verbnoun.data.ek100 import parse_action_id, single_action_class
@@ -227,7 +218,7 @@ def segment_rows(videos: Sequence[VideoLabels], behaviours: Behaviours) -> list[
 def _class_csv(classes) -> bytes:
     rows = [[i, key, str(list(classes.instances[i])), classes.categories[i]]
             for i, key in enumerate(classes.keys)]  # fmt: skip
-    return _csv(["id", "key", "instances", "category"], rows)
+    return csv_bytes(["id", "key", "instances", "category"], rows)
 
 
 def description_yaml(out: Path, behaviours: Behaviours, videos) -> str:
@@ -465,7 +456,7 @@ def write_outputs(
     answers = load_answers(out, behaviours)
     videos = [derive(v, answers[v.info.video_id], behaviours, smoothing) for v in planned]
     del answers
-    atomic_write_bytes(out / "videos.csv", _csv(
+    atomic_write_bytes(out / "videos.csv", csv_bytes(
         ["video_id", "fps", "num_frames", "duration"],
         [[v.video_id, f"{v.fps:g}", v.num_frames, round(v.num_frames / v.fps, 3)]
          for v in videos],
@@ -473,7 +464,8 @@ def write_outputs(
     write_json(out / "behaviours.json", {**behaviours.settings(), "names": list(behaviours.names),
                                          "by_name": behaviours.by_name})  # fmt: skip
     atomic_write_bytes(
-        out / "segments.csv", _csv(EK100_COLUMNS + EXTRA_COLUMNS, segment_rows(videos, behaviours))
+        out / "segments.csv",
+        csv_bytes(EK100_COLUMNS + EXTRA_COLUMNS, segment_rows(videos, behaviours)),
     )
     atomic_write_bytes(out / "dataset.yaml", description_yaml(out, behaviours, planned).encode())
     summary = {

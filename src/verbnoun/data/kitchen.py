@@ -13,13 +13,11 @@ each other) and red/orange (colours that are close).
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from verbnoun.fileio import atomic_write_bytes
+from verbnoun.fileio import atomic_write_bytes, csv_bytes
 
 FPS = 30
 FRAME_SIZE = 128
@@ -166,28 +164,20 @@ def kitchen_script(videos: int = 40, seed: int = 0) -> list[KitchenVideo]:
     return result
 
 
-def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
-
-
 def write_kitchen_annotations(out: str | Path, script: list[KitchenVideo]) -> Path:
     """Write the script as an EK100-schema annotation folder; returns the folder."""
     out = Path(out)
     class_header = ["id", "key", "instances", "category"]
     atomic_write_bytes(
         out / "EPIC_100_verb_classes.csv",
-        _csv_bytes(
+        csv_bytes(
             class_header,
             [[i, v.key, str(list(v.instances)), v.category] for i, v in enumerate(VERBS)],
         ),
     )
     atomic_write_bytes(
         out / "EPIC_100_noun_classes.csv",
-        _csv_bytes(
+        csv_bytes(
             class_header, [[i, n.key, str([n.key]), n.category] for i, n in enumerate(NOUNS)]
         ),
     )
@@ -209,17 +199,17 @@ def write_kitchen_annotations(out: str | Path, script: list[KitchenVideo]) -> Pa
                     round(s.stop * FPS), s.narration, VERBS[s.verb_class].key, s.verb_class,
                     noun.key, s.noun_class, str([noun.key]), str([s.noun_class]),
                 ])  # fmt: skip
-        atomic_write_bytes(out / name, _csv_bytes(header, rows))
+        atomic_write_bytes(out / name, csv_bytes(header, rows))
     atomic_write_bytes(
         out / "EPIC_100_video_info.csv",
-        _csv_bytes(
+        csv_bytes(
             ["video_id", "duration", "fps", "resolution"],
             [[v.video_id, v.duration, FPS, f"{FRAME_SIZE}x{FRAME_SIZE}"] for v in script],
         ),
     )
     atomic_write_bytes(
         out / "EPIC_100_unseen_participant_ids_validation.csv",
-        _csv_bytes(["participant_id"], [[UNSEEN_PARTICIPANT]]),
+        csv_bytes(["participant_id"], [[UNSEEN_PARTICIPANT]]),
     )
     counts_verb: dict[int, int] = {}
     counts_noun: dict[int, int] = {}
@@ -231,9 +221,9 @@ def write_kitchen_annotations(out: str | Path, script: list[KitchenVideo]) -> Pa
     tail_verbs = sorted(range(len(VERBS)), key=lambda v: (counts_verb.get(v, 0), v))[:3]
     tail_nouns = sorted(range(len(NOUNS)), key=lambda n: (counts_noun.get(n, 0), n))[:4]
     atomic_write_bytes(
-        out / "EPIC_100_tail_verbs.csv", _csv_bytes(["verb"], [[v] for v in sorted(tail_verbs)])
+        out / "EPIC_100_tail_verbs.csv", csv_bytes(["verb"], [[v] for v in sorted(tail_verbs)])
     )
     atomic_write_bytes(
-        out / "EPIC_100_tail_nouns.csv", _csv_bytes(["noun"], [[n] for n in sorted(tail_nouns)])
+        out / "EPIC_100_tail_nouns.csv", csv_bytes(["noun"], [[n] for n in sorted(tail_nouns)])
     )
     return out
