@@ -100,7 +100,9 @@ class Processor:
 
     def encode_training(self, user_turn: str, answer: str) -> Encoded:
         """Prompt + answer + ``<|im_end|>``; labels mask the system and user turns (and the
-        assistant header) with -100 and supervise the answer and its end token."""
+        assistant header) with -100 and supervise the answer and its end token. A one-question
+        shortcut for small experiments; the trainer encodes records with
+        :func:`~verbnoun.model.tokenization.encode_conversation` (the release's supervision)."""
         prompt = self.tokenize(prompts.chat_prompt(user_turn))
         target = self._ids(answer) + self.end_ids
         ids = torch.tensor(prompt + target, dtype=torch.long)
