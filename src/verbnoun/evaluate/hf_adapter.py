@@ -128,13 +128,10 @@ def torchvision_works() -> bool:
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise VerbnounError(f"{path}: not valid JSON ({exc})") from None
-    return data if isinstance(data, dict) else {}
+    """A processor or template JSON file of the model directory; ``{}`` when there is none."""
+    from verbnoun.fileio import read_json
+
+    return read_json(path) if path.is_file() else {}
 
 
 def _chat_template(directory: Path, tokenizer) -> str | None:
@@ -419,12 +416,10 @@ class HfAdapter:
     # -- scoring ----------------------------------------------------------------------------
 
     def _within_vocab(self, logits):
-        """Logits with the rows past the tokenizer (padding rows of the embedding) at -inf:
-        no answer can be written with them, so they take no probability."""
-        limit = len(self.tokenizer)
-        if limit < logits.shape[-1]:
-            logits[..., limit:] = float("-inf")
-        return logits
+        """Logits with the rows past the tokenizer (padding rows of the embedding) at -inf."""
+        from verbnoun.model.inference import within_vocab
+
+        return within_vocab(logits, len(self.tokenizer))
 
     def letter_token_ids(self, letter: str) -> list[int]:
         """The single tokens of ``letter`` written with and without a leading space."""
