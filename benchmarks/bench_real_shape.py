@@ -15,8 +15,11 @@
    ``LlavaOnevisionForConditionalGeneration`` on the same weights (``--model hf`` on the export),
    same request, repeats interleaved, best of each. Target: ours <= 1.1x transformers.
 4. ``train`` (``torchrun``, 2 gloo processes, DeepSpeed ZeRO-3 on the CPU): two steps of the
-   trainer (``verbnoun train``) from the released directory with gradient checkpointing, on the
-   synthetic kitchen decoded at 384 px. Prints seconds per step, the parameter bytes each process
+   trainer (``verbnoun train``) from the released directory with gradient checkpointing, in bf16
+   as the release was trained (``--train-precision fp32`` to compare), on the synthetic kitchen
+   decoded at 384 px, with ZeRO-3's gather and optimizer sub-group limits scaled to a CPU
+   (:func:`zero3_config`). Prints each process's memory after each phase (model built, engine
+   ready, forward, backward, optimizer step), seconds per step, the parameters each process
    holds (its ZeRO-3 partitions) against the whole model's (what one process holds alone), and
    each process's peak resident memory. Target: about half per process.
 5. ``--gpu`` (only with CUDA): the question at 16 and 64 frames in bf16.
@@ -28,8 +31,9 @@
 On a shared 2-core CPU one 2-frame prefill at this shape takes minutes and an 8-frame one four
 times that; measured there: ``--skip-train --frames 2`` (see the README).
 
-Needs about 8 GB of memory for 1-3 and about 2 x 9 GB for 4 (fp32 weights, gradients and AdamW
-state, halved per process by ZeRO-3).
+Needs about 8 GB of memory for 1-3 and about 2 x 11 GB for 4 (each process: the whole model in
+fp32 while it loads, then its halves of the bf16 weights and gradients, the fp32 master weights
+and AdamW's two moments; rank 0 briefly gathers the whole model again to save it).
 """
 
 from __future__ import annotations
@@ -251,36 +255,78 @@ def train_child(config_path: Path, out: Path) -> None:
     from verbnoun.train import trainer
     from verbnoun.train.config import load_config
 
-    engines, steps = [], []
+    engines, steps, peaks = [], [], []
     make_engine, train_step = trainer.make_engine, trainer.train_step
 
+    rank = int(os.environ.get("RANK", "0"))
+    gib = 2**30
+
+    def say(phase: str) -> None:  # on stderr at once: still there if the process is killed
+        print(f"rank {rank} {phase}: RSS {rss('VmRSS:') / gib:.2f} GiB, peak "
+              f"{rss() / gib:.2f} GiB", file=sys.stderr, flush=True)  # fmt: skip
+
+    def traced(name: str, method):
+        def call(*args, **kwargs):
+            result = method(*args, **kwargs)
+            say(f"after {name}")
+            return result
+
+        return call
+
     def recording_engine(*args, **kwargs):
-        engines.append(make_engine(*args, **kwargs))
-        return engines[-1]
+        say("model built")
+        engine = make_engine(*args, **kwargs)
+        say("engine ready")
+        for name in ("backward", "step"):
+            setattr(engine, name, traced(name, getattr(engine, name)))
+        engines.append(engine)
+        return engine
 
     def timed_step(*args, **kwargs):
         start = time.perf_counter()
         result = train_step(*args, **kwargs)
         steps.append(time.perf_counter() - start)
+        peaks.append(rss())
         return result
 
     trainer.make_engine, trainer.train_step = recording_engine, timed_step
+    trainer.forward_loss = traced("forward", trainer.forward_loss)
     summary = trainer.train(load_config(config_path))
     engine = engines[0]
     module = engine.engine.module
-    held = sum(
-        p.ds_tensor.numel() * p.ds_tensor.element_size()
-        for p in module.parameters()
-        if hasattr(p, "ds_tensor")
-    )
-    whole = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in module.parameters())
-    rank = int(os.environ.get("RANK", "0"))
-    record = {"rank": rank, "held": held, "whole_fp32": whole * 4, "steps": steps,
-              "peak": rss(), "loss": summary.get("loss")}  # fmt: skip
+    params = list(module.parameters())
+    held = sum(p.ds_tensor.numel() for p in params if hasattr(p, "ds_tensor"))
+    whole = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in params)
+    record = {"rank": rank, "held": held, "whole": whole, "bytes": params[0].element_size(),
+              "steps": steps, "step_peak": peaks[-1], "peak": rss(),
+              "loss": summary.get("loss")}  # fmt: skip
     (out / f"rank{rank}.json").write_text(json.dumps(record))
 
 
-def train(work: Path, frames: int, processes: int) -> None:
+def zero3_config(root: Path, work: Path) -> Path:
+    """``configs/deepspeed/zero3.json`` with three limits scaled from GPU-sized to 1e8 elements.
+
+    * ``sub_group_size``: DeepSpeed steps the optimizer one sub-group at a time and sizes a
+      gradient buffer (and AdamW's temporaries) by the largest sub-group's whole-model size.
+      With the default of 1e9 the 0.9B-parameter model is a single sub-group, so that buffer
+      alone is the full model in fp32, in every process.
+    * ``stage3_max_live_parameters`` / ``stage3_max_reuse_distance``: at 1e9 a process may keep
+      the whole model gathered between layers.
+
+    Neither changes the arithmetic, only when partitions are stepped and gathered copies freed;
+    with the defaults two processes do not fit in 24 GB."""
+    config = json.loads((root / "configs" / "deepspeed" / "zero3.json").read_text())
+    config["zero_optimization"].update(
+        sub_group_size=100_000_000,
+        stage3_max_live_parameters=100_000_000,
+        stage3_max_reuse_distance=100_000_000,
+    )
+    path = work / "zero3-cpu.json"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def train(work: Path, frames: int, processes: int, precision: str) -> None:
     import yaml
 
     from verbnoun.data.synth import render_kitchen
@@ -296,13 +342,13 @@ def train(work: Path, frames: int, processes: int) -> None:
     settings = {
         "run_dir": str(run), "steps": 2, "batch_size": 1, "grad_accum": 1, "threads": 1,
         "progress": False, "log_every": 1, "save_every": 0, "keep_checkpoints": 1,
-        "precision": "fp32",
+        "precision": precision,
         "model": {"checkpoint": str(work / "released"), "gradient_checkpointing": True},
         "data": {"mixture": str(data / "sft" / "mixture.yaml"),
                  "videos": str(data / "kitchen" / "videos"), "frames": frames, "size": SIDE,
                  "workers": 0},
         "optim": {"lr": 1e-5, "warmup_steps": 0},
-        "distributed": {"deepspeed": str(root / "configs" / "deepspeed" / "zero3.json")},
+        "distributed": {"deepspeed": str(zero3_config(root, work))},
     }  # fmt: skip
     config = work / f"train-{processes}.yaml"
     config.write_text(yaml.safe_dump(settings))
@@ -313,22 +359,33 @@ def train(work: Path, frames: int, processes: int) -> None:
                "--nproc-per-node", str(processes), __file__, "--phase", "train-child",
                "--work", str(work), "--config", str(config), "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    log = work / f"train-{processes}.log"  # each rank's memory by phase, as it happens
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    with log.open("w") as stream:
+        done = subprocess.run(command, env=env, stdout=stream, stderr=subprocess.STDOUT)
+    text = log.read_text()
     if done.returncode != 0:
-        sys.exit(f"training failed:\n{done.stderr[-4000:]}")
+        sys.exit(f"training failed (see {log}):\n{text[-4000:]}")
     wall = time.perf_counter() - start
-    ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
-    gib = 2**30
-    whole = ranks[0]["whole_fp32"]
     print(f"ZeRO-3, {processes} gloo process(es), 2 trainer steps, {frames} frames of {SIDE} px, "
-          f"gradient checkpointing: {wall:.0f} s in all")  # fmt: skip
-    for r in ranks:
+          f"{precision}, gradient checkpointing: {wall:.0f} s in all")  # fmt: skip
+    report_train(log, out)
+
+
+def report_train(log: Path, out: Path) -> None:
+    """Each rank's memory by phase (from ``log``), then its step times and partition size."""
+    gib = 2**30
+    for line in log.read_text().splitlines():
+        if line.startswith("rank ") and "RSS" in line:
+            print("  " + line)
+    for r in [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]:
         print(
             f"  rank {r['rank']}: seconds per step {', '.join(f'{s:.0f}' for s in r['steps'])}; "
-            f"parameters held {r['held'] / gib:.2f} GiB = {r['held'] / whole:.2f}x the whole "
-            f"model's {whole / gib:.2f} GiB (one process holds 1.00x); peak RSS "
-            f"{r['peak'] / gib:.2f} GiB; last loss {r['loss']}"
+            f"parameters held {r['held'] * r['bytes'] / gib:.2f} GiB = "
+            f"{r['held'] / r['whole']:.2f}x the whole model's {r['whole'] * r['bytes'] / gib:.2f}"
+            f" GiB ({r['bytes']} bytes each; one process holds 1.00x); peak RSS over the steps "
+            f"{r['step_peak'] / gib:.2f} GiB, with the final save (rank 0 gathers the whole "
+            f"model) {r['peak'] / gib:.2f} GiB; last loss {r['loss']:.3f}"
         )
 
 
@@ -356,6 +413,12 @@ def main() -> None:
     parser.add_argument("--phase", default="all")
     parser.add_argument("--frames", type=int, default=FRAMES)
     parser.add_argument("--train-frames", type=int, default=2)
+    parser.add_argument(
+        "--train-precision",
+        default="bf16",
+        choices=("bf16", "fp32"),
+        help="bf16 (as the release was trained) or fp32",
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-train", action="store_true")
@@ -387,7 +450,7 @@ def main() -> None:
         speed = _fresh("speed", work, "--frames", frames, "--repeats", str(args.repeats), *extra)
         report_speed(speed, args.repeats)
     if not args.skip_train:
-        train(work, args.train_frames, args.processes)
+        train(work, args.train_frames, args.processes, args.train_precision)
     if args.gpu and torch.cuda.is_available():
         gpu(work)
     if args.work is None:

@@ -165,6 +165,36 @@ def test_lm_loss_counts_only_supervised_tokens():
     torch.testing.assert_close(lm_loss(logits, labels2), expected)
 
 
+def test_loss_only_gives_the_same_loss_and_gradients_from_fewer_logits(model):
+    torch.manual_seed(3)
+    ids = [torch.tensor([5, IMAGE_TOKEN_INDEX, 8, 9, 10]), torch.tensor([6, IMAGE_TOKEN_INDEX, 7])]
+    videos = [torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)]
+    labels = [
+        torch.tensor([IGNORE_INDEX, IGNORE_INDEX, 8, IGNORE_INDEX, 10]),
+        torch.tensor([IGNORE_INDEX, IGNORE_INDEX, 7]),
+    ]
+    actions = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    grads = []
+    for loss_only in (False, True):
+        model.zero_grad()
+        out = model(ids, videos, labels, actions, loss_only=loss_only)
+        out.loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+        if loss_only:  # one row per supervised target: 8, 10 and 7
+            assert out.logits.shape == (3, model.config.text.vocab_size)
+            torch.testing.assert_close(out.lm_loss, full.lm_loss)
+            torch.testing.assert_close(out.loss, full.loss)
+        else:
+            full = out
+    model.zero_grad()
+    assert len(grads[0]) == len(grads[1])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # nothing supervised: a zero loss that still reaches the LM head
+    none = model(ids, videos, [torch.full((len(i),), IGNORE_INDEX) for i in ids], loss_only=True)
+    assert none.lm_loss.item() == 0.0 and none.logits.shape[0] == 0
+
+
 def test_visual_and_action_positions_are_never_supervised(model):
     ids = torch.tensor([5, IMAGE_TOKEN_INDEX, 8, 9])
     labels = torch.tensor([IGNORE_INDEX, IGNORE_INDEX, 8, 9])

@@ -330,14 +330,19 @@ class LlavactionForCausalLM(nn.Module):
         *,
         padding_side: str = "right",
         logits_to_keep: int = 0,
+        loss_only: bool = False,
     ) -> LlavactionOutput:
         """Token ids (with ``<image>`` = -200) and pixel values -> logits and losses.
 
         ``labels``: per-row token targets aligned with ``input_ids`` (-100 = not supervised);
         ``actions``: ``(B, 3)`` verb, noun, action class per row, -1 where unknown;
-        ``logits_to_keep``: 0 for all positions, k for the last k only."""
+        ``logits_to_keep``: 0 for all positions, k for the last k only;
+        ``loss_only`` (with ``labels``, for training): vocabulary logits only at the positions
+        that predict a supervised token, so their memory follows the supervised tokens, not the
+        sequence (a 16-frame clip is ~3,000 positions x 152k vocabulary); ``logits`` is then
+        ``(N, vocab)`` for those N positions, in order, and the loss is the same."""
         batch = self.prepare(input_ids, videos, labels, padding_side=padding_side)
-        return self.run(batch, actions, logits_to_keep=logits_to_keep)
+        return self.run(batch, actions, logits_to_keep=logits_to_keep, loss_only=loss_only)
 
     def run(
         self,
@@ -347,8 +352,10 @@ class LlavactionForCausalLM(nn.Module):
         cache: object | None = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        loss_only: bool = False,
     ) -> LlavactionOutput:
-        """The decoder on prepared inputs, plus the LM loss and the auxiliary loss when asked."""
+        """The decoder on prepared inputs, plus the LM loss and the auxiliary loss when asked
+        (``loss_only``: see :meth:`forward`)."""
         out = self.model(
             inputs_embeds=batch.inputs_embeds,
             attention_mask=batch.attention_mask,
@@ -357,12 +364,19 @@ class LlavactionForCausalLM(nn.Module):
             use_cache=use_cache,
         )
         hidden = out.last_hidden_state
-        kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        result = LlavactionOutput(logits=self.lm_head(kept), cache=out.cache)
         losses = []
-        if batch.labels is not None:
-            result.lm_loss = lm_loss(result.logits, batch.labels)
+        if loss_only and batch.labels is not None:
+            targets = batch.labels[:, 1:]
+            supervised = targets != IGNORE_INDEX
+            result = LlavactionOutput(logits=self.lm_head(hidden[:, :-1][supervised]))
+            result.lm_loss = token_loss(result.logits, targets[supervised])
             losses.append(result.lm_loss)
+        else:
+            kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+            result = LlavactionOutput(logits=self.lm_head(kept), cache=out.cache)
+            if batch.labels is not None:
+                result.lm_loss = lm_loss(result.logits, batch.labels)
+                losses.append(result.lm_loss)
         if self.config.action_types is not None and (batch.action_positions >= 0).any():
             self._head_logits(hidden, batch.action_positions, result)
             if actions is not None:
@@ -411,8 +425,14 @@ def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy, mean over supervised positions (labels != -100)."""
-    shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-    shift_labels = labels[:, 1:].reshape(-1)
-    if not bool((shift_labels != IGNORE_INDEX).any()):
-        return shift_logits.sum() * 0.0
-    return F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX)
+    shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
+    return token_loss(shift_logits, labels[:, 1:].reshape(-1))
+
+
+def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``(N, vocab)`` logits against ``(N,)`` targets, mean over the targets
+    that are not -100; zero (still in the graph) when there are none."""
+    logits = logits.float()
+    if not bool((targets != IGNORE_INDEX).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)

@@ -227,7 +227,7 @@ def forward_loss(engine, batch: dict, device: torch.device, bf16: bool):
     ids, videos, labels = model_inputs(batch)
     videos = [v.to(device) if v is not None else None for v in videos]
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-        return engine(ids, videos, labels, batch["actions"].to(device))
+        return engine(ids, videos, labels, batch["actions"].to(device), loss_only=True)
 
 
 def zero_loss(model: torch.nn.Module) -> torch.Tensor:
