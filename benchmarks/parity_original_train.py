@@ -25,7 +25,9 @@ Run: ``.venv/bin/python benchmarks/parity_original_train.py [--videos 8] [--per-
    a hub id and kept in a local Hugging Face cache) made with the authors' classes, seeded,
    runs its own forward (LM loss, and LM + auxiliary loss with the verb/noun/action labels) on
    their samples and is saved with their ``save_pretrained``; ours loads that directory and
-   computes the same on our samples, with the same pixel values. One batch per question type
+   computes the same on our samples, with the same pixel values, both as the trainer does
+   (``loss_only``: logits only at supervised positions) and from every position's logits. One
+   batch per question type
    and one padded batch of two. Stand-ins (printed): ``.cuda()`` -> CPU, float32,
    ``config.use_cache = False`` (as their ``train()`` sets it), and a one-process ``gloo``
    group for the ``all_reduce`` in their forward.
@@ -284,10 +286,12 @@ def loss_parity(
         labels = [ours_original[i]["labels"] for i in indices]
         pixels = [item["pixel_values"] for item in items]
         actions = torch.stack([item["actions"] for item in items])
-        with torch.no_grad():
-            lm = model(ids, pixels, labels).lm_loss.item()
-            total = model(ids, pixels, labels, actions).loss.item()
-        diff = max(abs(lm - theirs[name]["lm"]), abs(total - theirs[name]["total"]))
+        with torch.no_grad():  # the trainer's path: logits only where supervised
+            lm = model(ids, pixels, labels, loss_only=True).lm_loss.item()
+            total = model(ids, pixels, labels, actions, loss_only=True).loss.item()
+            full = model(ids, pixels, labels, actions).loss.item()  # every position's logits
+        diff = max(abs(lm - theirs[name]["lm"]), abs(total - theirs[name]["total"]),
+                   abs(full - theirs[name]["total"]))  # fmt: skip
         worst = max(worst, diff)
         print(f"{name:<20}{theirs[name]['lm']:>12.6f}{lm:>12.6f}{theirs[name]['total']:>16.6f}"
               f"{total:>13.6f}{diff:>10.2e}")  # fmt: skip
