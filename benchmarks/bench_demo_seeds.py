@@ -93,6 +93,12 @@ def main() -> None:
             f"{100 * r['effect']:+.1f} points, {r['a_only']} vs {r['b_only']} discordant, "
             f"McNemar p={r['p_value']:.2g}"
         )
+    main_claim = results[0]
+    met = main_claim["held"] >= 0.8 * n and main_claim["p_value"] < 0.01
+    print(
+        f"\ntarget for the demo's claim (held in >= 4 of 5 seeds and pooled p < 0.01): "
+        f"{'met' if met else 'NOT met'} ({main_claim['held']}/{n}, p={main_claim['p_value']:.2g})"
+    )
     print("\nmean accuracy over the seeds (random MQA / hard MQA):")
     grids = [layout(runs) for runs in run_sets]
     for model in (m["name"] for m in grids[0]["models"]):
