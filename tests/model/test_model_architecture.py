@@ -174,21 +174,22 @@ def test_loss_only_gives_the_same_loss_and_gradients_from_fewer_logits(model):
         torch.tensor([IGNORE_INDEX, IGNORE_INDEX, 7]),
     ]
     actions = torch.tensor([[1, 2, 3], [4, 5, 6]])
-    grads = []
-    for loss_only in (False, True):
+
+    def run(loss_only: bool):
         model.zero_grad()
         out = model(ids, videos, labels, actions, loss_only=loss_only)
         out.loss.backward()
-        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
-        if loss_only:  # one row per supervised target: 8, 10 and 7
-            assert out.logits.shape == (3, model.config.text.vocab_size)
-            torch.testing.assert_close(out.lm_loss, full.lm_loss)
-            torch.testing.assert_close(out.loss, full.loss)
-        else:
-            full = out
+        return out, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    full, full_grads = run(False)
+    kept, kept_grads = run(True)
+    # one row per supervised target: 8, 10 and 7
+    assert kept.logits.shape == (3, model.config.text.vocab_size)
+    torch.testing.assert_close(kept.lm_loss, full.lm_loss)
+    torch.testing.assert_close(kept.loss, full.loss)
     model.zero_grad()
-    assert len(grads[0]) == len(grads[1])
-    for a, b in zip(*grads, strict=True):
+    assert len(full_grads) == len(kept_grads)
+    for a, b in zip(full_grads, kept_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     # nothing supervised: a zero loss that still reaches the LM head
     none = model(ids, videos, [torch.full((len(i),), IGNORE_INDEX) for i in ids], loss_only=True)

@@ -417,10 +417,7 @@ class LlavactionForCausalLM(nn.Module):
 
 def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over rows whose target is >= 0; zero (still in the graph) if none."""
-    valid = target >= 0
-    if not bool(valid.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[valid].float(), target[valid])
+    return token_loss(logits, torch.where(target >= 0, target, IGNORE_INDEX))
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
