@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from verbnoun.cli import main
 
@@ -42,19 +41,12 @@ class World:
 
 
 def write_clip(path: Path, frames: int = 20, fps: int = 10) -> Path:
-    av = pytest.importorskip("av")
+    """A small grey video (64 px, ``frames`` frames), written by the synthetic kitchen's writer."""
+    from verbnoun.data.synth import write_video
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for i in range(frames):
-            frame = np.full((64, 64, 3), (i * 12) % 256, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    grey = (np.full((64, 64, 3), (i * 12) % 256, dtype=np.uint8) for i in range(frames))
+    return write_video(path, grey, fps)
 
 
 def cli(*args: object) -> int:

@@ -13,18 +13,11 @@ from verbnoun.model.config import tiny_config
 
 
 def write_video(path: Path, seconds: float = 2.0, fps: int = 10) -> Path:
-    av = pytest.importorskip("av")
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for i in range(int(seconds * fps)):
-            frame = np.full((64, 64, 3), (i * 12) % 256, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    from verbnoun.data.synth import write_video as write_frames
+
+    frames = int(seconds * fps)
+    grey = (np.full((64, 64, 3), (i * 12) % 256, dtype=np.uint8) for i in range(frames))
+    return write_frames(path, grey, fps)
 
 
 @pytest.fixture(scope="module")
