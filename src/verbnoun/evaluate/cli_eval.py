@@ -87,6 +87,12 @@ class PriorActions(StrEnum):
     model = "model"
 
 
+class FramesControl(StrEnum):
+    none = "none"
+    other_clip = "other-clip"
+    blank = "blank"
+
+
 def make_adapter(
     model: str,
     *,
@@ -267,6 +273,7 @@ def run_eval(
     time_instruction: bool = True,
     prior_actions: str = "none",
     parser: str = "strict",
+    frames_control: str = "none",
     annotations: Path | None = None,
     dataset: Path | None = None,
     open_vocab: bool = False,
@@ -292,6 +299,7 @@ def run_eval(
         time_instruction=time_instruction,
         prior_actions=prior_actions,
         parser=parser,
+        frames_control=frames_control,
     )
     scoring = model_options.get("scoring", "letters")
     device = model_options.get("device")
@@ -363,6 +371,12 @@ def eval_command(
     parser: Annotated[
         Parser, typer.Option(help="strict (ours) or the original release's rule.")
     ] = Parser.strict,
+    frames_control: Annotated[
+        FramesControl,
+        typer.Option(
+            help="Control run: each question shown another clip's frames, or blank grey frames."
+        ),
+    ] = FramesControl.none,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
     predictions: Annotated[Path | None, typer.Option(help="Specialist prediction file.")] = None,
     annotations: Annotated[
@@ -478,6 +492,7 @@ def eval_command(
         time_instruction=time_instruction,
         prior_actions=prior_actions.value,
         parser=parser.value,
+        frames_control=frames_control.value,
         annotations=annotations,
         dataset=dataset,
         open_vocab=open_vocab,

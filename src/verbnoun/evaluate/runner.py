@@ -70,10 +70,18 @@ class EvalSettings:
     prior_actions: str = "none"
     parser: str = "strict"
     sampling: str = "midpoint"  # SPEC 2; no jitter at evaluation
+    frames_control: str = "none"  # evaluate.frames.FRAME_CONTROLS: other-clip, blank
 
     def check(self) -> None:
+        from verbnoun.evaluate.frames import FRAME_CONTROLS
+
         if self.frames < 1:
             raise VerbnounError(f"--frames must be at least 1, got {self.frames}")
+        if self.frames_control not in FRAME_CONTROLS:
+            raise VerbnounError(
+                f"unknown frames control {self.frames_control!r}; choose one of "
+                f"{', '.join(FRAME_CONTROLS)}"
+            )
         if self.prior_actions not in PRIOR_ACTIONS:
             raise VerbnounError(f"unknown prior-actions mode {self.prior_actions!r}")
         get_parser(self.parser)
@@ -129,11 +137,14 @@ def run_config(
     questions_path: Path,
     open_vocab: OpenVocabMapper | None = None,
 ) -> dict:
+    recorded = asdict(settings)
+    if settings.frames_control == "none":  # only when set, so that older runs still resume
+        del recorded["frames_control"]
     config = {
         "kind": "llavaction.eval",
         "model": adapter.name,
         "model_settings": adapter.settings(),
-        **asdict(settings),
+        **recorded,
         "parser_version": PARSER_VERSIONS[settings.parser],
         "questions_sha256": sha256_file(questions_path),
     }
@@ -367,6 +378,10 @@ def run_evaluation(
     parse = get_parser(settings.parser)
     by_id = {q.id: q for q in questions}
     source = frame_source if adapter.needs_frames else None
+    if source is not None and settings.frames_control != "none":
+        from verbnoun.evaluate.frames import controlled
+
+        source = controlled(source, questions, settings.frames_control)
 
     stats = getattr(adapter, "stats", None)
     sent_before = stats.requests if stats is not None else 0
