@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-fast docs lint format bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+
+# the tests that neither train nor spawn processes (marked `slow`), for a quick loop while developing
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# the command reference, generated from the commands themselves (a test checks it is current)
+docs: $(STAMP)
+	$(BIN)/typer verbnoun.cli utils docs --name verbnoun --output docs/reference/cli.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

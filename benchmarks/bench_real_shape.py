@@ -29,7 +29,7 @@
         [--small]   # narrow layers: checks this script in minutes, measures nothing
 
 On a shared 2-core CPU one 2-frame prefill at this shape takes minutes and an 8-frame one four
-times that; measured there: ``--skip-train --frames 2`` (see the README).
+times that; measured there: ``--skip-train --frames 2`` (see docs/guides/transformers-models.md).
 
 Needs about 8 GB of memory for 1-3 and about 2 x 11 GB for 4 (each process: the whole model in
 fp32 while it loads, then its halves of the bf16 weights and gradients, the fp32 master weights

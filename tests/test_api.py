@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "python.md"
 
 
 def _readme_example() -> str:
-    section = README.read_text(encoding="utf-8").split("## From Python (notebooks)", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "README has no python example under 'From Python (notebooks)'"
+    match = re.search(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S)
+    assert match, f"{GUIDE} has no python example"
     return match.group(1)
 
 

@@ -257,14 +257,14 @@ def _cache(hub, model_id: str, build) -> str:
 
 
 def test_readme_examples_run_from_the_local_cache(kitchen, tmp_path, monkeypatch):
-    """The README's `--model hf` commands, as written, with their model ids in a local cache."""
+    """The guide's `--model hf` commands, as written, with their model ids in a local cache."""
     import re
     import shlex
     from pathlib import Path
 
     root, questions = kitchen
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Any transformers model: `--model hf`\n", 1)[1]
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "transformers-models.md"
+    section = guide.read_text(encoding="utf-8")
     block = re.findall(r"```bash\n(.*?)```", section, re.S)[0]
     commands = [" ".join(c.split()) for c in block.replace("\\\n", " ").splitlines()]
     commands = [c for c in commands if c.startswith("verbnoun ")]

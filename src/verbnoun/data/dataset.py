@@ -21,8 +21,8 @@ Two kinds of labels:
   class id as a string (``"7"``); verb and noun are not applicable (``null`` in question files
   and metrics, ``-1`` in SFT records).
 
-See ``configs/datasets/`` for EPIC-KITCHENS-100 described this way, and the README's "Your own
-data set" for a worked example.
+See ``configs/datasets/`` for EPIC-KITCHENS-100 described this way, and
+``docs/guides/your-own-dataset.md`` for a worked example.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`load_description` reads it with ``yaml.safe_load`` and validates every key into frozen
 dataclasses (:class:`DatasetDescription` and its parts); every error names the YAML file and the
 dotted key. :class:`verbnoun.data.dataset.GenericDataset` reads the tables it describes. The
-format is documented in the README ("Your own data set") and shown in ``configs/datasets/``.
+format is documented in ``docs/guides/your-own-dataset.md`` and shown in ``configs/datasets/``.
 """
 
 from __future__ import annotations
