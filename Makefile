@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[video,model,eval,distributed,monitor,lmms,dev]'
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[video,model,eval,distributed,monitor,lmms,nwb,dev]'
 	# lmms-eval without its own pins (av<16, wandb==0.25 clash with ours); the `lmms` extra holds
 	# what its evaluation path imports
 	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock lmms-eval
