@@ -27,6 +27,7 @@ import yaml
 
 from verbnoun.errors import VerbnounError
 from verbnoun.fileio import read_yaml
+from verbnoun.train.parts import part_names
 
 
 class ConfigError(VerbnounError):
@@ -40,7 +41,11 @@ class ModelSettings:
     ``tokenizer``: a directory with tokenizer files (defaults to the checkpoint's); for a tiny
     model without one, a byte-level BPE of ``vocab_size`` is trained on the prompts and the data.
     ``action_types``: sizes of the verb/noun/action heads of a tiny model (``null``: one more than
-    the largest class id of the data)."""
+    the largest class id of the data). ``tunable_parts``: which parts train, a list of
+    ``vision_tower``, ``projector``, ``language_model``, ``action_heads`` or the release's
+    ``mm_tunable_parts`` string (``"mm_vision_tower,mm_mlp_adapter,mm_language_model"``);
+    ``null``: the checkpoint's ``mm_tunable_parts``, else everything (see
+    :mod:`verbnoun.train.parts`)."""
 
     checkpoint: str | None = None
     tokenizer: str | None = None
@@ -56,6 +61,7 @@ class ModelSettings:
     action_types: list[int] | None = None
     aux_loss_weight: float | None = None
     gradient_checkpointing: bool = False
+    tunable_parts: list[str] | str | None = None
 
 
 @dataclass
@@ -86,10 +92,14 @@ class DataSettings:
 
 @dataclass
 class OptimSettings:
-    """AdamW with a separate vision-tower learning rate, cosine decay after linear warmup."""
+    """AdamW with a learning rate per part, cosine decay after linear warmup: ``lr`` for the
+    language model and the action heads, ``vision_lr`` for the vision tower (the release's
+    ``mm_vision_tower_lr``), ``projector_lr`` for the projector (``mm_projector_lr``); ``null``:
+    ``lr``."""
 
     lr: float = 1e-3
     vision_lr: float | None = None
+    projector_lr: float | None = None
     weight_decay: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.999
@@ -175,6 +185,10 @@ class TrainConfig:
             raise ConfigError(f"steps: must be at least 1, got {self.steps}")
         if not self.optim.lr > 0:
             raise ConfigError(f"optim.lr: must be positive, got {self.optim.lr}")
+        try:
+            part_names(self.model.tunable_parts)
+        except ValueError as error:
+            raise ConfigError(f"model.tunable_parts: {error}") from None
 
 
 def _numbers(settings: Any, prefix: str = "") -> Iterator[tuple[str, int | float]]:

@@ -1,5 +1,8 @@
 """How gradients are computed and applied: plain PyTorch (one process or DDP) or DeepSpeed ZeRO.
 
+Only trainable parameters (``requires_grad``) are in the optimizer's groups, so the optimizer
+state that either engine saves holds none of a frozen part.
+
 Both engines offer the same small interface to the recipe: call the engine like the model,
 ``backward(loss, last)`` for each micro batch (``last``: the final micro batch of the optimizer
 step), ``step()`` once per optimizer step (returns the gradient norm), ``set_lr(factor)``,
@@ -21,12 +24,16 @@ from verbnoun.fileio import read_json
 
 
 class _LearningRates:
-    """Schedule support shared by the engines: ``optimizer`` and ``base_lrs`` set by each."""
+    """Schedule support shared by the engines: ``optimizer``, ``base_lrs`` and ``group_names``
+    (one per parameter group, see :func:`verbnoun.train.trainer.build_optimizer`) set by each."""
 
     optimizer: torch.optim.Optimizer
     base_lrs: list[float]
+    group_names: list[str]
+    factor: float = 1.0
 
     def set_lr(self, factor: float) -> None:
+        self.factor = factor
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
 
@@ -44,6 +51,7 @@ class TorchEngine(_LearningRates):
         self.accum = config.grad_accum
         self.clip = config.optim.clip_grad
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.group_names = [group.get("name", "") for group in optimizer.param_groups]
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.wrapped = model
         if world > 1:
@@ -85,7 +93,16 @@ class TorchEngine(_LearningRates):
         pass
 
     def load_state(self, directory: Path, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        """The optimizer state of a checkpoint; one that holds other parameters than this run
+        trains (parts or groups changed) is refused in one line."""
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as error:
+            raise VerbnounError(
+                f"{directory / 'trainer.pt'}: its optimizer state does not fit the parameters "
+                f"this run trains ({' '.join(str(error).split())[:160]}); resume with the same "
+                "model.tunable_parts and learning rates or start a new run_dir"
+            ) from None
 
 
 class DeepSpeedEngine(_LearningRates):
@@ -115,6 +132,7 @@ class DeepSpeedEngine(_LearningRates):
         self.stage = int(ds_config.get("zero_optimization", {}).get("stage", 0))
         self.config = model.config
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.group_names = [group.get("name", "") for group in optimizer.param_groups]
         if self.stage == 3:
             # used in the top-level forward although the inner model owns them
             for param in (model.model.image_newline, model.model.action_supervision):

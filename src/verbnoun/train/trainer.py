@@ -3,10 +3,11 @@
 :func:`train` reads like the run it performs:
 
 1. join the process group (when launched by ``torchrun``), create the run folder and save the
-   resolved config;
+   resolved config (with the parts that train and each part's learning rate);
 2. read the mixture; build the model and processor (a checkpoint, a tiny model, or the latest
-   checkpoint of this run when resuming) and the optimizer (AdamW, its own learning rate for the
-   vision tower);
+   checkpoint of this run when resuming), freeze the parts that do not train (see
+   :mod:`verbnoun.train.parts`) and build the optimizer (AdamW over the trainable parameters only,
+   a learning rate per part);
 3. for each optimizer step: take this rank's micro batches of the global order (see
    :class:`~verbnoun.train.data.GlobalBatchSampler`), accumulate LM + auxiliary loss gradients,
    clip, step, set the cosine learning rate; log, count skipped samples, save, evaluate.
@@ -28,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from verbnoun.errors import VerbnounError
+from verbnoun.errors import CheckpointError, VerbnounError
 from verbnoun.fileio import atomic_write_bytes
 from verbnoun.progress import Progress
 from verbnoun.train import state as ckpt
@@ -44,6 +45,7 @@ from verbnoun.train.data import (
 )
 from verbnoun.train.engine import make_engine
 from verbnoun.train.monitor import RunLog, evaluate_mqa
+from verbnoun.train.parts import LR_PARTS, checkpoint_parts, freeze, lr_part, part_names
 
 
 class TooManySkipped(VerbnounError):
@@ -91,6 +93,31 @@ def init_runtime(config: TrainConfig) -> Runtime:
 # ---- model and optimizer ------------------------------------------------------------------------
 
 
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """``config`` with what the run will use spelt out: ``model.tunable_parts`` as our part names
+    (from ``model.checkpoint``'s ``mm_tunable_parts`` when unset, else every part) and each
+    part's learning rate (``null`` ones set to ``optim.lr``)."""
+    settings = config.model
+    parts = part_names(settings.tunable_parts)
+    if parts is None and settings.checkpoint:
+        recorded = checkpoint_parts(settings.checkpoint)
+        try:
+            parts = part_names(recorded)
+        except ValueError as error:
+            where = Path(settings.checkpoint) / "config.json"
+            raise CheckpointError(f"{where}: mm_tunable_parts: {error}") from None
+    if parts is None:
+        parts = ["vision_tower", "projector", "language_model"]
+    optim = config.optim
+    rates = {
+        "vision_lr": optim.lr if optim.vision_lr is None else optim.vision_lr,
+        "projector_lr": optim.lr if optim.projector_lr is None else optim.projector_lr,
+    }
+    return replace(
+        config, model=replace(settings, tunable_parts=parts), optim=replace(optim, **rates)
+    )
+
+
 def build_model(config: TrainConfig, records: list[dict], resume: Path | None):
     """The model (fp32 master weights) and its processor; from the run's own checkpoint when
     resuming, else from ``model.checkpoint``, else a tiny model with a locally trained tokenizer."""
@@ -135,6 +162,7 @@ def build_model(config: TrainConfig, records: list[dict], resume: Path | None):
     if settings.aux_loss_weight is not None and resume is None:
         model.config = replace(model.config, aux_loss_weight=settings.aux_loss_weight)
     check_class_ids(model.config, records)
+    freeze(model, resolve_config(config).model.tunable_parts)
     # The vision tower's post-layernorm is kept only for the released keys: never trained.
     model.model.vision_tower.vision_tower.vision_model.post_layernorm.requires_grad_(False)
     if settings.gradient_checkpointing:
@@ -188,25 +216,44 @@ def check_class_ids(model_config, records: list[dict]) -> None:
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over four groups: vision tower or not, times decayed (matrices) or not."""
+    """AdamW over the trainable parameters only, a group per learning-rate part (language,
+    projector, vision, in that order) and decay (matrices decay, vectors not): at most six groups,
+    named e.g. ``projector`` and ``projector_no_decay``. Frozen parameters are in none."""
     optim = config.optim
-    groups: dict[tuple[bool, bool], list] = {}
+    rates = {
+        "language": optim.lr,
+        "projector": optim.lr if optim.projector_lr is None else optim.projector_lr,
+        "vision": optim.lr if optim.vision_lr is None else optim.vision_lr,
+    }
+    groups: dict[tuple[int, bool], list] = {}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            key = (name.startswith("model.vision_tower."), param.ndim >= 2)
+            key = (LR_PARTS.index(lr_part(name)), param.ndim >= 2)
             groups.setdefault(key, []).append(param)
+    if not groups:
+        raise VerbnounError("model.tunable_parts: no parameter of the model would train")
     param_groups = []
-    for (vision, decay), params in sorted(groups.items()):
-        lr = optim.vision_lr if vision and optim.vision_lr is not None else optim.lr
+    for (index, decay), params in sorted(groups.items()):
+        part = LR_PARTS[index]
         param_groups.append(
             {
                 "params": params,
-                "lr": lr,
+                "lr": rates[part],
                 "weight_decay": optim.weight_decay if decay else 0.0,
-                "name": f"{'vision' if vision else 'language'}{'' if decay else '_no_decay'}",
+                "name": f"{part}{'' if decay else '_no_decay'}",
             }
         )
     return torch.optim.AdamW(param_groups, betas=(optim.beta1, optim.beta2), eps=optim.eps)
+
+
+def group_lrs(engine) -> dict[str, float]:
+    """The current learning rate of each part that trains: ``lr`` (language model), ``vision_lr``,
+    ``projector_lr``."""
+    rates = {}
+    for name, lr in zip(engine.group_names, engine.lrs, strict=True):
+        part = name.removesuffix("_no_decay")
+        rates["lr" if part == "language" else f"{part}_lr"] = lr
+    return rates
 
 
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
@@ -262,8 +309,8 @@ def train_step(engine, batches, config: TrainConfig, runtime: Runtime, bf16: boo
     micro_count = max(totals["micro"], 1.0)
     metrics = {key: totals[key] / micro_count for key in ("loss", "lm_loss", "aux_loss")}
     metrics.update(
-        lr=engine.lrs[-1],
-        vision_lr=engine.lrs[0],
+        lr=config.optim.lr * engine.factor,  # the language model's, whether it trains or not
+        **{k: v for k, v in group_lrs(engine).items() if k != "lr"},
         grad_norm=grad_norm,
         samples_per_s=totals["samples"] / max(sums["elapsed"], 1e-9),
         data_wait_fraction=totals["wait"] / max(totals["elapsed"], 1e-9),
@@ -278,6 +325,7 @@ def train_step(engine, batches, config: TrainConfig, runtime: Runtime, bf16: boo
 def train(config: TrainConfig) -> dict:
     """Run (or resume) the training described by ``config``; returns a summary."""
     runtime = init_runtime(config)
+    config = resolve_config(config)
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir = Path(config.run_dir)
@@ -298,6 +346,7 @@ def train(config: TrainConfig) -> dict:
     step, seen, skipped = 0, 0, 0
     if resume is not None:
         saved, rng = ckpt.load_trainer_state(resume, runtime.rank, runtime.world)
+        check_same_parts(resume, saved, config)
         engine.load_state(resume, saved)
         step, seen, skipped = saved["step"], saved["seen"], saved["skipped"]
         if rng is not None:
@@ -348,7 +397,8 @@ def train(config: TrainConfig) -> dict:
                     f"{total * global_batch} samples; see {run_dir / 'skipped.jsonl'}"
                 )
             if (config.save_every and step % config.save_every == 0) or step == total:
-                state = {"step": step, "seen": seen, "skipped": skipped, "total": total}
+                state = {"step": step, "seen": seen, "skipped": skipped, "total": total,
+                         "tunable_parts": list(config.model.tunable_parts)}  # fmt: skip
                 ckpt.save(run_dir, step, engine=engine, tokenizer=tokenizer, trainer_state=state,
                           rank=runtime.rank, world=runtime.world, barrier=runtime.barrier,
                           keep=config.keep_checkpoints)  # fmt: skip
@@ -362,6 +412,16 @@ def train(config: TrainConfig) -> dict:
         log.close()
     return {"run_dir": str(run_dir), "rank": runtime.rank, "steps": total, "resumed_from": start,
             **last}  # fmt: skip
+
+
+def check_same_parts(resume: Path, saved: dict, config: TrainConfig) -> None:
+    """A run resumes with the parts it trained: its optimizer state holds exactly those."""
+    before = saved.get("tunable_parts")
+    if before is not None and list(before) != list(config.model.tunable_parts):
+        raise VerbnounError(
+            f"model.tunable_parts: {config.model.tunable_parts} but {resume} was trained with "
+            f"{list(before)}; resume with the same parts or start a new run_dir"
+        )
 
 
 def make_layout(config: TrainConfig):
