@@ -82,8 +82,17 @@ def f1_counts(
 
 
 def _match(p: Sequence[Run], t: Sequence[Run], threshold: float) -> tuple[int, int, int]:
+    matched = match_segments(p, t, threshold)
+    tp = sum(1 for j in matched if j >= 0)
+    return tp, len(p) - tp, len(t) - tp
+
+
+def match_segments(p: Sequence[Run], t: Sequence[Run], threshold: float) -> list[int]:
+    """For each predicted segment, the index of the true segment it matches at IoU
+    ``threshold`` (a true positive), or -1 (a false positive); F1@k's matching rule above.
+    True segments no prediction matched are the false negatives."""
     hit = [False] * len(t)
-    tp = fp = 0
+    matched = []
     for seg in p:
         best, best_iou = -1, -1.0
         for j, other in enumerate(t):
@@ -95,11 +104,11 @@ def _match(p: Sequence[Run], t: Sequence[Run], threshold: float) -> tuple[int, i
             if iou > best_iou:
                 best, best_iou = j, iou
         if best >= 0 and best_iou >= threshold and not hit[best]:
-            tp += 1
             hit[best] = True
+            matched.append(best)
         else:
-            fp += 1
-    return tp, fp, len(t) - sum(hit)
+            matched.append(-1)
+    return matched
 
 
 def f1_from_counts(tp: int, fp: int, fn: int) -> float:

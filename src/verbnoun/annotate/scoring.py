@@ -9,7 +9,10 @@ a user's own list (``--actions``); a truth class that is neither is an error nam
 
 ``annotate score`` compares a ``segments.csv`` with the truth, and puts beside it the same
 metrics for a majority-class baseline (every frame the most frequent true class) and, when the
-run's ``windows.jsonl`` is beside the prediction, for the unsmoothed per-window answers.
+run's ``windows.jsonl`` is beside the prediction, for the unsmoothed per-window answers. With
+``--scored``, only the stretches a human scored are compared, and ``agreement`` adds kappa, MCC,
+frame precision/recall/F1, F1@k and edit with bootstrap intervals
+(:mod:`verbnoun.annotate.agreement`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verbnoun.annotate.metrics import BACKGROUND, majority_labels, segmentation_metrics
 from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.errors import AnnotationError, VerbnounError
 from verbnoun.fileio import read_csv
+
+if TYPE_CHECKING:
+    from verbnoun.annotate.agreement import AgreementSettings
 
 
 @dataclass(frozen=True)
@@ -144,9 +151,11 @@ def truth_from_dataset(
 
 
 def read_truth(
-    source: Path, behaviours: Behaviours | None, videos: set[str], split: str | None = None
-) -> dict[str, list[Span]]:
-    """Truth spans by video, from a data set or a plain CSV; an error when a video has none."""
+    source: Path, behaviours: Behaviours | None, videos: set[str], split: str | None = None,
+    *, allow_empty: bool = False,
+) -> dict[str, list[Span]]:  # fmt: skip
+    """Truth spans by video, from a data set or a plain CSV; an error when a video has none
+    (unless ``allow_empty``: a scored stretch may hold no bout)."""
     source = Path(source)
     if not source.exists():
         raise VerbnounError(f"{source}: truth not found")
@@ -160,7 +169,7 @@ def read_truth(
         if span.video_id in by_video:
             by_video[span.video_id].append(span)
     empty = sorted(v for v, s in by_video.items() if not s)
-    if empty:
+    if empty and not allow_empty:
         raise VerbnounError(f"{source}: no labelled segments of video {empty[0]}")
     return by_video
 
@@ -260,27 +269,46 @@ def unsmoothed_frames(folder: Path, facts: dict[str, VideoFacts], behaviours: Be
 
 
 def score_run(
-    pred: Path, truth: Path, split: str | None = None
-) -> tuple[dict, dict[str, list[str]]]:
+    pred: Path, truth: Path, split: str | None = None, *, scored: Path | None = None,
+    agreement: AgreementSettings | None = None,
+) -> tuple[dict, dict[str, list[str]]]:  # fmt: skip
     """Metrics of a ``segments.csv`` against the truth, with the majority-class baseline and
-    (when the run's windows are beside it) the unsmoothed answers; and the truth's frames."""
+    (when the run's windows are beside it) the unsmoothed answers; and the truth's frames.
+    ``scored``: a CSV of the stretches a human scored (only they are compared); ``agreement``:
+    kappa, MCC, ... with bootstrap intervals (:mod:`verbnoun.annotate.agreement`)."""
+    from verbnoun.annotate import agreement as agree
+
     pred = Path(pred)
     if not pred.is_file():
         raise VerbnounError(f"{pred}: prediction file not found")
     spans, facts = read_prediction(pred)
     behaviours = load_behaviours(pred.parent)
-    truth_spans = read_truth(Path(truth), behaviours, set(facts), split)
-    truth_frames = {v: rasterise(truth_spans[v], f.num_frames, f.fps) for v, f in facts.items()}
+    ranges = None if scored is None else agree.scored_frames(agree.read_scored(scored), facts)
+    videos = set(facts) if ranges is None else set(ranges)
+    truth_spans = read_truth(Path(truth), behaviours, videos, split, allow_empty=bool(ranges))
+    truth_frames = {v: rasterise(truth_spans.get(v, []), f.num_frames, f.fps)
+                    for v, f in facts.items()}  # fmt: skip
     pred_frames = {v: rasterise(spans[v], f.num_frames, f.fps) for v, f in facts.items()}
+    pieces = agree.make_pieces(pred_frames, truth_frames, ranges)
+    compared = {p.name: p.truth for p in pieces}
     result: dict = {
         "prediction": str(pred),
         "truth": str(truth),
-        "model": score_frames(pred_frames, truth_frames),
-    }
+        "scored": {
+            "file": None if scored is None else str(scored), "videos": len(videos),
+            "stretches": len(pieces), "frames": sum(len(p.truth) for p in pieces),
+            "seconds": round(sum(len(p.truth) / facts[p.video_id].fps for p in pieces), 3),
+        },
+        "model": score_frames({p.name: p.pred for p in pieces}, compared),
+    }  # fmt: skip
     if behaviours is not None:
         raw = unsmoothed_frames(pred.parent, facts, behaviours)
         if raw is not None:
-            result["unsmoothed"] = score_frames(raw, truth_frames)
-    label, metrics = majority_baseline(truth_frames)
+            raw_pieces = agree.make_pieces(raw, truth_frames, ranges)
+            result["unsmoothed"] = score_frames({p.name: p.pred for p in raw_pieces}, compared)
+    label, metrics = majority_baseline(compared)
     result["majority"] = {"label": label, **metrics}
+    if agreement is not None:
+        names = {x: behaviours.name(x) for x in behaviours.labels} if behaviours else None
+        result["agreement"] = agree.agreement(pieces, agreement, names)
     return result, truth_frames
