@@ -11,6 +11,15 @@ percent (5 by default) and at the end, each with the count, the rate and the tim
     training: 40/800 (5%), 6.1/s, elapsed 0:07, ETA 2:05, loss 2.113
     demo [4/8] train model: done in 131.2 s
 
+Off a terminal a log is never silent for long: counted work also prints its line whenever
+``every_s`` seconds passed without one, whether or not an item finished in them (a timer
+thread watches the clock, so a model stuck on one slow answer still shows its count, rate and
+``ETA unknown`` until a rate is known), and a stage (or a :class:`Heartbeat` block, e.g. a model
+loading) prints ``still running, elapsed m:ss`` when no line at all came for ``every_s``
+seconds. ``every_s`` defaults to :func:`line_seconds`: the environment variable
+``VERBNOUN_PROGRESS_SECONDS``, else 30. Lines from every thread are printed whole, one at a
+time.
+
 Usage (the eval runner's form; ``advance`` takes a count and an optional status text)::
 
     with Progress("evaluating", total=len(questions), done=already) as advance:
@@ -19,10 +28,39 @@ Usage (the eval runner's form; ``advance`` takes a count and an optional status 
 
 from __future__ import annotations
 
+import math
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
+
+from verbnoun.errors import VerbnounError
+
+SECONDS_ENV = "VERBNOUN_PROGRESS_SECONDS"
+DEFAULT_SECONDS = 30.0
+
+_lock = threading.RLock()  # one plain line at a time, from any thread
+_last_output = time.monotonic()  # when the last plain line was printed (any label)
+
+
+def line_seconds() -> float:
+    """The longest silence between plain progress lines: ``VERBNOUN_PROGRESS_SECONDS`` when
+    set (a number of seconds above 0), else 30."""
+    text = os.environ.get(SECONDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise VerbnounError(
+            f"{SECONDS_ENV}={text!r}: give the longest silence between progress lines in "
+            "seconds (a number above 0)"
+        )
+    return value
 
 
 def interactive(stream: TextIO | None = None) -> bool:
@@ -47,8 +85,52 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
+def _say(text: str, stream: TextIO | None) -> None:
+    """Print one plain line whole (flushed) and note when."""
+    global _last_output
+    with _lock:
+        print(_clean(text), file=stream or sys.stdout, flush=True)
+        _last_output = time.monotonic()
+
+
+def quiet_since() -> float:
+    """When the last plain line was printed (``time.monotonic``), by any label."""
+    return _last_output
+
+
+class _Ticker:
+    """A daemon thread that calls ``tick`` whenever ``every_s`` seconds passed since
+    ``since()``; ``tick`` prints (and so moves ``since``) when the line is still due."""
+
+    def __init__(self, every_s: float, since: Callable[[], float], tick: Callable[[], None]):
+        self.every_s, self.since, self.tick = every_s, since, tick
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="progress-lines", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            due = self.since() + self.every_s - time.monotonic()
+            if due > 0:
+                if self.stopped.wait(due):
+                    return
+                continue
+            try:
+                self.tick()
+            except (OSError, ValueError):  # the stream was closed under us: stop talking
+                return
+            if self.since() + self.every_s <= time.monotonic() and self.stopped.wait(self.every_s):
+                return  # nothing was printed (not due after all): wait a whole interval
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
+
+
 class Progress:
-    """Counted work: a rich bar on a terminal, a plain line every ``percent`` % otherwise.
+    """Counted work: a rich bar on a terminal, a plain line every ``percent`` % otherwise, and
+    one whenever ``every_s`` seconds passed without a line (default :func:`line_seconds`).
 
     ``total`` may be ``None`` (unknown): then a line every ``every_s`` seconds. ``done`` is the
     work finished before this start (a resumed run); rate and ETA count only the new work.
@@ -65,10 +147,11 @@ class Progress:
         enabled: bool = True,
         stream: TextIO | None = None,
         percent: float = 5.0,
-        every_s: float = 30.0,
+        every_s: float | None = None,
         tty: bool | None = None,
         status_of: Callable[[], str] | None = None,
     ) -> None:
+        every_s = line_seconds() if every_s is None else every_s
         self.label, self.total, self.done, self.start_done = label, total, done, done
         self.enabled, self.stream, self.percent, self.every_s = enabled, stream, percent, every_s
         self.tty = interactive(stream) if tty is None else tty
@@ -78,6 +161,7 @@ class Progress:
         self.next_percent = self._next_mark(done)
         self.bar = None
         self.task = None
+        self.ticker: _Ticker | None = None
         self.closed = False
         self.printed = done
 
@@ -95,7 +179,8 @@ class Progress:
         self.close(failed=exc[0] is not None)
 
     def begin(self) -> Progress:
-        """Start the bar (terminal) or the clock (plain lines); returns self."""
+        """Start the bar (terminal) or the clock and the timed lines (plain lines); returns
+        self."""
         self.started = self.last_line = time.monotonic()
         if self.enabled and self.tty:
             from rich.console import Console
@@ -125,8 +210,9 @@ class Progress:
         elif self.enabled:
             todo = f", {self.total - self.done} to do" if self.total is not None else ""
             before = f" ({self.done} done before)" if self.done else ""
-            print(_clean(f"{self.label}: started{todo}{before}"), file=self.stream or sys.stdout,
-                  flush=True)  # fmt: skip
+            _say(f"{self.label}: started{todo}{before}", self.stream)
+            if self.every_s > 0:
+                self.ticker = _Ticker(self.every_s, lambda: self.last_line, self._tick)
         return self
 
     def __call__(self, n: int = 1, status: str | None = None) -> None:
@@ -134,20 +220,28 @@ class Progress:
 
     def advance(self, n: int = 1, status: str | None = None) -> None:
         """``n`` more items done; ``status``: a short text shown with the count."""
-        self.done += n
-        if status is not None:
-            self.status = status
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.update(self.task, advance=n)
-            return
-        now = time.monotonic()
-        pct = 100.0 * self.done / self.total if self.total else 0.0
-        if pct >= self.next_percent or (not self.total and now - self.last_line >= self.every_s):
-            self.next_percent = self._next_mark(self.done)
-            self.last_line = now
-            self._line()
+        with _lock:
+            self.done += n
+            if status is not None:
+                self.status = status
+            if not self.enabled:
+                return
+            if self.bar is not None:
+                self.bar.update(self.task, advance=n)
+                return
+            now = time.monotonic()
+            pct = 100.0 * self.done / self.total if self.total else 0.0
+            if pct >= self.next_percent or (
+                not self.total and now - self.last_line >= self.every_s
+            ):
+                self.next_percent = self._next_mark(self.done)
+                self._line()
+
+    def _tick(self) -> None:
+        """The timed line, when ``every_s`` seconds passed since the last one."""
+        with _lock:
+            if not self.closed and time.monotonic() - self.last_line >= self.every_s:
+                self._line()
 
     def _line(self, final: bool = False) -> None:
         elapsed = time.monotonic() - self.started
@@ -162,9 +256,12 @@ class Progress:
             parts.append("done")
         elif self.total and rate > 0:
             parts.append(f"ETA {clock((self.total - self.done) / rate)}")
+        elif self.total:
+            parts.append("ETA unknown")
         if self._status():
             parts.append(self._status())
-        print(_clean(", ".join(parts)), file=self.stream or sys.stdout, flush=True)
+        _say(", ".join(parts), self.stream)
+        self.last_line = time.monotonic()
         self.printed = self.done
 
     def _status(self) -> str:
@@ -174,17 +271,59 @@ class Progress:
         """Stop the bar, or print the last line (unless nothing new was done)."""
         if self.closed:
             return
-        self.closed = True
+        with _lock:
+            self.closed = True
+        if self.ticker is not None:
+            self.ticker.stop()
         if not self.enabled:
             return
         if self.bar is not None:
             self.bar.stop()
         elif self.done != self.printed and not failed:
-            self._line(final=self.total is None or self.done >= self.total)
+            with _lock:
+                self._line(final=self.total is None or self.done >= self.total)
+
+
+class Heartbeat:
+    """While the block runs off a terminal, ``LABEL: still running, elapsed m:ss`` whenever
+    ``every_s`` seconds passed with no plain line from anyone (nothing when the block is
+    quick, or when counted work inside it talks). ``text_of``: the line, instead."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        every_s: float | None = None,
+        text_of: Callable[[float], str] | None = None,
+    ) -> None:
+        self.label, self.stream = label, stream
+        self.every_s = line_seconds() if every_s is None else every_s
+        self.enabled = enabled and self.every_s > 0 and not interactive(stream)
+        self.text_of = text_of or (lambda took: f"{label}: still running, elapsed {clock(took)}")
+        self.ticker: _Ticker | None = None
+
+    def __enter__(self) -> Heartbeat:
+        self.started = time.monotonic()
+        if self.enabled:
+            self.ticker = _Ticker(self.every_s, quiet_since, self._tick)
+        return self
+
+    def _tick(self) -> None:
+        with _lock:
+            if self.ticker is not None and time.monotonic() - _last_output >= self.every_s:
+                _say(self.text_of(time.monotonic() - self.started), self.stream)
+
+    def __exit__(self, *exc) -> None:
+        ticker, self.ticker = self.ticker, None
+        if ticker is not None:
+            ticker.stop()
 
 
 class Stages:
-    """Numbered stages of a command, one plain line when each starts and when it ends::
+    """Numbered stages of a command, one plain line when each starts and when it ends, and
+    ``still running`` lines off a terminal while a stage is silent (see :class:`Heartbeat`)::
 
     stages = Stages("demo", ["kitchen", "specialist", ...])
     with stages("kitchen"):
@@ -198,8 +337,10 @@ class Stages:
         *,
         enabled: bool = True,
         stream: TextIO | None = None,
+        every_s: float | None = None,
     ) -> None:
         self.label, self.names, self.enabled, self.stream = label, list(names), enabled, stream
+        self.every_s = line_seconds() if every_s is None else every_s
         self.times: dict[str, float] = {}
 
     def __call__(self, name: str, note: str = "") -> _Stage:
@@ -208,7 +349,7 @@ class Stages:
     def say(self, text: str) -> None:
         """Print one plain line (when enabled)."""
         if self.enabled:
-            print(_clean(text), file=self.stream or sys.stdout, flush=True)
+            _say(text, self.stream)
 
     def prefix(self, name: str) -> str:
         number = self.names.index(name) + 1 if name in self.names else "?"
@@ -222,10 +363,16 @@ class _Stage:
     def __enter__(self) -> _Stage:
         self.started = time.monotonic()
         note = f" ({self.note})" if self.note else ""
-        self.stages.say(f"{self.stages.prefix(self.name)}: started{note}")
+        prefix = self.stages.prefix(self.name)
+        self.stages.say(f"{prefix}: started{note}")
+        self.beat = Heartbeat(
+            prefix, enabled=self.stages.enabled, stream=self.stages.stream,
+            every_s=self.stages.every_s,
+        ).__enter__()  # fmt: skip
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
+        self.beat.__exit__(kind, value, traceback)
         took = time.monotonic() - self.started
         self.stages.times[self.name] = took
         outcome = "failed" if kind is not None else "done"

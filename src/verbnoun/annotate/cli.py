@@ -196,6 +196,13 @@ def annotate_command(
         Path | None, typer.Option(help="Ground truth (data set or CSV): scores and ethogram.")
     ] = None,
     truth_split: Annotated[str | None, typer.Option(help="Split of --truth to use.")] = None,
+    scored: Annotated[
+        Path | None, typer.Option(help="CSV video_id,start,stop: the stretches --truth covers.")
+    ] = None,
+    bin_: Annotated[
+        str | None,
+        typer.Option("--bin", help="Time bins in summary.json and time_bins.png: 30s, 5min, 1h."),
+    ] = None,
     shard: Annotated[
         str | None, typer.Option(help="K/N: this process's part of the windows.")
     ] = None,
@@ -216,6 +223,11 @@ def annotate_command(
         return
     if out is None:
         raise VerbnounError("give --out DIR")
+    if scored is not None and truth is None:
+        raise VerbnounError("--scored says which stretches --truth covers: give --truth too")
+    from verbnoun.annotate.bins import parse_duration
+
+    bin_seconds = None if bin_ is None else parse_duration(bin_)
     if video is None and dataset is None:
         raise VerbnounError("give --video FILE|DIR, or --dataset FILE.yaml with --split")
     settings = AnnotateSettings(window=window, stride=stride, batch_size=batch_size,
@@ -248,18 +260,21 @@ def annotate_command(
                    for s in sources if s.video_id in spans]  # fmt: skip
     plan(sources, settings)  # bad videos and windows fail before a model is loaded
     behaviours = _behaviours(actions, dataset, option_text, specialist)
-    window_model = make_window_model(
-        model.value, mode.value, behaviours, specialist=specialist, top_k=top_k,
-        checkpoint=checkpoint, scoring=scoring, hf_model=hf_model, api_model=api_model,
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, device=device,
-        frames=frames, size=size, seed=seed, dataset=dataset, truth=truth,
-        truth_split=truth_split, sources=sources, settings=settings, shift=oracle_shift,
-    )  # fmt: skip
-    result = run_annotation(
-        out, sources, window_model, behaviours, settings, smooth,
-        shard=Shard.from_environment(shard), truth=truth, truth_split=truth_split,
-        progress=True,
-    )  # fmt: skip
+    from verbnoun.progress import Heartbeat
+
+    with Heartbeat("annotate"):  # off a terminal, a slow model load talks too
+        window_model = make_window_model(
+            model.value, mode.value, behaviours, specialist=specialist, top_k=top_k,
+            checkpoint=checkpoint, scoring=scoring, hf_model=hf_model, api_model=api_model,
+            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, device=device,
+            frames=frames, size=size, seed=seed, dataset=dataset, truth=truth,
+            truth_split=truth_split, sources=sources, settings=settings, shift=oracle_shift,
+        )  # fmt: skip
+        result = run_annotation(
+            out, sources, window_model, behaviours, settings, smooth,
+            shard=Shard.from_environment(shard), truth=truth, truth_split=truth_split,
+            scored=scored, bin_seconds=bin_seconds, progress=True,
+        )  # fmt: skip
     if result["missing"]:
         typer.echo(f"{out}: {result['missing']} of {result['windows']} windows still to answer "
                    "(other shards); run again to finish")  # fmt: skip
@@ -269,7 +284,10 @@ def annotate_command(
     scores = result["outputs"].get("scores")
     if scores:
         for name, metrics in scores.items():
-            typer.echo(_score_line(name, metrics))
+            if name != "agreement":
+                typer.echo(_score_line(name, metrics))
+        if "agreement" in scores:
+            typer.echo(_agreement_line({m: {"value": v} for m, v in scores["agreement"].items()}))
 
 
 def make_window_model(model: str, mode: str, behaviours, **options):
@@ -339,6 +357,26 @@ def _score_line(name: str, m: dict) -> str:
             f"F1@10 {m['f1@10']:5.1f}  F1@25 {m['f1@25']:5.1f}  F1@50 {m['f1@50']:5.1f}")  # fmt: skip
 
 
+def _agreement_line(overall: dict, interval: bool = False) -> str:
+    def show(metric: str, digits: int) -> str:
+        entry = overall[metric]
+        if entry["value"] is None:
+            return f"{metric} -"
+        text = f"{metric} {entry['value']:.{digits}f}"
+        if interval and entry.get("low") is not None:
+            text += f" [{entry['low']:.{digits}f}, {entry['high']:.{digits}f}]"
+        return text
+
+    return "  agreement   " + "  ".join(
+        [show("kappa", 3), show("mcc", 3), *(show(m, 1) for m in ("precision", "recall", "f1"))]
+    )
+
+
+class BootstrapUnit(StrEnum):
+    bout = "bout"
+    video = "video"
+
+
 @annotate_app.command("score")
 def score_command(
     pred: Annotated[Path, typer.Option(help="segments.csv of an annotate run.")],
@@ -347,17 +385,60 @@ def score_command(
     out: Annotated[
         Path | None, typer.Option(help="Write the scores here (JSON; default: print only).")
     ] = None,
+    scored: Annotated[
+        Path | None,
+        typer.Option(help="CSV video_id,start,stop: score only where a human scored."),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples of the intervals (0: none).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    unit: Annotated[
+        BootstrapUnit, typer.Option(help="What the bootstrap resamples: bouts or videos.")
+    ] = BootstrapUnit.bout,
 ) -> None:
     """Frame accuracy, edit score and F1@{10,25,50} (overall and per class) of a prediction,
-    with a majority-class baseline and the unsmoothed per-window answers."""
+    with a majority-class baseline and the unsmoothed per-window answers; agreement with the
+    human (Cohen's kappa, Matthews correlation, frame precision/recall/F1, F1@k, edit) with 95%
+    bootstrap intervals."""
+    from verbnoun.annotate.agreement import AgreementSettings
     from verbnoun.annotate.scoring import score_run
     from verbnoun.fileio import write_json
 
-    scores, _ = score_run(pred, truth, split)
+    settings = AgreementSettings(replicates=bootstrap, seed=seed, unit=unit.value)
+    settings.check()
+    scores, _ = score_run(pred, truth, split, scored=scored, agreement=settings)
     if out is not None:
         write_json(out, scores)
-    typer.echo(f"{pred} against {truth} ({scores['model']['videos']} videos, "
-               f"{scores['model']['frames']} frames):")  # fmt: skip
+    where = scores["scored"]
+    typer.echo(f"{pred} against {truth} ({where['videos']} videos, {where['stretches']} scored "
+               f"stretches, {where['frames']} frames):")  # fmt: skip
     for name in ("model", "unsmoothed", "majority"):
         if name in scores:
             typer.echo(_score_line(name, scores[name]))
+    agreement = scores["agreement"]
+    typer.echo(_agreement_line(agreement["overall"], interval=True))
+    if bootstrap:
+        typer.echo(f"  (95% intervals: {bootstrap} bootstrap resamples of {agreement['units']} "
+                   f"{unit.value}s, seed {seed})")  # fmt: skip
+
+
+@annotate_app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A finished annotate run folder.")],
+    nwb: Annotated[
+        Path | None, typer.Option(help="NWB file of the bouts (ndx-ethogram extension).")
+    ] = None,
+    boris: Annotated[
+        Path | None, typer.Option(help="BORIS tabular events file (.tsv, or .csv).")
+    ] = None,
+    session_start: Annotated[
+        str | None, typer.Option(help="Session start, ISO 8601 (default: now, UTC).")
+    ] = None,
+) -> None:
+    """Export a run's bouts (its segments.csv, corrections included) for behaviour tools: NWB
+    with the ndx-ethogram extension, and BORIS's tabular events."""
+    from verbnoun.annotate.export import export_run
+
+    for path in export_run(run, nwb=nwb, boris=boris, session_start=session_start):
+        typer.echo(f"wrote {path}")

@@ -309,7 +309,10 @@ def run_eval(
             model, scoring, two_stage, dataset, annotations, embedding_model, min_similarity,
             device,
         )  # fmt: skip
-    adapter = make_adapter(model, annotations=annotations, dataset=dataset, **model_options)
+    from verbnoun.progress import Heartbeat
+
+    with Heartbeat(f"eval: loading model {model}", enabled=progress):  # no silent minutes in a log
+        adapter = make_adapter(model, annotations=annotations, dataset=dataset, **model_options)
     if two_stage:
         questions = _two_stage_questions(
             out, model_options.get("predictions"), annotations, top_k, option_text,

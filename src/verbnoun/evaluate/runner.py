@@ -399,7 +399,9 @@ def run_evaluation(
     ):
         parts = (
             part
-            for batch, frames in _prefetched(todo, batch_size, source, workers)
+            for batch, frames in _prefetched(
+                todo, batch_size, source, workers, head=hasattr(adapter, "answer_each")
+            )
             for part in _independent_parts(batch, frames, settings)
         )
 
@@ -525,11 +527,22 @@ def _check_open_vocab(path: Path, questions: Sequence[Question], settings: EvalS
 
 
 def _prefetched(
-    todo: list[Question], batch_size: int, source: FrameSource | None, workers: int
+    todo: list[Question],
+    batch_size: int,
+    source: FrameSource | None,
+    workers: int,
+    *,
+    head: bool = False,
 ) -> Iterator[tuple[list[Question], list]]:
     """Batches with their frames, decoded at most a few batches ahead of the model (bounded
     memory): by the source's own ``batches`` (worker processes) when it has one, else by
-    ``workers`` threads; ``workers=0`` decodes in the caller's thread."""
+    ``workers`` threads; ``workers=0`` decodes in the caller's thread. ``head``: the first
+    question comes alone, decoded in the caller's thread, so that a streaming adapter sends it
+    at once instead of waiting for the workers to start and decode a whole batch (they start
+    while it is out; the frames are the same either way)."""
+    if head and todo and source is not None:
+        yield [todo[0]], _frames([todo[0]], source)
+        todo = todo[1:]
     batches = _batches(todo, batch_size)
     if source is not None and hasattr(source, "batches"):
         yield from zip(batches, source.batches(todo, batch_size, workers), strict=True)

@@ -17,11 +17,16 @@ def train(
 ) -> None:
     """Train (or resume) a LLaVAction model: one process, torchrun (DDP) or DeepSpeed."""
     import json
+    import os
 
+    from verbnoun.progress import Heartbeat
     from verbnoun.train.config import load_config
     from verbnoun.train.trainer import train as run_training
 
-    summary = run_training(load_config(config, overrides or []))
+    settings = load_config(config, overrides or [])
+    first = os.environ.get("RANK", "0") == "0"  # one log line per run, not per process
+    with Heartbeat("train", enabled=settings.progress and first):  # model loading talks too
+        summary = run_training(settings)
     if summary.get("rank", 0) == 0:
         shown = {
             k: summary[k]
