@@ -1,5 +1,6 @@
 """Several processes: torchrun with gloo (DDP) matches one process at the same global batch, and
-DeepSpeed ZeRO-2 and ZeRO-3 on the CPU match the plain engine (skipped when DeepSpeed is absent)."""
+DeepSpeed ZeRO-2 and ZeRO-3 on the CPU match the plain engine (skipped when DeepSpeed is absent);
+ZeRO-3 with a frozen vision tower, which stays out of DeepSpeed's optimizer state."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from trainer_setup import kitchen, losses, tiny_settings, write_config
 
 from verbnoun.train.config import config_from_dict
@@ -47,10 +49,13 @@ def test_two_gloo_processes_match_one_at_the_same_global_batch(tmp_path_factory,
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_deepspeed_on_cpu_matches_the_plain_engine(tmp_path_factory, tmp_path, stage):
     data = kitchen(tmp_path_factory)
+    common = {"steps": 3, "grad_accum": 2, "save_every": 2}
+    if stage == "zero3":
+        common["model.tunable_parts"] = ["projector", "language_model"]
     plain = tmp_path / "plain"
-    train(config_from_dict(tiny_settings(data, plain, steps=3, grad_accum=2, save_every=2)))
+    train(config_from_dict(tiny_settings(data, plain, **common)))
     zero3 = tmp_path / stage
-    settings = tiny_settings(data, zero3, steps=3, grad_accum=2, save_every=2)
+    settings = tiny_settings(data, zero3, **common)
     settings["distributed"] = {"deepspeed": os.path.join(DEEPSPEED_CONFIGS, f"{stage}.json")}
     config = write_config(tmp_path / f"{stage}.yaml", settings)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
@@ -66,6 +71,18 @@ def test_deepspeed_on_cpu_matches_the_plain_engine(tmp_path_factory, tmp_path, s
     checkpoint = zero3 / "checkpoints" / "step-000003"
     assert (checkpoint / "deepspeed").is_dir()
     load_model(checkpoint)  # the gathered weights, in our safetensors format
+    if stage == "zero3":  # the frozen tower: unchanged, and not in the optimizer state
+        from safetensors.torch import load_file
+
+        final = load_file(str(checkpoint / "model.safetensors"))
+        first = load_file(str(zero3 / "checkpoints" / "step-000002" / "model.safetensors"))
+        tower = [key for key in final if "vision_tower" in key]
+        assert tower and all(torch.equal(final[k], first[k]) for k in tower)
+        frozen = sum(final[k].numel() for k in tower)
+        trainable = sum(v.numel() for v in final.values()) - frozen
+        (optim,) = (checkpoint / "deepspeed").rglob("*optim_states.pt")
+        # fp32 master copy and two moments (4 bytes each) of the trainable elements only
+        assert 12 * trainable < optim.stat().st_size < 12 * (trainable + frozen // 2)
     if stage == "zero3":  # exact resume from the step-2 checkpoint, as if killed after it
         shutil.rmtree(checkpoint)
         (zero3 / "checkpoints" / "latest").write_text("step-000002")
