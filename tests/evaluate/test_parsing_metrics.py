@@ -25,16 +25,36 @@ OPTIONS = ["open door", "close door", "take plate", "put down plate", "wash cup"
         ("(B)", 1, "letter"),
         ("B)", 1, "letter"),
         ("  C  ", 2, "letter"),
-        ("Answer: B", 1, "letter"),
-        ("answer: (D)", 3, "letter"),
-        ("The answer is E.", 4, "letter"),
+        ("Answer: B", 1, "statement"),
+        ("answer: (D)", 3, "statement"),
+        ("The answer is E.", 4, "statement"),
         ("B. close door", 1, "letter+text"),
         ("B. close door.", 1, "letter+text"),
-        ("B. something else entirely", 1, "letter+text"),
+        ("B. something else entirely", 1, "letter"),  # text that names no option: the letter
         ("close door", 1, "text"),
         ("Close Door.", 1, "text"),
         ('{"answer": "C. take plate"}', 2, "json"),
         ('{"answer": "D"}', 3, "json"),
+        # strict v2 (issue 23): how models write answers
+        ("**A**", 0, "letter"),
+        ("`C`", 2, "letter"),
+        ("**A. open door**", 0, "letter+text"),
+        ("I think the answer is A. open door.", 0, "statement"),
+        ("Based on the frames, the answer is (B) close door.", 1, "statement"),
+        ("The hand pulls.\n\n...so the correct option is C.", 2, "statement"),
+        ("Final answer: D", 3, "statement"),
+        ("The answer is A.\nLooking again, the hand pushes: the answer is B.", 1, "statement"),
+        ("Option C", 2, "letter"),
+        ("C:", 2, "letter"),
+        ("[C]", 2, "letter"),
+        ('Here it is:\n```json\n{"answer": "E. wash cup"}\n```', 4, "json"),
+        ("(a)", 0, "letter"),
+        ("b) close door", 1, "letter+text"),
+        ("（Ｂ）close door", 1, "letter+text"),
+        ("close door (B)", 1, "letter+text"),
+        ("<think>A or B?</think><answer>B</answer>", 1, "tag"),
+        ("B. close door\n\nThe hand pushes the door shut.", 1, "line"),
+        ("It's not A (open door). The answer is B.", 1, "statement"),
         # never guessed
         ("B. open door", None, "unparsed"),  # letter and text disagree
         ("F", None, "unparsed"),  # no option F
@@ -43,6 +63,19 @@ OPTIONS = ["open door", "close door", "take plate", "put down plate", "wash cup"
         ('{"answer": 3}', None, "unparsed"),
         ('{"answer": "maybe"}', None, "unparsed"),
         ("{not json", None, "unparsed"),
+        ("A or B", None, "unparsed"),  # two letters offered
+        ("The answer is B/C.", None, "unparsed"),
+        ("B, but C is also possible.", None, "unparsed"),
+        ("not A", None, "unparsed"),  # negations
+        ("Neither A nor B", None, "unparsed"),
+        ("It is not B.", None, "unparsed"),
+        ("I don't think the answer is A.", None, "unparsed"),
+        ("The answer is B. Actually, it is not B.", None, "unparsed"),  # retracted
+        ("The answer is C (close door).", None, "unparsed"),  # C's text is B's
+        ("It could be A, but I cannot tell.", None, "unparsed"),  # a hedge
+        ("A person is closing the door.", None, "unparsed"),  # "A" the article
+        ("A. open door\nB. close door", None, "unparsed"),  # lines disagree
+        ("B?", None, "unparsed"),  # a question, not an answer
     ],
 )
 def test_strict_parser(output, index, rule):

@@ -1,14 +1,34 @@
 """Answer parsing: a model's raw output -> the chosen option, deterministically, never guessing.
 
-``parse_answer`` (version :data:`PARSER_VERSION`) accepts, in this order:
+``parse_answer`` (the ``strict`` parser, version :data:`PARSER_VERSION`) reads a reply the way a
+careful person would, and records which rule decided (:attr:`ParsedAnswer.rule`):
 
-1. JSON ``{"answer": ...}`` (the structured-output form), whose value is parsed by the rules below;
-2. a letter form: ``B``, ``B.``, ``(B)``, ``B)``, ``Answer: B``, ``The answer is B.``, ``B. open
-   door`` (a letter followed by text must not contradict itself: when the text names a different
-   option exactly, the answer is ambiguous and stays unparsed);
-3. the option text alone (case-insensitive, surrounding quotes and a final period ignored).
+* ``json``: a JSON object with an ``answer`` field (or ``final_answer``, ``choice``, ``option``,
+  ...), the whole reply, inside a code fence or at its end; the field's text is read by the rules
+  below (a number is no letter: unparsed).
+* ``tag``: the last ``<answer>...</answer>``, or every ``\\boxed{...}`` (they must agree).
+* ``statement``: an answer statement, and of several the last one (the final answer wins):
+  ``The answer is B``, ``Answer: B``, ``Final answer: D``, ``the correct option is C``, ``I'd go
+  with B``, ``It's B``, ``The action being performed is close door (B)``, ``B is the correct
+  answer``, ``答案：B``. A statement in a negated clause (``I don't think the answer is A``) is
+  none; a later negation of the same letter (``... actually it is not B``) retracts it.
+* ``letter``, ``letter+text``, ``text``: a one-line reply that is the answer: ``B``, ``B.``,
+  ``(B)``, ``[B]``, ``B)``, ``B:``, ``Option B``, ``B. close door``, ``(b) close door``,
+  ``close door (B)``, ``close door``, with or without commentary after it (``B. close door - the
+  hand pushes it shut``).
+* ``line``: in a longer reply without an answer statement, its answer lines (a line that is only
+  an answer, or a first or last line that starts with one); they must all agree.
 
-Anything else is *unparsed* (``index is None``): counted and reported, never replaced by a guess.
+Before that the reply is normalised: NFKC (full-width letters and punctuation), typographic
+quotes, chat-template end tokens, ``<think>`` blocks, markdown emphasis, code, headings, list
+bullets and LaTeX ``$``. An answer's letter is one of the question's letters, upper or lower
+case; a lower-case one only where it cannot be a word (``(a)``, ``a)``, ``a.``, alone, after
+``answer``), and ``A`` / ``I`` followed by a word only when that word starts its own option text.
+
+Never guessed (*unparsed*, ``index is None``): two different letters offered (``A or B``, ``B/C``,
+``B, but C is also possible``), negations (``not A``, ``Neither A nor B``, ``It is not B``), a
+letter whose text names another option (``B. open door`` when ``open door`` is A), a letter
+outside the options, hedges without a choice, answer lines that disagree.
 
 ``parse_answer_original`` reproduces the LLaVAction release's scoring for comparison with the
 paper (:func:`original_prediction`, their ``process_raw_pred``): of a structured reply
@@ -22,24 +42,22 @@ gt_name``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 PARSERS = ("strict", "original")
 # Each parser's own version (a run records its parser's): "original" 2 reads structured replies'
-# answer field and follows process_raw_pred to the character.
+# answer field and follows process_raw_pred to the character; "strict" 2 reads answer statements,
+# markdown, tags and JSON in code fences (issue 23).
 PARSER_VERSIONS = {"strict": PARSER_VERSION, "original": "2"}
 
-_LETTER_ALONE = re.compile(r"^\(?([A-Z])\)?[.):]?$")
-_LETTER_PREFIXED = re.compile(
-    r"^(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:：]?\s*\(?([A-Z])\)?[.):]?"
-    r"(?:\s+(.*))?$",
-    re.IGNORECASE | re.DOTALL,
-)
-_LETTER_THEN_TEXT = re.compile(r"^\(?([A-Z])[.):]\)?\s+(.+)$", re.DOTALL)
+# what ParsedAnswer.rule says of a strict parse (see the module's docstring)
+RULES = ("json", "tag", "statement", "letter", "letter+text", "text", "line", "unparsed")
 _ORIGINAL = re.compile(r"[A-Z]\.\s(.+)")
 _ORIGINAL_CUT = re.compile(r"\.\s*.*$")
 
@@ -49,53 +67,487 @@ class ParsedAnswer:
     """The chosen option (0-based) or ``None`` when unparsed, and which rule decided."""
 
     index: int | None
-    rule: str  # "json", "letter", "letter+text", "text", "original", "unparsed"
+    # "json", "tag", "statement", "letter", "letter+text", "text", "line", "original", "unparsed"
+    rule: str
 
 
-def _normalise(text: str) -> str:
-    text = " ".join(text.strip().split()).lower()
-    text = text.strip("\"'`")
-    return text[:-1].rstrip() if text.endswith(".") else text
+UNPARSED = ParsedAnswer(None, "unparsed")
+
+# -- normalising ----------------------------------------------------------------------------
+
+_TYPOGRAPHY = str.maketrans(
+    {"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "「": '"', "」": '"', "『": '"', "』": '"',
+     "【": "[", "】": "]", "〔": "(", "〕": ")", "。": ". ", "、": ", ", "\u00a0": " "}
+)  # fmt: skip
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060\ufeff]")
+_GLM_BOX = re.compile(r"<\|begin_of_box\|>(.*?)<\|end_of_box\|>", re.S)
+_END_TOKENS = re.compile(
+    r"<\|[A-Za-z_]+\|>|</?s>|<eos>|<end_of_turn>|<start_of_turn>|\[/?INST\]|</?(?:b|strong|em|i|"
+    r"code|u)>",
+)
+_THINK = re.compile(r"(?:<think>|◁think▷).*?(?:</think>|◁/think▷|$)", re.S | re.I)
+_ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S | re.I)
+_BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text\{)?([^{}]*)\}?\s*\}")
+_FENCE = re.compile(r"```[ \t]*([A-Za-z]*)[ \t]*\n?(.*?)```", re.S)
+_FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])")
+_BULLET = re.compile(r"^[ \t]*(?:[-*+•>]|#{1,6}|\d{1,2}[.)])[ \t]+", re.M)
+_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*", re.M)
+_LATEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$|\\text\{([^{}]*)\}")
 
 
-def _text_index(text: str, options: Sequence[str]) -> int | None:
-    wanted = _normalise(text)
-    matches = [i for i, option in enumerate(options) if _normalise(option) == wanted]
-    return matches[0] if len(matches) == 1 else None
+def _normalise_unicode(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHY)
+    return _INVISIBLE.sub("", text)
 
 
-def _letter_index(letter: str, options: Sequence[str]) -> int | None:
+def _plain(text: str) -> str:
+    """The reply without markdown and LaTeX markup (one line per line)."""
+    text = _FENCE.sub(lambda m: m.group(2), text)
+    for _ in range(2):  # nested emphasis: ***B***
+        text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(3), text)
+    text = text.replace("`", "").replace("**", "")
+    text = _HEADING.sub("", text)
+    text = _BULLET.sub("", text)
+    text = _LATEX.sub(lambda m: m.group(1) or "", text)
+    return "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
+
+
+# -- options and letters --------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _option_pattern(text: str) -> re.Pattern:
+    words = text.split()
+    return re.compile(r"\s+".join(re.escape(w) for w in words) + r"(?![\w'])", re.I)
+
+
+def _option_at(s: str, pos: int, options: Sequence[str]) -> tuple[int, int] | None:
+    """``(option, end)`` of the option whose text starts at ``s[pos]`` (the longest)."""
+    best = None
+    for index, option in enumerate(options):
+        if not option.strip():
+            continue
+        match = _option_pattern(option).match(s, pos)
+        if match and (best is None or match.end() > best[1]):
+            best = (index, match.end())
+    return best
+
+
+def _options_in(s: str, options: Sequence[str]) -> set[int]:
+    """The options whose text occurs in ``s`` (as words)."""
+    found = set()
+    for index, option in enumerate(options):
+        if option.strip() and re.search(r"(?<![\w'])" + _option_pattern(option).pattern, s, re.I):
+            found.add(index)
+    return found
+
+
+_OPEN = re.compile(r"[\s\"'(\[]*")
+_AFTER_LETTER = re.compile(r"[ \t]*(?:[.):,;]|[-–—](?=\s))?[ \t]*[\"'(\[]*[ \t]*")
+_CLOSE = re.compile(r"[\"')\]]*\.?")
+_BRACKETED = re.compile(r"[(\[{]\s*([A-Za-z])\s*[)\]}]")
+_BARE = re.compile(r"([A-Za-z])(?![\w’])(?!'\w)(?![-/]\w)")
+_LETTER_PREFIX = re.compile(r"(?:the\s+)?(?:option|choice|letter)\s*(?:is\s+)?[:#]?\s*", re.I)
+_CONJUNCTION = re.compile(
+    r"\s+(?:because|since|as|given|which|based|from|due|considering|but|so|in|with|for|where|"
+    r"when|while|here|there|then|-|–|—|is|seems|appears|looks|fits|best)\b",
+    re.I,
+)
+_WORD_AFTER = re.compile(r"[ \t]+[A-Za-z]")
+_NEWLINE_AFTER = re.compile(r"[ \t]*(?:\n|$)")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """An answer expression read at some position: its option (``None``: it names none, e.g. a
+    letter whose text is another option's, or a letter outside the options), its form and end."""
+
+    index: int | None
+    form: str  # "letter", "letter+text", "text"
+    end: int
+
+
+def _letter_at(
+    s: str, pos: int, options: Sequence[str], *, lower: bool, loose: bool
+) -> tuple[str, int, bool] | None:
+    """``(letter, end, bracketed)`` when an option letter (in any case) starts at ``s[pos]``.
+
+    ``lower``: accept a lower-case letter (where it cannot be a word). ``loose``: any word may
+    follow an upper-case letter other than ``A`` / ``I``; otherwise only punctuation, the end, a
+    conjunction, a line break or an option's text may follow a letter written without brackets."""
+    prefixed = _LETTER_PREFIX.match(s, pos)
+    start = prefixed.end() if prefixed else pos
+    match = _BRACKETED.match(s, start)
+    if match:
+        letter = match.group(1)
+        if letter.islower() and not (lower or prefixed):
+            return None
+        return letter.upper(), match.end(), True
+    match = _BARE.match(s, start)
+    if not match:
+        return None
+    letter, end = match.group(1), match.end()
+    rest = s[end:]
+    punctuated = bool(re.match(r"[.):,;!?\"']|\s*[-–—]\s|\s*$", rest))
+    if letter.islower():
+        if not (lower or prefixed):
+            return None
+        if letter in "ai" and not re.match(r"[.):]|\s*$", rest):
+            return None  # "a" and "i" are words unless marked as a letter
+        if not re.match(r"[.):,;!?\"']|\s*$", rest):
+            return None
+        return letter.upper(), end, False
+    if punctuated or _NEWLINE_AFTER.match(s, end) or re.match(r"\s+[^\w\s]", rest):
+        return letter, end, False
+    text_after = _option_at(s, _OPEN.match(s, end).end(), options)
+    if text_after is not None or _CONJUNCTION.match(s, end):
+        return letter, end, False
+    if letter in "AI" or not loose:
+        return None  # "A person ...", "I think ...", "It's C that ..."
+    return letter, end, False
+
+
+def _index(letter: str, options: Sequence[str]) -> int | None:
     index = ord(letter) - ord("A")
     return index if 0 <= index < len(options) else None
 
 
-def parse_answer(output: str, options: Sequence[str]) -> ParsedAnswer:
-    """Parse a raw model output against the question's option texts (in letter order)."""
-    text = output.strip()
-    answer = structured_answer(text)
-    if answer is not None:
-        inner = parse_answer(answer, options)
-        return ParsedAnswer(inner.index, "json" if inner.index is not None else "unparsed")
-    match = _LETTER_ALONE.match(text)
-    if match:
-        index = _letter_index(match.group(1), options)
-        return ParsedAnswer(index, "letter" if index is not None else "unparsed")
-    for pattern in (_LETTER_PREFIXED, _LETTER_THEN_TEXT):
-        match = pattern.match(text)
-        if not match:
+def _expression(
+    s: str, pos: int, options: Sequence[str], *, lower: bool = True, loose: bool = True
+) -> _Read | None:
+    """The answer expression starting at ``s[pos]`` (a letter form, with or without its option
+    text, or an option text with or without its letter), or ``None``."""
+    pos = _OPEN.match(s, pos).end() if s[pos : pos + 1] in "\"'" else pos
+    found = _letter_at(s, pos, options, lower=lower, loose=loose)
+    if found is not None:
+        letter, end, _ = found
+        index = _index(letter, options)
+        after = _AFTER_LETTER.match(s, end)
+        named = _option_at(s, after.end(), options)
+        if named is None:
+            tail = re.match(r"[ \t]*[.):](?!\w)", s[end:])
+            return _Read(index, "letter", end + (tail.end() if tail else 0))
+        if index is None or named[0] != index:
+            return _Read(None, "letter+text", named[1])  # the text is another option's
+        return _Read(index, "letter+text", _CLOSE.match(s, named[1]).end())
+    start = _OPEN.match(s, pos).end()
+    named = _option_at(s, start, options)
+    if named is None:
+        return None
+    index, end = named
+    end = _CLOSE.match(s, end).end()
+    tag = re.compile(
+        r"[ \t]*(?:[,:\-–—][ \t]*)?(?:[(\[][ \t]*(?:(?:option|choice|letter)[ \t]*)?([A-Za-z])[ \t]*"
+        r"[)\]]|(?:option|choice|letter)[ \t]+([A-Za-z])(?![\w']))",
+        re.I,
+    ).match(s, end)
+    if tag:
+        letter = (tag.group(1) or tag.group(2)).upper()
+        if _index(letter, options) != index:
+            return _Read(None, "letter+text", tag.end())
+        return _Read(index, "letter+text", _CLOSE.match(s, tag.end()).end())
+    return _Read(index, "text", end)
+
+
+_ALTERNATIVE = re.compile(
+    r"[ \t]*(?:,[ \t]*)?(?:\bor\b|\band\b|/|&|\bvs\b\.?|\bversus\b|,)[ \t]*(?:(?:maybe|possibly|"
+    r"perhaps|even|else|rather)[ \t]+)?(?:(?:option|choice)[ \t]+)?",
+    re.I,
+)
+_HEDGE_WORDS = re.compile(
+    r"\b(?:or|also|alternatively|either|could|might|may|maybe|possibly|perhaps|both)\b", re.I
+)
+_NEGATION = re.compile(
+    r"n't\b|\b(?:not|no|never|neither|nor|none|cannot|unsure|uncertain|unclear|whether|doubt|"
+    r"incorrect|wrong|unlikely)\b",
+    re.I,
+)
+_QUESTION = re.compile(r"[ \t]*\?")
+_SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+
+
+def _other_mentions(s: str, read: _Read, options: Sequence[str]) -> bool:
+    """Whether ``s`` (what follows an answer in its sentence) names another option: its letter
+    (upper case, or after ``option``) or its text."""
+    for match in re.finditer(r"(?:option|choice)\s|[(\[]|(?<![\w'])[A-Z](?![\w'])", s, re.I):
+        found = _letter_at(s, match.start(), options, lower=False, loose=True)
+        if found is not None:
+            index = _index(found[0], options)
+            if index is not None and index != read.index:
+                return True
+    return bool(_options_in(s, options) - {read.index})
+
+
+def _alternatives(s: str, read: _Read, options: Sequence[str]) -> bool:
+    """Whether another answer is offered beside ``read`` (``A or B``, ``B/C``, ``B, C``, ``B, but
+    C is also possible``)."""
+    alternative = _ALTERNATIVE.match(s, read.end)
+    if alternative and alternative.end() > read.end:
+        other = _expression(s, alternative.end(), options, lower=False, loose=False)
+        if other is not None and other.index != read.index:
+            return True
+    end = _SENTENCE_END.search(s, read.end)
+    sentence = s[read.end : end.start() if end else len(s)]
+    return bool(_HEDGE_WORDS.search(sentence)) and _other_mentions(sentence, read, options)
+
+
+# -- answer statements ----------------------------------------------------------------------
+
+_QUALIFIER = r"(?:(?:my|the|final|correct|right|best|most\s+likely|likely|true|selected|chosen)\s+)"
+_ADVERB = r"(?:(?:probably|likely|most\s+likely|clearly|definitely|certainly|indeed|simply)\s+)?"
+_STRONG_CUES = re.compile(
+    "|".join(
+        [
+            # "The answer is B", "Answer: B", "Final answer - D", "answer choice is B", "答案：B"
+            r"\b"
+            + _QUALIFIER
+            + r"*(?:answer|guess|prediction|response)[\])]?(?:\s+(?:choice|option|"
+            r"letter))?(?:\s+to\s+(?:this|the)\s+question)?(?:\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be|here\s+is)\b)?\s*"
+            r"[:=\-–—]?\s*" + _ADVERB,
+            # "the correct option is C", "My choice: B", "selected option: B"
+            r"\b"
+            + _QUALIFIER
+            + r"+(?:option|choice|letter|selection)(?:\s+(?:is|would\s+be|should\s+be|"
+            r"will\s+be|must\s+be)\b)?\s*[:=\-–—]?\s*" + _ADVERB,
+            r"\b(?:option|choice|letter)\s+(?:is|would\s+be)\s+" + _ADVERB,
+            # "I'd go with B", "I choose option C", "I'll pick B"
+            r"\b(?:I|we)(?:\s+would|\s+will|'d|'ll|\s+am\s+going\s+to)?\s+(?:choose|pick|select|"
+            r"go\s+with|opt\s+for|guess|answer(?:\s+with)?)\s*[:\-–—]?\s*",
+            r"答案\s*(?:是|为|為)?\s*[:=]?\s*",
+            r"(?:我)?选(?:择|项)?\s*",
+        ]
+    ),
+    re.I,
+)
+_WEAK_CUES = re.compile(
+    "|".join(
+        [
+            # "It's B.", "that is option C", "I'd say B", "I think it's I (...)"
+            r"\b(?:it|this|that)(?:'s|\s+is|\s+would\s+be|\s+must\s+be|\s+should\s+be)\s+"
+            + _ADVERB,
+            r"\b(?:I|we)(?:\s+would|'d)?\s+say\s*,?\s*",
+            # "The action being performed is **close door** (B)"
+            r"(?:the\s+)?(?:(?:most\s+likely|correct|best|right)\s+)?action(?:\s+(?:being\s+"
+            r"performed|performed|shown|depicted|in\s+the\s+(?:video|frames)|here|(?:I|you)\s+"
+            r"(?:am|are)\s+(?:doing|performing)))?\s+(?:is|would\s+be)\s+" + _ADVERB,
+            # "which corresponds to option B", "This matches (B) best"
+            r"\b(?:corresponds|corresponding|matches|matching|aligns|consistent)\s+(?:best\s+|most\s+"
+            r"closely\s+)?(?:to|with)?\s*",
+            # "Therefore, B." (the letter must end its sentence)
+            r"\b(?:therefore|thus|hence|so)\s*[,:]?\s*",
+        ]
+    ),
+    re.I,
+)
+_REVERSE_CUE = re.compile(
+    r"[ \t]+(?:is|seems|appears|looks)[ \t]+(?:to[ \t]+be[ \t]+)?(?:the[ \t]+)?(?:(?:most|best|"
+    r"clearly|definitely|only)[ \t]+)?(?:correct|right|best|answer|accurate|likely|appropriate|"
+    r"fitting|fit|match|choice|option)\b|[ \t]+(?:fits[ \t]+best|best[ \t]+(?:fits|matches|"
+    r"describes))\b",
+    re.I,
+)
+_CLAUSE_START = re.compile(r"[.!?;:\n,(]|\bbut\b|\bhowever\b|\bcorrecting myself\b", re.I)
+_CORRECTION = re.compile(
+    r"\b(?:wait|actually|or|rather|instead|I\s+mean|correction|no)\b[\s,:;.!\-–—]*(?:(?:it'?s|it\s+"
+    r"is|maybe|perhaps|probably|make\s+that)\s+)?(?:(?:option|choice)\s+)?",
+    re.I,
+)
+_NEGATED_LETTER = re.compile(
+    r"(?:n't|\bnot|\bneither|\bnor|\bexcept)\s+(?:(?:option|choice)\s+)?(?=[(\[]?[A-Za-z]\b)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class _Statement:
+    position: int
+    read: _Read
+    offered_more: bool  # two letters offered as the answer
+
+
+def _negated_clause(plain: str, cue_start: int) -> bool:
+    """Whether the clause leading to an answer cue is negated (``I don't think the answer``)."""
+    starts = [m.end() for m in _CLAUSE_START.finditer(plain, 0, cue_start)]
+    clause = plain[starts[-1] if starts else 0 : cue_start]
+    clause = re.sub(r"\bno\s+doubt\b", "", clause, flags=re.I)
+    return bool(_NEGATION.search(clause))
+
+
+def _statements(plain: str, options: Sequence[str]) -> list[_Statement]:
+    """Every answer statement of a reply, in order."""
+    found: dict[int, _Statement] = {}
+    for cues, strong in ((_STRONG_CUES, True), (_WEAK_CUES, False)):
+        for cue in cues.finditer(plain):
+            if cue.end() == cue.start() or _negated_clause(plain, cue.start()):
+                continue
+            read = _expression(plain, cue.end(), options, lower=strong, loose=strong)
+            if read is None or _QUESTION.match(plain, read.end):
+                continue
+            if not strong and not _ends_clause(plain, read, options):
+                continue
+            found.setdefault(
+                cue.end(), _Statement(cue.end(), read, _alternatives(plain, read, options))
+            )
+    for cue in _REVERSE_CUE.finditer(plain):
+        starts = [m.end() for m in _CLAUSE_START.finditer(plain, 0, cue.start())]
+        clause_start = starts[-1] if starts else 0
+        if _negated_clause(plain, cue.start()):
             continue
-        index = _letter_index(match.group(1), options)
-        rest = match.group(2)
-        if index is None:
-            return ParsedAnswer(None, "unparsed")
-        if not rest:
-            return ParsedAnswer(index, "letter")
-        named = _text_index(rest, options)
-        if named is None or named == index:
-            return ParsedAnswer(index, "letter+text")
-        return ParsedAnswer(None, "unparsed")  # the letter and the text disagree
-    index = _text_index(text, options)
-    return ParsedAnswer(index, "text" if index is not None else "unparsed")
+        for subject in reversed(list(re.finditer(r"(?:option|choice)\s|[(\[]|\b[A-Z]\b", plain[
+            clause_start : cue.start()
+        ], re.I))):  # fmt: skip
+            at = clause_start + subject.start()
+            read = _expression(plain, at, options, lower=False, loose=False)
+            if read is not None and plain[read.end : cue.start()].strip(" \t.)]\"'") == "":
+                found.setdefault(at, _Statement(at, _Read(read.index, read.form, cue.end()), False))
+                break
+    return [found[k] for k in sorted(found)]
+
+
+def _ends_clause(plain: str, read: _Read, options: Sequence[str]) -> bool:
+    """Whether a weak cue's answer ends its clause (``It's B.``, ``so B, because ...``), as an
+    answer does, rather than starting a longer phrase (``it's C that ...``)."""
+    rest = plain[read.end :]
+    return bool(
+        re.match(r"[ \t]*(?:[.!;,:)\]\-–—]|\n|$|(?:best|most\s+closely|exactly)\b)", rest)
+        or _CONJUNCTION.match(plain, read.end)
+    )
+
+
+def _retracted(plain: str, statement: _Statement, options: Sequence[str]) -> bool:
+    """Whether the statement's letter is negated after it (``... so it is not B``), or another
+    letter is put in its place (``The answer is A; no wait, B.``)."""
+    for negation in _NEGATED_LETTER.finditer(plain, statement.read.end):
+        found = _letter_at(plain, negation.end(), (), lower=True, loose=False)
+        if found is not None and ord(found[0]) - ord("A") == statement.read.index:
+            return True
+    for correction in _CORRECTION.finditer(plain, statement.read.end):
+        other = _expression(plain, correction.end(), options, lower=False, loose=False)
+        if (
+            other is not None
+            and other.index != statement.read.index
+            and re.match(r"[ \t]*(?:[.;,!?)]|\n|$)", plain[other.end :])
+        ):
+            return True
+    return False
+
+
+# -- answer lines ---------------------------------------------------------------------------
+
+
+def _line_answer(line: str, options: Sequence[str], *, commentary: bool) -> _Read | None:
+    """The answer a line gives when it starts with one: alone (``B. close door``), or, with
+    ``commentary``, followed by words that name no other option and negate nothing."""
+    read = _expression(line, 0, options, lower=True, loose=False)
+    if read is None:
+        return None
+    if _QUESTION.match(line, read.end):
+        return None  # "B?" asks rather than answers
+    rest = line[read.end :].strip(" \t.!:;,-–—")
+    if read.index is None or _alternatives(line, read, options):
+        return _Read(None, read.form, read.end)
+    if not rest:
+        return read
+    if not commentary or _NEGATION.search(rest) or _HEDGE_WORDS.search(rest):
+        return None
+    if _other_mentions(rest, read, options):
+        return None
+    return read
+
+
+def _answer_lines(plain: str, options: Sequence[str]) -> list[tuple[int, _Read]]:
+    """``(position, answer)`` of each answer line: a line that is only an answer, or the first or
+    last line starting with one."""
+    lines = []
+    position = 0
+    texts = plain.split("\n")
+    filled = [i for i, text in enumerate(texts) if text.strip()]
+    for number, text in enumerate(texts):
+        edge = bool(filled) and number in (filled[0], filled[-1])
+        read = _line_answer(text, options, commentary=edge)
+        if read is not None:
+            lines.append((position, read))
+        position += len(text) + 1
+    return lines
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+_ANSWER_KEYS = (
+    "answer", "final_answer", "finalanswer", "correct_answer", "choice", "option",
+    "selected_option", "correct_option", "selection", "letter", "prediction", "action",
+)  # fmt: skip
+
+
+def _json_answer(text: str) -> tuple[bool, object]:
+    """``(True, value)`` of the answer field of a JSON object reply: the whole reply, a code
+    fence, or the last flat object in it; ``(False, None)`` when there is none."""
+    candidates = [text] if text.startswith("{") else []
+    candidates += [m.group(2).strip() for m in _FENCE.finditer(text)]
+    candidates += [m.group(0) for m in _FLAT_OBJECT.finditer(text)][-1:]
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        keys = {str(k).lower().replace(" ", "_"): v for k, v in data.items()}
+        for key in _ANSWER_KEYS:
+            if key in keys:
+                value = keys[key]
+                if isinstance(value, dict):  # {"answer": {"letter": "B", "text": "close door"}}
+                    parts = [value.get(k) for k in ("letter", "option", "choice", "text")]
+                    value = ". ".join(p for p in parts if isinstance(p, str)) or None
+                return True, value
+    return False, None
+
+
+def parse_answer(output: str, options: Sequence[str]) -> ParsedAnswer:
+    """Parse a raw model output against the question's option texts (in letter order); see the
+    module's docstring for what is read and what is never guessed."""
+    return _parse(output, options, depth=0)
+
+
+def _parse(output: str, options: Sequence[str], depth: int) -> ParsedAnswer:
+    text = _normalise_unicode(output or "").strip()
+    boxes = _GLM_BOX.findall(text)
+    text = _END_TOKENS.sub(" ", _GLM_BOX.sub(lambda m: f"\\boxed{{{m.group(1)}}}", text))
+    if depth < 2:
+        found, value = _json_answer(text)
+        if found:
+            if not isinstance(value, str):
+                return UNPARSED  # a number is no letter (0- or 1-based?), nor is null
+            inner = _parse(value, options, depth + 1)
+            return ParsedAnswer(inner.index, "json") if inner.index is not None else UNPARSED
+        tags = _ANSWER_TAG.findall(text)
+        boxes = _BOXED.findall(_THINK.sub(" ", text)) if not tags else []
+        if tags or boxes:
+            reads = [_parse(tag, options, depth + 1) for tag in (tags[-1:] or boxes)]
+            indices = {r.index for r in reads}
+            if len(indices) == 1 and None not in indices:
+                return ParsedAnswer(reads[0].index, "tag")
+            return UNPARSED
+    plain = _plain(_THINK.sub(" ", text))
+    if not plain:
+        return UNPARSED
+    statements = _statements(plain, options)
+    lines = _answer_lines(plain, options)
+    if statements:
+        final = statements[-1]
+        if final.read.index is None or final.offered_more or _retracted(plain, final, options):
+            return UNPARSED
+        if any(p > final.position and r.index != final.read.index for p, r in lines):
+            return UNPARSED  # an answer line after the final statement says otherwise
+        return ParsedAnswer(final.read.index, "statement")
+    indices = {read.index for _, read in lines}
+    if len(indices) != 1 or None in indices:
+        return UNPARSED
+    if "\n" not in plain:
+        form = lines[0][1].form
+        return ParsedAnswer(lines[0][1].index, form)
+    return ParsedAnswer(lines[0][1].index, "line")
 
 
 def structured_answer(output: str) -> str | None:
