@@ -16,6 +16,7 @@ from verbnoun.cli import main
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter, Reply
+from verbnoun.evaluate.parsing import PARSER_VERSION
 from verbnoun.evaluate.runner import EvalSettings, Shard, answered, run_evaluation
 from verbnoun.evaluate.score import compare, load_run
 
@@ -42,7 +43,7 @@ def test_run_writes_files_and_resumes(kitchen, tmp_path):
     assert len(lines) == total > 100
     assert json.loads((run / "metrics.json").read_text()) == metrics
     config = json.loads((run / "config.json").read_text())
-    assert config["model"] == "random" and config["parser_version"] == "1"
+    assert config["model"] == "random" and config["parser_version"] == PARSER_VERSION
     # resuming answers nothing again
     run_evaluation(questions, RandomAdapter(1), run, EvalSettings(), progress=False)
     assert (run / "predictions.jsonl").read_text().splitlines() == lines
