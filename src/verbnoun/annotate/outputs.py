@@ -7,8 +7,10 @@
 * ``dataset.yaml``: a data set description of ``segments.csv`` (split ``train``, frame-exact
   times, the class lists written beside it), so that ``mqa build``, ``sft build`` and ``eval``
   take the machine-made labels once a person has corrected them;
+* ``bouts.csv``: one row per bout (:mod:`verbnoun.annotate.bouts`);
 * ``summary.json``: per video and overall, the time budget per behaviour, bouts (count and
-  durations) and the transition matrix between consecutive bouts;
+  durations) and the transition matrix between consecutive bouts; with ``--bin``, the same per
+  time bin (:mod:`verbnoun.annotate.bins`, plotted in ``time_bins.png``);
 * ``ethogram.png``: time along x, one row per behaviour, per video; with ground truth, the truth
   in the upper half of each row and the prediction in the lower half;
 * ``timeline.html``: the ethogram as inline SVG and every segment with a contact sheet of its
@@ -450,9 +452,13 @@ def write_timeline(
 def write_outputs(
     out: Path, planned, behaviours: Behaviours,
     smoothing: SmoothingSettings, settings, *, truth: Path | None = None,
-    truth_split: str | None = None,
+    truth_split: str | None = None, scored: Path | None = None, bin_seconds: float | None = None,
 ) -> dict:  # fmt: skip
-    """Derive segments from the answers of every window and write every output file."""
+    """Derive segments from the answers of every window and write every output file
+    (``scored``: the stretches ``truth`` covers; ``bin_seconds``: time bins in the summary)."""
+    from verbnoun.annotate import bins as time_bins
+    from verbnoun.annotate.bouts import VideoFacts, bouts_of, write_bout_table
+
     answers = load_answers(out, behaviours)
     videos = [derive(v, answers[v.info.video_id], behaviours, smoothing) for v in planned]
     del answers
@@ -468,28 +474,41 @@ def write_outputs(
         csv_bytes(EK100_COLUMNS + EXTRA_COLUMNS, segment_rows(videos, behaviours)),
     )
     atomic_write_bytes(out / "dataset.yaml", description_yaml(out, behaviours, planned).encode())
+    bouts = bouts_of(videos, behaviours)
+    write_bout_table(out / "bouts.csv", bouts)
     summary = {
         "overall": bouts_summary(videos, behaviours),
         "videos": {v.video_id: bouts_summary([v], behaviours) for v in videos},
         "smoothing": asdict(smoothing),
         "windows": {"window": settings.window, "stride": settings.stride},
     }
+    if bin_seconds is not None:
+        facts = {v.video_id: VideoFacts(v.video_id, v.fps, v.num_frames) for v in videos}
+        order = [behaviours.name(x) for x in behaviours.labels]
+        summary["bins"] = time_bins.binned_summary(bouts, facts, bin_seconds, order)
+        time_bins.write_bin_plot(out / "time_bins.png", summary["bins"], order)
     scores = None
     truth_frames = None
     if truth is not None:
+        from verbnoun.annotate.agreement import AgreementSettings
         from verbnoun.annotate.scoring import score_run
 
-        scores, truth_frames = score_run(out / "segments.csv", truth, truth_split)
+        scores, truth_frames = score_run(out / "segments.csv", truth, truth_split, scored=scored,
+                                         agreement=AgreementSettings())  # fmt: skip
         write_json(out / "scores.json", scores)
         summary["scores"] = {k: {m: scores[k][m] for m in
                                  ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50")}
                              for k in ("model", "unsmoothed", "majority") if k in scores}  # fmt: skip
+        summary["scores"]["agreement"] = {m: v["value"] for m, v in
+                                          scores["agreement"]["overall"].items()}  # fmt: skip
     write_json(out / "summary.json", summary)
     write_ethogram(out / "ethogram.png", videos, behaviours, truth_frames)
     thumb = (round(settings.thumb_height * planned[0].size[0] / planned[0].size[1]),
              settings.thumb_height)  # fmt: skip
     write_timeline(out / "timeline.html", videos, behaviours, settings.thumbnails, thumb, scores)
-    written = ["segments.csv", "videos.csv", "behaviours.json", "dataset.yaml", "summary.json",
-               "ethogram.png", "timeline.html"] + (["scores.json"] if scores else [])  # fmt: skip
+    written = ["segments.csv", "bouts.csv", "videos.csv", "behaviours.json", "dataset.yaml",
+               "summary.json", "ethogram.png", "timeline.html"]  # fmt: skip
+    written += ["scores.json"] if scores else []
+    written += ["time_bins.png"] if bin_seconds is not None else []
     return {"files": written, "segments": sum(len(v.segments) for v in videos),
             "scores": summary.get("scores")}  # fmt: skip

@@ -312,11 +312,14 @@ def run_annotation(
     shard: Shard | None = None,
     truth: Path | None = None,
     truth_split: str | None = None,
+    scored: Path | None = None,
+    bin_seconds: float | None = None,
     progress: bool = False,
     on_batch=None,
 ) -> dict:
     """Annotate ``videos`` into ``out``; returns what was done and, when complete, the outputs
-    written (and the scores when ``truth`` is given). ``on_batch(n)`` runs after each recorded
+    written (and the scores when ``truth`` is given: only over the ``scored`` stretches when
+    given). ``bin_seconds``: time bins in the summary. ``on_batch(n)`` runs after each recorded
     batch."""
     settings.check()
     smoothing.check()
@@ -338,8 +341,9 @@ def run_annotation(
     from verbnoun.annotate.outputs import write_outputs
 
     result["outputs"] = write_outputs(
-        out, planned, behaviours, smoothing, settings, truth=truth, truth_split=truth_split
-    )
+        out, planned, behaviours, smoothing, settings, truth=truth, truth_split=truth_split,
+        scored=scored, bin_seconds=bin_seconds,
+    )  # fmt: skip
     return result
 
 
