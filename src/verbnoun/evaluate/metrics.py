@@ -13,13 +13,29 @@ from collections.abc import Iterable, Mapping, Sequence
 def bootstrap_interval(
     correct: Sequence[bool], *, resamples: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the accuracy (deterministic for a given seed)."""
+    """Percentile bootstrap interval of the accuracy (deterministic for a given seed). The same
+    vector asked again (a report's pivot and each run's metrics) is answered from memory."""
     n = len(correct)
     if n == 0:
         return (float("nan"), float("nan"))
     import numpy as np
 
-    values = np.asarray(correct, dtype=np.float64)
+    flags = np.asarray(correct, dtype=bool)
+    key = (n, np.packbits(flags).tobytes(), resamples, level, seed)
+    if key not in _INTERVALS:
+        _INTERVALS[key] = _bootstrap(flags.astype(np.float64), resamples, level, seed)
+        if len(_INTERVALS) > 256:
+            del _INTERVALS[next(iter(_INTERVALS))]  # the oldest
+    return _INTERVALS[key]
+
+
+_INTERVALS: dict[tuple, tuple[float, float]] = {}
+
+
+def _bootstrap(values, resamples: int, level: float, seed: int) -> tuple[float, float]:
+    import numpy as np
+
+    n = len(values)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
     for start in range(0, resamples, 100):  # chunks keep memory flat for large runs

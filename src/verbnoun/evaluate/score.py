@@ -3,10 +3,14 @@
 Each run directory is read back from its files alone: ``config.json`` names the question file
 and its sha256 (checked), the prediction files are merged over shards, and the metrics are
 recomputed. Runs on the same questions are compared pairwise with an exact McNemar test.
+A question file shared by several runs is hashed, read and checked once per process
+(:data:`QUESTION_FILES`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -18,6 +22,55 @@ from verbnoun.evaluate.runner import answered, compute_metrics, failures
 from verbnoun.fileio import read_json, require, sha256_file
 
 RUN_CONFIG_KEYS = ("model", "questions", "questions_sha256")  # what score reads of config.json
+
+
+class QuestionFiles:
+    """Question files hashed, read and checked once per process, however many runs share them
+    (``verbnoun report`` on 12 runs of one 10,000-question file reads it once). A file is known
+    by its resolved path, size, inode and modification time: one changed on disk is read again.
+    The last ``limit`` files are kept; ``enabled = False`` reads every time (the old path, for
+    ``benchmarks/bench_report.py``)."""
+
+    def __init__(self, limit: int = 8) -> None:
+        self.limit, self.enabled = limit, True
+        self.files: OrderedDict[tuple, dict] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def sha256(self, path: Path) -> str:
+        """The file's sha256."""
+        return self._get(path, "sha256", sha256_file)
+
+    def questions(self, path: Path) -> list[Question]:
+        """The file's questions (:func:`~verbnoun.bench.questions.read_questions`), a new list
+        of the same (frozen) questions for each caller."""
+        return list(self._get(path, "questions", read_questions))
+
+    def _get(self, path: Path, what: str, read):
+        key = _stamp(path)
+        with self.lock:
+            entry = self.files.get(key) if self.enabled else None
+            if entry is not None and what in entry:
+                self.files.move_to_end(key)
+                return entry[what]
+            value = read(path)
+            if self.enabled and _stamp(path) == key:  # unchanged while it was read
+                self.files.setdefault(key, {})[what] = value
+                self.files.move_to_end(key)
+                while len(self.files) > self.limit:
+                    self.files.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.files.clear()
+
+
+def _stamp(path: Path) -> tuple:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_ino, stat.st_mtime_ns)
+
+
+QUESTION_FILES = QuestionFiles()
 
 
 @dataclass
@@ -51,9 +104,9 @@ def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> R
     questions_path = Path(config["questions"])
     if not questions_path.is_file():
         raise VerbnounError(f"{config_path}: question file {questions_path} not found")
-    if sha256_file(questions_path) != config["questions_sha256"]:
+    if QUESTION_FILES.sha256(questions_path) != config["questions_sha256"]:
         raise VerbnounError(f"{questions_path}: changed since the run {run_dir} was made")
-    questions = read_questions(questions_path)
+    questions = QUESTION_FILES.questions(questions_path)
     predictions = answered(run_dir)
     unknown = sorted(set(predictions) - {q.id for q in questions})
     if unknown:
@@ -92,16 +145,15 @@ def compare(runs: list[Run]) -> dict:
             }
         )
     pairs = []
+    right = {id(run): {i: bool(p["correct"]) for i, p in run.predictions.items()} for run in runs}
     for a, b in combinations(runs, 2):
         if a.config["questions_sha256"] != b.config["questions_sha256"]:
             continue
         if ("open_vocab" in a.config) != ("open_vocab" in b.config):
             continue  # free-text vs multiple-choice answers: not the same task
-        common = [q.id for q in a.questions if q.id in a.predictions and q.id in b.predictions]
-        test = mcnemar_exact(
-            [bool(a.predictions[i]["correct"]) for i in common],
-            [bool(b.predictions[i]["correct"]) for i in common],
-        )
+        right_a, right_b = right[id(a)], right[id(b)]
+        common = [q.id for q in a.questions if q.id in right_a and q.id in right_b]
+        test = mcnemar_exact([right_a[i] for i in common], [right_b[i] for i in common])
         pairs.append({"a": str(a.path), "b": str(b.path), "questions": len(common), **test})
     return {"runs": rows, "paired": pairs}
 
