@@ -91,6 +91,7 @@ def test_partial_truth_scores_only_the_scored_stretches(tmp_path, capsys):
     assert exact["model"]["frame_accuracy"] == 100.0
     assert exact["model"]["f1@50"] == 100.0
     assert exact["agreement"]["overall"]["kappa"]["value"] == 1.0
+    assert exact["agreement"]["units"] == 1 and "rough" in exact["agreement"]["note"]
     assert exact["agreement"]["per_class"]["0"]["precision"]["value"] == 100.0
     assert "1" not in exact["agreement"]["per_class"]  # predicted only where nobody scored
     elsewhere = score([*inside, (60, 70, "1")], "--scored", str(scored))
@@ -159,7 +160,7 @@ def test_bootstrap_intervals_contain_the_estimate_and_repeat():
     other = agreement(pieces, AgreementSettings(replicates=300, seed=6))
     assert first == again
     assert first["overall"] != other["overall"]
-    assert first["unit"] == "bout" and first["units"] > 30
+    assert first["unit"] == "bout" and first["units"] > 30 and "note" not in first
     for table in (first["overall"], *first["per_class"].values()):
         for metric in ("kappa", "mcc", "precision", "recall", "f1", "f1@10", "f1@25", "f1@50",
                        "edit"):  # fmt: skip
@@ -191,6 +192,11 @@ def test_resampling_gives_back_sklearn_and_segment_metrics():
             t, p = np.array(truth) == label, np.array(pred) == label
             assert per["kappa"][0, col] == pytest.approx(cohen_kappa_score(t, p))
             assert per["mcc"][0, col] == pytest.approx(matthews_corrcoef(t, p))
+        reported = agreement(pieces, AgreementSettings(replicates=0))  # sklearn on cells
+        assert reported["overall"]["kappa"]["value"] == round(cohen_kappa_score(truth, pred), 4)
+        assert reported["overall"]["mcc"]["value"] == round(matthews_corrcoef(truth, pred), 4)
+        t, p = np.array(truth) == "a", np.array(pred) == "a"
+        assert reported["per_class"]["a"]["kappa"]["value"] == round(cohen_kappa_score(t, p), 4)
         reference = segmentation_metrics([(p.pred, p.truth) for p in pieces])
         for metric in ("f1@10", "f1@25", "f1@50", "edit"):
             assert overall[metric][0] == pytest.approx(reference[metric])
@@ -209,3 +215,28 @@ def test_alignment_is_an_optimal_edit_script():
         deleted = {j for op, _, j in ops if op == "del"}
         inserted = {i for op, i, _ in ops if op == "ins"}
         assert len(a) - len(inserted) == len(b) - len(deleted)  # the rest is paired in order
+
+
+def test_annotate_scores_only_the_scored_stretch(clip, truth_csv, tmp_path, capsys):
+    """``annotate --truth --scored``: scores.json compares 1.8-6 s only (groom, at 0.5-1.5 s,
+    is outside), and summary.json carries the agreement."""
+    from conftest import BEHAVIOURS
+
+    scored = tmp_path / "scored.csv"
+    scored.write_text("video_id,start,stop\nclip,1.8,6\n")
+    out = tmp_path / "run"
+    code = main(["annotate", "--video", str(clip), "--out", str(out), "--truth", str(truth_csv),
+                 "--scored", str(scored), "--actions", BEHAVIOURS, "--model", "oracle",
+                 "--window", "0.0333334", "--stride", "0.0333334", "--smoothing", "none",
+                 "--no-thumbnails"])  # fmt: skip
+    assert code == 0
+    assert "agreement   kappa 1.000" in capsys.readouterr().out
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["scored"]["frames"] == 180 - 54
+    assert sorted(scores["agreement"]["per_class"]) == ["1", "2"]  # rear and walk
+    assert scores["agreement"]["per_class"]["1"]["behaviour"] == "rear"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scores"]["agreement"]["kappa"] == 1.0
+    assert main(["annotate", "--video", str(clip), "--out", str(tmp_path / "x"), "--scored",
+                 str(scored), "--actions", BEHAVIOURS, "--model", "random"]) == 1  # fmt: skip
+    assert "give --truth too" in capsys.readouterr().err

@@ -54,6 +54,7 @@ UNITS = ("bout", "video")
 FRAME_METRICS = ("kappa", "mcc", "precision", "recall", "f1")
 SEGMENT_METRICS = (*(f"f1@{k}" for k in THRESHOLDS), "edit")
 METRICS = FRAME_METRICS + SEGMENT_METRICS
+FEW_UNITS = 10  # fewer units than this: the intervals say little, and the output says so
 
 
 @dataclass(frozen=True)
@@ -348,34 +349,53 @@ def evaluate(weights: np.ndarray, stats: _UnitStats) -> tuple[dict, dict]:
 
 
 def _sklearn_frame_figures(pieces: Sequence[Piece], labels: list[str]) -> tuple[dict, dict]:
-    """Kappa, MCC, precision, recall and F1 of the scored frames by scikit-learn."""
+    """Kappa, MCC, precision, recall and F1 of the scored frames by scikit-learn, given the
+    frames as their confusion cells (each distinct true/predicted pair once, weighted by its
+    count: the same figures as frame by frame, in a few hundred samples)."""
     from sklearn.metrics import (
         cohen_kappa_score,
         matthews_corrcoef,
         precision_recall_fscore_support,
     )
 
-    truth = np.array([x for p in pieces for x in p.truth], dtype=object)
-    pred = np.array([x for p in pieces for x in p.pred], dtype=object)
-    behaviours = labels[1:]
+    index = {label: i for i, label in enumerate(labels)}
+    confusion = np.zeros((len(labels), len(labels)))
+    for piece in pieces:
+        t = np.array([index[x] for x in piece.truth], dtype=np.int64)
+        p = np.array([index[x] for x in piece.pred], dtype=np.int64)
+        np.add.at(confusion, (t, p), 1)
+    truth, pred = np.nonzero(confusion)
+    weight = confusion[truth, pred]
+    behaviours = list(range(1, len(labels)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a single class: kappa is undefined (NaN), MCC 0
-        overall = {"kappa": cohen_kappa_score(truth, pred), "mcc": matthews_corrcoef(truth, pred)}
+        overall = {"kappa": cohen_kappa_score(truth, pred, sample_weight=weight),
+                   "mcc": matthews_corrcoef(truth, pred, sample_weight=weight)}  # fmt: skip
         per: dict[str, dict] = {}
         if behaviours:
             macro = precision_recall_fscore_support(
-                truth, pred, labels=behaviours, average="macro", zero_division=0
-            )
+                truth, pred, labels=behaviours, average="macro", zero_division=0,
+                sample_weight=weight,
+            )  # fmt: skip
             each = precision_recall_fscore_support(
-                truth, pred, labels=behaviours, average=None, zero_division=np.nan
-            )
+                truth, pred, labels=behaviours, average=None, zero_division=np.nan,
+                sample_weight=weight,
+            )  # fmt: skip
             for name, m, e in zip(("precision", "recall", "f1"), macro, each, strict=False):
                 overall[name] = 100 * float(m)
-                per[name] = dict(zip(behaviours, (100 * float(x) for x in e), strict=True))
+                per[name] = dict(zip(labels[1:], (100 * float(x) for x in e), strict=True))
         else:
             overall.update(precision=math.nan, recall=math.nan, f1=math.nan)
-        for name, fn in (("kappa", cohen_kappa_score), ("mcc", matthews_corrcoef)):
-            per[name] = {b: float(fn(truth == b, pred == b)) for b in behaviours}
+        # one behaviour against the rest: true/predicted (1, 1), (1, 0), (0, 1), (0, 0)
+        one, other = np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])
+        n = confusion.sum()
+        per["kappa"], per["mcc"] = {}, {}
+        for c in behaviours:
+            tp = confusion[c, c]
+            fn, fp = confusion[c].sum() - tp, confusion[:, c].sum() - tp
+            cells = np.array([tp, fn, fp, n - tp - fn - fp])
+            per["kappa"][labels[c]] = float(cohen_kappa_score(one, other, sample_weight=cells))
+            per["mcc"][labels[c]] = float(matthews_corrcoef(one, other, sample_weight=cells))
     return {k: float(v) for k, v in overall.items()}, per
 
 
@@ -439,12 +459,17 @@ def agreement(
             value = per_sk[m][label] if m in FRAME_METRICS else point_per[m][0, col]
             row[m] = entry(value, low_p and low_p[m][col], high_p and high_p[m][col])
         per_class[label] = row
-    return {
+    drawn = int(units if settings.unit == "bout" else len(set(stats.video.tolist())))
+    result = {
         "unit": settings.unit,
-        "units": int(units if settings.unit == "bout" else len(set(stats.video.tolist()))),
+        "units": drawn,
         "replicates": settings.replicates,
         "seed": settings.seed,
         "confidence": settings.confidence,
         "overall": overall_out,
         "per_class": per_class,
     }
+    if settings.replicates and drawn < FEW_UNITS:
+        result["note"] = (f"only {drawn} {settings.unit}(s) to resample: the intervals are rough; "
+                          "score more bouts or videos for a firm interval")  # fmt: skip
+    return result

@@ -179,6 +179,7 @@ def write_bin_plot(path: Path, bins: dict, colours_of: Sequence[str] = ()) -> No
     top.set_ylim(0, 1)
     top.set_ylabel("share of time", fontsize=8)
     top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    bottom.set_ylim(bottom=0)
     bottom.set_ylabel("bouts started", fontsize=8)
     bottom.set_xlabel(f"time ({'min' if minutes else 's'}), bins of {bins['bin_seconds']:g} s",
                       fontsize=8)  # fmt: skip

@@ -421,6 +421,8 @@ def score_command(
     if bootstrap:
         typer.echo(f"  (95% intervals: {bootstrap} bootstrap resamples of {agreement['units']} "
                    f"{unit.value}s, seed {seed})")  # fmt: skip
+        if "note" in agreement:
+            typer.echo(f"  note: {agreement['note']}")
 
 
 @annotate_app.command("export")
