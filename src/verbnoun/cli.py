@@ -31,11 +31,17 @@ from verbnoun.data.cli_video import frames_app, synth  # noqa: E402
 app.add_typer(frames_app, name="frames")
 app.command("synth")(synth)
 
-from verbnoun.evaluate.cli_eval import eval_command, report_command, score_command  # noqa: E402
+from verbnoun.evaluate.cli_eval import (  # noqa: E402
+    eval_command,
+    report_command,
+    score_command,
+    show_prompt_command,
+)
 
 app.command("eval")(eval_command)
 app.command("score")(score_command)
 app.command("report")(report_command)
+app.command("show-prompt")(show_prompt_command)
 
 from verbnoun.model.cli_model import ask  # noqa: E402
 

@@ -654,18 +654,71 @@ def score_command(
         Path | None, typer.Option(help="Dataset description (YAML), for the same breakdowns.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    reparse: Annotated[
+        bool,
+        typer.Option(
+            help="Parse RUN's stored raw answers again with this version's parser into --out "
+            "(no model is asked), then compare the two runs."
+        ),
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="--reparse: the new run folder.")] = None,
+    parser: Annotated[
+        Parser | None, typer.Option(help="--reparse: strict or original (default: the run's own).")
+    ] = None,
 ) -> None:
-    """Compare runs: accuracy, 95% CI, unparsed rate, and paired tests on shared questions."""
+    """Compare runs: accuracy, 95% CI, unparsed rate, and paired tests on shared questions.
+
+    With --reparse RUN --out NEW: rescore RUN's answers with the current parser into NEW first."""
     import json
 
     from verbnoun.evaluate.score import compare, load_run, render
 
     source = _dataset_or(dataset, annotations)
-    comparison = compare([load_run(r, annotations=source) for r in runs])
+    line = None
+    if reparse:
+        from verbnoun.evaluate.reparse import describe, reparse_run
+
+        if len(runs) != 1 or out is None:
+            raise VerbnounError("--reparse takes one run folder and --out NEW_FOLDER")
+        summary = reparse_run(
+            runs[0], out, parser=parser.value if parser else None, annotations=source
+        )
+        runs = [runs[0], out]
+    elif out is not None or parser is not None:
+        raise VerbnounError("--out and --parser go with --reparse")
+    loaded = [load_run(r, annotations=source) for r in runs]
+    comparison = compare(loaded)
+    if reparse:
+        line = describe(summary, loaded[0], loaded[1])
+        comparison = {"reparse": summary, **comparison}
     if as_json:
         typer.echo(json.dumps(comparison, indent=2))
-    else:
-        render(comparison)
+        return
+    render(comparison)
+    if line is not None:
+        typer.echo(line)
+
+
+def show_prompt_command(
+    run: Annotated[Path, typer.Argument(help="A run folder (from `verbnoun eval`).")],
+    question: Annotated[str, typer.Argument(help="A question id of the run's question file.")],
+    ids: Annotated[bool, typer.Option(help="Local models: print the input ids too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Print exactly what the run's model was sent for one question (an API request body with
+    the frames as placeholders, or a local model's prompt text and input ids), rebuilt from the
+    run's config and question file; no model is asked."""
+    import json
+
+    from verbnoun.evaluate.prompt_log import render, show_prompt
+
+    shown = show_prompt(run, question)
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    what, text = render(shown, ids=ids)
+    typer.echo(f"# {what}", err=True)
+    typer.echo(text)
 
 
 def report_command(

@@ -369,19 +369,19 @@ class HfAdapter:
 
     def _text(self, request: Request) -> str:
         """The family's chat text of one request: frames first, then our user turn."""
-        from verbnoun.evaluate.openai_adapter import served_user_text
-
         frames = request.frames
         if frames is None:
             raise VerbnounError(f"question {request.question.id}: --model hf needs frames")
-        parts = (
-            [{"type": "video"}] if self.frames_as == "video" else [{"type": "image"}] * len(frames)
-        )
-        content = [*parts, {"type": "text", "text": served_user_text(request)}]
-        messages = [{"role": "user", "content": content}]
-        return self.processor.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
+        return chat_text(self.processor, self.frames_as, len(frames), request)
+
+    def sent(self, request: Request) -> dict:
+        """What :meth:`answer` gives the model for ``request``: the chat text and the input ids
+        the processor makes of it and the request's frames (each image or video placeholder
+        expanded into its patch tokens), for a run's ``prompts.jsonl``."""
+        text = self._text(request)
+        ids = self._inputs([text], [request.frames])["input_ids"][0].tolist()
+        return {"text": text, "input_ids": ids, "frames_as": self.frames_as,
+                "input_ids_expanded": True}  # fmt: skip
 
     def _inputs(self, texts: Sequence[str], frames: Sequence):
         """The processor's tensors for texts with their frames (one clip per text)."""
@@ -503,6 +503,30 @@ class HfAdapter:
         new = out[:, inputs["input_ids"].shape[1] :]
         decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return [Reply(text.strip()) for text in decoded]
+
+
+def chat_text(processor, frames_as: str, n_frames: int, request: Request) -> str:
+    """The family's chat text of a request (its chat template): one user message, the frames
+    first (one video part, or one image part per frame), then our user turn."""
+    from verbnoun.evaluate.openai_adapter import served_user_text
+
+    parts = [{"type": "video"}] if frames_as == "video" else [{"type": "image"}] * n_frames
+    content = [*parts, {"type": "text", "text": served_user_text(request)}]
+    messages = [{"role": "user", "content": content}]
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def shown_prompt(settings: dict, request: Request, n_frames: int) -> dict:
+    """What a run's model was given for ``request``, from the run's ``model_settings`` alone
+    (the processor is loaded, no weights): the chat text, and its input ids before the processor
+    expands each image or video placeholder (the expansion needs the frames; a run's
+    ``prompts.jsonl`` holds the expanded ids of one question per template)."""
+    source = resolve_model(settings["path"])
+    processor = load_processor(source.path)
+    text = chat_text(processor, settings["frames_as"], n_frames, request)
+    ids = processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return {"text": text, "input_ids": list(ids), "frames_as": settings["frames_as"],
+            "input_ids_expanded": False}  # fmt: skip
 
 
 def _sha256(text: str | None) -> str | None:

@@ -29,6 +29,20 @@ def checkpoint_fingerprint(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def shown_prompt(settings: dict, request: Request) -> dict:
+    """What a run's checkpoint was given for ``request``, from the run's ``model_settings``
+    alone (the tokenizer is loaded, no weights): :meth:`LlavactionAdapter.sent`."""
+    from verbnoun.model.checkpoint import read_config
+    from verbnoun.model.processor import Processor
+    from verbnoun.model.tokenization import load_tokenizer
+
+    directory = Path(settings["checkpoint"])
+    if not directory.is_dir():
+        raise VerbnounError(f"{directory}: checkpoint directory not found")
+    processor = Processor(load_tokenizer(directory), read_config(directory).vision.image_size)
+    return {"prompt": request.prompt, "input_ids": processor.tokenize(request.prompt)}
+
+
 class LlavactionAdapter:
     """Answers with a local LLaVAction (or LLaVA-Video / OneVision) checkpoint."""
 
@@ -63,6 +77,11 @@ class LlavactionAdapter:
             "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
             "dtype": str(self.model.dtype).removeprefix("torch."),
         }
+
+    def sent(self, request: Request) -> dict:
+        """The prompt and its token ids as :meth:`answer` gives them to the model (``<image>``
+        is -200, where the frames' features go), for a run's ``prompts.jsonl``."""
+        return {"prompt": request.prompt, "input_ids": self.processor.tokenize(request.prompt)}
 
     def answer(self, requests: Sequence[Request]) -> list[Reply]:
         import torch

@@ -42,8 +42,9 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,7 +98,7 @@ VIDEO_JPEG_QUALITY = 90
 VIDEO_MAX_TOKENS = 64
 VIDEO_URL_PREFIX = "data:video/jpeg;base64,"
 
-__all__ = ["APIAnswerError", "OpenAIAdapter", "encode_jpeg", "video_url"]
+__all__ = ["APIAnswerError", "ChatFormat", "OpenAIAdapter", "encode_jpeg", "video_url"]
 
 
 def encode_jpeg(frame, quality: int = 90) -> str:
@@ -149,6 +150,107 @@ def gpt4o_system_text(request: Request) -> str:
             "[time instruction +] the task text"
         )
     return f"{head} {request.task}" if head else request.task
+
+
+FramePicture = Callable[[int, int, object], str]  # (index, count, frame) -> the frame's URL
+
+
+def frame_placeholder(index: int, count: int) -> str:
+    """What stands for frame ``index`` (0-based) of ``count`` in a shown request."""
+    return f"<JPEG frame {index + 1} of {count}>"
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """How a question becomes a chat-completion request, with no client and no key: what
+    :class:`OpenAIAdapter` sends, and what ``verbnoun show-prompt`` prints of a run (built from
+    its recorded ``model_settings`` by :meth:`from_settings`)."""
+
+    model: str
+    protocol: str = "gpt4o"
+    structured: bool = True
+    max_tokens: int | None = None
+    jpeg_quality: int = GPT4O_JPEG_QUALITY
+    colour_order: str = "rgb"
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> ChatFormat:
+        """The format of a run from its config's ``model_settings`` (:meth:`OpenAIAdapter.settings`)."""
+        protocol = settings.get("api_protocol", "gpt4o")
+        return cls(
+            model=settings["model"], protocol=protocol, structured=bool(settings["structured"]),
+            max_tokens=settings.get("max_tokens"), jpeg_quality=settings["jpeg_quality"],
+            colour_order=settings.get("colour_order", "rgb"),
+        )  # fmt: skip
+
+    def schema(self) -> dict | None:
+        if not self.structured:
+            return None
+        return MULTI_CHOICE_SCHEMA if self.protocol == "gpt4o" else ANSWER_SCHEMA
+
+    def body(
+        self, messages: list[dict], *, schema: dict | None = None, max_tokens: int | None = None
+    ) -> dict:
+        """The chat-completion request of ``messages`` (never holds the key); no ``max_tokens``
+        key when neither the call nor the format sets one."""
+        body = {"model": self.model, "messages": messages, "temperature": 0}
+        limit = self.max_tokens if max_tokens is None else max_tokens
+        if limit is not None:
+            body["max_tokens"] = limit
+        if schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        return body
+
+    def messages(self, request: Request, picture: FramePicture | None = None) -> list[dict]:
+        """The chat messages of one question in this format's protocol; ``picture`` makes each
+        frame's URL (default: the frame as base64 JPEG)."""
+        if request.frames is None:
+            raise APIAnswerError(f"question {request.question.id}: no frames to send")
+        if self.protocol == "video":
+            return self.video_messages(request, picture)
+        return self.gpt4o_messages(request, picture)
+
+    def video_messages(self, request: Request, picture: FramePicture | None = None) -> list[dict]:
+        """System prompt ``You are a helpful assistant.``; one user message: the frames as one
+        JPEG-sequence video, then our user turn without ``<image>\\n``."""
+        text = served_user_text(request)
+        if picture is None:
+            url = video_url(request.frames, self.jpeg_quality)
+        else:
+            count = len(request.frames)
+            url = VIDEO_URL_PREFIX + ",".join(
+                picture(i, count, f) for i, f in enumerate(request.frames)
+            )
+        video = {"type": "video_url", "video_url": {"url": url}}
+        return [
+            {"role": "system", "content": prompts.SYSTEM},
+            {"role": "user", "content": [video, {"type": "text", "text": text}]},
+        ]
+
+    def gpt4o_messages(self, request: Request, picture: FramePicture | None = None) -> list[dict]:
+        """The authors' messages: system = :func:`gpt4o_system_text`; user = an empty text part,
+        then the frames as JPEG images (RGB unless ``colour_order`` is ``bgr``)."""
+        frames = request.frames
+        if picture is None:
+            if self.colour_order == "bgr":
+                frames = np.ascontiguousarray(np.asarray(frames)[..., ::-1])
+            urls = ["data:image/jpeg;base64," + encode_jpeg(f, self.jpeg_quality) for f in frames]
+        else:
+            urls = [
+                "data:image/jpeg;base64," + picture(i, len(frames), f) for i, f in enumerate(frames)
+            ]
+        images = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+        return [
+            {"role": "system", "content": gpt4o_system_text(request)},
+            {"role": "user", "content": [{"type": "text", "text": USER_TEXT}, *images]},
+        ]
+
+    def sent(self, request: Request) -> dict:
+        """The request body of ``request`` with each frame's base64 JPEG replaced by
+        :func:`frame_placeholder` (``request.frames`` may then be any sequence of the right
+        length: nothing is encoded)."""
+        messages = self.messages(request, lambda i, n, _: frame_placeholder(i, n))
+        return {"body": self.body(messages, schema=self.schema())}
 
 
 class OpenAIAdapter:
@@ -206,6 +308,10 @@ class OpenAIAdapter:
             jpeg_quality = GPT4O_JPEG_QUALITY if gpt4o else VIDEO_JPEG_QUALITY
         self.jpeg_quality = jpeg_quality
         self.colour_order = colour_order
+        self.format = ChatFormat(
+            model=model, protocol=protocol, structured=self.structured, max_tokens=max_tokens,
+            jpeg_quality=jpeg_quality, colour_order=colour_order,
+        )  # fmt: skip
         self._key = key
         self._refused: str | None = None
         self._cancel = threading.Event()
@@ -240,49 +346,25 @@ class OpenAIAdapter:
 
     def messages(self, request: Request) -> list[dict]:
         """The chat messages of one question in this adapter's protocol."""
-        if request.frames is None:
-            raise APIAnswerError(f"question {request.question.id}: no frames to send")
-        if self.protocol == "video":
-            return self.video_messages(request)
-        return self.gpt4o_messages(request)
+        return self.format.messages(request)
 
     def video_messages(self, request: Request) -> list[dict]:
-        """System prompt ``You are a helpful assistant.``; one user message: the frames as one
-        JPEG-sequence video, then our user turn without ``<image>\\n``."""
-        text = served_user_text(request)
-        video = {
-            "type": "video_url",
-            "video_url": {"url": video_url(request.frames, self.jpeg_quality)},
-        }
-        return [
-            {"role": "system", "content": prompts.SYSTEM},
-            {"role": "user", "content": [video, {"type": "text", "text": text}]},
-        ]
+        """See :meth:`ChatFormat.video_messages`."""
+        return self.format.video_messages(request)
 
     def gpt4o_messages(self, request: Request) -> list[dict]:
-        """The authors' messages: system = :func:`gpt4o_system_text`; user = an empty text part,
-        then the frames as JPEG images (RGB unless ``colour_order`` is ``bgr``)."""
-        frames = request.frames
-        if self.colour_order == "bgr":
-            frames = np.ascontiguousarray(np.asarray(frames)[..., ::-1])
-        images = [
-            {
-                "type": "image_url",
-                "image_url": {"url": "data:image/jpeg;base64," + encode_jpeg(f, self.jpeg_quality)},
-            }
-            for f in frames
-        ]
-        return [
-            {"role": "system", "content": gpt4o_system_text(request)},
-            {"role": "user", "content": [{"type": "text", "text": USER_TEXT}, *images]},
-        ]
+        """See :meth:`ChatFormat.gpt4o_messages`."""
+        return self.format.gpt4o_messages(request)
+
+    def sent(self, request: Request) -> dict:
+        """What :meth:`answer` sends for ``request``, each frame a placeholder (a run's
+        ``prompts.jsonl``; ``verbnoun show-prompt`` prints the same from the run's settings)."""
+        return self.format.sent(request)
 
     def _one(self, request: Request) -> Reply:
         """One question: its reply, or a failed reply (tries used up, or refused)."""
         start = time.perf_counter()
-        schema = None
-        if self.structured:
-            schema = MULTI_CHOICE_SCHEMA if self.protocol == "gpt4o" else ANSWER_SCHEMA
+        schema = self.format.schema()
         label = f"question {request.question.id}"
         if self._refused is not None:  # one refusal stops the run: send nothing more
             return Reply("", failure=Failure("refused", None, 0, 0.0, self._refused).to_record())
@@ -303,13 +385,7 @@ class OpenAIAdapter:
     ) -> dict:
         """The chat-completion request (never holds the key): what :meth:`chat` sends. No
         ``max_tokens`` key when neither the call nor the adapter sets one."""
-        body = {"model": self.model, "messages": messages, "temperature": 0}
-        limit = self.max_tokens if max_tokens is None else max_tokens
-        if limit is not None:
-            body["max_tokens"] = limit
-        if schema is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": schema}
-        return body
+        return self.format.body(messages, schema=schema, max_tokens=max_tokens)
 
     def _sleep(self, seconds: float) -> None:
         """Wait before a retry, unless the requests were given up (then :class:`Cancelled`)."""

@@ -50,6 +50,7 @@ from verbnoun.evaluate.metrics import (
     usage_summary,
 )
 from verbnoun.evaluate.parsing import PARSER_VERSIONS, get_parser
+from verbnoun.evaluate.prompt_log import PromptLog
 from verbnoun.fileio import atomic_write_bytes, read_json, sha256_file, write_json
 from verbnoun.progress import Progress
 
@@ -173,8 +174,14 @@ def check_or_write_config(
             details = ", ".join(
                 f"{k}: {old_settings.get(k)!r} -> {config.get(k)!r}" for k in changed
             )
+            hint = "use a new --out"
+            if changed == ["parser_version"]:  # rescore it first: verbnoun score --reparse
+                hint = (
+                    f"rescore its answers with `verbnoun score --reparse {run_dir} --out NEW`, "
+                    "then go on in NEW"
+                )
             raise VerbnounError(
-                f"{path}: this run was made with other settings ({details}); use a new --out"
+                f"{path}: this run was made with other settings ({details}); {hint}"
             )
         if transport is not None and old.get("transport") != transport:
             write_json(path, {**old, "transport": transport})
@@ -327,6 +334,30 @@ def _request(question: Question, frames, settings: EvalSettings, prior_texts=Non
     )
 
 
+def build_request(
+    question: Question,
+    frames,
+    settings: EvalSettings,
+    *,
+    open_vocab: bool = False,
+    done: dict[str, dict] | None = None,
+    by_id: dict[str, Question] | None = None,
+) -> Request:
+    """The request the runner makes of a question (``verbnoun show-prompt`` rebuilds it the
+    same way): the direct-narration question for an open-vocabulary run, else the
+    multiple-choice one, with the previous actions as ``settings.prior_actions`` says (``model``:
+    the model's own answers in ``done``, of the questions in ``by_id``)."""
+    texts, sources = None, None
+    if settings.prior_actions == "model" and question.prior_actions:
+        texts, sources = _prior_texts(question, done or {}, by_id or {})
+    if open_vocab:
+        request = _narration_request(question, frames, settings)
+    else:
+        request = _request(question, frames, settings, texts)
+    request.extra = {"prior_sources": sources} if sources else {}
+    return request
+
+
 def run_evaluation(
     questions_path: str | Path,
     adapter: Adapter,
@@ -378,6 +409,10 @@ def run_evaluation(
     parse = get_parser(settings.parser)
     by_id = {q.id: q for q in questions}
     source = frame_source if adapter.needs_frames else None
+    asked = PromptLog(  # the exact prompt of one question per template: prompts.jsonl
+        run_dir, shard.filename.replace("predictions", "prompts", 1), adapter,
+        settings.prior_actions, open_vocab is not None,
+    )  # fmt: skip
     if source is not None and settings.frames_control != "none":
         from verbnoun.evaluate.frames import controlled
 
@@ -407,14 +442,11 @@ def run_evaluation(
 
         def requests_of(part) -> Iterator[Request]:
             for question, clip in part:
-                texts, sources = None, None
-                if settings.prior_actions == "model" and question.prior_actions:
-                    texts, sources = _prior_texts(question, done, by_id)
-                if open_vocab is not None:
-                    request = _narration_request(question, clip, settings)
-                else:
-                    request = _request(question, clip, settings, texts)
-                request.extra = {"prior_sources": sources} if sources else {}
+                request = build_request(
+                    question, clip, settings, open_vocab=open_vocab is not None, done=done,
+                    by_id=by_id,
+                )  # fmt: skip
+                asked.note(request)
                 yield request
 
         streams = (list(requests_of(part)) for part in parts)
