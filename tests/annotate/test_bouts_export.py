@@ -183,3 +183,22 @@ def test_export_needs_a_finished_run(tmp_path, capsys):
     assert "no segments.csv" in capsys.readouterr().err
     assert main(["annotate", "export", str(tmp_path)]) == 1
     assert "nothing to export" in capsys.readouterr().err
+
+
+def test_export_of_a_video_without_bouts(run, tmp_path):
+    """Every video gets its table, also one where nothing was found (typed, empty columns)."""
+    import shutil
+
+    import pandas as pd
+    from pynwb import NWBHDF5IO
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("thumbs"))
+    header = (copy / "segments.csv").read_text().splitlines(keepends=True)[0]
+    (copy / "segments.csv").write_text(header)
+    nwb, boris = tmp_path / "none.nwb", tmp_path / "none.tsv"
+    assert main(["annotate", "export", str(copy), "--nwb", str(nwb), "--boris", str(boris)]) == 0
+    with NWBHDF5IO(str(nwb), "r", load_namespaces=True) as io:
+        frame = io.read().processing["behavior"]["bouts_clip"].to_dataframe()
+        assert len(frame) == 0 and {"start_frame", "confidence"} <= set(frame.columns)
+    assert list(pd.read_csv(boris, sep="\t").columns) == BORIS_HEADER

@@ -31,11 +31,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from verbnoun import __version__
 from verbnoun.annotate.bouts import Bout, VideoFacts, read_run_bouts
@@ -142,16 +145,19 @@ def write_nwb(path: Path, data: RunBouts, start: datetime) -> None:
             source_software=f"verbnoun {__version__} (annotate)",
             parameters=json.dumps(data.parameters, sort_keys=True),
         )
-        table.add_column(name="start_frame", description="first frame of the bout")
-        table.add_column(name="stop_frame", description="first frame after the bout")
-        table.add_column(name="confidence",
-                         description="mean probability of the behaviour over the bout's windows")  # fmt: skip
         for bout in bouts:
-            table.add_row(
-                start_time=bout.start, stop_time=bout.stop, label=bout.behaviour,
-                start_frame=bout.start_frame, stop_frame=bout.stop_frame,
-                confidence=float("nan") if bout.confidence is None else bout.confidence,
-            )  # fmt: skip
+            table.add_row(start_time=bout.start, stop_time=bout.stop, label=bout.behaviour)
+        # typed arrays: a video without bouts still gets its (empty) columns
+        table.add_column(name="start_frame", description="first frame of the bout",
+                         data=np.array([b.start_frame for b in bouts], dtype=np.int64))  # fmt: skip
+        table.add_column(name="stop_frame", description="first frame after the bout",
+                         data=np.array([b.stop_frame for b in bouts], dtype=np.int64))  # fmt: skip
+        table.add_column(
+            name="confidence",
+            description="mean probability of the behaviour over the bout's windows (NaN: none)",
+            data=np.array([math.nan if b.confidence is None else b.confidence for b in bouts],
+                          dtype=np.float64),
+        )  # fmt: skip
         table.ethogram = ethogram
         module.add(table)
     with atomic_outputs(path) as (tmp,), NWBHDF5IO(str(tmp), "w") as handle:

@@ -170,7 +170,10 @@ def read_truth(
             by_video[span.video_id].append(span)
     empty = sorted(v for v, s in by_video.items() if not s)
     if empty and not allow_empty:
-        raise VerbnounError(f"{source}: no labelled segments of video {empty[0]}")
+        raise VerbnounError(
+            f"{source}: no labelled segments of video {empty[0]} (a human scored only some "
+            "videos or stretches? say which with --scored FILE)"
+        )
     return by_video
 
 
