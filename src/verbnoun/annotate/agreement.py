@@ -175,12 +175,14 @@ def alignment(pred: Sequence[str], truth: Sequence[str]) -> list[tuple[str, int,
     ``("sub", i, j)`` (prediction i stands for truth j), ``("ins", i, -1)`` (prediction i has no
     counterpart), ``("del", -1, j)`` (truth j was missed). Their number is the edit distance."""
     n, m = len(pred), len(truth)
-    table = np.zeros((n + 1, m + 1), dtype=np.int64)
+    # the whole table is kept for the way back: 2 bytes a cell up to 32k segments a side
+    dtype = np.int16 if max(n, m) < 2**15 - 1 else np.int32
+    table = np.zeros((n + 1, m + 1), dtype=dtype)
     table[0] = np.arange(m + 1)
-    steps = np.arange(m + 1)
+    steps = np.arange(m + 1, dtype=dtype)
     b = np.asarray(truth, dtype=object)
     for i in range(1, n + 1):
-        candidate = np.empty(m + 1, dtype=np.int64)
+        candidate = np.empty(m + 1, dtype=dtype)
         candidate[0] = i
         candidate[1:] = np.minimum(table[i - 1, 1:] + 1, table[i - 1, :-1] + (b != pred[i - 1]))
         # a run of cost-1 steps along the row: current[j] = min_k candidate[k] + (j - k)
