@@ -92,6 +92,11 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> dict:
         raise ValueError("paired test needs the same questions in both runs")
     a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
     b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    return mcnemar_counts(a_only, b_only)
+
+
+def mcnemar_counts(a_only: int, b_only: int) -> dict:
+    """:func:`mcnemar_exact` from its discordant counts."""
     n = a_only + b_only
     if n == 0:
         return {"a_only": 0, "b_only": 0, "p_value": 1.0}

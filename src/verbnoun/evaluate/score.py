@@ -17,7 +17,7 @@ from pathlib import Path
 
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.metrics import mcnemar_exact
+from verbnoun.evaluate.metrics import mcnemar_counts
 from verbnoun.evaluate.runner import answered, compute_metrics, failures
 from verbnoun.fileio import read_json, require, sha256_file
 
@@ -145,17 +145,28 @@ def compare(runs: list[Run]) -> dict:
             }
         )
     pairs = []
-    right = {id(run): {i: bool(p["correct"]) for i, p in run.predictions.items()} for run in runs}
+    states = {id(run): _states(run) for run in runs}
     for a, b in combinations(runs, 2):
         if a.config["questions_sha256"] != b.config["questions_sha256"]:
-            continue
+            continue  # (the same file: the same questions in the same order)
         if ("open_vocab" in a.config) != ("open_vocab" in b.config):
             continue  # free-text vs multiple-choice answers: not the same task
-        right_a, right_b = right[id(a)], right[id(b)]
-        common = [q.id for q in a.questions if q.id in right_a and q.id in right_b]
-        test = mcnemar_exact([right_a[i] for i in common], [right_b[i] for i in common])
-        pairs.append({"a": str(a.path), "b": str(b.path), "questions": len(common), **test})
+        x, y = states[id(a)], states[id(b)]
+        common = int(((x >= 0) & (y >= 0)).sum())
+        test = mcnemar_counts(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
+        pairs.append({"a": str(a.path), "b": str(b.path), "questions": common, **test})
     return {"runs": rows, "paired": pairs}
+
+
+def _states(run: Run):
+    """Per question of the run, in file order: 1 right, 0 wrong, -1 not answered (int8)."""
+    import numpy as np
+
+    answers = run.predictions
+    return np.array(
+        [int(bool(answers[q.id]["correct"])) if q.id in answers else -1 for q in run.questions],
+        dtype=np.int8,
+    )
 
 
 def render(comparison: dict) -> None:
