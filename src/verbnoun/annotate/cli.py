@@ -33,6 +33,7 @@ class AnnotateModel(StrEnum):
     hf = "hf"
     random = "random"
     oracle = "oracle"
+    adapted = "adapted"
 
 
 class Mode(StrEnum):
@@ -160,9 +161,16 @@ def annotate_command(
     segments: Annotated[
         Path | None, typer.Option(help="Label these segments (CSV video_id,start,stop).")
     ] = None,
-    window: Annotated[float, typer.Option(help="Window length (s).")] = 2.0,
-    stride: Annotated[float, typer.Option(help="Window step (s).")] = 1.0,
+    window: Annotated[
+        float | None, typer.Option(help="Window length (s) [default: 2, or --adapted's].")
+    ] = None,
+    stride: Annotated[
+        float | None, typer.Option(help="Window step (s) [default: 1, or --adapted's].")
+    ] = None,
     model: Annotated[AnnotateModel, typer.Option(help="Who answers.")] = AnnotateModel.specialist,
+    adapted: Annotated[
+        Path | None, typer.Option(help="A folder of `annotate adapt` (implies --model adapted).")
+    ] = None,
     mode: Annotated[
         Mode, typer.Option(help="For llavaction/openai/hf/random: how a window is asked.")
     ] = Mode.choice,
@@ -230,6 +238,19 @@ def annotate_command(
     bin_seconds = None if bin_ is None else parse_duration(bin_)
     if video is None and dataset is None:
         raise VerbnounError("give --video FILE|DIR, or --dataset FILE.yaml with --split")
+    adapted_config = None
+    if adapted is not None or model == AnnotateModel.adapted:
+        from verbnoun.annotate.adapt import read_config
+
+        if model not in (AnnotateModel.specialist, AnnotateModel.adapted):
+            raise VerbnounError(f"--adapted goes with --model adapted, not --model {model.value}")
+        if adapted is None:
+            raise VerbnounError("--model adapted needs --adapted DIR (a folder of annotate adapt)")
+        if actions is not None:
+            raise VerbnounError("--adapted brings its own behaviours: drop --actions")
+        model, adapted_config = AnnotateModel.adapted, read_config(adapted)
+    window = window if window is not None else (adapted_config or {}).get("window", 2.0)
+    stride = stride if stride is not None else (adapted_config or {}).get("stride", 1.0)
     settings = AnnotateSettings(window=window, stride=stride, batch_size=batch_size,
                                 thumbnails=thumbnails)  # fmt: skip
     settings.check()
@@ -259,7 +280,12 @@ def annotate_command(
         sources = [VideoSource(s.video_id, s.layout, tuple(spans[s.video_id]))
                    for s in sources if s.video_id in spans]  # fmt: skip
     plan(sources, settings)  # bad videos and windows fail before a model is loaded
-    behaviours = _behaviours(actions, dataset, option_text, specialist)
+    if adapted_config is not None:
+        from verbnoun.annotate.adapt import CONFIG, behaviours_of
+
+        behaviours = behaviours_of(adapted_config, str(Path(adapted) / CONFIG))
+    else:
+        behaviours = _behaviours(actions, dataset, option_text, specialist)
     from verbnoun.progress import Heartbeat
 
     with Heartbeat("annotate"):  # off a terminal, a slow model load talks too
@@ -269,6 +295,7 @@ def annotate_command(
             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, device=device,
             frames=frames, size=size, seed=seed, dataset=dataset, truth=truth,
             truth_split=truth_split, sources=sources, settings=settings, shift=oracle_shift,
+            adapted=adapted,
         )  # fmt: skip
         result = run_annotation(
             out, sources, window_model, behaviours, settings, smooth,
@@ -294,6 +321,10 @@ def make_window_model(model: str, mode: str, behaviours, **options):
     """The window model of the command line options (see :mod:`verbnoun.annotate.models`)."""
     from verbnoun.annotate import models
 
+    if model == "adapted":
+        from verbnoun.annotate.adapt import AdaptedModel
+
+        return AdaptedModel(options["adapted"])
     if model == "specialist":
         if options["specialist"] is None:
             raise VerbnounError("--model specialist needs --specialist DIR")
@@ -444,3 +475,66 @@ def export_command(
 
     for path in export_run(run, nwb=nwb, boris=boris, session_start=session_start):
         typer.echo(f"wrote {path}")
+
+
+class Gaps(StrEnum):
+    background = "background"
+    ignore = "ignore"
+
+
+@annotate_app.command("adapt")
+def adapt_command(
+    videos: Annotated[
+        Path,
+        typer.Option(
+            "--videos",
+            "--video",
+            help="A video file, a folder of them, or a layout's root: the videos labels name.",
+        ),
+    ],
+    labels: Annotated[
+        list[Path],
+        typer.Option(
+            help="Scored intervals, CSV video,behaviour,start,stop (seconds); repeat for more "
+            "files; a filled-in label_next.csv of a run works too."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Model folder to write (for annotate --adapted).")],
+    layout: Annotated[Layout, typer.Option(help="How --videos DIR holds videos.")] = Layout.file,
+    window: Annotated[float, typer.Option(help="Window length (s).")] = 1.0,
+    stride: Annotated[float, typer.Option(help="Window step of annotate with it (s).")] = 0.5,
+    frames: Annotated[int, typer.Option(help="Frames per window the features see.")] = 16,
+    size: Annotated[int, typer.Option(help="Frames resized to SIZE x SIZE px.")] = 32,
+    trees: Annotated[int, typer.Option(help="Trees of the random forest.")] = 200,
+    gaps: Annotated[
+        Gaps,
+        typer.Option(
+            help="Unscored time between a file's scored intervals of a video: '(no behaviour)' "
+            "(background) or left out (ignore)."
+        ),
+    ] = Gaps.background,
+    min_gap: Annotated[
+        float, typer.Option(help="Unscored stretches shorter than this (s) are left out.")
+    ] = 0.5,
+    holdout: Annotated[
+        float, typer.Option(help="Share of each behaviour's bouts held out to measure agreement.")
+    ] = 0.2,
+    refit: Annotated[
+        bool, typer.Option(help="Train the kept model on every label (held-out bouts too).")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the forest.")] = 0,
+) -> None:
+    """Train a classifier of your own behaviours from a few scored bouts; write a model folder
+    that `verbnoun annotate --adapted DIR` uses on every other video, and its agreement with
+    your labels on held-out bouts (agreement.json)."""
+    from verbnoun.annotate.adapt import AdaptSettings, adapt, summary_lines
+
+    settings = AdaptSettings(
+        window=window, stride=stride, frames=frames, size=size, trees=trees, gaps=gaps.value,
+        min_gap=min_gap, holdout=holdout, refit=refit, seed=seed,
+    )  # fmt: skip
+    settings.check()
+    sources = find_videos(videos, layout.value)
+    config = adapt(sources, labels, out, settings, progress=True)
+    for text in summary_lines(config, out):
+        typer.echo(text)
