@@ -20,8 +20,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -158,22 +160,27 @@ def show_prompt(run_dir: str | Path, question_id: str) -> dict:
         question, frames, settings, open_vocab=open_vocab, done=done, by_id=by_id
     )
     model, model_settings = config["model"], config.get("model_settings") or {}
+    with contextlib.redirect_stdout(sys.stderr):  # libraries' notices never mix into the prompt
+        sent = _sent_offline(model, model_settings, request, settings.frames)
+    template = template_of(request, settings.prior_actions, open_vocab)
+    return {"id": question.id, "template": template, "model": model, "sent": sent}
+
+
+def _sent_offline(model: str, model_settings: dict, request: Request, n_frames: int) -> dict:
+    """What the adapter named ``model`` sends for ``request``, from its recorded settings."""
     if model == "openai":
         from verbnoun.evaluate.openai_adapter import ChatFormat
 
-        sent = ChatFormat.from_settings(model_settings).sent(request)
-    elif model == "hf":
+        return ChatFormat.from_settings(model_settings).sent(request)
+    if model == "hf":
         from verbnoun.evaluate.hf_adapter import shown_prompt
 
-        sent = shown_prompt(model_settings, request, settings.frames)
-    elif model == "llavaction":
-        from verbnoun.evaluate.local_adapter import shown_prompt
+        return shown_prompt(model_settings, request, n_frames)
+    if model == "llavaction":
+        from verbnoun.evaluate.local_adapter import shown_prompt as shown_local
 
-        sent = shown_prompt(model_settings, request)
-    else:
-        sent = {"prompt": request.prompt, "note": NO_TEXT}
-    template = template_of(request, settings.prior_actions, open_vocab)
-    return {"id": question.id, "template": template, "model": model, "sent": sent}
+        return shown_local(model_settings, request)
+    return {"prompt": request.prompt, "note": NO_TEXT}
 
 
 def render(shown: dict, *, ids: bool = False) -> tuple[str, str]:
