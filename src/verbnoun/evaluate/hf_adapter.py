@@ -14,7 +14,8 @@ scored by the runner like any other model's.
   space (``A`` and `` A``, when each is one token) counts as one answer (log-sum-exp).
   ``text`` scores each option's answer ``X. text`` by its mean token log-likelihood (one sequence
   per option, so the frames run once per option). ``generate`` decodes greedily and the runner
-  parses the text.
+  parses the text. All three leave out the rows of a padded vocabulary (an embedding with more
+  rows than the tokenizer has tokens): no such row is ever scored or generated.
 * ``settings()`` (saved in the run's ``config.json``) holds the model id, its revision (the commit
   of a cache snapshot, when known), a fingerprint of the directory, the architecture, dtype,
   attention implementation, how frames are passed and the processors' settings: a run folder never
@@ -498,8 +499,9 @@ class HfAdapter:
         }
         with torch.no_grad():
             out = self.model.generate(
-                **floats, max_new_tokens=self.options.max_new_tokens, do_sample=False
-            )
+                **floats, max_new_tokens=self.options.max_new_tokens, do_sample=False,
+                logits_processor=_within_vocab_processor(len(self.tokenizer)),
+            )  # fmt: skip
         new = out[:, inputs["input_ids"].shape[1] :]
         decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return [Reply(text.strip()) for text in decoded]
@@ -527,6 +529,21 @@ def shown_prompt(settings: dict, request: Request, n_frames: int) -> dict:
     ids = processor.tokenizer(text, add_special_tokens=False)["input_ids"]
     return {"text": text, "input_ids": list(ids), "frames_as": settings["frames_as"],
             "input_ids_expanded": False}  # fmt: skip
+
+
+def _within_vocab_processor(limit: int):
+    """A logits processor for ``generate`` that puts the rows at and past ``limit`` (the
+    tokenizer's length: the padding rows of the embedding) at -inf at every step, as
+    ``letters`` and ``text`` scoring do: a padded vocabulary is never generated."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    from verbnoun.model.inference import within_vocab
+
+    class WithinVocab(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            return within_vocab(scores, limit)
+
+    return LogitsProcessorList([WithinVocab()])
 
 
 def _sha256(text: str | None) -> str | None:
