@@ -137,3 +137,39 @@ def test_run_folder_in_resumed_eval(world, tmp_path, capsys, damage, place):
     named = "predictions.jsonl" if "predictions" in place else "config.json"
     refused(capsys, ["eval", "--model", "random", "--questions", world.questions, "--out", run],
             file=run / named, place=place)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("damage", "named", "place"), [(d, n, p) for _, d, n, p in RUN_DAMAGE],
+    ids=[n for n, _, _, _ in RUN_DAMAGE],
+)  # fmt: skip
+def test_run_folder_in_reparse(world, tmp_path, capsys, damage, named, place):
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    damage(run)
+    new = tmp_path / "new"
+    refused(capsys, ["score", "--reparse", run, "--out", new],
+            file=run / named if named != "run" else run, place=place)  # fmt: skip
+    assert not new.exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "named", "place"),
+    [(d, n, p) for _, d, n, p in RUN_DAMAGE if n == "config.json" or p == "not a run directory"],
+    ids=[n for n, _, f, p in RUN_DAMAGE if f == "config.json" or p == "not a run directory"],
+)
+def test_run_folder_in_show_prompt(world, tmp_path, capsys, damage, named, place):
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    damage(run)
+    question = json.loads(lines_of(world.questions)[0])["id"]
+    refused(capsys, ["show-prompt", run, question],
+            file=run / named if named != "run" else run, place=place)  # fmt: skip
+
+
+def test_prompt_record_in_resumed_eval(world, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(world.run, run)
+    set_line(run / "prompts.jsonl", 1, lambda x: b"{oops\n")
+    refused(capsys, ["eval", "--model", "random", "--questions", world.questions, "--out", run],
+            file=run / "prompts.jsonl", place=r"prompts\.jsonl:1: not valid JSON")  # fmt: skip
