@@ -396,9 +396,10 @@ def _svg(video: VideoLabels, order: list[str], behaviours: Behaviours, width: in
 
 def write_timeline(
     path: Path, videos: Sequence[VideoLabels], behaviours: Behaviours, thumbs: bool,
-    thumb_size: tuple[int, int], scores: dict | None = None,
+    thumb_size: tuple[int, int], scores: dict | None = None, review: str = "",
 ) -> None:  # fmt: skip
-    """``timeline.html``: one small page, images loaded lazily, every string escaped."""
+    """``timeline.html``: one small page, images loaded lazily, every string escaped;
+    ``review``: the section of :mod:`verbnoun.annotate.review` (HTML, already escaped)."""
     e = html.escape
     present = [x for x in behaviours.labels if any(s["label"] == x for v in videos
                                                   for s in v.segments)]  # fmt: skip
@@ -409,7 +410,9 @@ def write_timeline(
         f"</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         "<h1>annotation timeline</h1>",
         "<p><a href='ethogram.png'>ethogram.png</a> · <a href='segments.csv'>segments.csv</a> · "
-        "<a href='summary.json'>summary.json</a></p>",
+        "<a href='summary.json'>summary.json</a>"
+        + (" · <a href='#review'>review: example bouts, label these next</a>" if review else "")
+        + "</p>",
         f"<p>behaviour: <select onchange='pick(this.value)'><option value=''>all</option>"
         f"{options}</select></p>",
     ]
@@ -429,7 +432,7 @@ def write_timeline(
         parts.append(f"<h2>{e(video.video_id)}</h2>{_svg(video, order, behaviours)}")
         parts.append("<table><tr><th>start</th><th>stop</th><th>behaviour</th><th>confidence"
                      "</th><th>frames</th></tr>")  # fmt: skip
-        for seg in video.segments:
+        for k, seg in enumerate(video.segments):
             chosen = seg["windows"]
             if len(chosen) > THUMBS_PER_SEGMENT:
                 picks = np.linspace(0, len(chosen) - 1, THUMBS_PER_SEGMENT).round().astype(int)
@@ -440,11 +443,14 @@ def write_timeline(
             ) if thumbs else ""  # fmt: skip
             confidence = "" if seg["confidence"] is None else f"{seg['confidence']:.2f}"
             parts.append(
-                f"<tr data-label='{e(seg['label'])}'><td>{seg['first'] / video.fps:.2f}</td>"
+                f"<tr id='{e(video.video_id)}_{k}' data-label='{e(seg['label'])}'>"
+                f"<td>{seg['first'] / video.fps:.2f}</td>"
                 f"<td>{seg['end'] / video.fps:.2f}</td><td>{e(behaviours.name(seg['label']))}"
                 f"</td><td>{confidence}</td><td>{images}</td></tr>"
             )
         parts.append("</table>")
+    if review:
+        parts.append(f"<div id='review'>{review}</div>")
     parts.append("</body></html>\n")
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
 
@@ -458,9 +464,11 @@ def write_outputs(
     (``scored``: the stretches ``truth`` covers; ``bin_seconds``: time bins in the summary)."""
     from verbnoun.annotate import bins as time_bins
     from verbnoun.annotate.bouts import VideoFacts, bouts_of, write_bout_table
+    from verbnoun.annotate.review import write_review
 
     answers = load_answers(out, behaviours)
     videos = [derive(v, answers[v.info.video_id], behaviours, smoothing) for v in planned]
+    review = write_review(out, videos, answers, behaviours, smoothing.floor, settings.thumbnails)
     del answers
     atomic_write_bytes(out / "videos.csv", csv_bytes(
         ["video_id", "fps", "num_frames", "duration"],
@@ -505,9 +513,11 @@ def write_outputs(
     write_ethogram(out / "ethogram.png", videos, behaviours, truth_frames)
     thumb = (round(settings.thumb_height * planned[0].size[0] / planned[0].size[1]),
              settings.thumb_height)  # fmt: skip
-    write_timeline(out / "timeline.html", videos, behaviours, settings.thumbnails, thumb, scores)
+    write_timeline(out / "timeline.html", videos, behaviours, settings.thumbnails, thumb, scores,
+                   review.html)  # fmt: skip
     written = ["segments.csv", "bouts.csv", "videos.csv", "behaviours.json", "dataset.yaml",
                "summary.json", "ethogram.png", "timeline.html"]  # fmt: skip
+    written += review.files
     written += ["scores.json"] if scores else []
     written += ["time_bins.png"] if bin_seconds is not None else []
     return {"files": written, "segments": sum(len(v.segments) for v in videos),
