@@ -129,10 +129,10 @@ def test_counted_work_that_stalls_still_prints_a_line_every_interval():
 
 def test_a_silent_stage_says_it_is_still_running_and_a_talking_one_does_not():
     out = TimedLines()
-    stages = Stages("demo", ["render", "train"], stream=out, every_s=0.2)
+    stages = Stages("demo", ["render", "train"], stream=out, every_s=0.3)
     with stages("render"):
-        time.sleep(0.7)
-    with stages("train"), Progress("training", 30, stream=out, every_s=0.2, percent=10) as step:
+        time.sleep(1.0)
+    with stages("train"), Progress("training", 30, stream=out, every_s=0.3, percent=1) as step:
         for _ in range(30):
             time.sleep(0.025)
             step(1)
