@@ -155,6 +155,8 @@ GPT4O_STRUCTURED = [
     P("json", lambda c: json.dumps({"answer": f"The answer is {c.L}. {c.T}"})),
     P("json", lambda c: json.dumps({"answer": f"({c.L}) {c.T}"})),
     P("json", lambda c: json.dumps({"answer": f"{c.L}. {c.T}"}, ensure_ascii=False) + "\n"),
+    P("json", lambda c: repr({"answer": c.L})),
+    P("json", lambda c: json.dumps({"answer_letter": c.L, "answer_text": c.T})),
     N("two-letters", lambda c: json.dumps({"answer": f"{c.L} or {c.OL()}"})),
     N("contradiction", lambda c: json.dumps({"answer": f"{c.L}. {c.OT()}"})),
     N("hedge", lambda c: json.dumps({"answer": "Unable to determine from the frames."})),
@@ -271,6 +273,12 @@ CLAUDE = [
         ),
     ),
     P("quoted-text", lambda c: f'I\'d go with {c.L} ("{c.T}").'),
+    P("negated-alternative", lambda c: f"{c.L} (not {c.OL()})"),
+    P("negated-alternative", lambda c: f"The answer is not {c.OL()} but {c.L}."),
+    P("final-wins", lambda c: f"The answer is {c.OL()}.\nActually, {c.L}."),
+    P("reverse", lambda c: f"{c.L} would be my answer: {c.seen()}."),
+    N("two-letters", lambda c: f"The answer is {c.L}. Or maybe {c.OL()}."),
+    N("hedge", lambda c: f"The answer is {c.OL()}; no wait, {c.L}; actually I'm not sure."),
     P("option-word", lambda c: f"I'll choose option {c.L}: {c.T}."),
     P("preamble", lambda c: f"The person is {c.ing} the {c.noun}, so my answer is {c.L}."),
     N(
@@ -332,6 +340,18 @@ GEMINI = [
     P("letter-colon", lambda c: f"{c.L}: {c.T}"),
     P("code", lambda c: f"`{c.L}`"),
     P("option-text", lambda c: f"**{c.T}**"),
+    P(
+        "list-reasoning",
+        lambda c: f"* **{c.OL()}. {c.OT()}** — incorrect\n* **{c.L}. {c.T}** — correct",
+    ),
+    P(
+        "restated",
+        lambda c: (
+            f"The answer is **{c.L}**.\n\n**{c.OL()}. {c.OT()}**\nNot what the hands do.\n\n"
+            f"**{c.OL(1)}. {c.OT(1)}**\nThe {c.noun} is not moved that way."
+        ),
+    ),
+    N("no-answer", lambda c: f"{c.OL()}: {c.OT()} ❌\n{c.L}: {c.T} ✅\n{c.OL(1)}: {c.OT(1)} ❌"),
     N(
         "hedge",
         lambda c: (
@@ -359,6 +379,9 @@ QWEN2_VL = [
     P("boxed", lambda c: f"The action is {c.T}.\n\n$\\boxed{{{c.L}}}$"),
     P("option-text", lambda c: c.T),
     P("letter-text", lambda c: f"{c.L}. {c.T}\n"),
+    P("trailing-letter", lambda c: f"The person is {c.ing} the {c.noun}. {c.L}"),
+    P("hedged-choice", lambda c: f"Probably {c.L}."),
+    N("negation", lambda c: f"Probably not {c.L}."),
     N("hedge", lambda c: f"The video shows a person in a kitchen handling a {c.noun}."),
     N("two-letters", lambda c: f"{c.L}/{c.OL()}"),
     N("out-of-range", lambda c: LETTERS[len(c.options)]),
@@ -391,6 +414,8 @@ LLAVA_ONEVISION = [
     P("bracketed", lambda c: f"({c.L})"),
     P("lowercase", lambda c: f"Answer: {c.l}"),
     P("option-text", lambda c: f"{c.T[0].upper()}{c.T[1:]}."),
+    P("preamble", lambda c: f"I think {c.L}."),
+    N("negation", lambda c: f"I think not {c.L}."),
     N("no-answer", lambda c: f"I am {c.ing} the {c.noun}."),
     N("hedge", lambda c: "I'm not sure."),
     N("negation", lambda c: f"Not {c.L}."),

@@ -1,34 +1,41 @@
 """Answer parsing: a model's raw output -> the chosen option, deterministically, never guessing.
 
 ``parse_answer`` (the ``strict`` parser, version :data:`PARSER_VERSION`) reads a reply the way a
-careful person would, and records which rule decided (:attr:`ParsedAnswer.rule`):
+careful person would, and records which rule decided (:attr:`ParsedAnswer.rule`, one of
+:data:`RULES`):
 
-* ``json``: a JSON object with an ``answer`` field (or ``final_answer``, ``choice``, ``option``,
-  ...), the whole reply, inside a code fence or at its end; the field's text is read by the rules
-  below (a number is no letter: unparsed).
+* ``json``: a JSON object (or a Python dict literal) with an ``answer`` field (or
+  ``final_answer``, ``answer_letter``, ``choice``, ``option``, ...), the whole reply, inside a
+  code fence or at its end; the field's text is read by the rules below (a number is no letter).
 * ``tag``: the last ``<answer>...</answer>``, or every ``\\boxed{...}`` (they must agree).
 * ``statement``: an answer statement, and of several the last one (the final answer wins):
   ``The answer is B``, ``Answer: B``, ``Final answer: D``, ``the correct option is C``, ``I'd go
-  with B``, ``It's B``, ``The action being performed is close door (B)``, ``B is the correct
-  answer``, ``答案：B``. A statement in a negated clause (``I don't think the answer is A``) is
-  none; a later negation of the same letter (``... actually it is not B``) retracts it.
+  with B``, ``It's B``, ``I think B.``, ``Probably B.``, ``The action being performed is close
+  door (B)``, ``which corresponds to option B``, ``B is the correct answer``, ``B would be my
+  answer``, ``not A but B``, a correction (``..., actually, B.``), ``答案：B``. A statement in a
+  negated clause (``I don't think the answer is A``) is none; the final one is taken back by a
+  later negation of its letter (``... so it is not B``), another letter offered after it
+  (``B. Or maybe C.``), or doubt after statements that disagree.
 * ``letter``, ``letter+text``, ``text``: a one-line reply that is the answer: ``B``, ``B.``,
   ``(B)``, ``[B]``, ``B)``, ``B:``, ``Option B``, ``B. close door``, ``(b) close door``,
-  ``close door (B)``, ``close door``, with or without commentary after it (``B. close door - the
-  hand pushes it shut``).
+  ``close door (B)``, ``close door``, with or without commentary after it that negates nothing
+  but other options (``B. close door - the hand pushes it shut``, ``B (not A)``).
 * ``line``: in a longer reply without an answer statement, its answer lines (a line that is only
-  an answer, or a first or last line that starts with one); they must all agree.
+  an answer, a first or last line that starts with one, a letter alone ending the reply: ``...
+  the door. B``); they must all agree. After a statement, a last line that answers otherwise
+  makes the reply unparsed.
 
 Before that the reply is normalised: NFKC (full-width letters and punctuation), typographic
 quotes, chat-template end tokens, ``<think>`` blocks, markdown emphasis, code, headings, list
 bullets and LaTeX ``$``. An answer's letter is one of the question's letters, upper or lower
 case; a lower-case one only where it cannot be a word (``(a)``, ``a)``, ``a.``, alone, after
-``answer``), and ``A`` / ``I`` followed by a word only when that word starts its own option text.
+``answer``), and ``A`` / ``I`` followed by a word only when that word starts its own option text,
+a conjunction (``because``) or a predicate (``is the correct answer``).
 
 Never guessed (*unparsed*, ``index is None``): two different letters offered (``A or B``, ``B/C``,
 ``B, but C is also possible``), negations (``not A``, ``Neither A nor B``, ``It is not B``), a
 letter whose text names another option (``B. open door`` when ``open door`` is A), a letter
-outside the options, hedges without a choice, answer lines that disagree.
+outside the options, a question (``B?``), hedges without a choice, answer lines that disagree.
 
 ``parse_answer_original`` reproduces the LLaVAction release's scoring for comparison with the
 paper (:func:`original_prediction`, their ``process_raw_pred``): of a structured reply
@@ -42,6 +49,7 @@ gt_name``).
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
@@ -148,12 +156,16 @@ _AFTER_LETTER = re.compile(r"[ \t]*(?:[.):,;]|[-–—](?=\s))?[ \t]*[\"'(\[]*[ 
 _CLOSE = re.compile(r"[\"')\]]*\.?")
 _BRACKETED = re.compile(r"[(\[{]\s*([A-Za-z])\s*[)\]}]")
 _BARE = re.compile(r"([A-Za-z])(?![\w’])(?!'\w)(?![-/]\w)")
-_LETTER_PREFIX = re.compile(r"(?:the\s+)?(?:option|choice|letter)\s*(?:is\s+)?[:#]?\s*", re.I)
+_LETTER_PREFIX = re.compile(
+    r"(?:the\s+)?(?:option|choice|letter)(?![a-z])\s*(?:is\s+)?[:#]?\s*", re.I
+)
 _CONJUNCTION = re.compile(
     r"\s+(?:because|since|as|given|which|based|from|due|considering|but|so|in|with|for|where|"
-    r"when|while|here|there|then|-|–|—|is|seems|appears|looks|fits|best)\b",
+    r"when|while|here|there|then|rather|over|instead|not|-|–|—)(?![\w'])",
     re.I,
 )
+# what may follow a subject letter: "A is the correct answer", "B fits best"
+_PREDICATE = re.compile(r"\s+(?:is|seems|appears|looks|fits|best|would)\b", re.I)
 _WORD_AFTER = re.compile(r"[ \t]+[A-Za-z]")
 _NEWLINE_AFTER = re.compile(r"[ \t]*(?:\n|$)")
 
@@ -195,13 +207,13 @@ def _letter_at(
             return None
         if letter in "ai" and not re.match(r"[.):]|\s*$", rest):
             return None  # "a" and "i" are words unless marked as a letter
-        if not re.match(r"[.):,;!?\"']|\s*$", rest):
+        if not (re.match(r"[.):,;!?\"']|\s*$", rest) or _CONJUNCTION.match(s, end)):
             return None
         return letter.upper(), end, False
     if punctuated or _NEWLINE_AFTER.match(s, end) or re.match(r"\s+[^\w\s]", rest):
         return letter, end, False
     text_after = _option_at(s, _OPEN.match(s, end).end(), options)
-    if text_after is not None or _CONJUNCTION.match(s, end):
+    if text_after is not None or _CONJUNCTION.match(s, end) or _PREDICATE.match(s, end):
         return letter, end, False
     if letter in "AI" or not loose:
         return None  # "A person ...", "I think ...", "It's C that ..."
@@ -296,67 +308,79 @@ def _alternatives(s: str, read: _Read, options: Sequence[str]) -> bool:
 
 _QUALIFIER = r"(?:(?:my|the|final|correct|right|best|most\s+likely|likely|true|selected|chosen)\s+)"
 _ADVERB = r"(?:(?:probably|likely|most\s+likely|clearly|definitely|certainly|indeed|simply)\s+)?"
+_COPULA = r"(?:is|would\s+be|should\s+be|will\s+be|must\s+be|here\s+is)"
 _STRONG_CUES = re.compile(
     "|".join(
         [
-            # "The answer is B", "Answer: B", "Final answer - D", "answer choice is B", "答案：B"
-            r"\b"
-            + _QUALIFIER
-            + r"*(?:answer|guess|prediction|response)[\])]?(?:\s+(?:choice|option|"
-            r"letter))?(?:\s+to\s+(?:this|the)\s+question)?(?:\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be|here\s+is)\b)?\s*"
-            r"[:=\-–—]?\s*" + _ADVERB,
-            # "the correct option is C", "My choice: B", "selected option: B"
-            r"\b"
-            + _QUALIFIER
-            + r"+(?:option|choice|letter|selection)(?:\s+(?:is|would\s+be|should\s+be|"
-            r"will\s+be|must\s+be)\b)?\s*[:=\-–—]?\s*" + _ADVERB,
-            r"\b(?:option|choice|letter)\s+(?:is|would\s+be)\s+" + _ADVERB,
+            # "The answer is B", "Answer: B", "Final answer - D", "answer choice is B", "Ans: B"
+            rf"\b{_QUALIFIER}*(?:answer|ans\b\.?|guess|prediction|response)[\])]?"
+            rf"(?:\s+(?:choice|option|letter))?(?:\s+to\s+(?:this|the)\s+question)?"
+            rf"(?:\s+{_COPULA}\b)?\s*[:=\-–—]?\s*{_ADVERB}",
+            # "the correct option is C", "My choice: B", "selected option: B", "Correct: B"
+            rf"\b{_QUALIFIER}+(?:option|choice|letter|selection)(?:\s+{_COPULA}\b)?\s*"
+            rf"[:=\-–—]?\s*{_ADVERB}",
+            rf"\b(?:option|choice|letter)\s+(?:is|would\s+be)\s+{_ADVERB}",
+            r"\bcorrect\s*:\s*",
             # "I'd go with B", "I choose option C", "I'll pick B"
             r"\b(?:I|we)(?:\s+would|\s+will|'d|'ll|\s+am\s+going\s+to)?\s+(?:choose|pick|select|"
-            r"go\s+with|opt\s+for|guess|answer(?:\s+with)?)\s*[:\-–—]?\s*",
+            r"go\s+with|opt\s+for|answer(?:\s+with)?)\s*[:\-–—]?\s*",
+            # "答案：B", "答案是B", "选B"
             r"答案\s*(?:是|为|為)?\s*[:=]?\s*",
             r"(?:我)?选(?:择|项)?\s*",
         ]
     ),
     re.I,
 )
-_WEAK_CUES = re.compile(
+_WEAK_CUES = re.compile(  # the answer must end its clause
     "|".join(
         [
-            # "It's B.", "that is option C", "I'd say B", "I think it's I (...)"
-            r"\b(?:it|this|that)(?:'s|\s+is|\s+would\s+be|\s+must\s+be|\s+should\s+be)\s+"
-            + _ADVERB,
+            # "It's B.", "that is option C", "which is B", "I'd say B", "I think it's I (...)"
+            rf"\b(?:it|this|that|which)(?:'s|\s+is|\s+would\s+be|\s+must\s+be|\s+should\s+be)\s+"
+            rf"{_ADVERB}",
             r"\b(?:I|we)(?:\s+would|'d)?\s+say\s*,?\s*",
+            rf"\bI\s+(?:think|believe|guess|suppose)\s*,?\s*(?:(?:it'?s|it\s+is)\s+)?{_ADVERB}",
             # "The action being performed is **close door** (B)"
             r"(?:the\s+)?(?:(?:most\s+likely|correct|best|right)\s+)?action(?:\s+(?:being\s+"
             r"performed|performed|shown|depicted|in\s+the\s+(?:video|frames)|here|(?:I|you)\s+"
-            r"(?:am|are)\s+(?:doing|performing)))?\s+(?:is|would\s+be)\s+" + _ADVERB,
+            rf"(?:am|are)\s+(?:doing|performing)))?\s+(?:is|would\s+be)\s+{_ADVERB}",
             # "which corresponds to option B", "This matches (B) best"
             r"\b(?:corresponds|corresponding|matches|matching|aligns|consistent)\s+(?:best\s+|most\s+"
             r"closely\s+)?(?:to|with)?\s*",
-            # "Therefore, B." (the letter must end its sentence)
+            # "Therefore, B.", "Probably B.", "not A but C"
             r"\b(?:therefore|thus|hence|so)\s*[,:]?\s*",
+            r"\b(?:probably|most\s+likely|likely|definitely|certainly|surely)\s*[,:]?\s*",
+            r"\bnot\s+(?:option\s+)?[(\[]?[A-Za-z][)\]]?\s*,?\s+but\s+(?:rather\s+)?",
         ]
     ),
     re.I,
 )
+_CORRECTION_CUES = re.compile(  # a corrected answer: the letter alone ends its clause
+    r"\b(?:no\s*,?\s*wait|wait|actually|I\s+mean|correction|or\s+rather|make\s+that|scratch\s+"
+    r"that)\b[\s,:;.!\-–—]*(?:(?:it'?s|it\s+is|the\s+answer\s+is)\s+)?",
+    re.I,
+)
 _REVERSE_CUE = re.compile(
-    r"[ \t]+(?:is|seems|appears|looks)[ \t]+(?:to[ \t]+be[ \t]+)?(?:the[ \t]+)?(?:(?:most|best|"
-    r"clearly|definitely|only)[ \t]+)?(?:correct|right|best|answer|accurate|likely|appropriate|"
-    r"fitting|fit|match|choice|option)\b|[ \t]+(?:fits[ \t]+best|best[ \t]+(?:fits|matches|"
-    r"describes))\b",
+    r"[ \t]+(?:is|seems|appears|looks|would[ \t]+be)[ \t]+(?:to[ \t]+be[ \t]+)?(?:the[ \t]+|my"
+    r"[ \t]+)?(?:(?:most|best|clearly|definitely|only|final)[ \t]+)?(?:correct|right|best|answer|"
+    r"accurate|likely|appropriate|fitting|fit|match|choice|option|pick)\b|[ \t]+(?:fits[ \t]+best|"
+    r"best[ \t]+(?:fits|matches|describes))\b",
     re.I,
 )
 _CLAUSE_START = re.compile(r"[.!?;:\n,(]|\bbut\b|\bhowever\b|\bcorrecting myself\b", re.I)
-_CORRECTION = re.compile(
-    r"\b(?:wait|actually|or|rather|instead|I\s+mean|correction|no)\b[\s,:;.!\-–—]*(?:(?:it'?s|it\s+"
-    r"is|maybe|perhaps|probably|make\s+that)\s+)?(?:(?:option|choice)\s+)?",
+_OFFERED_AFTER = re.compile(  # "B. Or C.": another letter offered after the answer
+    r"\bor\b[\s,]*(?:(?:maybe|perhaps|possibly|even|probably)\s+)?(?:(?:it'?s|it\s+is)\s+)?",
+    re.I,
+)
+_DOUBT = re.compile(
+    r"\b(?:not\s+(?:sure|certain)|unsure|uncertain|can'?t\s+(?:tell|decide|be\s+sure)|cannot\s+"
+    r"(?:tell|decide|be\s+sure)|don'?t\s+know|no\s+idea|hard\s+to\s+(?:say|tell))\b",
     re.I,
 )
 _NEGATED_LETTER = re.compile(
     r"(?:n't|\bnot|\bneither|\bnor|\bexcept)\s+(?:(?:option|choice)\s+)?(?=[(\[]?[A-Za-z]\b)",
     re.I,
 )
+_TIGHT_END = re.compile(r"[ \t]*(?:[.;,!)]|\n|$)")
 
 
 @dataclass(frozen=True)
@@ -377,14 +401,17 @@ def _negated_clause(plain: str, cue_start: int) -> bool:
 def _statements(plain: str, options: Sequence[str]) -> list[_Statement]:
     """Every answer statement of a reply, in order."""
     found: dict[int, _Statement] = {}
-    for cues, strong in ((_STRONG_CUES, True), (_WEAK_CUES, False)):
+    for cues, kind in ((_STRONG_CUES, "strong"), (_WEAK_CUES, "weak"), (_CORRECTION_CUES, "tight")):
+        strong = kind == "strong"
         for cue in cues.finditer(plain):
             if cue.end() == cue.start() or _negated_clause(plain, cue.start()):
                 continue
             read = _expression(plain, cue.end(), options, lower=strong, loose=strong)
             if read is None or _QUESTION.match(plain, read.end):
                 continue
-            if not strong and not _ends_clause(plain, read, options):
+            if kind == "weak" and not _ends_clause(plain, read, options):
+                continue
+            if kind == "tight" and not _TIGHT_END.match(plain, read.end):
                 continue
             found.setdefault(
                 cue.end(), _Statement(cue.end(), read, _alternatives(plain, read, options))
@@ -415,22 +442,25 @@ def _ends_clause(plain: str, read: _Read, options: Sequence[str]) -> bool:
     )
 
 
-def _retracted(plain: str, statement: _Statement, options: Sequence[str]) -> bool:
-    """Whether the statement's letter is negated after it (``... so it is not B``), or another
-    letter is put in its place (``The answer is A; no wait, B.``)."""
-    for negation in _NEGATED_LETTER.finditer(plain, statement.read.end):
+def _retracted(plain: str, statements: list[_Statement], options: Sequence[str]) -> bool:
+    """Whether the final statement is taken back: its letter negated after it (``... so it is
+    not B``), another letter offered after it (``B. Or C.``), or doubt after answers that
+    disagree (``A; no wait, B; actually I'm not sure``)."""
+    final = statements[-1]
+    for negation in _NEGATED_LETTER.finditer(plain, final.read.end):
         found = _letter_at(plain, negation.end(), (), lower=True, loose=False)
-        if found is not None and ord(found[0]) - ord("A") == statement.read.index:
+        if found is not None and ord(found[0]) - ord("A") == final.read.index:
             return True
-    for correction in _CORRECTION.finditer(plain, statement.read.end):
-        other = _expression(plain, correction.end(), options, lower=False, loose=False)
+    for offered in _OFFERED_AFTER.finditer(plain, final.read.end):
+        other = _expression(plain, offered.end(), options, lower=False, loose=False)
         if (
             other is not None
-            and other.index != statement.read.index
-            and re.match(r"[ \t]*(?:[.;,!?)]|\n|$)", plain[other.end :])
+            and other.index != final.read.index
+            and (_TIGHT_END.match(plain, other.end) or _QUESTION.match(plain, other.end))
         ):
             return True
-    return False
+    letters = {statement.read.index for statement in statements}
+    return len(letters) > 1 and bool(_DOUBT.search(plain, final.read.end))
 
 
 # -- answer lines ---------------------------------------------------------------------------
@@ -449,16 +479,50 @@ def _line_answer(line: str, options: Sequence[str], *, commentary: bool) -> _Rea
         return _Read(None, read.form, read.end)
     if not rest:
         return read
-    if not commentary or _NEGATION.search(rest) or _HEDGE_WORDS.search(rest):
+    if not commentary or _negates_own(rest, read, options) or _HEDGE_WORDS.search(rest):
         return None
-    if _other_mentions(rest, read, options):
+    if _other_mentions(_without_contrasts(rest, options), read, options):
         return None
     return read
 
 
+_CONTRAST = re.compile(
+    r"\b(?:than|not|n't|over|instead\s+of|unlike|except|rather\s+than)[\s,:]*(?:(?:option|"
+    r"choice)\s+)?",
+    re.I,
+)
+
+
+def _without_contrasts(rest: str, options: Sequence[str]) -> str:
+    """Commentary without the options it sets aside (``rather than C``, ``not A``)."""
+    cuts = []
+    for contrast in _CONTRAST.finditer(rest):
+        other = _expression(rest, contrast.end(), options, lower=False, loose=True)
+        if other is not None:
+            cuts.append((contrast.start(), other.end))
+    for start, end in reversed(cuts):
+        rest = rest[:start] + " " + rest[end:]
+    return rest
+
+
+def _negates_own(rest: str, read: _Read, options: Sequence[str]) -> bool:
+    """Whether commentary after an answer negates something other than another option (``B (not
+    A)`` negates A; ``A. open door - incorrect`` negates the answer itself)."""
+    for negation in _NEGATION.finditer(rest):
+        after = re.match(r"[\s:,]*(?:(?:option|choice)\s+)?", rest[negation.end() :]).end()
+        at = negation.end() + after
+        other = _expression(rest, at, options, lower=False, loose=True) if at < len(rest) else None
+        if other is None or other.index == read.index:
+            return True
+    return False
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[A-Za-z]{2}[.!?])\s+")
+
+
 def _answer_lines(plain: str, options: Sequence[str]) -> list[tuple[int, _Read]]:
-    """``(position, answer)`` of each answer line: a line that is only an answer, or the first or
-    last line starting with one."""
+    """``(position, answer)`` of each answer line: a line that is only an answer, the first or
+    last line starting with one, or a letter alone ending the reply (``... the door. B``)."""
     lines = []
     position = 0
     texts = plain.split("\n")
@@ -468,6 +532,15 @@ def _answer_lines(plain: str, options: Sequence[str]) -> list[tuple[int, _Read]]
         read = _line_answer(text, options, commentary=edge)
         if read is not None:
             lines.append((position, read))
+        elif filled and number == filled[-1]:
+            breaks = list(_SENTENCE_BREAK.finditer(text))
+            last = (
+                _line_answer(text[breaks[-1].end() :], options, commentary=False)
+                if breaks
+                else None
+            )
+            if last is not None and last.form != "text":
+                lines.append((position + breaks[-1].end(), last))
         position += len(text) + 1
     return lines
 
@@ -475,8 +548,9 @@ def _answer_lines(plain: str, options: Sequence[str]) -> list[tuple[int, _Read]]
 # -- the parser -----------------------------------------------------------------------------
 
 _ANSWER_KEYS = (
-    "answer", "final_answer", "finalanswer", "correct_answer", "choice", "option",
-    "selected_option", "correct_option", "selection", "letter", "prediction", "action",
+    "answer", "final_answer", "finalanswer", "correct_answer", "answer_letter", "answer_option",
+    "choice", "option", "selected_option", "selected_answer", "correct_option", "correct_choice",
+    "option_letter", "choice_letter", "selection", "selected", "letter", "prediction", "action",
 )  # fmt: skip
 
 
@@ -490,7 +564,10 @@ def _json_answer(text: str) -> tuple[bool, object]:
         try:
             data = json.loads(candidate)
         except ValueError:
-            continue
+            try:  # a Python dict ({'answer': 'B'}): literals only, nothing is run
+                data = ast.literal_eval(candidate)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
         if not isinstance(data, dict):
             continue
         keys = {str(k).lower().replace(" ", "_"): v for k, v in data.items()}
@@ -536,15 +613,16 @@ def _parse(output: str, options: Sequence[str], depth: int) -> ParsedAnswer:
     lines = _answer_lines(plain, options)
     if statements:
         final = statements[-1]
-        if final.read.index is None or final.offered_more or _retracted(plain, final, options):
+        if final.read.index is None or final.offered_more or _retracted(plain, statements, options):
             return UNPARSED
-        if any(p > final.position and r.index != final.read.index for p, r in lines):
-            return UNPARSED  # an answer line after the final statement says otherwise
+        last_line = plain.rfind("\n") + 1
+        if any(p == last_line > final.position and r.index != final.read.index for p, r in lines):
+            return UNPARSED  # the reply's last line, after the final statement, says otherwise
         return ParsedAnswer(final.read.index, "statement")
     indices = {read.index for _, read in lines}
     if len(indices) != 1 or None in indices:
         return UNPARSED
-    if "\n" not in plain:
+    if "\n" not in plain and lines[0][0] == 0:  # a one-line reply that is the answer
         form = lines[0][1].form
         return ParsedAnswer(lines[0][1].index, form)
     return ParsedAnswer(lines[0][1].index, "line")
