@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -74,6 +75,33 @@ def line(name: str, result: dict) -> str:
     )
 
 
+DEGENERATE = {  # what a local model stuck in a loop writes until its token limit
+    "repeated cue": "the answer is " * 2000,
+    "repeated copula": "it is " * 2000,
+    "repeated emphasis": "**a " * 5000,
+    "repeated answer": "the answer is B " * 2000,
+    "repeated reasoning": "The hand moves toward the door and it is closing it. " * 500 + "So: B",
+}
+
+
+def _speed(rows: list[dict]) -> None:
+    """The current parser's time per corpus reply, and on replies of a model stuck in a loop."""
+    from verbnoun.evaluate.parsing import parse_answer
+
+    start = time.perf_counter()
+    for row in rows:
+        parse_answer(row["reply"], row["options"])
+    each = (time.perf_counter() - start) / len(rows)
+    worst = 0.0
+    for text in DEGENERATE.values():
+        start = time.perf_counter()
+        parse_answer(text, ["open door", "close door", "take plate", "put down plate", "wash cup"])
+        worst = max(worst, time.perf_counter() - start)
+    longest = max(len(t) for t in DEGENERATE.values())
+    print(f"speed: {1e6 * each:.0f} us per corpus reply; replies of a looping model (up to "
+          f"{longest:,} characters): at most {1e3 * worst:.0f} ms each")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parser-file", type=Path, help="Another parsing.py to count beside.")
@@ -101,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             t = result["tally"]
             met = t["right"] == t["parseable"] and t["negatives_chosen"] == 0
+    _speed(rows)
     print(f"target (100% of parseable right, 0 negatives chosen): {'met' if met else 'NOT met'}")
     return 0 if met else 1
 

@@ -98,7 +98,11 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S | re.I)
 _BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text\{)?([^{}]*)\}?\s*\}")
 _FENCE = re.compile(r"```[ \t]*([A-Za-z]*)[ \t]*\n?(.*?)```", re.S)
 _FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
-_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])")
+_EMPHASIS = re.compile(  # spans of at most a few hundred characters: linear on any reply
+    r"(\*\*|__)(?=\S)(.{1,300}?)(?<=\S)\1|(?<![\w*])\*(?=\S)(.{1,300}?)(?<=\S)\*(?![\w*])"
+)
+# how far a clause or sentence is looked at around an answer (a repeating reply stays linear)
+_WINDOW = 300
 _BULLET = re.compile(r"^[ \t]*(?:[-*+•>]|#{1,6}|\d{1,2}[.)])[ \t]+", re.M)
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*", re.M)
 _LATEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$|\\text\{([^{}]*)\}")
@@ -299,8 +303,8 @@ def _alternatives(s: str, read: _Read, options: Sequence[str]) -> bool:
         other = _expression(s, alternative.end(), options, lower=False, loose=False)
         if other is not None and other.index != read.index:
             return True
-    end = _SENTENCE_END.search(s, read.end)
-    sentence = s[read.end : end.start() if end else len(s)]
+    end = _SENTENCE_END.search(s, read.end, read.end + _WINDOW)
+    sentence = s[read.end : end.start() if end else read.end + _WINDOW]
     return bool(_HEDGE_WORDS.search(sentence)) and _other_mentions(sentence, read, options)
 
 
@@ -390,10 +394,16 @@ class _Statement:
     offered_more: bool  # two letters offered as the answer
 
 
+def _clause_start(plain: str, position: int) -> int:
+    """Where the clause that reaches ``position`` starts (looking back at most :data:`_WINDOW`)."""
+    start = max(0, position - _WINDOW)
+    starts = [m.end() for m in _CLAUSE_START.finditer(plain, start, position)]
+    return starts[-1] if starts else start
+
+
 def _negated_clause(plain: str, cue_start: int) -> bool:
     """Whether the clause leading to an answer cue is negated (``I don't think the answer``)."""
-    starts = [m.end() for m in _CLAUSE_START.finditer(plain, 0, cue_start)]
-    clause = plain[starts[-1] if starts else 0 : cue_start]
+    clause = plain[_clause_start(plain, cue_start) : cue_start]
     clause = re.sub(r"\bno\s+doubt\b", "", clause, flags=re.I)
     return bool(_NEGATION.search(clause))
 
@@ -417,8 +427,7 @@ def _statements(plain: str, options: Sequence[str]) -> list[_Statement]:
                 cue.end(), _Statement(cue.end(), read, _alternatives(plain, read, options))
             )
     for cue in _REVERSE_CUE.finditer(plain):
-        starts = [m.end() for m in _CLAUSE_START.finditer(plain, 0, cue.start())]
-        clause_start = starts[-1] if starts else 0
+        clause_start = _clause_start(plain, cue.start())
         if _negated_clause(plain, cue.start()):
             continue
         for subject in reversed(list(re.finditer(r"(?:option|choice)\s|[(\[]|\b[A-Z]\b", plain[
