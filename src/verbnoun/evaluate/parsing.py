@@ -159,9 +159,9 @@ _OPEN = re.compile(r"[\s\"'(\[]*")
 _AFTER_LETTER = re.compile(r"[ \t]*(?:[.):,;]|[-–—](?=\s))?[ \t]*[\"'(\[]*[ \t]*")
 _CLOSE = re.compile(r"[\"')\]]*\.?")
 _BRACKETED = re.compile(r"[(\[{]\s*([A-Za-z])\s*[)\]}]")
-_BARE = re.compile(r"([A-Za-z])(?![\w’])(?!'\w)(?![-/]\w)")
+_BARE = re.compile(r"([A-Za-z])(?![\w’])(?!'\w)(?![-/]\w)(?!\.[a-z]\.)")  # not "e.g."
 _LETTER_PREFIX = re.compile(
-    r"(?:the\s+)?(?:option|choice|letter)(?![a-z])\s*(?:is\s+)?[:#]?\s*", re.I
+    r"[(\[]?\s*(?:the\s+)?(?:option|choice|letter)(?![a-z])\s*(?:is\s+)?[:#]?\s*", re.I
 )
 _CONJUNCTION = re.compile(
     r"\s+(?:because|since|as|given|which|based|from|due|considering|but|so|in|with|for|where|"
@@ -328,9 +328,14 @@ _STRONG_CUES = re.compile(
             # "I'd go with B", "I choose option C", "I'll pick B"
             r"\b(?:I|we)(?:\s+would|\s+will|'d|'ll|\s+am\s+going\s+to)?\s+(?:choose|pick|select|"
             r"go\s+with|opt\s+for|answer(?:\s+with)?)\s*[:\-–—]?\s*",
-            # "答案：B", "答案是B", "选B"
+            # "答案：B", "答案是B", "选B", "答え：B", "정답: B", "La respuesta es B", "Antwort: B"
             r"答案\s*(?:是|为|為)?\s*[:=]?\s*",
             r"(?:我)?选(?:择|项)?\s*",
+            r"答え\s*(?:は)?\s*[:=]?\s*",
+            r"정답\s*(?:은|는)?\s*[:=]?\s*",
+            r"\b(?:la\s+)?(?:respuesta|réponse|risposta|resposta)(?:\s+(?:correcta|correcte|corretta|"
+            r"correta))?(?:\s+(?:es|est|è|é))?\s*[:=]?\s*",
+            r"\b(?:die\s+)?(?:richtige\s+)?antwort(?:\s+ist)?\s*[:=]?\s*",
         ]
     ),
     re.I,
