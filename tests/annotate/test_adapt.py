@@ -210,3 +210,31 @@ def test_held_out_bouts_are_spread_over_each_class():
     spans = [("a", 0, 0, 5), ("a", 1, 5, 9), ("b", 0, 0, 5), ("b", 1, 5, 9)]
     assert held_out_bouts(spans, 0.2) == {2, 3}  # of two bouts, the second
     assert held_out_bouts(spans, 0.0) == set()
+
+
+def test_window_features_tell_which_way_things_move():
+    from verbnoun.annotate.forest import translations, window_features
+
+    def square(step: int) -> np.ndarray:
+        clip = np.full((16, 32, 32, 3), 90, np.uint8)
+        for t in range(16):
+            x = 13 + step * (t - 8) // 2
+            clip[t, 12:20, x : x + 6] = 220
+        return clip
+
+    clips = np.stack([square(1), square(-1), square(0)])
+    u, v = translations(clips.astype(np.float32).mean(axis=-1) / 255)
+    assert u[0].mean() > 0.3 and u[1].mean() < -0.3  # right, left
+    assert abs(u[2]).max() == 0 and abs(v).max() < 0.05
+    features = window_features(clips)
+    assert features.shape[0] == 3 and np.isfinite(features).all()
+    assert not np.allclose(features[0], features[1])  # the mirror images differ
+
+
+def test_labels_may_name_videos_by_file_name():
+    from verbnoun.annotate.adapt import resolve_video
+
+    known = {"mouse_1", "w"}
+    assert resolve_video(" videos/mouse 1.mp4 ", known) == "mouse_1"
+    assert resolve_video("w", known) == "w" and resolve_video("C:\\data\\w.MP4", known) == "w"
+    assert resolve_video("other.mp4", known) == "other.mp4"  # left for the unknown-video error

@@ -1,7 +1,8 @@
 """``annotate adapt``: a classifier of the user's own behaviours, trained from their scored bouts.
 
 **Labels in.** One or more CSV files, one row per scored interval: ``video`` (the video's id as
-``annotate`` names it, the file name without its suffix; ``video_id`` works too),
+``annotate`` names it, the file name without its suffix, or the file name; ``video_id`` works
+too),
 ``behaviour`` (any name; ``behavior``, ``action`` and ``label`` work too), ``start`` and
 ``stop`` (seconds, or ``HH:MM:SS.ff``). An interval covers frames ``round(start * fps)`` up to,
 not including, ``round(stop * fps)``. Any subset of any videos; the behaviours are whatever the
@@ -135,6 +136,18 @@ class LabelSet:
     files: list[dict] = field(default_factory=list)
 
 
+def resolve_video(text: str, known) -> str:
+    """A labels file's video name as a video id: the id itself, or a file name (``m1.mp4``,
+    ``videos/m1.mp4``) whose id is known."""
+    from verbnoun.annotate.cli import _safe_id
+
+    text = text.strip()
+    if text in known or not text:
+        return text
+    stem = _safe_id(Path(text.replace("\\", "/")).stem)
+    return stem if stem in known else text
+
+
 def _column(header: list[str], names: Sequence[str]) -> str | None:
     lowered = {h.casefold(): h for h in header}
     return next((lowered[n] for n in names if n in lowered), None)
@@ -174,7 +187,7 @@ def read_label_file(
             if review:
                 continue
             raise AnnotationError(path, "no behaviour", line=line, field=behaviour)
-        vid = row[video].strip()
+        vid = resolve_video(row[video], facts)
         if vid not in facts:
             given = sorted(known or facts)
             listed = ", ".join(given[:5]) + (" ..." if len(given) > 5 else "")
@@ -576,7 +589,7 @@ def _named_videos(paths: Sequence[str | Path], known: set[str]) -> list[str]:
         if column is None:
             continue
         for _, row in table.rows:
-            vid = row[column].strip()
+            vid = resolve_video(row[column], known)
             if vid in known and vid not in named:
                 named.append(vid)
     return named

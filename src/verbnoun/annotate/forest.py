@@ -7,7 +7,10 @@ action happens, except where it says so:
 * **motion**: the mean absolute difference between consecutive grey frames (its mean, spread and
   peak, log-scaled), its rhythm (the normalised magnitude spectrum of that series: a fast
   side-to-side movement and a steady one differ there), how much of the motion is net
-  displacement (first to last frame against the path), the share of pixels that move;
+  displacement (first to last frame against the path), the share of pixels that move, and its
+  direction: one translation per pair of frames fitted by least squares to the pixels that
+  change (Lucas-Kanade over the whole frame), its mean (which way things move), spread (back
+  and forth) and speed;
 * **appearance**: histograms of the mean grey frame, of each colour channel, of the per-pixel
   change over the window and of the gradient magnitude (posture, size and colour of what is
   seen);
@@ -25,9 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 GRID = 4
 MOVING = 0.04  # a grey change above this (0-1 scale) counts as a moving pixel
+CHANGING = 0.02  # pixels changing more than this take part in the translation fit
 
 
 def _pool(images: np.ndarray, k: int) -> np.ndarray:
@@ -47,6 +51,20 @@ def _histogram(values: np.ndarray, bins: int, high: float) -> np.ndarray:
     for b in range(bins):
         out[:, b] = (index == b).mean(axis=1)
     return out
+
+
+def translations(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, T, S, S)`` grey frames -> ``(u, v)``, each ``(N, T - 1)``: the one translation (px
+    per frame) that best explains each pair's change under brightness constancy, least squares
+    over the pixels that change."""
+    gy, gx = np.gradient(grey, axis=(2, 3))
+    gt = grey[:, 1:] - grey[:, :-1]
+    gx, gy = (gx[:, 1:] + gx[:, :-1]) / 2, (gy[:, 1:] + gy[:, :-1]) / 2
+    w = (np.abs(gt) > CHANGING).astype(np.float32)
+    a11, a12, a22 = ((w * a * b).sum(axis=(2, 3)) for a, b in ((gx, gx), (gx, gy), (gy, gy)))
+    b1, b2 = -(w * gx * gt).sum(axis=(2, 3)), -(w * gy * gt).sum(axis=(2, 3))
+    det = a11 * a22 - a12**2 + 1e-6
+    return (a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det
 
 
 def window_features(clips: np.ndarray) -> np.ndarray:
@@ -70,6 +88,9 @@ def window_features(clips: np.ndarray) -> np.ndarray:
     gy, gx = np.gradient(mean, axis=(1, 2))
     gradient = np.sqrt(gx**2 + gy**2)
     colour = rgb.mean(axis=1)
+    u, v = translations(grey)
+    speed = np.hypot(u, v).mean(axis=1)
+    direction = np.stack([u.mean(axis=1), v.mean(axis=1), u.std(axis=1), v.std(axis=1), speed], 1)
     parts = [
         np.log(energy.mean(axis=1) + 1e-4)[:, None],
         np.log(energy.std(axis=1) + 1e-4)[:, None],
@@ -79,6 +100,7 @@ def window_features(clips: np.ndarray) -> np.ndarray:
         np.log(net + 1e-4)[:, None],
         moving.mean(axis=1)[:, None],
         moving.max(axis=1)[:, None],
+        direction,
         _histogram(mean, 16, 1.0),
         *(_histogram(colour[..., c], 8, 1.0) for c in range(3)),
         _histogram(change, 8, 0.2),
