@@ -14,8 +14,10 @@ _API = (
     "build_benchmark",
     "eval",
     "load_run",
+    "reparse",
     "report",
     "score",
+    "show_prompt",
     "synth",
 )
 __all__ = ["__version__", *_API]

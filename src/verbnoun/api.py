@@ -30,8 +30,10 @@ __all__ = [
     "build_benchmark",
     "eval",
     "load_run",
+    "reparse",
     "report",
     "score",
+    "show_prompt",
     "synth",
 ]
 
@@ -237,6 +239,36 @@ def score(
     loaded = [load_run(r, annotations=annotations, dataset=dataset) for r in _flatten(runs)]
     comparison = compare(loaded)
     return Scores(comparison["runs"], comparison["paired"])
+
+
+def reparse(
+    run: RunLike,
+    out: str | Path,
+    *,
+    parser: str | None = None,
+    annotations: str | Path | None = None,
+    dataset: str | Path | None = None,
+) -> Run:
+    """Parse a run's stored raw answers again with this version's parser into the new run folder
+    ``out`` (as ``verbnoun score --reparse``; no model is asked); returns the new run, whose
+    ``reparse.json`` says how many choices changed. ``parser``: ``strict`` or ``original``
+    (default: the run's own)."""
+    from verbnoun.data.dataset import open_dataset
+    from verbnoun.evaluate.reparse import reparse_run
+
+    path = run.path if isinstance(run, Run) else Path(run)
+    source = open_dataset(dataset, annotations)
+    reparse_run(path, out, parser=parser, annotations=source)
+    return load_run(out, annotations=annotations, dataset=dataset)
+
+
+def show_prompt(run: RunLike, question_id: str) -> dict:
+    """What the run's model was sent for one question (as ``verbnoun show-prompt RUN ID
+    --json``): ``{"id", "template", "model", "sent"}``, ``sent`` an API request body (frames as
+    placeholders) or a local model's prompt text and input ids."""
+    from verbnoun.evaluate.prompt_log import show_prompt as shown
+
+    return shown(run.path if isinstance(run, Run) else Path(run), question_id)
 
 
 def report(

@@ -168,3 +168,16 @@ def test_reparse_refusals(questions, tmp_path, capsys):
     (run / "predictions.jsonl").write_text("\n".join([json.dumps(broken), *records[1:]]) + "\n")
     assert main(["score", "--reparse", str(run), "--out", str(tmp_path / "y")]) == 1
     assert "no raw answer" in capsys.readouterr().err
+
+
+def test_the_notebook_api_reparses_and_shows_prompts(questions, tmp_path):
+    import verbnoun as lva
+
+    old = tmp_path / "old"
+    run_evaluation(questions, Styled(), old, EvalSettings(parser="original"), progress=False)
+    new = lva.reparse(old, tmp_path / "new", parser="strict")
+    assert new.path == tmp_path / "new" and new.config["parser"] == "strict"
+    assert new.metrics["overall"]["unparsed"] < load_run(old).metrics["overall"]["unparsed"]
+    question = read_questions(questions)[0]
+    shown = lva.show_prompt(new, question.id)
+    assert shown["sent"]["prompt"] == question.prompt(8) and shown["template"] == "mqa"
