@@ -1,5 +1,5 @@
 """``--model hf --scoring generate`` never generates a row of a padded vocabulary (an embedding
-with more rows than the tokenizer, as Qwen2-VL's 151,936 rows for 151,657 tokens): a tiny
+with more rows than the tokenizer has tokens, as released Qwen2-VL checkpoints have): a tiny
 Qwen2-VL whose padding rows are made to win every step still answers with the tokenizer's
 tokens, as ``letters`` scoring does."""
 
