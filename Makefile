@@ -50,6 +50,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_open_vocab.py
 	$(BIN)/python benchmarks/bench_endpoint.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_log_gaps.py
+	$(BIN)/python benchmarks/bench_parser.py
 	# annotate reads the demo's specialist and model (a finished demo's stages are reused)
 	$(BIN)/verbnoun demo --out runs/demo
 	$(BIN)/python benchmarks/bench_annotate.py --demo runs/demo
