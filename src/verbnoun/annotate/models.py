@@ -94,7 +94,7 @@ class SpecialistModel:
     def settings(self) -> dict:
         from pathlib import Path
 
-        from verbnoun.evaluate.local_adapter import checkpoint_fingerprint
+        from verbnoun.runs import checkpoint_fingerprint
 
         folder = Path(self.model_dir)
         return {"specialist": str(folder), "fingerprint": checkpoint_fingerprint(folder)}

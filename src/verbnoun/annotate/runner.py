@@ -15,17 +15,19 @@
   many remain, and running it again (any shard) finishes.
 * Frames are decoded once per video by :class:`~verbnoun.annotate.windows.StreamingReader` in a
   worker thread ahead of the model; memory holds only the windows in flight.
+
+The run folder's shared guarantees (config check, appending, torn lines, shards) are
+:mod:`verbnoun.runs`'; this module says how windows are laid, asked and recorded.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from verbnoun import __version__
+from verbnoun import runs
 from verbnoun.annotate.models import Answer, WindowModel
 from verbnoun.annotate.smoothing import SmoothingSettings
 from verbnoun.annotate.vocabulary import Behaviours
@@ -39,9 +41,8 @@ from verbnoun.annotate.windows import (
 from verbnoun.data.layouts import VideoLayout
 from verbnoun.data.video import VideoInfo, VideoReader
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.runner import Shard
-from verbnoun.fileio import write_json
 from verbnoun.progress import Progress
+from verbnoun.runs import Shard
 
 THUMB = "thumb"
 
@@ -129,75 +130,19 @@ def run_config(
     }
 
 
-def check_or_write_config(out: Path, config: dict) -> None:
-    """Write config.json on a new run; on an old one, refuse any setting that differs."""
-    path = out / "config.json"
-    fresh = json.loads(json.dumps(config))  # tuples as lists, as they are read back
-    if path.is_file():
-        from verbnoun.fileio import read_json
-
-        old = read_json(path)
-        old = {k: v for k, v in old.items() if k != "created_with"}
-        changed = sorted(k for k in set(old) | set(fresh) if old.get(k) != fresh.get(k))
-        if changed:
-            raise VerbnounError(
-                f"{path}: this run was made with other settings ({', '.join(changed)}); "
-                "use a new --out"
-            )
-        return
-    write_json(path, {**fresh, "created_with": __version__})
-
-
 def window_files(out: Path) -> list[Path]:
-    return sorted(out.glob("windows*.jsonl"))
-
-
-def repair_tail(path: Path) -> None:
-    """Cut a last line left incomplete by a kill (no newline) from a windows file."""
-    if not path.is_file():
-        return
-    with path.open("r+b") as handle:
-        size = handle.seek(0, 2)
-        step, tail = 4096, b""
-        while size and not tail.count(b"\n"):
-            begin = max(0, size - len(tail) - step)
-            handle.seek(begin)
-            tail = handle.read(size - begin)
-            if begin == 0:
-                break
-        cut = tail.rfind(b"\n") + 1  # 0 when the file holds no complete line
-        if cut < len(tail):
-            handle.truncate(size - (len(tail) - cut))
+    return runs.shard_files(out, "windows")
 
 
 def iter_records(out: Path) -> Iterator[dict]:
     """Every complete window record of a run folder, file by file, line by line (a last line
     cut short by a kill is skipped); any other bad line is an error naming it."""
-    for path in window_files(out):
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                        raise ValueError("no id")
-                except ValueError:
-                    raise VerbnounError(f"{path}:{number}: malformed window record") from None
-                yield record
+    return runs.merged(out, "windows", "window record")
 
 
 def answered_ids(out: Path) -> set[str]:
     """The ids of every answered window of a run folder, over all shard files."""
     return {record["id"] for record in iter_records(out)}
-
-
-def owned(windows: list[Window], shard: Shard) -> list[Window]:
-    """The shard's contiguous stretch of a video's windows."""
-    n = len(windows)
-    lo = (shard.index - 1) * n // shard.count
-    hi = shard.index * n // shard.count
-    return windows[lo:hi]
 
 
 def _record(window: Window, answer: Answer) -> dict:
@@ -246,17 +191,19 @@ def answer_windows(
 ) -> dict:
     """Ask the model about every unanswered window of this shard; returns counts and decoding
     statistics. ``on_batch(n)`` is called after each batch is recorded (tests use it to stop)."""
-    own = out / ("windows.jsonl" if shard.count == 1 else
-                 f"windows.shard-{shard.index}-of-{shard.count}.jsonl")  # fmt: skip
-    repair_tail(own)
+    own = out / shard.file_name("windows")
+    runs.repair_tail(own)
     done = answered_ids(out)
-    todo = {v.source.video_id: [w for w in owned(v.windows, shard) if w.id not in done]
+    todo = {v.source.video_id: [w for w in shard.stretch(v.windows) if w.id not in done]
             for v in videos}  # fmt: skip
-    total = sum(len(owned(v.windows, shard)) for v in videos)
+    total = sum(len(shard.stretch(v.windows)) for v in videos)
     remaining = sum(len(t) for t in todo.values())
     stats = {"asked": 0, "decoded_packets": 0, "video_frames": 0, "seconds": 0.0}
     start = time.perf_counter()
-    with _Progress(progress, total, total - remaining) as advance, own.open("ab") as handle:
+    with (
+        _Progress(progress, total, total - remaining) as advance,
+        runs.Appender(own, sync=False) as log,
+    ):
         for video in videos:
             windows = todo[video.source.video_id]
             if not windows:
@@ -278,13 +225,12 @@ def answer_windows(
                     answers = model.answer([w for w, _ in batch], [f for _, f in batch])
                     if len(answers) != len(batch):
                         raise VerbnounError(f"model {model.name!r}: wrong number of answers")
-                    lines = []
+                    records = []
                     for (window, frames), answer in zip(batch, answers, strict=True):
                         if settings.thumbnails:
                             _write_thumbnail(out, window, frames)
-                        lines.append(json.dumps(_record(window, answer), ensure_ascii=False))
-                    handle.write(("\n".join(lines) + "\n").encode("utf-8"))
-                    handle.flush()
+                        records.append(_record(window, answer))
+                    log.append(records)
                     stats["asked"] += len(batch)
                     advance(len(batch))
                     if on_batch is not None:
@@ -327,7 +273,7 @@ def run_annotation(
     out = Path(out)
     planned = plan(videos, settings)
     out.mkdir(parents=True, exist_ok=True)
-    check_or_write_config(out, run_config(model, behaviours, settings, planned))
+    runs.check_or_write_config(out, run_config(model, behaviours, settings, planned))
     stats = answer_windows(
         out, planned, model, settings, shard, progress=progress, on_batch=on_batch
     )

@@ -710,7 +710,7 @@ class TextEmbedder:
         self.batch_size = batch_size
 
     def settings(self) -> dict:
-        from verbnoun.evaluate.local_adapter import checkpoint_fingerprint
+        from verbnoun.runs import checkpoint_fingerprint
 
         return {
             "path": str(self.directory.resolve()),

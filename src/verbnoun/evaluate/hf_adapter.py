@@ -553,6 +553,6 @@ def _sha256(text: str | None) -> str | None:
 
 
 def _fingerprint(directory: Path) -> str:
-    from verbnoun.evaluate.local_adapter import checkpoint_fingerprint
+    from verbnoun.runs import checkpoint_fingerprint
 
     return checkpoint_fingerprint(directory)

@@ -7,26 +7,14 @@ decodes greedily and lets the runner parse the text, as the paper did.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Reply, Request
+from verbnoun.runs import checkpoint_fingerprint
 
 MODES = ("letters", "text", "generate")
-
-
-def checkpoint_fingerprint(directory: Path) -> str:
-    """A cheap identity of a checkpoint: its config and the names and sizes of its files."""
-    digest = hashlib.sha256()
-    for path in sorted(directory.iterdir()):
-        if path.is_file():
-            digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
-    config = directory / "config.json"
-    if config.is_file():
-        digest.update(config.read_bytes())
-    return digest.hexdigest()
 
 
 def shown_prompt(settings: dict, request: Request) -> dict:

@@ -20,13 +20,14 @@
   ``metrics.json`` is written once every question is answered or failed: it counts the failed
   ones by kind, gives the accuracy over the answered and over all asked, the token usage, the
   requests per second and, with a price, the estimated cost.
+
+The run folder's shared guarantees (config check, appending, torn lines, shards) are
+:mod:`verbnoun.runs`'; this module says what an evaluation asks and records.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verbnoun import __version__
+from verbnoun import runs
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Adapter, Request
@@ -51,14 +52,16 @@ from verbnoun.evaluate.metrics import (
 )
 from verbnoun.evaluate.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.evaluate.prompt_log import PromptLog
-from verbnoun.fileio import atomic_write_bytes, read_json, sha256_file, write_json
+from verbnoun.fileio import sha256_file, write_json
 from verbnoun.progress import Progress
+from verbnoun.runs import Shard
 
 if TYPE_CHECKING:
     from verbnoun.bench.open_vocab import OpenVocabMapper
 
 FrameSource = Callable[[Question], object]
 PRIOR_ACTIONS = ("none", "ground_truth", "model")
+WHOLE_RUN = Shard(1, 1)
 
 
 @dataclass(frozen=True)
@@ -88,50 +91,6 @@ class EvalSettings:
         get_parser(self.parser)
 
 
-@dataclass(frozen=True)
-class Shard:
-    index: int  # 1-based
-    count: int
-
-    @classmethod
-    def parse(cls, text: str | None) -> Shard:
-        if not text:
-            return cls(1, 1)
-        try:
-            k, n = (int(part) for part in text.split("/"))
-        except ValueError:
-            raise VerbnounError(f"--shard must look like K/N, got {text!r}") from None
-        if not 1 <= k <= n:
-            raise VerbnounError(f"--shard {text}: need 1 <= K <= N")
-        return cls(k, n)
-
-    @classmethod
-    def from_environment(cls, text: str | None = None) -> Shard:
-        """``--shard K/N`` when given, else the process's place under ``torchrun`` (``RANK``,
-        ``WORLD_SIZE``), else the whole run."""
-        if text:
-            return cls.parse(text)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1:
-            return cls(int(os.environ.get("RANK", "0")) + 1, world)
-        return cls(1, 1)
-
-    def owns(self, question_id: str) -> bool:
-        digest = hashlib.sha256(question_id.encode("utf-8")).digest()
-        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
-
-    @property
-    def filename(self) -> str:
-        if self.count == 1:
-            return "predictions.jsonl"
-        return f"predictions.shard-{self.index}-of-{self.count}.jsonl"
-
-    @property
-    def failed_filename(self) -> str:
-        """Where this shard records the questions the endpoint could not answer."""
-        return self.filename.replace("predictions", "failed", 1)
-
-
 def run_config(
     settings: EvalSettings,
     adapter: Adapter,
@@ -157,71 +116,30 @@ def run_config(
 def check_or_write_config(
     run_dir: Path, config: dict, questions_path: Path, transport: dict | None = None
 ) -> None:
-    """Write config.json on a new run; on an old one, refuse any setting that differs.
-    ``transport`` (how requests are sent and retried: no result depends on it) is recorded as
-    the latest run gave it."""
-    path = run_dir / "config.json"
-    unchecked = ("questions", "created_with", "transport")
-    if path.is_file():
-        old = read_json(path, expect=dict)
-        old_settings = {k: v for k, v in old.items() if k not in unchecked}
-        changed = sorted(
-            key
-            for key in set(old_settings) | set(config)
-            if old_settings.get(key) != config.get(key)
-        )
-        if changed:
-            details = ", ".join(
-                f"{k}: {old_settings.get(k)!r} -> {config.get(k)!r}" for k in changed
+    """Write config.json on a new run; on an old one, refuse any setting that differs
+    (:func:`verbnoun.runs.check_or_write_config`). ``transport`` (how requests are sent and
+    retried: no result depends on it) is recorded as the latest run gave it."""
+
+    def hint(changed: list[str]) -> str:
+        if changed == ["parser_version"]:  # rescore it first: verbnoun score --reparse
+            return (
+                f"rescore its answers with `verbnoun score --reparse {run_dir} --out NEW`, "
+                "then go on in NEW"
             )
-            hint = "use a new --out"
-            if changed == ["parser_version"]:  # rescore it first: verbnoun score --reparse
-                hint = (
-                    f"rescore its answers with `verbnoun score --reparse {run_dir} --out NEW`, "
-                    "then go on in NEW"
-                )
-            raise VerbnounError(
-                f"{path}: this run was made with other settings ({details}); {hint}"
-            )
-        if transport is not None and old.get("transport") != transport:
-            write_json(path, {**old, "transport": transport})
-        return
-    extra = {"transport": transport} if transport is not None else {}
-    write_json(
-        path,
-        {
-            **config,
-            "questions": str(questions_path.resolve()),
-            "created_with": __version__,
-            **extra,
-        },
-    )
+        return "use a new --out"
+
+    runs.check_or_write_config(
+        run_dir, config, recorded={"questions": str(questions_path.resolve())},
+        latest={"transport": transport}, hint=hint,
+    )  # fmt: skip
 
 
 def read_predictions(path: Path, *, repair: bool = False) -> list[dict]:
-    """Read one predictions file. A last line cut short by a kill is ignored (and, with
-    ``repair``, removed from the file); any other malformed line is an error naming it."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records = []
-    complete = len(lines) - 1  # the part after the last newline is incomplete (or empty)
-    for number, line in enumerate(lines[:complete], start=1):
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                raise ValueError("no id")
-        except ValueError:
-            raise VerbnounError(f"{path}:{number}: malformed prediction line") from None
-        problem = _record_problem(record)
-        if problem:
-            raise VerbnounError(f"{path}:{number}: malformed prediction line: {problem}")
-        records.append(record)
-    if lines[-1] and repair:
-        with path.open("r+b") as handle:
-            handle.truncate(len(data) - len(lines[-1]))
-    return records
+    """Read one predictions (or failed) file. A last line cut short by a kill is ignored (and,
+    with ``repair``, removed from the file); any other malformed line is an error naming it."""
+    if repair:
+        runs.repair_tail(path)
+    return list(runs.iter_records(path, "prediction line", _record_problem))
 
 
 def _record_problem(record: dict) -> str | None:
@@ -238,21 +156,12 @@ def _record_problem(record: dict) -> str | None:
     return None
 
 
-def prediction_files(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("predictions*.jsonl"))
-
-
 def answered(run_dir: Path) -> dict[str, dict]:
     """All predictions of a run directory, merged over shard files (first answer wins)."""
     merged: dict[str, dict] = {}
-    for path in prediction_files(run_dir):
-        for record in read_predictions(path):
-            merged.setdefault(record["id"], record)
+    for record in runs.merged(run_dir, "predictions", "prediction line", _record_problem):
+        merged.setdefault(record["id"], record)
     return merged
-
-
-def failed_files(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("failed*.jsonl"))
 
 
 def failures(run_dir: Path, answered_ids=None) -> dict[str, dict]:
@@ -261,10 +170,9 @@ def failures(run_dir: Path, answered_ids=None) -> dict[str, dict]:
     if answered_ids is None:
         answered_ids = answered(run_dir)
     merged: dict[str, dict] = {}
-    for path in failed_files(run_dir):
-        for record in read_predictions(path):
-            if record["id"] not in answered_ids:
-                merged[record["id"]] = record
+    for record in runs.merged(run_dir, "failed", "prediction line", _record_problem):
+        if record["id"] not in answered_ids:
+            merged[record["id"]] = record
     return merged
 
 
@@ -275,8 +183,7 @@ def _compact_failed(path: Path, answered_ids) -> None:
     latest = {r["id"]: r for r in records if r["id"] not in answered_ids}
     if len(latest) == len(records):
         return
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in latest.values())
-    atomic_write_bytes(path, lines.encode("utf-8"))
+    runs.rewrite(path, latest.values())
 
 
 def _batches(items: Sequence[Question], size: int) -> Iterator[list[Question]]:
@@ -365,7 +272,7 @@ def run_evaluation(
     settings: EvalSettings,
     *,
     frame_source: FrameSource | None = None,
-    shard: Shard = Shard(1, 1),
+    shard: Shard = WHOLE_RUN,
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
@@ -428,8 +335,8 @@ def run_evaluation(
         return f"answered {tally['answered']} failed {tally['failed']}{retrying}"
 
     with (
-        own_file.open("a", encoding="utf-8") as out,
-        own_failed.open("a", encoding="utf-8") as failed_out,
+        runs.Appender(own_file) as out,
+        runs.Appender(own_failed) as failed_out,
         _progress(progress, len(questions), len(done), len(todo), status) as advance,
     ):
         parts = (
@@ -489,10 +396,13 @@ def run_evaluation(
     return metrics
 
 
-def _write(records: list[dict], out, failed_out, done: dict, tally: dict) -> str | None:
+def _write(
+    records: list[dict], out: runs.Appender, failed_out: runs.Appender, done: dict, tally: dict
+) -> str | None:
     """Append answered records to the predictions and failed ones to the failed file (both
     flushed to disk); keep the tally. Returns the message of a refusal (not recorded)."""
     refused = None
+    answers, failed = [], []
     for record in records:
         failure = record.get("failed")
         if failure is not None and failure["kind"] == "refused":
@@ -501,17 +411,16 @@ def _write(records: list[dict], out, failed_out, done: dict, tally: dict) -> str
         tally["asked"] += 1
         if failure is None:
             done[record["id"]] = record
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            answers.append(record)
             tally["answered"] += 1
             tally["in_a_row"] = 0
         else:
-            failed_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            failed.append(record)
             tally["failed"] += 1
             tally["in_a_row"] += 1
             tally["last"] = failure
-    for handle in (out, failed_out):
-        handle.flush()
-        os.fsync(handle.fileno())
+    out.append(answers)
+    failed_out.append(failed)
     return refused
 
 
