@@ -238,3 +238,22 @@ def test_labels_may_name_videos_by_file_name():
     assert resolve_video(" videos/mouse 1.mp4 ", known) == "mouse_1"
     assert resolve_video("w", known) == "w" and resolve_video("C:\\data\\w.MP4", known) == "w"
     assert resolve_video("other.mp4", known) == "other.mp4"  # left for the unknown-video error
+
+
+def test_scored_stretches_make_their_unlabelled_time_no_behaviour(tmp_path):
+    from verbnoun.annotate.adapt import NO_BEHAVIOUR, AdaptSettings, read_labels
+    from verbnoun.annotate.agreement import ScoredRange
+    from verbnoun.errors import VerbnounError
+
+    path = tmp_path / "l.csv"
+    path.write_text("video,behaviour,start,stop\nv,groom,1,5\nv,rear,5,8\n")
+    scored = [ScoredRange("v", 0, 10, "s.csv:2"), ScoredRange("w.mp4", 2, 3, "s.csv:3")]
+    labels = read_labels([path], _facts(), AdaptSettings(), scored=scored)
+    assert labels.classes == ["groom", "rear", NO_BEHAVIOUR]
+    v, w = labels.frames["v"], labels.frames["w"]
+    assert (v[:10] == 2).all() and (v[10:50] == 0).all() and (v[80:100] == 2).all()
+    assert (v[100:] == -1).all()
+    assert (w[20:30] == 2).all() and (w[:20] == -1).all()  # a scored stretch with nothing in it
+    bad = [ScoredRange("x", 0, 1, "s.csv:4")]
+    with pytest.raises(VerbnounError, match=r"s\.csv:4: video 'x' is not among the videos"):
+        read_labels([path], _facts(), AdaptSettings(), scored=bad)

@@ -6,9 +6,10 @@ too),
 ``behaviour`` (any name; ``behavior``, ``action`` and ``label`` work too), ``start`` and
 ``stop`` (seconds, or ``HH:MM:SS.ff``). An interval covers frames ``round(start * fps)`` up to,
 not including, ``round(stop * fps)``. Any subset of any videos; the behaviours are whatever the
-file names. Per video and file, the time from the first start to the last stop is *scored*:
-unscored stretches inside it of at least ``min_gap`` seconds are ``(no behaviour)``, a class of
-its own that ``annotate`` writes as no segment (``gaps="background"``), or are left out
+file names. Per video and file, the time from the first start to the last stop is *scored*
+(or the stretches of a ``--scored`` CSV, ``video_id,start,stop``, when given): unscored
+stretches inside it of at least ``min_gap`` seconds are ``(no behaviour)``, a class of its own
+that ``annotate`` writes as no segment (``gaps="background"``), or are left out
 (``gaps="ignore"``: only the intervals teach; score ``other`` explicitly if you want it). A
 ``label_next.csv`` of an ``annotate`` run (it has a ``predicted`` column) is read as separate
 windows, never as a scored range: its rows with an empty ``behaviour`` are skipped, and
@@ -228,8 +229,11 @@ def read_labels(
     facts: dict[str, VideoFacts],
     settings: AdaptSettings,
     known: Sequence[str] = (),
+    scored: Sequence | None = None,
 ) -> LabelSet:
-    """Every labels file, checked together (overlaps across files, frames per behaviour)."""
+    """Every labels file, checked together (overlaps across files, frames per behaviour);
+    ``scored``: the stretches scored exhaustively (:class:`~verbnoun.annotate.agreement.
+    ScoredRange` s), instead of each file's first start to last stop per video."""
     from verbnoun.fileio import sha256_file
 
     if not paths:
@@ -243,9 +247,13 @@ def read_labels(
         ranges += spans
         files.append({"path": str(path), "sha256": sha256_file(path), "rows": len(found),
                       "kind": "label_next" if review else "scored"})  # fmt: skip
+    if scored is not None:
+        ranges = _scored_ranges(scored, facts, known)
     by_video: dict[str, list[Interval]] = {}
     for item in intervals:
         by_video.setdefault(item.video_id, []).append(item)
+    for video, _, _ in ranges:
+        by_video.setdefault(video, [])
     for items in by_video.values():
         items.sort(key=lambda i: (i.first, i.end))
         for before, after in itertools.pairwise(items):
@@ -308,6 +316,24 @@ def read_labels(
             scored.setdefault(item.video_id, []).append((item.first / fps, item.end / fps))
     scored = {v: sorted((round(a, 4), round(b, 4)) for a, b in s) for v, s in scored.items()}
     return LabelSet(classes, labelled, intervals, scored, files)
+
+
+def _scored_ranges(scored: Sequence, facts: dict, known: Sequence[str]) -> list:
+    """``(video, first, end)`` of scored stretches (merged); an unknown video names its row."""
+    import dataclasses
+
+    from verbnoun.annotate.agreement import scored_frames
+
+    resolved = []
+    for r in scored:
+        video = resolve_video(r.video_id, facts)
+        if video not in facts:
+            given = ", ".join(sorted(known or facts)[:5])
+            raise VerbnounError(f"{r.where}: video {r.video_id!r} is not among the videos given "
+                                f"({given})")  # fmt: skip
+        resolved.append(dataclasses.replace(r, video_id=video))
+    merged = scored_frames(resolved, facts)
+    return [(v, a, b) for v, spans in merged.items() for a, b in spans]
 
 
 def _place(other: Interval, this: Interval) -> str:
@@ -488,11 +514,13 @@ def adapt(
     out: str | Path,
     settings: AdaptSettings,
     *,
+    scored: str | Path | None = None,
     progress: bool = False,
 ) -> dict:
     """Train a classifier of the labelled behaviours and write the model folder ``out``;
     returns its ``adapted.json``. ``sources``: :class:`~verbnoun.annotate.runner.VideoSource` s
-    (the videos the labels may name)."""
+    (the videos the labels may name); ``scored``: a CSV ``video_id,start,stop`` of the
+    stretches scored exhaustively (as ``annotate score --scored`` reads)."""
     from verbnoun.data.video import VideoReader
     from verbnoun.fileio import atomic_folder, check_replaceable
     from verbnoun.progress import Progress, Stages
@@ -503,11 +531,24 @@ def adapt(
     by_id = {s.video_id: s for s in sources}
     if len(by_id) != len(sources):
         raise VerbnounError("a video id is given twice")
+    ranges = None
+    named = _named_videos(label_paths, set(by_id))
+    if scored is not None:
+        from verbnoun.annotate.agreement import read_scored
+
+        ranges = read_scored(Path(scored))
+        named += [v for v in (resolve_video(r.video_id, by_id) for r in ranges)
+                  if v in by_id and v not in named]  # fmt: skip
     facts = {}
-    for video in _named_videos(label_paths, set(by_id)):  # only the videos labels name are opened
+    for video in named:  # only the videos the labels name are opened
         info = VideoReader(by_id[video].layout).info(video)
         facts[video] = VideoFacts(info.fps, info.num_frames)
-    labels = read_labels(label_paths, facts, settings, known=sorted(by_id))
+    labels = read_labels(label_paths, facts, settings, known=sorted(by_id), scored=ranges)
+    if scored is not None:
+        from verbnoun.fileio import sha256_file
+
+        labels.files.append({"path": str(scored), "sha256": sha256_file(scored),
+                             "rows": len(ranges or ()), "kind": "scored stretches"})  # fmt: skip
     facts = {v: facts[v] for v in labels.frames}
     tw = training_windows(labels, facts, settings)
     classes = labels.classes

@@ -516,6 +516,13 @@ def adapt_command(
     min_gap: Annotated[
         float, typer.Option(help="Unscored stretches shorter than this (s) are left out.")
     ] = 0.5,
+    scored: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV video_id,start,stop: the stretches scored exhaustively (unscored time in "
+            "them is '(no behaviour)'); default: each file's first start to last stop."
+        ),
+    ] = None,
     holdout: Annotated[
         float, typer.Option(help="Share of each behaviour's bouts held out to measure agreement.")
     ] = 0.2,
@@ -535,6 +542,6 @@ def adapt_command(
     )  # fmt: skip
     settings.check()
     sources = find_videos(videos, layout.value)
-    config = adapt(sources, labels, out, settings, progress=True)
+    config = adapt(sources, labels, out, settings, scored=scored, progress=True)
     for text in summary_lines(config, out):
         typer.echo(text)
