@@ -84,6 +84,7 @@ class Distractors(StrEnum):
     random = "random"
     specialist = "specialist"
     prior_hard = "prior-hard"
+    prior_grid = "prior-grid"
 
 
 class OptionText(StrEnum):
@@ -170,6 +171,36 @@ def mqa_stats(
         typer.echo(json.dumps(summary, indent=2))
     else:
         render(summary, title=str(questions))
+
+
+@mqa_app.command("audit")
+def mqa_audit(
+    questions: Annotated[Path, typer.Argument(help="The question file (.jsonl) to audit.")],
+    train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Training material for the rules that learn: question files or SFT records "
+            "(repeat the option for several). Without it they are cross-fitted on QUESTIONS."
+        ),
+    ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(help="EK100 annotation folder: its train split's counts are the prior."),
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset description (YAML), instead of --annotations.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the audit as JSON here.")] = None,
+) -> None:
+    """How much of a benchmark a reader that never sees the video gets right, rule by rule."""
+    from verbnoun.bench.audit import audit_file, render_audit
+    from verbnoun.data.dataset import open_dataset
+
+    source = open_dataset(dataset, annotations)
+    report = audit_file(questions, train or (), dataset=source, out=out)
+    render_audit(report, title=f"blind audit of {questions}")
+    if out is not None:
+        typer.echo(f"audit: {out}")
 
 
 @app.command("demo")

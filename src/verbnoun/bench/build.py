@@ -14,7 +14,7 @@ frequency).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from verbnoun.data.ek100 import ClassVocabulary, Segment, parse_action_id, singl
 from verbnoun.errors import VerbnounError
 from verbnoun.fileio import atomic_outputs, json_bytes, sha256_bytes
 
-DISTRACTORS = ("random", "specialist", "prior-hard")
+DISTRACTORS = ("random", "specialist", "prior-hard", "prior-grid")
 OPTION_TEXTS = ("narration", "official_key")
 PRIOR_WINDOW = 3.0  # seconds: SPEC 5(b)
 
@@ -221,10 +221,12 @@ def make_strategy(
     verbs: ClassVocabulary | None,
     nouns: ClassVocabulary | None,
     actions: ClassVocabulary | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> DistractorStrategy:
     """The strategy named in the settings (a prediction file is needed for ``specialist``).
 
-    A single-label data set gives ``actions`` (its action classes) and no verbs or nouns."""
+    A single-label data set gives ``actions`` (its action classes) and no verbs or nouns;
+    ``counts`` (segments per action) are the frequencies ``prior-grid`` balances."""
     if settings.distractors == "specialist":
         if predictions_path is None:
             raise VerbnounError("--distractors specialist needs --predictions FILE")
@@ -243,6 +245,10 @@ def make_strategy(
         raise VerbnounError("--predictions is only used with --distractors specialist")
     if settings.distractors == "random":
         return RandomDistractors(vocabulary)
+    if settings.distractors == "prior-grid":
+        from verbnoun.bench.prior_grid import PriorGridDistractors
+
+        return PriorGridDistractors(vocabulary, counts)
     return PriorHardDistractors(vocabulary)
 
 
@@ -273,8 +279,13 @@ def build_benchmark(
     single = annotations.single_label
     verbs = None if single else annotations.verbs()
     nouns = None if single else annotations.nouns()
+    counts = None
+    if settings.distractors == "prior-grid":
+        from verbnoun.bench.prior_grid import segment_counts
+
+        counts = segment_counts(annotations, [settings.split])
     strategy = make_strategy(
-        settings, vocabulary, predictions_path, verbs, nouns, annotations.action_classes()
+        settings, vocabulary, predictions_path, verbs, nouns, annotations.action_classes(), counts
     )
     if isinstance(strategy, SpecialistDistractors):
         strategy.predictions.check_fits(segments, files)
@@ -297,6 +308,7 @@ def build_benchmark(
         "split_files": [annotations.relative(p) for p in annotations.split_paths(settings.split)],
         "inputs": inputs,
         "vocabulary": vocabulary.provenance,
+        **_rule(strategy, settings),
         "counts": summarize(questions),
         "output": {"path": out.name, "sha256": sha256_bytes(data)},
     }
@@ -306,6 +318,13 @@ def build_benchmark(
         questions_tmp.write_bytes(data)
         manifest_tmp.write_bytes(json_bytes(manifest))
     return manifest
+
+
+def _rule(strategy: DistractorStrategy, settings: BuildSettings) -> dict:
+    """``{"distractor_rule": ...}`` for strategies that describe their rule and its version
+    (``prior-grid``); nothing for the others, whose manifests stay as they were."""
+    describe_rule = getattr(strategy, "describe", None)
+    return {"distractor_rule": describe_rule(settings.num_options)} if describe_rule else {}
 
 
 def manifest_path(questions_path: str | Path) -> Path:

@@ -351,8 +351,8 @@ def _pct(x: float) -> str:
     return "n/a" if x != x else f"{100 * x:.1f}"
 
 
-def _findings_html(findings: list[dict]) -> str:
-    if not findings:
+def _findings_html(findings: list[dict], blind: Sequence[dict] = ()) -> str:
+    if not findings and not blind:
         return "<p class='muted'>No claim can be tested on these runs.</p>"
     rows = []
     for f in findings:
@@ -365,9 +365,21 @@ def _findings_html(findings: list[dict]) -> str:
             f"the second {f['b_only']}; exact McNemar p = {f['p_value']:.2g}</td>"
             f"<td class='{verdict.replace(' ', '-')}'><b>{verdict}</b></td></tr>"
         )
+    for b in blind:  # verbnoun.bench.audit.answerable_without_looking
+        low, high = b["ci95"]
+        rows.append(
+            f"<tr class='blind'><td>answerable without looking: {_e(b['benchmark'])}</td>"
+            f"<td class='num'>{100 * b['gain']:+.1f} points</td>"
+            f"<td class='num'>{_pct(b['accuracy'])}% vs {_pct(b['chance'])}% chance</td>"
+            f"<td>best of {b['rules']} blind rules: {_e(b['rule'])}, 95% interval "
+            f"{_pct(low)}-{_pct(high)}%, cross-fitted on the benchmark's own questions (two "
+            f"folds by video; <code>verbnoun mqa audit</code>)</td>"
+            f"<td><b>{'yes' if b['answerable'] else 'no'}</b></td></tr>"
+        )
+    alpha = findings[0]["alpha"] if findings else 0.05
     return (
         "<table id='findings'><tr><th>claim</th><th>effect</th><th>accuracy</th>"
-        f"<th>paired test</th><th>p &lt; {findings[0]['alpha']:g}</th></tr>{''.join(rows)}"
+        f"<th>paired test</th><th>p &lt; {alpha:g}</th></tr>{''.join(rows)}"
         "</table>"
     )
 
@@ -453,6 +465,19 @@ next / previous page, / text filter</small></div>
 """
 
 
+def _blind(runs: Sequence[Run], grid: dict) -> list[dict]:
+    """Each benchmark's "answerable without looking" finding (too small ones left out)."""
+    from verbnoun.bench.audit import answerable_without_looking
+
+    found = []
+    for bench in grid["benchmarks"]:
+        run = next(r for r in runs if grid["run_benchmark"][r.label] == bench["name"])
+        finding = answerable_without_looking(bench["name"], run.questions)
+        if finding is not None:
+            found.append(finding)
+    return found
+
+
 def render_report(
     runs: Sequence[Run],
     *,
@@ -482,7 +507,7 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f"<p class='muted'>{len(runs)} runs of {len(grid['models'])} models on "
         f"{len(grid['benchmarks'])} benchmarks: {_e(benches)} questions.</p>",
-        "<h2>findings</h2>", _findings_html(findings),
+        "<h2>findings</h2>", _findings_html(findings, _blind(runs, grid)),
         "<h2>accuracy (%)</h2>", _pivot_html(grid),
         f"<img id='accuracy-plot' src='data:image/png;base64,{chart}' alt='accuracy chart'>",
         "<h2>paired tests that answer a question</h2>",

@@ -74,7 +74,7 @@ def sft_build(
     distractors: Annotated[
         str | None,
         typer.Option(
-            help="MQA distractors: specialist, prior-hard or random (default: specialist "
+            help="MQA distractors: specialist, prior-hard, prior-grid or random (default: specialist "
             "with --predictions, else prior-hard)."
         ),
     ] = None,

@@ -267,8 +267,13 @@ def build_sft(
                               num_options=settings.num_options, option_text=settings.option_text,
                               specialist_rule="training")  # fmt: skip
         build.check()
+        counts = None
+        if distractors == "prior-grid":
+            from verbnoun.bench.prior_grid import segment_counts
+
+            counts = segment_counts(annotations, [settings.split])
         strategy = make_strategy(
-            build, vocabulary, predictions_path, verbs, nouns, annotations.action_classes()
+            build, vocabulary, predictions_path, verbs, nouns, annotations.action_classes(), counts
         )
         if isinstance(strategy, SpecialistDistractors):
             strategy.predictions.check_fits(segments)
@@ -301,6 +306,8 @@ def build_sft(
             "rule": {
                 "specialist": "training: K-1 of the specialist's top 2K without the ground truth",
                 "prior-hard": "actions sharing the verb or noun of the answer, by frequency",
+                "prior-grid": "a balanced verb x noun grid around the answer (version 1), every "
+                "option equally likely to be the answer given the options",
                 "random": "K-1 other actions, uniformly",
             }[distractors],
             "predictions": str(predictions_path) if predictions_path else None,

@@ -1,0 +1,126 @@
+"""The blind audit of random, prior-hard and prior-grid distractors on the real EK100 validation.
+
+For each strategy, builds the validation benchmark and a training question file from the train
+split with the same strategy (what a blind reader would be trained on), then audits validation
+two ways: rules fitted on that training file, and rules cross-fitted on validation itself (two
+folds by video). Prints every rule's accuracy, gain over chance and 95% interval, the build and
+audit wall times (the same run's random build is the reference), and the target:
+
+* prior-grid: every rule within 5 points of chance (both ways);
+* an audit of the 9,668 validation questions in seconds.
+
+With ``--kitchen-seeds N`` it also pools the audit of N demo-size synthetic kitchens
+(``kitchen_script(40, seed)``, each audited with its own train split) for prior-grid.
+
+    .venv/bin/python benchmarks/bench_audit.py [--annotations DIR] [--kitchen-seeds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/epic-kitchens-100-annotations"
+STRATEGIES = ("random", "prior-hard", "prior-grid")
+TARGET_POINTS = 5.0
+
+
+def show(label: str, audit: dict, seconds: float) -> float:
+    """Print one audit on one line; returns the largest |gain| over chance, in points."""
+    parts = []
+    for rule, result in audit["rules"].items():
+        low, high = result["ci95"]
+        parts.append(f"{rule} {100 * result['accuracy']:5.1f} [{100 * low:4.1f}-{100 * high:4.1f}]")
+    worst = max(abs(100 * r["gain"]) for r in audit["rules"].values())
+    print(f"  {label:34s} chance {100 * audit['chance']:.1f} | " + " | ".join(parts)
+          + f" | max |gain| {worst:.1f} pts | {seconds:.1f} s")  # fmt: skip
+    return worst
+
+
+def kitchens(seeds: int, root: Path) -> float:
+    """Pooled prior-grid audit over demo-size kitchens; returns the largest |gain| in points."""
+    from verbnoun.bench.audit import audit_file
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+    from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+
+    right: dict[str, int] = {}
+    questions, chance = 0, 0.0
+    for seed in range(seeds):
+        folder = root / f"kitchen-{seed}"
+        annotations = write_kitchen_annotations(folder / "a", kitchen_script(40, seed))
+        for split in ("train", "validation"):
+            settings = BuildSettings(split=split, distractors="prior-grid", seed=seed)
+            build_benchmark(annotations, folder / f"{split}.jsonl", settings)
+        audit = audit_file(folder / "validation.jsonl", [folder / "train.jsonl"])
+        questions += audit["questions"]
+        chance += audit["chance"] * audit["questions"]
+        for rule, result in audit["rules"].items():
+            right[rule] = right.get(rule, 0) + result["correct"]
+    chance /= questions
+    gains = {rule: 100 * (count / questions - chance) for rule, count in right.items()}
+    print(f"\nprior-grid on {seeds} demo-size kitchens (40 videos, seeds 0-{seeds - 1}), pooled "
+          f"{questions} validation questions, rules fitted on each kitchen's train split:")  # fmt: skip
+    print("  " + " | ".join(f"{r} {100 * right[r] / questions:.1f}" for r in right)
+          + f" | chance {100 * chance:.1f}")  # fmt: skip
+    return max(abs(g) for g in gains.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--annotations", type=Path, default=DEFAULT)
+    parser.add_argument("--kitchen-seeds", type=int, default=10)
+    args = parser.parse_args()
+
+    from verbnoun.bench.audit import audit_file
+    from verbnoun.bench.build import BuildSettings, build_benchmark
+
+    worst: dict[str, float] = {}
+    audit_seconds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for strategy in STRATEGIES:
+            files = {}
+            times = {}
+            for split in ("validation", "train"):
+                files[split] = root / f"{split}-{strategy}.jsonl"
+                start = time.perf_counter()
+                manifest = build_benchmark(
+                    args.annotations, files[split], BuildSettings(split=split, distractors=strategy)
+                )
+                times[split] = time.perf_counter() - start
+            rule = manifest.get("distractor_rule", {}).get("fit")
+            print(f"\n{strategy}: built validation in {times['validation']:.1f} s, train "
+                  f"({manifest['counts']['questions']} questions) in {times['train']:.1f} s"
+                  + (f"; fit {rule}" if rule else ""))  # fmt: skip
+            start = time.perf_counter()
+            trained = audit_file(files["validation"], [files["train"]])
+            seconds = time.perf_counter() - start
+            audit_seconds.append(seconds)
+            worst[strategy] = show("rules fitted on the train split", trained, seconds)
+            start = time.perf_counter()
+            crossed = audit_file(files["validation"])
+            seconds = time.perf_counter() - start
+            audit_seconds.append(seconds)
+            worst[strategy] = max(worst[strategy], show("cross-fitted on validation", crossed,
+                                                        seconds))  # fmt: skip
+        kitchen = kitchens(args.kitchen_seeds, root) if args.kitchen_seeds else None
+    print("\ntargets:")
+    grid = worst["prior-grid"]
+    verdict = "MET" if grid <= TARGET_POINTS else "NOT MET"
+    print(f"  EK100 validation, prior-grid: every rule within {TARGET_POINTS:g} points of chance: "
+          f"largest |gain| {grid:.1f} points [{verdict}]")  # fmt: skip
+    if kitchen is not None:
+        verdict = "MET" if kitchen <= TARGET_POINTS else "NOT MET"
+        print(f"  demo-size kitchens, prior-grid: largest |gain| {kitchen:.1f} points [{verdict}]")
+    print(
+        f"  audit of the 9,668 validation questions: {min(audit_seconds):.1f}-"
+        f"{max(audit_seconds):.1f} s wall (reading, fitting, bootstrap intervals included)"
+    )
+    for strategy in ("random", "prior-hard"):
+        print(f"  for reference, {strategy}: largest |gain| {worst[strategy]:.1f} points")
+
+
+if __name__ == "__main__":
+    main()
