@@ -1,7 +1,7 @@
 """Open-vocabulary mapping accuracy: EK100 narrations and answers written like real models'.
 
 Maps every narration of the validation file and, separately, of the three labelled UDA train
-files with :class:`verbnoun.bench.open_vocab.OpenVocabMapper` (lexicon from the class CSVs
+files with :class:`verbnoun.interpret.open_vocab.OpenVocabMapper` (lexicon from the class CSVs
 only; nothing is fitted on narrations) and prints top-1 verb, noun and action beside the naive
 baseline measured in the same run (first word and the first following phrase looked up, as
 written, in the synonym lists), their ratios, each mapping method's share and accuracy, and the
@@ -112,9 +112,9 @@ def main() -> None:
     parser.add_argument("--errors", type=int, default=0, help="Show the N commonest errors.")
     args = parser.parse_args()
 
-    from verbnoun.bench.open_vocab import NaiveMapper, OpenVocabMapper
     from verbnoun.data.annotations import EK100Annotations
     from verbnoun.data.ek100 import read_segments
+    from verbnoun.interpret.open_vocab import NaiveMapper, OpenVocabMapper
 
     folder = EK100Annotations(args.annotations)
     verbs, nouns = folder.verbs(), folder.nouns()

@@ -6,7 +6,7 @@ chosen.
     .venv/bin/python benchmarks/bench_parser.py [--parser-file OLD_parsing.py] [--failures]
 
 ``--parser-file`` counts another copy of ``parsing.py`` (e.g. an older version taken with ``git
-show REV:src/verbnoun/evaluate/parsing.py > /tmp/old.py``) beside the current one, on the same
+show REV:src/verbnoun/interpret/parsing.py > /tmp/old.py``) beside the current one, on the same
 corpus, in the same run. The corpus is ``tests/evaluate/answer_corpus.jsonl`` (written by
 ``tests/evaluate/make_answer_corpus.py``).
 """
@@ -33,7 +33,7 @@ def read_corpus(path: Path = CORPUS) -> list[dict]:
 def load_parser(path: Path | None):
     """``parse_answer`` of the current module, or of the parsing.py copy at ``path``."""
     if path is None:
-        from verbnoun.evaluate.parsing import PARSER_VERSION, parse_answer
+        from verbnoun.interpret.parsing import PARSER_VERSION, parse_answer
 
         return parse_answer, PARSER_VERSION
     spec = importlib.util.spec_from_file_location("parsing_under_test", path)
@@ -86,7 +86,7 @@ DEGENERATE = {  # what a local model stuck in a loop writes until its token limi
 
 def _speed(rows: list[dict]) -> None:
     """The current parser's time per corpus reply, and on replies of a model stuck in a loop."""
-    from verbnoun.evaluate.parsing import parse_answer
+    from verbnoun.interpret.parsing import parse_answer
 
     start = time.perf_counter()
     for row in rows:

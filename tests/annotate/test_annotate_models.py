@@ -62,7 +62,7 @@ def kitchen_dataset(tmp_path_factory):
 
 def test_open_narration_is_mapped_and_kept(clip, kitchen_dataset, tmp_path):
     from verbnoun.annotate.vocabulary import from_dataset
-    from verbnoun.bench.open_vocab import OpenVocabMapper
+    from verbnoun.interpret.open_vocab import OpenVocabMapper
 
     behaviours = from_dataset(kitchen_dataset, "kitchen")
     mapper = OpenVocabMapper(kitchen_dataset.verbs(), kitchen_dataset.nouns())

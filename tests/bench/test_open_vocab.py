@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from verbnoun.bench.open_vocab import (
+from verbnoun.data.ek100 import ClassVocabulary
+from verbnoun.interpret.open_vocab import (
     METHODS,
     NaiveMapper,
     OpenVocabError,
@@ -18,7 +19,6 @@ from verbnoun.bench.open_vocab import (
     answer_text,
     noun_form_phrases,
 )
-from verbnoun.data.ek100 import ClassVocabulary
 
 # Hand-written answers in the styles of real models, labelled by hand with EK100 class keys
 # (``verb``/``noun`` null: the answer must stay unmapped; ``actions``: it names two).

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import make_answer_corpus
 
-from verbnoun.evaluate.parsing import RULES, parse_answer
 from verbnoun.fileio import read_jsonl
+from verbnoun.interpret.parsing import RULES, parse_answer
 
 CORPUS = Path(__file__).with_name("answer_corpus.jsonl")
 

@@ -31,7 +31,6 @@ from fake_openai import (
     late,
 )
 from verbnoun.bench.build import BuildSettings, build_benchmark
-from verbnoun.bench.open_vocab import OpenVocabMapper
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.cli import main
 from verbnoun.data.annotations import EK100Annotations
@@ -48,6 +47,7 @@ from verbnoun.evaluate.endpoint import (
 )
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
 from verbnoun.evaluate.runner import EvalSettings, answered, failures, run_evaluation
+from verbnoun.interpret.open_vocab import OpenVocabMapper
 
 KEY = "sk-faults-SECRET-0123456789"
 KEY_ENV = "VERBNOUN_FAULTS_KEY"

@@ -13,7 +13,6 @@ from PIL import Image
 from fake_openai import FakeOpenAI, completion
 from verbnoun.bench import prompts
 from verbnoun.bench.build import BuildSettings, build_benchmark
-from verbnoun.bench.open_vocab import OpenVocabMapper
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.cli import main
 from verbnoun.data.annotations import EK100Annotations
@@ -23,6 +22,7 @@ from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
 from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
 from verbnoun.evaluate.score import compare, load_run
+from verbnoun.interpret.open_vocab import OpenVocabMapper
 
 KEY_ENV = "LLAVACTION_OPEN_VOCAB_KEY"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from verbnoun.evaluate.parsing import parse_answer
+from verbnoun.interpret.parsing import parse_answer
 
 FIVE = ["open door", "close door", "take plate", "put down plate", "wash cup"]
 TEN = [*FIVE, "dry cup", "pour water", "stir pasta", "cut onion", "peel carrot"]  # I is a letter

@@ -12,7 +12,7 @@ from verbnoun.evaluate.metrics import (
     recognition_top1,
     topk_recall,
 )
-from verbnoun.evaluate.parsing import get_parser, parse_answer, parse_answer_original
+from verbnoun.interpret.parsing import get_parser, parse_answer, parse_answer_original
 
 OPTIONS = ["open door", "close door", "take plate", "put down plate", "wash cup"]
 

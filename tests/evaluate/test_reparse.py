@@ -13,10 +13,10 @@ from verbnoun.cli import main
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Reply
-from verbnoun.evaluate.parsing import PARSER_VERSION, parse_answer
 from verbnoun.evaluate.reparse import reparse_run
 from verbnoun.evaluate.runner import EvalSettings, Shard, answered, run_evaluation
 from verbnoun.evaluate.score import load_run
+from verbnoun.interpret.parsing import PARSER_VERSION, parse_answer
 
 LETTERS = "ABCDEFGHIJ"
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from verbnoun.bench import prompts
-from verbnoun.evaluate.parsing import parse_answer
+from verbnoun.interpret.parsing import parse_answer
 from verbnoun.model.architecture import LlavactionForCausalLM
 from verbnoun.model.config import tiny_config
 from verbnoun.model.inference import generate, score_options

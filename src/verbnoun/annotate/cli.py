@@ -334,7 +334,7 @@ def make_window_model(model: str, mode: str, behaviours, **options):
     adapter = _adapter(model, options)
     size, frames = options["size"], options["frames"]
     if mode == "open":
-        from verbnoun.bench.open_vocab import OpenVocabMapper
+        from verbnoun.interpret.open_vocab import OpenVocabMapper
 
         if behaviours.verbs is None or behaviours.nouns is None:
             raise VerbnounError("--mode open maps to verbs and nouns: give a verb/noun --dataset")

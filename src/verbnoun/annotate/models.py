@@ -145,7 +145,7 @@ class AdapterModel:
         top_k: int = 5,
         parser: str = "strict",
     ) -> None:
-        from verbnoun.evaluate.parsing import get_parser
+        from verbnoun.interpret.parsing import get_parser
 
         if mode not in ("choice", "two-stage", "chunks"):
             raise VerbnounError(f"unknown mode {mode!r} for a multiple-choice model")

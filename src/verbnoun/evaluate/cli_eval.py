@@ -622,8 +622,8 @@ def _open_vocab_mapper(
         raise VerbnounError(
             "--open-vocab asks without options: it does not combine with --two-stage"
         )
-    from verbnoun.bench.open_vocab import OpenVocabMapper
     from verbnoun.data.dataset import open_dataset
+    from verbnoun.interpret.open_vocab import OpenVocabMapper
 
     source = open_dataset(dataset, annotations)
     if source is None:

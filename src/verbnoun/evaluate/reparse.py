@@ -32,10 +32,10 @@ from pathlib import Path
 
 from verbnoun import __version__
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.parsing import PARSER_VERSIONS, PARSERS, get_parser
 from verbnoun.evaluate.runner import compute_metrics, failures
 from verbnoun.evaluate.score import Run, load_run
 from verbnoun.fileio import atomic_folder, read_json, write_json
+from verbnoun.interpret.parsing import PARSER_VERSIONS, PARSERS, get_parser
 
 MARKER = "reparse.json"
 CARRIED = ("prompts.jsonl",)  # files of the run that do not depend on parsing

@@ -50,14 +50,14 @@ from verbnoun.evaluate.metrics import (
     recognition_top1,
     usage_summary,
 )
-from verbnoun.evaluate.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.evaluate.prompt_log import PromptLog
 from verbnoun.fileio import sha256_file, write_json
+from verbnoun.interpret.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.progress import Progress
 from verbnoun.runs import Shard
 
 if TYPE_CHECKING:
-    from verbnoun.bench.open_vocab import OpenVocabMapper
+    from verbnoun.interpret.open_vocab import OpenVocabMapper
 
 FrameSource = Callable[[Question], object]
 PRIOR_ACTIONS = ("none", "ground_truth", "model")

@@ -1,6 +1,6 @@
 """The actions a sentence names: where each verb is, what opened its clause, where its object is.
 
-In: one sentence's tokens (:func:`verbnoun.bench.free_text.tokens`) and a lexicon of the data
+In: one sentence's tokens (:func:`verbnoun.interpret.free_text.tokens`) and a lexicon of the data
 set's verb forms. Out: the actions in order (:class:`Action`), or ``None`` when the sentence is a
 refusal ("I cannot tell what the person is doing"). Rules, in the order they apply:
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from verbnoun.bench.free_text import (
+from verbnoun.interpret.free_text import (
     ASPECT,
     AUXILIARIES,
     BE_FORMS,
@@ -52,7 +52,7 @@ from verbnoun.bench.free_text import (
 )
 
 if TYPE_CHECKING:
-    from verbnoun.bench.open_vocab import Entry, Lexicon
+    from verbnoun.interpret.lexicon import Entry, Lexicon
 
 # Contractions whose "t" is a negation: can't, don't, doesn't, isn't, won't, ...
 _NEGATED = word_set(

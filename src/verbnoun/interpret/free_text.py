@@ -3,7 +3,7 @@
 In: a model's raw output (plain text, markdown, JSON, a refusal). Out: its sentences, cleaned,
 in order (:func:`answer_sentences`), each as lower-case tokens with commas and colons kept as
 clause marks (:func:`tokens`); and the closed word classes of English that the clause finder
-(:mod:`verbnoun.bench.clauses`) needs: subjects, auxiliaries, hedges, aspect verbs, refusal
+(:mod:`verbnoun.interpret.clauses`) needs: subjects, auxiliaries, hedges, aspect verbs, refusal
 words, adverbs. Everything here is rules and word lists; word forms come from ``lemminflect``
 (its data ship inside the wheel, nothing downloads).
 

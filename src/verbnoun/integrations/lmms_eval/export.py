@@ -131,8 +131,8 @@ def export_task(
     """Write the task folder for a question file; returns the task YAML's path."""
     from verbnoun import __version__
     from verbnoun.bench.questions import dumps, read_questions
-    from verbnoun.evaluate.parsing import get_parser
     from verbnoun.fileio import atomic_outputs, json_bytes, sha256_bytes, sha256_file
+    from verbnoun.interpret.parsing import get_parser
 
     questions_path = Path(questions_path)
     out = Path(out)

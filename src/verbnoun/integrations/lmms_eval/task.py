@@ -11,7 +11,7 @@ root, layout, frames, size, time instruction) come from the task's
   (:class:`verbnoun.data.video.VideoReader`), as RGB PIL images;
 * ``doc_to_text``: the question's exact user turn (time instruction + task text), without the
   leading ``<image>\\n`` that each model's own chat template places;
-* ``process_results``: the answer parsed by our parser (:mod:`verbnoun.evaluate.parsing`);
+* ``process_results``: the answer parsed by our parser (:mod:`verbnoun.interpret.parsing`);
 * ``aggregate_accuracy`` / ``aggregate_unparsed_rate``: our metrics
   (:func:`verbnoun.evaluate.metrics.accuracy_summary`).
 """
@@ -107,7 +107,7 @@ def doc_to_target(doc: Mapping) -> str:
 
 def process_results(doc: Mapping, results: Sequence[str]) -> dict:
     """Parse the model's answer with our parser; one record per metric of the task."""
-    from verbnoun.evaluate.parsing import get_parser
+    from verbnoun.interpret.parsing import get_parser
 
     question = question_of(doc)
     raw = results[0] if results else ""
