@@ -224,7 +224,7 @@ def annotate_command(
         return
     from verbnoun.annotate.runner import AnnotateSettings, VideoSource, plan, run_annotation
     from verbnoun.annotate.smoothing import SmoothingSettings
-    from verbnoun.evaluate.runner import Shard
+    from verbnoun.runs import Shard
 
     if out is None and video is None and dataset is None:  # called bare: show the options
         typer.echo(ctx.get_help())
