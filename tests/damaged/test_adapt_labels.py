@@ -103,3 +103,13 @@ def test_damaged_adapted_model(finished, tmp_path, capsys, name, file, damage, p
     damage(copy)
     refused(capsys, ["annotate", "--video", clip, "--adapted", copy, "--out", tmp_path / "run"],
             file=copy / file, place=place)  # fmt: skip
+
+
+def test_scored_stretches_of_an_unknown_video(finished, tmp_path, capsys):
+    clip, _ = finished
+    labels, scored = tmp_path / "labels.csv", tmp_path / "scored.csv"
+    labels.write_text(GOOD, encoding="utf-8")
+    scored.write_text("video_id,start,stop\nclip,0,1.6\nnosuch,0,1\n", encoding="utf-8")
+    refused(capsys, ["annotate", "adapt", "--videos", clip, "--labels", labels, "--scored", scored,
+                     "--out", tmp_path / "m"], file=scored,
+            place=r"scored\.csv:3: video 'nosuch' is not among")  # fmt: skip
