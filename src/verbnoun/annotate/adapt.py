@@ -140,12 +140,12 @@ class LabelSet:
 def resolve_video(text: str, known) -> str:
     """A labels file's video name as a video id: the id itself, or a file name (``m1.mp4``,
     ``videos/m1.mp4``) whose id is known."""
-    from verbnoun.annotate.cli import _safe_id
+    from verbnoun.data.layouts import file_video_id
 
     text = text.strip()
     if text in known or not text:
         return text
-    stem = _safe_id(Path(text.replace("\\", "/")).stem)
+    stem = file_video_id(Path(text.replace("\\", "/")).stem)
     return stem if stem in known else text
 
 
@@ -160,7 +160,7 @@ def read_label_file(
     """Intervals of one labels file, the scored ranges ``(video, first, end)`` it spans (none
     for a ``label_next.csv``), and whether it is one. ``facts``: the videos rows may name;
     ``known``: every video given, for the message about an unknown one."""
-    from verbnoun.annotate.scoring import _seconds
+    from verbnoun.data.ek100 import time_field
     from verbnoun.fileio import read_csv
 
     path = Path(path)
@@ -196,7 +196,7 @@ def read_label_file(
                 path, f"video {vid!r} is not among the videos given ({listed})", line=line,
                 field=video,
             )  # fmt: skip
-        a, b = _seconds(row[start], path, line, start), _seconds(row[stop], path, line, stop)
+        a, b = time_field(row[start], path, line, start), time_field(row[stop], path, line, stop)
         if not (math.isfinite(a) and math.isfinite(b)) or a < 0:
             raise AnnotationError(path, "start must be a time >= 0", line=line, field=start)
         if b <= a:

@@ -87,7 +87,7 @@ class ScoredRange:
 
 def read_scored(path: Path) -> list[ScoredRange]:
     """The rows of a ``--scored`` CSV: ``video_id`` (or ``video``), ``start``, ``stop``."""
-    from verbnoun.annotate.scoring import _seconds
+    from verbnoun.data.ek100 import time_field
     from verbnoun.fileio import read_csv
 
     path = Path(path)
@@ -101,7 +101,7 @@ def read_scored(path: Path) -> list[ScoredRange]:
         raise AnnotationError(path, "scored ranges need video_id, start and stop columns", line=1)
     ranges = []
     for line, row in table.rows:
-        a, b = _seconds(row[start], path, line, start), _seconds(row[stop], path, line, stop)
+        a, b = time_field(row[start], path, line, start), time_field(row[stop], path, line, stop)
         if a < 0:
             raise AnnotationError(path, "start is negative", line=line, field=start)
         if b <= a:

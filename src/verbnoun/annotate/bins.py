@@ -142,6 +142,11 @@ def binned_summary(
             "overall": overall, "videos": videos}  # fmt: skip
 
 
+def plain_text(text: str) -> str:
+    """Text matplotlib shows as written (``$`` would start mathematics)."""
+    return text.replace("$", r"\$")
+
+
 def write_bin_plot(path: Path, bins: dict, colours_of: Sequence[str] = ()) -> None:
     """``time_bins.png``: per bin (all videos), the share of time of each behaviour (stacked
     bars) above the number of bouts that start in it (one line per behaviour)."""
@@ -153,7 +158,6 @@ def write_bin_plot(path: Path, bins: dict, colours_of: Sequence[str] = ()) -> No
         raise VerbnounError(
             "time_bins.png needs matplotlib: pip install 'verbnoun[eval]'"
         ) from None
-    from verbnoun.annotate.outputs import _plain
     from verbnoun.fileio import atomic_write_bytes
 
     names, overall = bins["behaviours"], bins["overall"]
@@ -170,12 +174,12 @@ def write_bin_plot(path: Path, bins: dict, colours_of: Sequence[str] = ()) -> No
     for n in [*names, NO_BEHAVIOUR]:
         share = [b["time_budget"][n]["fraction"] for b in overall]
         colour = "#cccccc" if n == NO_BEHAVIOUR else palette(rank.get(n, len(rank)) % 20)
-        top.bar(x, share, width=width, bottom=base, align="edge", color=colour, label=_plain(n))
+        top.bar(x, share, width=width, bottom=base, align="edge", color=colour, label=plain_text(n))
         base = [a + b for a, b in zip(base, share, strict=True)]
         if n != NO_BEHAVIOUR:
             centre = [a + w / 2 for a, w in zip(x, width, strict=True)]
             counts = [b["bouts"][n]["count"] for b in overall]
-            bottom.plot(centre, counts, marker="o", color=colour, label=_plain(n))
+            bottom.plot(centre, counts, marker="o", color=colour, label=plain_text(n))
     top.set_ylim(0, 1)
     top.set_ylabel("share of time", fontsize=8)
     top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -67,7 +67,7 @@ class VideoFacts:
 
 
 def bouts_of(videos, behaviours) -> list[Bout]:
-    """The bouts of derived videos (:class:`verbnoun.annotate.outputs.VideoLabels`)."""
+    """The bouts of derived videos (:class:`verbnoun.annotate.labels.VideoLabels`)."""
     bouts = []
     for video in videos:
         for k, seg in enumerate(video.segments):

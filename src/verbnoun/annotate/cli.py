@@ -7,7 +7,6 @@ takes as they are.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -48,27 +47,22 @@ class Smoothing(StrEnum):
     none = "none"
 
 
-def _safe_id(stem: str) -> str:
-    text = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._") or "video"
-    return text.replace("..", "_")
-
-
 def find_videos(video: Path, layout: str, video_ids: str | None = None) -> list:
     """The videos of ``--video``: a file, a folder of files, or a layout's root folder."""
     from verbnoun.annotate.runner import VideoSource
-    from verbnoun.data.layouts import FileLayout, make_layout
+    from verbnoun.data.layouts import FileLayout, file_video_id, make_layout
 
     if not video.exists():
         raise VerbnounError(f"{video}: no such video file or folder")
     wanted = [v.strip() for v in video_ids.split(",") if v.strip()] if video_ids else None
     if video.is_file():
-        return [VideoSource(_safe_id(video.stem), FileLayout(video))]
+        return [VideoSource(file_video_id(video.stem), FileLayout(video))]
     if layout == "file":
         files = sorted(p for p in video.iterdir()
                        if p.is_file() and p.suffix.lower() in _VIDEO_SUFFIXES)  # fmt: skip
         sources, seen = [], {}
         for path in files:
-            vid = _safe_id(path.stem)
+            vid = file_video_id(path.stem)
             if vid in seen:
                 raise VerbnounError(f"{path} and {seen[vid]} give the same video id {vid!r}")
             seen[vid] = path
@@ -93,7 +87,7 @@ def find_videos(video: Path, layout: str, video_ids: str | None = None) -> list:
 def read_segment_spans(path: Path) -> dict[str, list[tuple[float, float]]]:
     """``--segments FILE``: a CSV with ``video_id``, ``start`` and ``stop`` (seconds or
     ``HH:MM:SS.ff``; EK100's ``start_timestamp``/``stop_timestamp`` work too)."""
-    from verbnoun.annotate.scoring import _seconds
+    from verbnoun.data.ek100 import time_field
     from verbnoun.errors import AnnotationError
     from verbnoun.fileio import read_csv
 
@@ -104,7 +98,7 @@ def read_segment_spans(path: Path) -> dict[str, list[tuple[float, float]]]:
         raise AnnotationError(path, "--segments needs video_id, start and stop columns", line=1)
     spans: dict[str, list[tuple[float, float]]] = {}
     for line, row in table.rows:
-        a, b = _seconds(row[start], path, line, start), _seconds(row[stop], path, line, stop)
+        a, b = time_field(row[start], path, line, start), time_field(row[stop], path, line, stop)
         if b <= a:
             raise AnnotationError(path, "stop is not after start", line=line)
         spans.setdefault(row["video_id"].strip(), []).append((a, b))

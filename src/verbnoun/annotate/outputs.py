@@ -1,4 +1,5 @@
-"""The files a person uses, derived from the recorded window answers (every one atomic).
+"""The files a person uses, written from the labels of :mod:`verbnoun.annotate.labels` (every
+one atomic; this module only writes).
 
 * ``segments.csv``: EK100's schema (``narration_id`` ... ``all_noun_classes``) plus
   ``action``/``action_class`` (single-label behaviours), ``fps``, ``confidence`` (mean
@@ -23,22 +24,17 @@ from __future__ import annotations
 
 import html
 import io
-import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from verbnoun.annotate.bins import binned_summary, plain_text, write_bin_plot
+from verbnoun.annotate.labels import VideoLabels, derive, load_answers
 from verbnoun.annotate.metrics import BACKGROUND, runs
-from verbnoun.annotate.smoothing import (
-    SmoothingSettings,
-    absorb_short,
-    frames_from_spans,
-    frames_from_windows,
-    window_labels,
-)
+from verbnoun.annotate.smoothing import SmoothingSettings
 from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.data.dataset import format_timestamp
 from verbnoun.errors import VerbnounError
@@ -51,136 +47,6 @@ EK100_COLUMNS = [
 ]  # fmt: skip
 EXTRA_COLUMNS = ["action", "action_class", "fps", "confidence", "windows"]
 THUMBS_PER_SEGMENT = 6
-
-
-@dataclass
-class VideoLabels:
-    """A video's frame labels (smoothed and unsmoothed) and its segments."""
-
-    video_id: str
-    fps: float
-    num_frames: int
-    frames: list[str]
-    unsmoothed: list[str]
-    segments: list[dict]
-
-
-def jpeg_bytes(image: np.ndarray, quality: int = 80) -> bytes:
-    """An RGB uint8 image as JPEG (Pillow)."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is in the eval extra
-        raise VerbnounError("thumbnails need Pillow: pip install 'verbnoun[eval]'") from None
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-@dataclass
-class WindowAnswers:
-    """A video's recorded answers in window order, compact: scores as a float32 matrix over
-    ``labels`` (NaN: not scored), so memory is a few hundred bytes per window."""
-
-    labels: list[str]
-    index: np.ndarray
-    first: np.ndarray
-    end: np.ndarray
-    chosen: list[str]
-    scores: np.ndarray
-    texts: list[str | None]
-
-    @property
-    def centres(self) -> np.ndarray:
-        return (self.first + self.end - 1) // 2
-
-
-def load_answers(out: Path, behaviours: Behaviours) -> dict[str, WindowAnswers]:
-    """Every video's answers from the run folder's windows files, in one pass (first wins)."""
-    from verbnoun.annotate.runner import iter_records
-
-    column = {label: i for i, label in enumerate(behaviours.labels)}
-    rows: dict[str, dict[int, tuple]] = {}
-    for record in iter_records(out):
-        mine = rows.setdefault(record["video_id"], {})
-        if record["index"] in mine:
-            continue
-        vector = np.full(len(column), np.nan, dtype=np.float32)
-        extra = {}
-        for label, value in record["scores"].items():
-            if value is None:
-                continue
-            if label in column:
-                vector[column[label]] = value
-            else:
-                extra[label] = value
-        text = record.get("extra", {}).get("answer")
-        mine[record["index"]] = (record["first"], record["end"], record["label"], vector, extra,
-                                 text)  # fmt: skip
-    result = {}
-    for video, by_index in rows.items():
-        order = sorted(by_index)
-        extras = sorted({x for i in order for x in by_index[i][4]})
-        labels = list(behaviours.labels) + extras
-        matrix = np.full((len(order), len(labels)), np.nan, dtype=np.float32)
-        for row, i in enumerate(order):
-            matrix[row, : len(column)] = by_index[i][3]
-            for label, value in by_index[i][4].items():
-                matrix[row, len(column) + extras.index(label)] = value
-        result[video] = WindowAnswers(
-            labels=labels,
-            index=np.array(order, dtype=np.int64),
-            first=np.array([by_index[i][0] for i in order], dtype=np.int64),
-            end=np.array([by_index[i][1] for i in order], dtype=np.int64),
-            chosen=[by_index[i][2] for i in order],
-            scores=matrix,
-            texts=[by_index[i][5] for i in order],
-        )
-    return result
-
-
-def frame_labels(
-    answers: WindowAnswers, num_frames: int, smoothing: SmoothingSettings, spans: bool
-) -> list[str]:
-    """Frame labels of a video's answers (given segments with ``spans``), before the minimum
-    duration."""
-    chosen = window_labels(answers.scores, answers.labels, smoothing)
-    if spans:
-        return frames_from_spans(
-            chosen, list(zip(answers.first.tolist(), answers.end.tolist(), strict=True)), num_frames
-        )
-    return frames_from_windows(chosen, answers.centres.tolist(), num_frames)
-
-
-def derive(
-    video, answers: WindowAnswers, behaviours: Behaviours, smoothing: SmoothingSettings
-) -> VideoLabels:
-    """Frame labels and segments of one planned video from its answers."""
-    info = video.info
-    spans = video.source.spans is not None
-    raw = SmoothingSettings(method="none", floor=smoothing.floor)
-    unsmoothed = frame_labels(answers, info.num_frames, raw, spans)
-    smoothed = absorb_short(
-        frame_labels(answers, info.num_frames, smoothing, spans),
-        round(smoothing.min_duration * info.fps),
-    )
-    centres = answers.centres
-    segments = []
-    for run in runs(smoothed):
-        if run.label == BACKGROUND:
-            continue
-        inside = np.flatnonzero((centres >= run.start) & (centres < run.end))
-        column = answers.labels.index(run.label)
-        values = answers.scores[inside, column]
-        probs = np.exp(np.where(np.isnan(values), math.log(smoothing.floor), values))
-        texts = Counter(answers.texts[i] for i in inside
-                        if answers.texts[i] and answers.chosen[i] == run.label)  # fmt: skip
-        segments.append({
-            "label": run.label, "first": run.start, "end": run.end,
-            "confidence": round(float(probs.mean()), 4) if len(inside) else None,
-            "windows": answers.index[inside].tolist(),
-            "narration": texts.most_common(1)[0][0] if texts else behaviours.name(run.label),
-        })  # fmt: skip
-    return VideoLabels(info.video_id, info.fps, info.num_frames, smoothed, unsmoothed, segments)
 
 
 def segment_rows(videos: Sequence[VideoLabels], behaviours: Behaviours) -> list[list]:
@@ -340,11 +206,11 @@ def write_ethogram(
                     alpha=alpha,
                 )  # fmt: skip
         ax.set_yticks(range(len(order)))
-        ax.set_yticklabels([_plain(behaviours.name(x)) for x in order], fontsize=7)
+        ax.set_yticklabels([plain_text(behaviours.name(x)) for x in order], fontsize=7)
         ax.set_ylim(len(order) - 0.4, -0.6)
         ax.set_xlim(0, video.num_frames / video.fps)
         ax.tick_params(axis="x", labelsize=7)
-        title = _plain(video.video_id) + ("  (each row: truth above, prediction below)"
+        title = plain_text(video.video_id) + ("  (each row: truth above, prediction below)"
                                           if truth else "")  # fmt: skip
         ax.set_title(title, fontsize=8, loc="left")
     axes[-1, 0].set_xlabel("time (s)", fontsize=8)
@@ -353,11 +219,6 @@ def write_ethogram(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def _plain(text: str) -> str:
-    """Text matplotlib shows as written (``$`` would start mathematics)."""
-    return text.replace("$", r"\$")
 
 
 _STYLE = (
@@ -462,7 +323,6 @@ def write_outputs(
 ) -> dict:  # fmt: skip
     """Derive segments from the answers of every window and write every output file
     (``scored``: the stretches ``truth`` covers; ``bin_seconds``: time bins in the summary)."""
-    from verbnoun.annotate import bins as time_bins
     from verbnoun.annotate.bouts import VideoFacts, bouts_of, write_bout_table
     from verbnoun.annotate.review import write_review
 
@@ -493,8 +353,8 @@ def write_outputs(
     if bin_seconds is not None:
         facts = {v.video_id: VideoFacts(v.video_id, v.fps, v.num_frames) for v in videos}
         order = [behaviours.name(x) for x in behaviours.labels]
-        summary["bins"] = time_bins.binned_summary(bouts, facts, bin_seconds, order)
-        time_bins.write_bin_plot(out / "time_bins.png", summary["bins"], order)
+        summary["bins"] = binned_summary(bouts, facts, bin_seconds, order)
+        write_bin_plot(out / "time_bins.png", summary["bins"], order)
     scores = None
     truth_frames = None
     if truth is not None:

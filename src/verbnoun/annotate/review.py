@@ -164,7 +164,7 @@ def write_review(
 ) -> Review:
     """Write ``review/*.jpg`` (with thumbnails) and ``label_next.csv``; returns the files and
     the HTML section for ``timeline.html`` (every string escaped)."""
-    from verbnoun.annotate.outputs import jpeg_bytes
+    from verbnoun.data.images import jpeg_bytes
     from verbnoun.fileio import atomic_write_bytes, csv_bytes
 
     e = html.escape

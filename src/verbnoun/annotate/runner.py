@@ -167,7 +167,7 @@ def thumb_path(out: Path, window: Window) -> Path:
 
 
 def _write_thumbnail(out: Path, window: Window, frames) -> None:
-    from verbnoun.annotate.outputs import jpeg_bytes
+    from verbnoun.data.images import jpeg_bytes
     from verbnoun.fileio import atomic_write_bytes
 
     atomic_write_bytes(thumb_path(out, window), jpeg_bytes(frames[THUMB][0]))

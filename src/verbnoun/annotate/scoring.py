@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from verbnoun.annotate.metrics import BACKGROUND, majority_labels, segmentation_metrics
 from verbnoun.annotate.vocabulary import Behaviours
+from verbnoun.data.ek100 import time_field
 from verbnoun.errors import AnnotationError, VerbnounError
 from verbnoun.fileio import read_csv
 
@@ -49,16 +50,6 @@ def rasterise(spans: Sequence[Span], num_frames: int, fps: float) -> list[str]:
         for f in range(max(round(span.start * fps), 0), min(round(span.stop * fps), num_frames)):
             frames[f] = span.label
     return frames
-
-
-def _seconds(text: str, path: Path, line: int, column: str) -> float:
-    from verbnoun.data.ek100 import parse_timestamp
-
-    text = text.strip()
-    try:
-        return parse_timestamp(text) if ":" in text else float(text)
-    except ValueError:
-        raise AnnotationError(path, f"not a time: {text!r}", line=line, field=column) from None
 
 
 def _matcher(behaviours: Behaviours | None):
@@ -99,8 +90,8 @@ def truth_from_csv(path: Path, behaviours: Behaviours | None) -> list[Span]:
                 path, f"unknown class {value!r} (not one of the behaviours)", line=line,
                 field=label,
             )  # fmt: skip
-        a = _seconds(row[start], path, line, start)  # type: ignore[index]
-        b = _seconds(row[stop], path, line, stop)  # type: ignore[index]
+        a = time_field(row[start], path, line, start)  # type: ignore[index]
+        b = time_field(row[stop], path, line, stop)  # type: ignore[index]
         if b <= a:
             raise AnnotationError(path, "stop is not after start", line=line)
         spans.append(Span(row[video].strip(), a, b, matched, f"{path}:{line}"))  # type: ignore[index]
@@ -257,7 +248,7 @@ def load_behaviours(folder: Path) -> Behaviours | None:
 
 def unsmoothed_frames(folder: Path, facts: dict[str, VideoFacts], behaviours: Behaviours):
     """Frame labels of the unsmoothed per-window answers of a run folder, or ``None``."""
-    from verbnoun.annotate.outputs import frame_labels, load_answers
+    from verbnoun.annotate.labels import frame_labels, load_answers
     from verbnoun.annotate.smoothing import SmoothingSettings
     from verbnoun.fileio import read_json
 

@@ -54,6 +54,16 @@ def parse_timestamp(text: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+def time_field(text: str, path: Path, line: int, column: str) -> float:
+    """A time cell of a table: seconds (``12.5``) or ``HH:MM:SS.ff``; else an error naming the
+    file, line and column."""
+    text = text.strip()
+    try:
+        return parse_timestamp(text) if ":" in text else float(text)
+    except ValueError:
+        raise AnnotationError(path, f"not a time: {text!r}", line=line, field=column) from None
+
+
 def action_id(verb_class: int, noun_class: int) -> str:
     """The action id of a (verb, noun) pair: the string ``"{verb_class}:{noun_class}"``."""
     return f"{verb_class}:{noun_class}"

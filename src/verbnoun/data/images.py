@@ -7,11 +7,13 @@ does it; Pillow is imported only there.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
+from verbnoun.errors import VerbnounError
 from verbnoun.fileio import atomic_write_bytes
 
 
@@ -75,3 +77,14 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         image = Image.fromarray(np.ascontiguousarray(frame))
         out[i] = np.asarray(image.resize((width, height), Image.Resampling.BICUBIC))
     return out
+
+
+def jpeg_bytes(image: np.ndarray, quality: int = 80) -> bytes:
+    """An RGB uint8 image as JPEG (Pillow)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is in the eval extra
+        raise VerbnounError("thumbnails need Pillow: pip install 'verbnoun[eval]'") from None
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()

@@ -178,6 +178,13 @@ class FileLayout:
         return [Piece(self.file, 0.0)]
 
 
+def file_video_id(stem: str) -> str:
+    """The video id of a video file given by its path (``--layout file``): its stem with every
+    character outside ``A-Za-z0-9_.-`` replaced, never empty, never a path."""
+    text = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("._") or "video"
+    return text.replace("..", "_")
+
+
 def make_layout(name: str, root: str | Path, *, chunk_seconds: float | None = 15.0) -> VideoLayout:
     """The layout called ``name`` (``ek100``, ``chunks`` or ``file``) rooted at ``root``."""
     if name == "ek100":
