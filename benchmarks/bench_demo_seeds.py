@@ -2,18 +2,29 @@
 
 Each seed varies everything the demo draws: the kitchen (videos, segments, actions), the
 specialist (folds, initialisation), the benchmarks' and the SFT data's distractors, and the
-trained models (initialisation, data order). Per seed the whole demo runs into ``OUT/seed-K``
-(a finished seed is only read back, a killed one resumes its stages); then each of the demo's claims
-(:func:`verbnoun.demo.demo_claims`) is printed with the number of seeds in which it held
-(effect > 0 and exact McNemar p < 0.05 on that seed's questions), the number in which the
-effect was merely positive, and the pooled paired test over all seeds' questions.
+fine-tuning (data order, new heads' init). Per seed the whole demo runs into ``OUT/seed-K`` (a
+finished seed is only read back, a killed one resumes its stages; ``--seeds 0 1`` runs a subset
+and a later call adds the others); then it prints every claim of the demo
+(:func:`verbnoun.demo.demo_claims`) with the number of seeds in which it held (effect > 0 and
+exact McNemar p < 0.05 on that seed's questions), the number in which the effect was merely
+positive, and the pooled paired test over all seeds' questions, and the issue's targets, each
+with its figure and whether it is met:
+
+* the hard-MQA arm beats the random-MQA arm on hard MQA by letters with p < 0.05 in >= 4 of 5
+  seeds (80 % of the seeds run) and pooled p < 0.01;
+* with frames from another clip, the pooled gain is within 2 points of zero;
+* letter accuracy >= 60 % on random MQA for both arms (pooled over the seeds' questions);
+* both arms beat the blind reader (fitted on the hard arm's SFT MQA records) on hard MQA
+  (pooled effect > 0, p < 0.05);
+* the null pair (two random-MQA arms, different training seeds) differs significantly
+  (p < 0.05, either way) in at most 1 of 5 seeds (20 % of the seeds run).
 
 The time of each seed is measured as wall time and as CPU time (user + system of this process
 and its finished children): on a shared machine the wall time grows with the load, the CPU time
 much less, so the CPU time is the better guide to ``make demo`` on 2 idle cores.
 
     .venv/bin/python benchmarks/bench_demo_seeds.py [--seeds 0 1 2 3 4] [--out runs/demo-seeds]
-        [--videos 40 --steps 800 ...]   # recipe fields of verbnoun.demo.DemoRecipe
+        [--finished-only] [--steps 200 --lr 3e-4 ...]   # fields of verbnoun.demo.DemoRecipe
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -31,6 +43,15 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def same_recipe(out: Path, seed: int, recipe) -> bool:
+    """Whether a seed's folder was made with ``recipe`` (or holds nothing yet)."""
+    summary = out / "summary.json"
+    if not summary.is_file():
+        return True
+    made = json.loads(summary.read_text()).get("recipe", {})
+    return all(made.get(k) == v for k, v in {**asdict(recipe), "seed": seed}.items())
 
 
 def run_seed(out: Path, seed: int, recipe) -> dict:
@@ -54,59 +75,171 @@ def load_runs(out: Path) -> list:
     return [load_run(path) for path in sorted((out / "eval").iterdir()) if path.is_dir()]
 
 
+def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    from verbnoun.demo import DemoRecipe
+
+    defaults = DemoRecipe()
+    for f in fields(DemoRecipe):
+        default = getattr(defaults, f.name)
+        kind = (
+            (lambda text: text.lower() in ("1", "true", "yes"))
+            if isinstance(default, bool)
+            else type(default)
+        )
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind,
+                            help=f"DemoRecipe.{f.name} (default {default!r})")  # fmt: skip
+
+
+def _pooled_accuracy(run_sets: list, label: str) -> tuple[float, int]:
+    from verbnoun.evaluate.findings import correctness
+
+    right = [
+        ok for runs in run_sets for run in runs if run.label == label
+        for ok in correctness(run).values()
+    ]  # fmt: skip
+    return (sum(right) / len(right) if right else float("nan")), len(right)
+
+
+def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool, str]]:
+    """The issue's targets over the seeds: (target, met, the figures)."""
+    from verbnoun.evaluate.findings import Claim, pooled
+
+    n = len(run_sets)
+    result = []
+    main = pooled(Claim("hard vs random", "hard-model", "hard-random-mqa"), run_sets)
+    result.append((
+        "hard beats random on hard MQA (letters): p < 0.05 in >= 4 of 5 seeds, pooled p < 0.01",
+        main["held"] >= 0.8 * n and main["p_value"] < 0.01,
+        f"held in {main['held']}/{n} (positive in {main['positive']}/{n}); pooled "
+        f"{100 * main['effect']:+.1f} points on {main['questions']} questions, "
+        f"p={main['p_value']:.2g}",
+    ))  # fmt: skip
+    other = pooled(
+        Claim("other clip", "hard-model-other-clip", "hard-random-mqa-other-clip"), run_sets
+    )
+    result.append((
+        "with frames from another clip the pooled gain is within 2 points of zero",
+        abs(other["effect"]) <= 0.02,
+        f"pooled {100 * other['effect']:+.1f} points (p={other['p_value']:.2g}), positive in "
+        f"{other['positive']}/{n} seeds",
+    ))  # fmt: skip
+    blank = pooled(Claim("blank", "hard-model-blank", "hard-random-mqa-blank"), run_sets)
+    result.append((
+        "(reported, no target) with blank frames, the pooled gain",
+        abs(blank["effect"]) <= 0.02,
+        f"pooled {100 * blank['effect']:+.1f} points (p={blank['p_value']:.2g})",
+    ))  # fmt: skip
+    cells = []
+    met = True
+    for arm in ("model", "random-mqa"):
+        acc, count = _pooled_accuracy(run_sets, f"random-{arm}")
+        seeds = [s["accuracy"].get(arm, {}).get("random") for s in summaries]
+        met = met and acc >= 0.60
+        cells.append(
+            f"{arm} {100 * acc:.1f}% of {count} (seeds "
+            + ", ".join(f"{100 * a:.1f}" if a is not None else "-" for a in seeds)
+            + ")"
+        )
+    result.append(("letters >= 60% on random MQA for both arms", met, "; ".join(cells)))
+    cells, met = [], True
+    for arm in ("model", "random-mqa"):
+        test = pooled(Claim("blind", f"hard-{arm}", "hard-blind"), run_sets)
+        met = met and test["effect"] > 0 and test["p_value"] < 0.05
+        cells.append(
+            f"{arm} {100 * test['effect']:+.1f} points over it (p={test['p_value']:.2g}, held "
+            f"in {test['held']}/{n} seeds)"
+        )
+    blind, _ = _pooled_accuracy(run_sets, "hard-blind")
+    result.append((
+        "both arms beat the blind reader on hard MQA (pooled p < 0.05)",
+        met,
+        f"blind reader {100 * blind:.1f}%; " + "; ".join(cells),
+    ))  # fmt: skip
+    nulls = [s.get("controls", {}).get("null_pair", {}).get("hard") for s in summaries]
+    differs = sum(bool(x and x["differs"]) for x in nulls)
+    result.append((
+        "the null pair differs significantly in at most 1 of 5 seeds",
+        differs <= 0.2 * n,
+        f"differs in {differs}/{n}; per seed "
+        + ", ".join(f"{100 * x['difference']:+.1f} (p={x['mcnemar']['p_value']:.2g})"
+                    for x in nulls if x),
+    ))  # fmt: skip
+    return result
+
+
 def main() -> None:
     from verbnoun.demo import DemoRecipe, demo_claims
-    from verbnoun.evaluate.findings import check_claims, layout, pooled
+    from verbnoun.evaluate.findings import layout, pooled
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("runs/demo-seeds"))
     parser.add_argument("--json", type=Path, help="Also write the results here.")
-    defaults = DemoRecipe()
-    for f in fields(DemoRecipe):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)))
+    parser.add_argument(
+        "--finished-only", action="store_true", help="Only read the seeds already finished."
+    )
+    _recipe_arguments(parser)
     args = parser.parse_args()
-    changes = {f.name: getattr(args, f.name) for f in fields(DemoRecipe) if getattr(args, f.name)}
+    changes = {
+        f.name: getattr(args, f.name)
+        for f in fields(DemoRecipe)
+        if getattr(args, f.name) is not None
+    }
     recipe = DemoRecipe(**changes)
     print(f"recipe: {asdict(recipe)}", flush=True)
-    run_sets, timings = [], []
+    run_sets, timings, summaries, seeds = [], [], [], []
     for seed in args.seeds:
         out = args.out / f"seed-{seed}"
+        if not same_recipe(out, seed, recipe):
+            sys.exit(f"{out}: made with another recipe (see its summary.json); use another --out")
+        if args.finished_only and not (out / "summary.json").is_file():
+            print(f"seed {seed}: not finished, left out", flush=True)
+            continue
         timing = run_seed(out, seed, recipe)
         runs = load_runs(out)
+        summary = json.loads((out / "summary.json").read_text())
         run_sets.append(runs)
         timings.append(timing)
-        claim = check_claims(demo_claims()[:1], runs)[0]
+        summaries.append(summary)
+        seeds.append(seed)
+        gain = summary["hard_training"]
         print(
             f"seed {seed}: {timing['wall_s']:.0f} s wall, {timing['cpu_s']:.0f} s CPU; hard MQA "
-            f"{100 * claim['accuracy_a']:.1f}% (hard-trained) vs {100 * claim['accuracy_b']:.1f}%"
-            f" (random-trained), p={claim['p_value']:.2g}",
+            f"{100 * gain['hard_mqa_model']:.1f}% (hard-trained) vs "
+            f"{100 * gain['random_mqa_model']:.1f}% (random-trained), "
+            f"p={gain['mcnemar']['p_value']:.2g}",
             flush=True,
         )
+    if not run_sets:
+        sys.exit("no finished seed")
     results = [pooled(claim, run_sets) for claim in demo_claims()]
-    n = len(args.seeds)
-    print(f"\nper claim over {n} seeds (held: effect > 0 and p < 0.05 in that seed):")
+    n = len(run_sets)
+    print(f"\nper claim over {n} seeds {seeds} (held: effect > 0 and p < 0.05 in that seed):")
     for r in results:
+        if not r["sets"]:
+            continue
         print(
             f"  {r['claim']}: held in {r['held']}/{r['sets']} seeds (positive in "
             f"{r['positive']}/{r['sets']}); pooled {r['questions']} questions: "
             f"{100 * r['effect']:+.1f} points, {r['a_only']} vs {r['b_only']} discordant, "
             f"McNemar p={r['p_value']:.2g}"
         )
-    main_claim = results[0]
-    met = main_claim["held"] >= 0.8 * n and main_claim["p_value"] < 0.01
-    print(
-        f"\ntarget for the demo's claim (held in >= 4 of 5 seeds and pooled p < 0.01): "
-        f"{'met' if met else 'NOT met'} ({main_claim['held']}/{n}, p={main_claim['p_value']:.2g})"
-    )
-    print("\nmean accuracy over the seeds (random MQA / hard MQA):")
+    checked = targets(run_sets, summaries)
+    print(f"\ntargets over {n} seeds:")
+    for text, met, figures in checked:
+        print(f"  [{'met' if met else 'NOT met'}] {text}: {figures}")
+    print("\nmean accuracy over the seeds (random MQA / prior-rule MQA / hard MQA):")
     grids = [layout(runs) for runs in run_sets]
     for model in (m["name"] for m in grids[0]["models"]):
         cells = []
-        for bench in ("validation-random", "validation-hard"):
-            values = [g["cells"][model][bench]["accuracy"] for g in grids]
-            cells.append(f"{100 * sum(values) / len(values):.1f}%")
-        print(f"  {model:<16} {' / '.join(cells)}")
+        for bench in ("validation-random", "validation-grid", "validation-hard"):
+            values = [
+                g["cells"][model][bench]["accuracy"]
+                for g in grids
+                if bench in g["cells"].get(model, {})
+            ]
+            cells.append(f"{100 * sum(values) / len(values):.1f}%" if values else "-")
+        print(f"  {model:<24} {' / '.join(cells)}")
     walls = [t["wall_s"] for t in timings]
     cpus = [t["cpu_s"] for t in timings]
     print(
@@ -114,8 +247,8 @@ def main() -> None:
         f"{min(cpus):.0f}-{max(cpus):.0f} s"
     )
     if args.json:
-        data = {"recipe": asdict(recipe), "seeds": args.seeds, "timings": timings,
-                "claims": results}  # fmt: skip
+        data = {"recipe": asdict(recipe), "seeds": seeds, "timings": timings, "claims": results,
+                "targets": [{"target": t, "met": m, "figures": f} for t, m, f in checked]}  # fmt: skip
         args.json.write_text(json.dumps(data, indent=2) + "\n")
 
 

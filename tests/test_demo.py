@@ -5,12 +5,22 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
 import torch
 import yaml
 
 from verbnoun.bench.questions import read_questions
-from verbnoun.demo import STAGES, render_html, run_demo
+from verbnoun.demo import (
+    NULL_SEED,
+    PRIOR_RULE,
+    STAGES,
+    DemoRecipe,
+    demo_claims,
+    evaluation_plan,
+    render_html,
+    run_demo,
+)
 
 
 def test_demo_runs_every_stage(tmp_path, capsys):
@@ -30,17 +40,14 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     names = [s["name"] for s in data["benchmarks"]]
     assert names == [
         "validation, random distractors",
-        "validation, prior-hard distractors",
+        f"validation, {PRIOR_RULE} distractors",
         "validation, specialist distractors",
     ]
     for section in data["benchmarks"]:
         questions = read_questions(out / section["questions_file"])
         assert section["summary"]["questions"] == len(questions) > 0
-    prior_hard, hard = data["benchmarks"][1]["summary"], data["benchmarks"][2]["summary"]
-    data_random = data["benchmarks"][0]["summary"]
-    # only the frequency fallback may share neither the verb nor the noun
-    fallback = prior_hard["distractor_sources"].get("prior-hard:frequency", 0)
-    assert prior_hard["distractors_sharing"]["neither"]["count"] == fallback
+    hard, data_random = data["benchmarks"][2]["summary"], data["benchmarks"][0]["summary"]
+    grid = data["benchmarks"][1]["summary"]
     assert set(hard["distractor_sources"]) == {"specialist"}
     # the hard and the random-distractor mixtures differ only in their MQA distractors
     hard_mix = yaml.safe_load((out / "sft" / "mixture.yaml").read_text())["datasets"]
@@ -51,10 +58,14 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     for folder, strategy in (("mqa-0", "specialist"), ("mqa-random-0", "random")):
         manifest = json.loads((out / "sft" / folder / "sft.manifest.json").read_text())
         assert manifest["mqa_distractors"]["strategy"] == strategy
-    for name, mixture in (("model", "mixture.yaml"), ("random-mqa", "mixture-random.yaml")):
+    # every arm from the same start; the null arm: random MQA again, another training seed
+    arms = {"model": ("mixture.yaml", 1), "random-mqa": ("mixture-random.yaml", 1),
+            "random-mqa-null": ("mixture-random.yaml", 1 + NULL_SEED)}  # fmt: skip
+    for name, (mixture, seed) in arms.items():
         config = yaml.safe_load((out / "train" / name / "config.yaml").read_text())
         assert config["model"]["action_tokens"] == 1
         assert config["data"]["mixture"] == str(out / "sft" / mixture)
+        assert config["seed"] == seed
     # the ablation: the trained model's weights, without the action token in its input
     from verbnoun.model.checkpoint import load_model
 
@@ -65,28 +76,65 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     weights = trained.state_dict()
     for key, value in ablated.state_dict().items():
         assert torch.equal(value, weights[key]), key
+    plan = evaluation_plan(DemoRecipe())
     runs = sorted(p.name for p in (out / "eval").iterdir())
-    assert runs == sorted(
-        f"{bench}-{model}"
-        for bench in ("random", "hard")
-        for model in ("random", "prior", "specialist", "model", "random-mqa", "no-action-token")
-    )
-    for run in runs:
-        metrics = json.loads((out / "eval" / run / "metrics.json").read_text())
-        bench = data["benchmarks"][0 if run.startswith("random-") else 2]["summary"]
+    assert runs == sorted(p.label for p in plan)
+    files = {"random": 0, "grid": 1, "hard": 2}
+    for planned in plan:
+        metrics = json.loads((out / "eval" / planned.label / "metrics.json").read_text())
+        config = json.loads((out / "eval" / planned.label / "config.json").read_text())
+        bench = data["benchmarks"][files[planned.bench]]["summary"]
         assert metrics["overall"]["n"] == bench["questions"]
+        # the letter is the primary score, option likelihood the secondary; controls recorded
+        assert config.get("frames_control", "none") == planned.control
+        if config["model"] == "llavaction":
+            assert config["model_settings"]["mode"] == planned.mode
     summary = json.loads((out / "summary.json").read_text())
     for run in runs:
         bench, _, model = run.partition("-")
         metrics = json.loads((out / "eval" / run / "metrics.json").read_text())
         assert summary["accuracy"][model][bench] == metrics["overall"]["accuracy"]
     gain = summary["hard_training"]
+    assert gain["scoring"] == "letters"
     assert gain["gain"] == round(gain["hard_mqa_model"] - gain["random_mqa_model"], 4)
     assert 0.0 <= gain["mcnemar"]["p_value"] <= 1.0
+    assert gain["text"]["hard-model-text"] == round(summary["accuracy"]["model-text"]["hard"], 4)
+
+    # the controls, each recomputed here from the runs' predictions
+    def right(label):
+        lines = (out / "eval" / label / "predictions.jsonl").read_text().splitlines()
+        return {r["id"]: r["correct"] for r in map(json.loads, lines)}
+
+    def difference(a, b):
+        ra, rb = right(a), right(b)
+        return round((sum(ra.values()) - sum(rb[i] for i in ra)) / len(ra), 4)
+
+    controls = summary["controls"]
+    for control in ("other-clip", "blank"):
+        pair = controls[control]["gain"]
+        assert pair["difference"] == difference(
+            f"hard-model-{control}", f"hard-random-mqa-{control}"
+        )
+        for arm in ("model", "random-mqa"):
+            seeing = controls[control][f"{arm}_seeing"]
+            assert seeing["difference"] == difference(f"hard-{arm}", f"hard-{arm}-{control}")
+    blind = controls["blind_reader"]
+    assert blind["fitted_on_hard_records"] == summary["accuracy"]["blind"]["hard"]
+    assert blind["model_over_blind"]["difference"] == difference("hard-model", "hard-blind")
+    blind_config = json.loads((out / "eval" / "hard-blind" / "config.json").read_text())
+    assert [Path(f["file"]).parent.name for f in blind_config["model_settings"]["fitted_on"]] == [
+        "mqa-0", "mqa-1", "mqa-2"
+    ]  # fmt: skip
+    null = controls["null_pair"]["hard"]
+    assert null["difference"] == difference("hard-random-mqa", "hard-random-mqa-null")
+    assert null["differs"] == (null["mcnemar"]["p_value"] < 0.05)
+    claimed = {c["claim"] for c in summary["findings"]}
+    assert len(claimed) == len(demo_claims())  # every claim's runs are there
     page = report.read_text()
     data = json.loads(re.search(r"id='report-data'>(.*?)</script>", page, re.S).group(1))
     counts = {b["name"]: b["count"] for b in data["benchmarks"]}
     assert counts == {"validation-hard": hard["questions"],
+                      "validation-grid": grid["questions"],
                       "validation-random": data_random["questions"]}  # fmt: skip
     # the finding the demo exists for is stated at the top of its page
     findings = page.split("<h2>findings</h2>", 1)[1].split("<h2>", 1)[0]

@@ -1,56 +1,71 @@
 """``make demo``: the whole pipeline on the embedded synthetic kitchen, offline, on a CPU.
 
+Does training on hard MQA (distractors = a specialist's confusions) teach finer action
+understanding than training on random MQA? Both arms start from the same pretrained kitchen
+base (:func:`verbnoun.model.kitchen_base.kitchen_base_path`: a tower that already sees, an LM
+that already answers option lists with a letter) and differ only in their MQA distractors.
 Stages compose by files under the run folder (each stage is also a CLI command):
 
 1. ``kitchen/``: the synthetic kitchen, annotations and videos (``verbnoun synth``);
 2. ``specialist/``: the built-in specialist, with cross-validated train predictions and
    predictions for validation (``verbnoun specialist train / predict``);
-3. ``mqa/validation-{random,prior-hard,specialist}.jsonl``: benchmarks (``mqa build``),
+3. ``mqa/validation-{random,grid,hard}.jsonl``: benchmarks (``mqa build``): random distractors,
+   the prior rule without any model (:data:`PRIOR_RULE`) and the specialist's confusions,
    summarised in ``benchmarks.html`` / ``benchmarks.json``;
 4. ``sft/``: MQA records with prior actions and direct narration records, and their mixtures
    (``sft build``): ``mixture.yaml`` with hard distractors (the specialist's cross-validated
    top 10, training rule), ``mixture-random.yaml`` the same with random distractors;
-5. ``train/{model,random-mqa}/``: the tiny LLaVAction trained on hard MQA, and the same recipe
-   trained on random-distractor MQA (does hard training data help?) (``verbnoun train``);
-   ``train/model/no-action-token/``: the action-token ablation at test time (the trained model
-   with its action token left out of the input; a model trained without it would double the
-   demo's training time);
-6. ``eval/{random,hard}-{name}/``: baselines, the specialist, both models and the ablation on
-   the random and the hard (specialist) benchmark (``eval``), option-likelihood scoring;
-7. ``summary.json``: the table of accuracies and the paper's pattern checked on it: hard
-   distractors are harder than random ones, and training on hard MQA helps (paired McNemar test
-   against the random-MQA model, and the margin over the prior baseline);
-8. ``report.html``: all runs compared, with every hard question and its frames (``report``).
+5. ``train/{model,random-mqa,random-mqa-null}/``: the base fine-tuned on hard MQA, on random
+   MQA, and on random MQA again with another training seed (data order, new heads' init): the
+   **null pair** (random-mqa, random-mqa-null) shows what training noise alone does to the
+   paired test (``verbnoun train``); ``train/model/no-action-token/``: the action-token ablation
+   at test time;
+6. ``eval/{bench}-{name}/``: baselines (random, prior, specialist), the arms and the ablation,
+   scored by the option letter's logit (primary); the **controls** on hard MQA: both main arms
+   with frames from another clip (``-other-clip``) and blank frames (``-blank``), a blind reader
+   (:func:`verbnoun.bench.audit.fit_blind_reader`) fitted on the hard arm's SFT MQA records
+   (``blind``) and on the random arm's (``blind-random-mqa``), and both main arms scored by
+   option likelihood (``-text``, secondary);
+7. ``summary.json``: the table of accuracies, the claims (findings) and their paired tests, and
+   the controls: the gain with other clips' and blank frames, the margin over the blind reader
+   and the null pair;
+8. ``report.html``: all runs compared, with every hard question and its frames (``report``);
 9. ``annotate/{specialist,model}/``: two held-out videos annotated whole (1 s windows every
-   0.5 s) by the specialist and by the trained model, scored against the truth: ethogram,
-   timeline, segments and frame accuracy / edit / F1@k in ``summary.json`` (``annotate``).
+   0.5 s) by the specialist and by the hard-trained model, scored against the truth.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions
 from verbnoun.bench.stats import summarize
 from verbnoun.errors import VerbnounError
-from verbnoun.fileio import atomic_write_bytes, write_json
+from verbnoun.fileio import atomic_write_bytes, read_jsonl, sha256_file, write_json
 
-BENCHMARKS = {"random": "random", "prior-hard": "prior-hard", "hard": "specialist"}
-# the trained models, by the distractors of their SFT MQA records: the same recipe otherwise
-MODELS = {"model": "specialist", "random-mqa": "random"}
-STAGES = ["kitchen", "specialist", "benchmarks", *(f"train {m}" for m in MODELS), "ablation",
+PRIOR_RULE = "prior-grid"  # hard distractors without any model, not answerable blind
+BENCHMARKS = {"random": "random", "grid": PRIOR_RULE, "hard": "specialist"}
+# the fine-tuned arms, by the distractors of their SFT MQA records: the same recipe otherwise
+ARMS = {"model": "specialist", "random-mqa": "random", "random-mqa-null": "random"}
+MAIN_ARMS = ("model", "random-mqa")
+NULL_SEED = 1000  # the null arm trains with seed + NULL_SEED (its data order, its heads' init)
+CONTROLS = ("other-clip", "blank")
+STAGES = ["kitchen", "specialist", "benchmarks", *(f"train {m}" for m in ARMS), "ablation",
           "evaluate", "annotate", "report"]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DemoRecipe:
-    """The demo's data and training recipe (``benchmarks/bench_demo_seeds.py`` checks it over
-    seeds). 4 frames of 32 px and batches of 16: more clips per second than 8 frames and
-    batches of 8 on a CPU."""
+    """The demo's data and fine-tuning recipe (``benchmarks/bench_demo_seeds.py`` checks it
+    over seeds). ``base``: ``kitchen`` (the shipped base), a checkpoint directory, or
+    ``scratch`` (a tiny model built from nothing, as before the base). ``tunable_parts``:
+    comma-separated parts that train (``vision_tower``, ``projector``, ``language_model``,
+    ``action_heads``; empty: every part), with ``vision_lr`` / ``projector_lr`` (0: ``lr``).
+    ``text_scoring``: also score the main arms on hard MQA by option likelihood."""
 
     videos: int = 40
     steps: int = 800
@@ -58,9 +73,28 @@ class DemoRecipe:
     frames: int = 4
     size: int = 32
     lr: float = 1e-3
+    vision_lr: float = 0.0
+    projector_lr: float = 0.0
+    tunable_parts: str = ""
     warmup: int = 100
     specialist_epochs: int = 30
     mqa_copies: int = 3  # each train segment with this many sets of distractors
+    base: str = "scratch"
+    text_scoring: bool = True
+
+
+def base_checkpoint(recipe: DemoRecipe) -> Path | None:
+    """The checkpoint both arms start from (``None``: a tiny model built from nothing)."""
+    if recipe.base == "scratch":
+        return None
+    if recipe.base == "kitchen":
+        from verbnoun.model.kitchen_base import kitchen_base_path
+
+        return Path(kitchen_base_path())
+    path = Path(recipe.base)
+    if not (path / "config.json").is_file():
+        raise VerbnounError(f"{path}: no checkpoint here (config.json missing)")
+    return path
 
 
 def run_demo(
@@ -74,18 +108,74 @@ def run_demo(
     """Run every demo stage into ``out`` (finished stages are reused); returns ``report.html``.
 
     ``recipe`` (default :class:`DemoRecipe`), with ``overrides`` of its fields (``videos=6``)."""
+    from verbnoun.progress import Stages
+
+    r = replace(recipe or DemoRecipe(), **overrides)
+    out = Path(out)
+    stages = Stages("demo", STAGES, enabled=progress)
+    kitchen, specialist, questions = prepare(out, seed, r, stages, progress)
+    annotations, video_root = kitchen / "annotations", kitchen / "videos"
+    checkpoints, mixtures = {}, {}
+    base = base_checkpoint(r)
+    for name, distractors in ARMS.items():
+        train_seed = seed + NULL_SEED if name.endswith("-null") else seed
+        with stages(f"train {name}", f"{distractors} distractors, seed {train_seed}, "
+                    f"{r.steps} steps"):  # fmt: skip
+            mixtures[name] = _sft(
+                out, annotations, specialist / "predictions_train.json", seed, distractors, r
+            )
+            checkpoints[name] = _train(
+                out / "train" / name, mixtures[name], video_root, r, base, train_seed, progress
+            )
+    with stages("ablation"):
+        checkpoints["no-action-token"] = without_action_token(
+            checkpoints["model"], out / "train" / "model" / "no-action-token"
+        )
+    plan = evaluation_plan(r)
+    with stages("evaluate", f"{len(plan)} runs"):
+        runs = _evaluate(out, questions, annotations, video_root, specialist, checkpoints,
+                         mixtures, plan, r, progress)  # fmt: skip
+    summary = summarize_demo(runs)
+    summary["recipe"] = {**asdict(r), "seed": seed, "base_checkpoint": str(base) if base else None}
+    with stages("annotate", "held-out videos, whole"):
+        summary["annotate"] = annotate_stage(
+            out, kitchen, specialist, checkpoints["model"], r, progress
+        )
+    write_json(out / "summary.json", summary)
+    if progress:
+        for line in summary_lines(summary):
+            print(line)
+
+    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.report import write_report
+
+    frames_of = make_frame_source(video_root, "chunks", r.frames, 96)
+    hard_first = sorted(runs, key=lambda run: not run.path.name.startswith("hard-"))
+    with stages("report"):
+        return write_report(
+            hard_first,
+            out / "report.html",
+            frames_of=frames_of,
+            frame_settings={"frames": r.frames, "size": 96, "layout": "chunks"},
+            title="verbnoun demo: synthetic kitchen",
+            claims=demo_claims(),
+            dataset=annotations,
+            progress=progress,
+        )
+
+
+def prepare(out: Path, seed: int, r: DemoRecipe, stages, progress: bool = False):
+    """The stages that do not depend on the fine-tuning recipe: the kitchen, the specialist and
+    the benchmarks (reused when done). Returns the kitchen and specialist folders and the
+    benchmarks' question files."""
     from verbnoun.data.layouts import make_layout
     from verbnoun.data.synth import render_kitchen
-    from verbnoun.progress import Stages
     from verbnoun.train.specialist import (
         SpecialistSettings,
         predict_specialist,
         train_specialist,
     )
 
-    r = replace(recipe or DemoRecipe(), **overrides)
-    out = Path(out)
-    stages = Stages("demo", STAGES, enabled=progress)
     kitchen = out / "kitchen"
     made = {"videos": r.videos, "seed": seed}
     marker = kitchen / "kitchen.json"
@@ -113,47 +203,7 @@ def run_demo(
         questions = _benchmarks(
             out, annotations, specialist / "predictions_validation.json", seed, r.frames
         )
-    checkpoints = {}
-    for name, distractors in MODELS.items():
-        with stages(f"train {name}", f"{distractors} distractors, {r.steps} steps"):
-            mixture = _sft(
-                out, annotations, specialist / "predictions_train.json", seed, distractors, r
-            )
-            checkpoints[name] = _train(out / "train" / name, mixture, video_root, r, seed, progress)
-    with stages("ablation"):
-        checkpoints["no-action-token"] = without_action_token(
-            checkpoints["model"], out / "train" / "model" / "no-action-token"
-        )
-    with stages("evaluate", "12 runs"):
-        runs = _evaluate(
-            out, questions, annotations, video_root, specialist, checkpoints, r, progress
-        )
-    summary = summarize_demo(runs)
-    with stages("annotate", "held-out videos, whole"):
-        summary["annotate"] = annotate_stage(
-            out, kitchen, specialist, checkpoints["model"], r, progress
-        )
-    write_json(out / "summary.json", summary)
-    if progress:
-        for line in summary_lines(summary):
-            print(line)
-
-    from verbnoun.evaluate.frames import make_frame_source
-    from verbnoun.evaluate.report import write_report
-
-    frames_of = make_frame_source(video_root, "chunks", r.frames, 96)
-    hard_first = sorted(runs, key=lambda run: not run.path.name.startswith("hard-"))
-    with stages("report"):
-        return write_report(
-            hard_first,
-            out / "report.html",
-            frames_of=frames_of,
-            frame_settings={"frames": r.frames, "size": 96, "layout": "chunks"},
-            title="verbnoun demo: synthetic kitchen",
-            claims=demo_claims(),
-            dataset=annotations,
-            progress=progress,
-        )
+    return kitchen, specialist, questions
 
 
 def _benchmarks(
@@ -201,6 +251,11 @@ def _sft(
     from verbnoun.train.sft import SftSettings, build_sft
 
     sft = out / "sft"
+    mixture = sft / (
+        "mixture.yaml" if distractors == "specialist" else f"mixture-{distractors}.yaml"
+    )
+    if mixture.is_file():
+        return mixture
     datasets = []
     for copy in range(recipe.mqa_copies):
         name = f"mqa-{copy}" if distractors == "specialist" else f"mqa-{distractors}-{copy}"
@@ -211,31 +266,71 @@ def _sft(
     if not (sft / "narration" / "narration.jsonl").is_file():
         build_sft(annotations, sft / "narration", SftSettings(seed=seed, tasks=("narration",)))
     datasets.append({"json_path": "narration/narration.jsonl", "sampling_strategy": "all"})
-    mixture = sft / (
-        "mixture.yaml" if distractors == "specialist" else f"mixture-{distractors}.yaml"
-    )
     atomic_write_bytes(mixture, yaml.safe_dump({"datasets": datasets}).encode("utf-8"))
     return mixture
 
 
+def mqa_records(mixture: Path) -> tuple[list[dict], list[Path]]:
+    """The MQA records of a demo mixture (its ``mqa*.jsonl`` files) and those files."""
+    import yaml
+
+    datasets = yaml.safe_load(mixture.read_text(encoding="utf-8"))["datasets"]
+    files = [mixture.parent / d["json_path"] for d in datasets if "mqa" in d["json_path"]]
+    records = [record for path in files for _, record in read_jsonl(path, expect=dict)]
+    return records, files
+
+
+def _action_types(mixture: Path) -> list[int]:
+    """Sizes of the verb / noun / action heads for the kitchen's records (largest id + 1)."""
+    from verbnoun.train.data import class_ids, load_records
+
+    ids = [class_ids(r) for r in load_records(mixture, 0)]
+    return [max(max(row[k] for row in ids), 0) + 1 for k in range(3)]
+
+
 def _train(
-    run_dir: Path, mixture: Path, videos: Path, recipe: DemoRecipe, seed: int, progress: bool
+    run_dir: Path,
+    mixture: Path,
+    videos: Path,
+    recipe: DemoRecipe,
+    base: Path | None,
+    seed: int,
+    progress: bool,
 ) -> Path:
-    """Train the tiny LLaVAction on ``mixture`` (reused when its last checkpoint exists)."""
+    """Fine-tune ``base`` (or a tiny model built here) on ``mixture`` (reused when its last
+    checkpoint exists). ``seed`` sets the data order, the frame jitter and the init of new
+    parameters (the base's action heads)."""
+    import torch
+
     from verbnoun.train.config import config_from_dict
     from verbnoun.train.trainer import train
 
     checkpoint = run_dir / "checkpoints" / f"step-{recipe.steps:06d}"
-    if not checkpoint.is_dir():
-        config = config_from_dict({
-            "run_dir": str(run_dir), "seed": seed, "steps": recipe.steps,
-            "batch_size": recipe.batch, "threads": 1, "progress": progress, "log_every": 50,
-            "save_every": 0, "model": {"tiny": True, "action_tokens": 1},
-            "data": {"mixture": str(mixture), "videos": str(videos), "frames": recipe.frames,
-                     "size": recipe.size, "workers": 2},
-            "optim": {"lr": recipe.lr, "warmup_steps": recipe.warmup, "min_lr_ratio": 0.1},
-        })  # fmt: skip
-        train(config)
+    if checkpoint.is_dir():
+        return checkpoint
+    if base is None:
+        model: dict = {"tiny": True, "action_tokens": 1}
+    else:
+        model = {"checkpoint": str(base), "action_tokens": 1}
+        if json.loads((base / "config.json").read_text()).get("action_types") is None:
+            model["action_types"] = _action_types(mixture)
+    if recipe.tunable_parts:
+        model["tunable_parts"] = recipe.tunable_parts.split(",")
+    optim = {"lr": recipe.lr, "warmup_steps": recipe.warmup, "min_lr_ratio": 0.1}
+    if recipe.vision_lr:
+        optim["vision_lr"] = recipe.vision_lr
+    if recipe.projector_lr:
+        optim["projector_lr"] = recipe.projector_lr
+    config = config_from_dict({
+        "run_dir": str(run_dir), "seed": seed, "steps": recipe.steps,
+        "batch_size": recipe.batch, "threads": 1, "progress": progress, "log_every": 50,
+        "save_every": 0, "model": model,
+        "data": {"mixture": str(mixture), "videos": str(videos), "frames": recipe.frames,
+                 "size": recipe.size, "workers": 2},
+        "optim": optim,
+    })  # fmt: skip
+    torch.manual_seed(seed)  # new parameters added to a base are drawn from this
+    train(config)
     return checkpoint
 
 
@@ -270,13 +365,78 @@ def without_action_token(checkpoint: Path, out: Path) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """One evaluation of the demo: ``{bench}-{name}`` under ``eval/``. ``answerer``: a baseline
+    (``random``, ``prior``, ``specialist``), ``blind:ARM`` (the blind reader fitted on that
+    arm's SFT MQA records) or a trained checkpoint (an arm, ``no-action-token``); ``mode``:
+    the local model's scoring; ``control``: the frames control."""
+
+    bench: str
+    name: str
+    answerer: str
+    mode: str = "letters"
+    control: str = "none"
+
+    @property
+    def label(self) -> str:
+        return f"{self.bench}-{self.name}"
+
+
+def evaluation_plan(recipe: DemoRecipe) -> list[PlannedRun]:
+    """Every evaluation of a demo run, in order."""
+    plan = [
+        PlannedRun(bench, b, b) for bench in BENCHMARKS for b in ("random", "prior", "specialist")
+    ]
+    for bench in ("random", "hard"):
+        plan += [PlannedRun(bench, arm, arm) for arm in (*ARMS, "no-action-token")]
+    plan += [PlannedRun("grid", arm, arm) for arm in MAIN_ARMS]
+    plan += [PlannedRun("hard", "blind", "blind:model"),
+             PlannedRun("hard", "blind-random-mqa", "blind:random-mqa")]  # fmt: skip
+    plan += [
+        PlannedRun("hard", f"{arm}-{control}", arm, control=control)
+        for arm in MAIN_ARMS
+        for control in CONTROLS
+    ]
+    if recipe.text_scoring:
+        plan += [PlannedRun("hard", f"{arm}-text", arm, mode="text") for arm in MAIN_ARMS]
+    return plan
+
+
+class BlindReaderAdapter:
+    """Answers without frames: the blind reader of :mod:`verbnoun.bench.audit`, fitted on SFT
+    MQA records (the files are named in the run's config)."""
+
+    name = "blind"
+    needs_frames = False
+
+    def __init__(self, files: list[Path]) -> None:
+        from verbnoun.bench.audit import fit_blind_reader
+
+        records = [record for path in files for _, record in read_jsonl(path, expect=dict)]
+        self.reader = fit_blind_reader(records)
+        self.files = files
+
+    def settings(self) -> dict:
+        return {
+            "reader": self.reader.model_name,
+            "fitted_on": [{"file": str(p.resolve()), "sha256": sha256_file(p)} for p in self.files],
+        }
+
+    def answer(self, requests):
+        from verbnoun.bench.prompts import letter
+        from verbnoun.evaluate.adapters import Reply
+
+        return [Reply(letter(c)) for c in self.reader.choices([r.question for r in requests])]
+
+
 def _evaluate(
-    out, questions, annotations, videos, specialist, checkpoints, recipe, progress
+    out, questions, annotations, videos, specialist, checkpoints, mixtures, plan, recipe, progress
 ) -> list:
     from verbnoun.bench.predictions import load_predictions
     from verbnoun.data.annotations import EK100Annotations
     from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter, SpecialistAdapter
-    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.frames import CachedFrames, make_frame_source
     from verbnoun.evaluate.local_adapter import LlavactionAdapter
     from verbnoun.evaluate.runner import EvalSettings, run_evaluation
     from verbnoun.evaluate.score import load_run
@@ -286,37 +446,100 @@ def _evaluate(
     frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
     predictions = load_predictions(specialist / "predictions_validation.json")
     by_id = {s.narration_id: predictions.ranked(s) for s in folder.segments("validation")}
-    adapters = {
-        "random": RandomAdapter(0),
-        "prior": PriorAdapter(frequency, "kitchen:train"),
-        "specialist": SpecialistAdapter(by_id, "predictions_validation.json"),
-        **{
-            name: LlavactionAdapter(path, mode="text", device="cpu")
-            for name, path in checkpoints.items()
-        },
-    }
-    source = make_frame_source(videos, "chunks", recipe.frames, recipe.size)
+    adapters: dict = {}
+
+    def adapter_of(run: PlannedRun):
+        key = (run.answerer, run.mode)
+        if key not in adapters:
+            if run.answerer == "random":
+                adapters[key] = RandomAdapter(0)
+            elif run.answerer == "prior":
+                adapters[key] = PriorAdapter(frequency, "kitchen:train")
+            elif run.answerer == "specialist":
+                adapters[key] = SpecialistAdapter(by_id, "predictions_validation.json")
+            elif run.answerer.startswith("blind:"):
+                arm = run.answerer.removeprefix("blind:")
+                adapters[key] = BlindReaderAdapter(mqa_records(mixtures[arm])[1])
+            else:
+                adapters[key] = LlavactionAdapter(
+                    checkpoints[run.answerer], mode=run.mode, device="cpu"
+                )
+        return adapters[key]
+
+    # every run shows the same segments: each clip decoded once
+    source = CachedFrames(make_frame_source(videos, "chunks", recipe.frames, recipe.size))
     runs = []
-    for bench in ("random", "hard"):
-        for name, adapter in adapters.items():
-            run = out / "eval" / f"{bench}-{name}"
-            run_evaluation(
-                questions[bench], adapter, run,
-                EvalSettings(frames=recipe.frames, size=recipe.size),
-                frame_source=source, progress=progress, annotations=annotations,
-            )  # fmt: skip
-            runs.append(load_run(run, annotations=annotations))
+    for planned in plan:
+        folder_out = out / "eval" / planned.label
+        settings = EvalSettings(frames=recipe.frames, size=recipe.size,
+                                frames_control=planned.control)  # fmt: skip
+        # a finished run is resumed (nothing to ask), and refused if its settings changed
+        run_evaluation(
+            questions[planned.bench], adapter_of(planned), folder_out, settings,
+            frame_source=source, progress=progress, annotations=annotations,
+        )  # fmt: skip
+        runs.append(load_run(folder_out, annotations=annotations))
     return runs
 
 
 def demo_claims() -> list:
-    """The paper's pattern as claims on the demo's run labels (``{benchmark}-{model}``)."""
+    """The demo's claims on its run labels (``{benchmark}-{model}``): the paper's claim first,
+    then its controls (the claims marked "a control" are expected not to hold)."""
     from verbnoun.evaluate.findings import Claim
 
     claims = [
         Claim(
             "training on hard MQA beats training on random MQA, on hard MQA",
             "hard-model",
+            "hard-random-mqa",
+        ),
+        Claim(
+            "training on hard MQA beats training on random MQA, on hard MQA, scored by option "
+            "likelihood",
+            "hard-model-text",
+            "hard-random-mqa-text",
+        ),
+    ]
+    for control, shown in (("other-clip", "frames from another clip"), ("blank", "blank frames")):
+        claims.append(
+            Claim(
+                f"a control: training on hard MQA beats training on random MQA with {shown} "
+                "(expected not to hold: the gain must come from seeing)",
+                f"hard-model-{control}",
+                f"hard-random-mqa-{control}",
+            )
+        )
+        for arm, text in (("model", "hard-MQA"), ("random-mqa", "random-MQA")):
+            claims.append(
+                Claim(
+                    f"the {text} model does better seeing its clip than with {shown}, on hard MQA",
+                    f"hard-{arm}",
+                    f"hard-{arm}-{control}",
+                )
+            )
+    claims += [
+        Claim(
+            "the hard-MQA model beats the blind reader fitted on its own training records, on "
+            "hard MQA",
+            "hard-model",
+            "hard-blind",
+        ),
+        Claim(
+            "the random-MQA model beats the blind reader fitted on the hard-MQA training "
+            "records, on hard MQA",
+            "hard-random-mqa",
+            "hard-blind",
+        ),
+        Claim(
+            "a control: the null pair differs, random-MQA beating its twin trained with another "
+            "seed, on hard MQA (expected not to hold: training noise)",
+            "hard-random-mqa",
+            "hard-random-mqa-null",
+        ),
+        Claim(
+            "a control: the null pair differs, the twin trained with another seed beating "
+            "random-MQA, on hard MQA (expected not to hold: training noise)",
+            "hard-random-mqa-null",
             "hard-random-mqa",
         ),
         Claim(
@@ -339,59 +562,132 @@ def demo_claims() -> list:
     return claims
 
 
+def _pair(by_name: dict, better: str, worse: str) -> dict | None:
+    """Accuracies of two runs on their shared questions, the difference and the exact McNemar
+    test (``None`` when a run is missing)."""
+    from verbnoun.evaluate.findings import paired
+
+    if better not in by_name or worse not in by_name:
+        return None
+    test = paired(by_name[better], by_name[worse])
+    return {
+        "questions": test["questions"],
+        better: round(test["accuracy_a"], 4),
+        worse: round(test["accuracy_b"], 4),
+        "difference": round(test["effect"], 4),
+        "mcnemar": {k: test[k] for k in ("a_only", "b_only", "p_value")},
+    }
+
+
 def summarize_demo(runs: list) -> dict:
-    """The demo's table (accuracy per benchmark and model) and the paper's pattern checked on it.
+    """The demo's table (accuracy per benchmark and model), its claims and its controls.
 
     ``hard_is_harder``: per model, random-benchmark minus hard-benchmark accuracy.
-    ``hard_training``: on the hard benchmark, the model trained on hard MQA against the same
-    model trained on random-distractor MQA (difference, exact paired McNemar test) and against
-    the prior baseline."""
-    from verbnoun.evaluate.metrics import mcnemar_exact
+    ``hard_training``: on the hard benchmark, the arm trained on hard MQA against the arm
+    trained on random MQA, by letters (difference, exact paired McNemar test; ``text``: the
+    same by option likelihood) and the margin over the prior baseline.
+    ``controls``: the same pair with frames from another clip and with blank frames (the gain
+    should vanish), each arm against itself under each control (what seeing is worth), the
+    blind reader fitted on each arm's SFT MQA records and both arms' margins over it, and the
+    null pair (two random-MQA arms of different training seeds; ``differs``: p < 0.05)."""
+    from verbnoun.evaluate.findings import ALPHA, check_claims
 
     by_name = {run.path.name: run for run in runs}
     table: dict[str, dict[str, float]] = {}
     for name, run in by_name.items():
         bench, _, model = name.partition("-")
         table.setdefault(model, {})[bench] = run.metrics["overall"]["accuracy"]
-    from verbnoun.evaluate.findings import check_claims
-
     summary: dict = {"accuracy": table, "findings": check_claims(demo_claims(), runs)}
     summary["hard_is_harder"] = {
         model: round(accs["random"] - accs["hard"], 4)
         for model, accs in table.items()
         if "random" in accs and "hard" in accs
     }
-    hard, rand = by_name.get("hard-model"), by_name.get("hard-random-mqa")
-    if hard is not None and rand is not None:
-        ids = [q.id for q in hard.questions]
-        test = mcnemar_exact(
-            [bool(hard.predictions[i]["correct"]) for i in ids],
-            [bool(rand.predictions[i]["correct"]) for i in ids],
-        )
+    main = _pair(by_name, "hard-model", "hard-random-mqa")
+    if main is not None:
         summary["hard_training"] = {
-            "questions": len(ids),
+            "scoring": "letters",
+            "questions": main["questions"],
             "hard_mqa_model": table["model"]["hard"],
             "random_mqa_model": table["random-mqa"]["hard"],
             "gain": round(table["model"]["hard"] - table["random-mqa"]["hard"], 4),
-            "mcnemar": test,
-            "over_prior_baseline": round(table["model"]["hard"] - table["prior"]["hard"], 4),
+            "mcnemar": main["mcnemar"],
         }
+        if "hard" in table.get("prior", {}):
+            summary["hard_training"]["over_prior_baseline"] = round(
+                table["model"]["hard"] - table["prior"]["hard"], 4
+            )
+        text = _pair(by_name, "hard-model-text", "hard-random-mqa-text")
+        if text is not None:
+            summary["hard_training"]["text"] = text
+    controls: dict = {}
+    for control in CONTROLS:
+        pairs = {
+            "gain": _pair(by_name, f"hard-model-{control}", f"hard-random-mqa-{control}"),
+            **{f"{arm}_seeing": _pair(by_name, f"hard-{arm}", f"hard-{arm}-{control}")
+               for arm in MAIN_ARMS},
+        }  # fmt: skip
+        if any(pairs.values()):
+            controls[control] = pairs
+    blind = {
+        f"{arm}_over_{reader}": _pair(by_name, f"hard-{arm}", f"hard-{reader}")
+        for arm in ARMS
+        for reader in ("blind", "blind-random-mqa")
+    }
+    if any(blind.values()):
+        controls["blind_reader"] = {
+            "fitted_on_hard_records": table.get("blind", {}).get("hard"),
+            "fitted_on_random_records": table.get("blind-random-mqa", {}).get("hard"),
+            **{k: v for k, v in blind.items() if v is not None},
+        }
+    null = _pair(by_name, "hard-random-mqa", "hard-random-mqa-null")
+    if null is not None:
+        null_random = _pair(by_name, "random-random-mqa", "random-random-mqa-null")
+        controls["null_pair"] = {
+            "hard": {**null, "differs": null["mcnemar"]["p_value"] < ALPHA},
+            "random": null_random,
+        }
+    summary["controls"] = controls
     return summary
 
 
 def summary_lines(summary: dict) -> list[str]:
     """The summary as a few printable lines (accuracy in %, per model: random / hard MQA)."""
-    lines = ["accuracy (random MQA / hard MQA):"]
+    lines = ["accuracy (random MQA / prior-rule MQA / hard MQA):"]
     for model, accs in summary["accuracy"].items():
-        cells = " / ".join(f"{100 * accs[b]:.1f}%" for b in ("random", "hard") if b in accs)
-        lines.append(f"  {model:<16} {cells}")
+        cells = " / ".join(
+            f"{100 * accs[b]:.1f}%" if b in accs else "-" for b in ("random", "grid", "hard")
+        )
+        lines.append(f"  {model:<24} {cells}")
     gain = summary.get("hard_training")
     if gain:
+        over = gain.get("over_prior_baseline")
         lines.append(
             f"training on hard MQA: {100 * gain['hard_mqa_model']:.1f}% on hard MQA vs "
             f"{100 * gain['random_mqa_model']:.1f}% trained on random MQA "
-            f"(McNemar p={gain['mcnemar']['p_value']:.2g}), "
-            f"{100 * gain['over_prior_baseline']:+.1f} points over the prior baseline"
+            f"(letters, McNemar p={gain['mcnemar']['p_value']:.2g})"
+            + (f", {100 * over:+.1f} points over the prior baseline" if over is not None else "")
+        )
+    controls = summary.get("controls", {})
+    for control in CONTROLS:
+        pair = (controls.get(control) or {}).get("gain")
+        if pair:
+            lines.append(
+                f"  with {control} frames: gain {100 * pair['difference']:+.1f} points "
+                f"(p={pair['mcnemar']['p_value']:.2g})"
+            )
+    blind = controls.get("blind_reader")
+    if blind and blind.get("fitted_on_hard_records") is not None:
+        lines.append(
+            f"  blind reader (fitted on the hard records) on hard MQA: "
+            f"{100 * blind['fitted_on_hard_records']:.1f}%"
+        )
+    null = controls.get("null_pair")
+    if null:
+        hard = null["hard"]
+        lines.append(
+            f"  null pair (random MQA, another seed) on hard MQA: "
+            f"{100 * hard['difference']:+.1f} points (p={hard['mcnemar']['p_value']:.2g})"
         )
     return lines
 

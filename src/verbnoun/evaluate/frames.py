@@ -73,6 +73,22 @@ def make_frame_source(
     return VideoFrames(videos, layout, frames, size)
 
 
+class CachedFrames:
+    """A frame source that decodes each clip once (kept in memory, by video, start and stop):
+    for several runs over the same segments, as the demo's."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self._frames: dict[tuple, object] = {}
+
+    def __call__(self, question: Question):
+        key = (question.video_id, question.start, question.stop)
+        frames = self._frames.get(key)
+        if frames is None:
+            frames = self._frames[key] = self.source(question)
+        return frames
+
+
 def other_clip_donors(questions: Sequence[Question]) -> dict[str, Question]:
     """Question id -> the question whose clip it is shown instead of its own: a derangement
     that depends only on the question file. Questions are sorted by action (then by a hash of
