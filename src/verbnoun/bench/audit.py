@@ -6,12 +6,17 @@ optionally, training material for the rules that learn: question files or SFT MQ
 (``sft build``'s JSONL, whose prompt holds the options and whose answer holds the letter), and/or
 action counts of a data set's train split. Without training material every learning rule is
 **cross-fitted** on the audited questions themselves: two folds by video, each fold answered by
-rules fitted on the other, so no question ever informs its own answer.
+rules fitted on the other, so no answer ever informs its own question's choice. Frequencies are
+then counted over the options of all the audited questions (no answer needed), each question's
+own options left out: answers of the other fold would make every answer look rarer than it is,
+since its own fold's occurrences are missing from them (a benchmark balanced on its own split's
+frequencies, like ``prior-grid``, would look answerable for that reason alone).
 
 Out: one result per rule, each with its accuracy, its 95% bootstrap interval (the one of
 :func:`verbnoun.evaluate.metrics.accuracy_summary`) and chance (the mean of 1/options):
 
-* ``prior``: the option whose action is the most frequent answer of the training material;
+* ``prior``: the option whose action is the most frequent answer of the training material (when
+  cross-fitted: the most frequent option of the other questions);
 * ``overlap``: the option sharing the most verbs and nouns with the other options (by action id;
   options whose action is unknown, in SFT records, by shared words);
 * ``letter``: the letter most often correct in training;
@@ -49,7 +54,7 @@ from verbnoun.errors import VerbnounError
 
 RULES = ("prior", "overlap", "letter", "length", "reader")
 DESCRIPTIONS = {
-    "prior": "most frequent answer in training",
+    "prior": "most frequent action in training",
     "overlap": "shares most verbs and nouns with the others",
     "letter": "letter most often right in training",
     "length": "longest or shortest, as training favours",
@@ -206,26 +211,35 @@ class Frequencies:
     """How often each action, verb, noun and option text is the answer in training.
 
     ``actions`` (action id -> count, e.g. a data set's train split) replaces the answers' action
-    counts when given. Options of SFT records whose action is unknown take the action most often
-    answered with the same text."""
+    counts when given. ``options=True`` counts every option instead of the answers: a table a
+    reader may build from the questions it is asked without any answer (cross-fitting uses it,
+    see :func:`audit_questions`). Options of SFT records whose action is unknown take the action
+    most often seen with the same text."""
 
-    def __init__(self, items: Sequence[BlindItem], actions: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        items: Sequence[BlindItem],
+        actions: Mapping[str, int] | None = None,
+        *,
+        options: bool = False,
+    ) -> None:
         self.text: Counter = Counter()
+        self.options = options
         text_actions: dict[str, Counter] = {}
-        answered: Counter = Counter()
+        counted: Counter = Counter()
         for item in items:
-            if item.answer < 0:
+            if item.answer < 0 and not options:
                 continue
-            text, action = item.texts[item.answer], item.actions[item.answer]
-            self.text[text] += 1
-            if action is not None:
-                answered[action] += 1
+            for text, action in self._counted(item, item.actions):
+                self.text[text] += 1
+                if action is not None:
+                    counted[action] += 1
             for t, a in zip(item.texts, item.actions, strict=True):
                 if a is not None:
                     text_actions.setdefault(t, Counter())[a] += 1
         self.text_action = {t: c.most_common(1)[0][0] for t, c in text_actions.items()}
-        self.source = "answers" if actions is None else "given"
-        self.action: Counter = Counter(actions) if actions is not None else answered
+        self.source = "given" if actions is not None else "options" if options else "answers"
+        self.action: Counter = Counter(actions) if actions is not None else counted
         self.verb: Counter = Counter()
         self.noun: Counter = Counter()
         for action, count in self.action.items():
@@ -233,6 +247,25 @@ class Frequencies:
             if verb is not None:
                 self.verb[verb] += count
                 self.noun[noun] += count
+
+    def _counted(self, item: BlindItem, actions: Sequence[str | None]):
+        """The (text, action) pairs of ``item`` this table counts."""
+        if self.options:
+            return list(zip(item.texts, actions, strict=True))
+        return [(item.texts[item.answer], actions[item.answer])] if item.answer >= 0 else []
+
+    def own(self, item: BlindItem, actions: Sequence[str | None]) -> dict[str, Counter]:
+        """What ``item`` itself added to each table (to leave it out of its own features)."""
+        own = {"text": Counter(), "action": Counter(), "verb": Counter(), "noun": Counter()}
+        for text, action in self._counted(item, actions):
+            own["text"][text] += 1
+            if action is not None and self.source != "given":
+                own["action"][action] += 1
+                verb, noun = _verb_noun(action)
+                if verb is not None:
+                    own["verb"][verb] += 1
+                    own["noun"][noun] += 1
+        return own
 
     def actions_of(self, item: BlindItem) -> list[str | None]:
         return [a if a is not None else self.text_action.get(t)
@@ -274,21 +307,20 @@ def _shares(item: BlindItem, actions: Sequence[str | None]) -> list[tuple[int, i
 def _raw_rows(item: BlindItem, freq: Frequencies, own: bool = False) -> list[list[float]]:
     """The :data:`DENSE` features of each option of one item, not yet centred.
 
-    ``own``: the item is one of the training answers ``freq`` counted; its own answer is taken
-    out of the counts (leave one out), or the fit would learn that an answer is never unseen."""
+    ``own``: ``freq`` counted this item; what it added is left out (leave one out), or the fit
+    would learn, say, that an answer is never unseen."""
     actions = freq.actions_of(item)
     shares = _shares(item, actions)
-    mine = item.answer >= 0 and own
-    own_text = item.texts[item.answer] if mine else None
-    own_action = actions[item.answer] if mine and freq.source == "answers" else None
-    own_verb, own_noun = _verb_noun(own_action)
+    mine = freq.own(item, actions) if own else None
 
-    def count(table: Counter, key: str | None, own_key: str | None) -> float:
+    def count(kind: str, key: str | None) -> float:
         if key is None:
             return 0.0
-        return math.log1p(max(0, table.get(key, 0) - (key == own_key)))
+        table = getattr(freq, kind)
+        taken = mine[kind].get(key, 0) if mine is not None else 0
+        return math.log1p(max(0, table.get(key, 0) - taken))
 
-    log_action = [count(freq.action, a, own_action) for a in actions]
+    log_action = [count("action", a) for a in actions]
     chars = [float(len(t)) for t in item.texts]
     freq_rank, length_rank = _ranks(log_action), _ranks(chars)
     rows = []
@@ -297,9 +329,8 @@ def _raw_rows(item: BlindItem, freq: Frequencies, own: bool = False) -> list[lis
         vm, nm, wm, ws = shares[i]
         rows.append([
             vm, nm, vm + nm, wm, ws, float(actions[i] is not None), log_action[i],
-            count(freq.verb, verb, own_verb), count(freq.noun, noun, own_noun),
-            count(freq.text, text, own_text), freq_rank[i], chars[i],
-            float(_word_count(text)), length_rank[i],
+            count("verb", verb), count("noun", noun), count("text", text), freq_rank[i],
+            chars[i], float(_word_count(text)), length_rank[i],
         ])  # fmt: skip
     return rows
 
@@ -331,15 +362,18 @@ class BlindReader:
 
     model_name = "logistic regression (scikit-learn) on option-level text features"
 
-    def __init__(self, freq: Frequencies, vectorizer, scaler, model, trained_on: int) -> None:
+    def __init__(
+        self, freq: Frequencies, vectorizer, scaler, model, trained_on: int, counts_asked: bool
+    ) -> None:
         self.freq, self.vectorizer, self.scaler, self.model = freq, vectorizer, scaler, model
         self.trained_on = trained_on
+        self.counts_asked = counts_asked  # its table counted the questions it is asked
 
     def _matrix(self, items: Sequence[BlindItem]):
         from scipy import sparse
 
         texts = [t for item in items for t in item.texts]
-        scaled = self.scaler.transform(option_features(items, self.freq))
+        scaled = self.scaler.transform(option_features(items, self.freq, self.counts_asked))
         return sparse.hstack([sparse.csr_matrix(scaled), self.vectorizer.transform(texts)]).tocsr()
 
     def scores_of(self, items: Sequence[BlindItem]) -> list[list[float]]:
@@ -374,12 +408,17 @@ class BlindReader:
 
 
 def fit_blind_reader(
-    train: Iterable, *, frequencies: Mapping[str, int] | None = None, c: float = 0.1
+    train: Iterable,
+    *,
+    frequencies: Mapping[str, int] | None = None,
+    c: float = 0.1,
+    table: Frequencies | None = None,
 ) -> BlindReader:
     """Fit the blind reader on training questions, SFT records (MQA ones are used) or both.
 
     ``frequencies``: action id -> count (a data set's train split) for the frequency features;
-    by default the training answers' own counts."""
+    by default the training answers' own counts. ``table``: a frequency table that also counted
+    the questions the reader will be asked (cross-fitting's option counts)."""
     import numpy as np
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
@@ -391,7 +430,7 @@ def fit_blind_reader(
         raise VerbnounError(
             f"the blind reader needs at least {MIN_TRAIN} training questions, got {len(items)}"
         )
-    freq = Frequencies(items, frequencies)
+    freq = table if table is not None else Frequencies(items, frequencies)
     dense = option_features(items, freq, own=True)
     texts = [t for item in items for t in item.texts]
     labels = np.asarray([i == item.answer for item in items for i in range(len(item.texts))])
@@ -405,7 +444,7 @@ def fit_blind_reader(
     matrix = sparse.hstack([sparse.csr_matrix(scaler.transform(dense)), words]).tocsr()
     model = LogisticRegression(C=c, max_iter=1000, tol=1e-3)
     model.fit(matrix, labels)
-    return BlindReader(freq, vectorizer, scaler, model, len(items))
+    return BlindReader(freq, vectorizer, scaler, model, len(items), table is not None)
 
 
 # ----------------------------------------------------------------------------- simple rules
@@ -425,9 +464,14 @@ def _argmax(values: Sequence[float], item: BlindItem, rule: str) -> int:
 class SimpleRules:
     """The rules that need only counts from training: prior, overlap, letter, length."""
 
-    def __init__(self, train: Sequence[BlindItem], frequencies: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        train: Sequence[BlindItem],
+        frequencies: Mapping[str, int] | None = None,
+        table: Frequencies | None = None,
+    ) -> None:
         train = [i for i in train if i.answer >= 0]
-        self.freq = Frequencies(train, frequencies)
+        self.freq = table if table is not None else Frequencies(train, frequencies)
         self.letters = Counter(i.answer for i in train)
         longest = sum(self.choose_length(i, +1) == i.answer for i in train)
         shortest = sum(self.choose_length(i, -1) == i.answer for i in train)
@@ -437,7 +481,7 @@ class SimpleRules:
         return _argmax([sign * len(t) for t in item.texts], item, "length")
 
     def choose(self, rule: str, item: BlindItem) -> int:
-        if rule == "prior":
+        if rule == "prior":  # counts of the table (an option count the same for all options)
             actions = self.freq.actions_of(item)
             counts = [self.freq.action.get(a, 0) if a is not None else 0 for a in actions]
             return _argmax(counts, item, rule)
@@ -457,19 +501,24 @@ class SimpleRules:
 # ----------------------------------------------------------------------------- the audit
 
 
-def _fold(item: BlindItem, folds: int) -> int:
-    key = item.group or item.id
+def fold_of(key: str, folds: int = FOLDS) -> int:
+    """The cross-fitting fold of a video (or question) id: a stable hash, the same in every run."""
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % folds
 
 
 def _choices(
-    test: Sequence[BlindItem], train: Sequence[BlindItem], frequencies, rules: Sequence[str]
+    test: Sequence[BlindItem],
+    train: Sequence[BlindItem],
+    frequencies,
+    rules: Sequence[str],
+    table: Frequencies | None = None,
 ) -> dict[str, list[int]]:
-    simple = SimpleRules(train, frequencies)
+    simple = SimpleRules(train, frequencies, table)
     result = {rule: [simple.choose(rule, item) for item in test] for rule in rules
               if rule != "reader"}  # fmt: skip
     if "reader" in rules:
-        result["reader"] = fit_blind_reader(train, frequencies=frequencies).choices(test)
+        reader = fit_blind_reader(train, frequencies=frequencies, table=table)
+        result["reader"] = reader.choices(test)
     return result
 
 
@@ -508,10 +557,14 @@ def audit_questions(
         chosen = _choices(items, train_items, frequencies, rules)
         train_info = {"mode": "on the training material", "questions": usable}
     else:
-        folds = [_fold(i, FOLDS) for i in items]
+        folds = [fold_of(i.group or i.id) for i in items]
         if len(set(folds)) < FOLDS:  # one video: fold by question instead
-            folds = [int(hashlib.sha256(i.id.encode()).hexdigest(), 16) % FOLDS for i in items]
+            folds = [fold_of(i.id) for i in items]
         chosen = {rule: [0] * len(items) for rule in rules}
+        # counts from the options of all the questions (no answer needed), each question's own
+        # options left out of its features: counts from the other fold's answers would make
+        # an answer look rarer than it is (its own fold's occurrences are missing)
+        table = Frequencies(items, frequencies, options=True)
         for fold in range(FOLDS):
             test = [i for i, f in enumerate(folds) if f == fold]
             fit = [items[i] for i, f in enumerate(folds) if f != fold]
@@ -520,7 +573,7 @@ def audit_questions(
                     f"too few questions ({len(items)}) to cross-fit the blind rules; "
                     "give training material (--train)"
                 )
-            part = _choices([items[i] for i in test], fit, frequencies, rules)
+            part = _choices([items[i] for i in test], fit, frequencies, rules, table)
             for rule, picks in part.items():
                 for index, pick in zip(test, picks, strict=True):
                     chosen[rule][index] = pick
@@ -540,6 +593,8 @@ def audit_questions(
         }
     best = max(rules, key=lambda r: results[r]["accuracy"])
     source = "given action counts" if frequencies is not None else "training answers"
+    if frequencies is None and train is None:
+        source = "the options of the other audited questions"
     best_result = {k: results[best][k] for k in ("accuracy", "ci95", "gain")}
     return {
         "questions": len(items),
@@ -553,12 +608,21 @@ def audit_questions(
 
 def answerable_without_looking(name: str, questions: Sequence[Question]) -> dict | None:
     """The report's finding for one benchmark: its best blind rule (cross-fitted on its own
-    questions) against chance; ``None`` when it has too few questions to cross-fit."""
+    questions) against chance; ``None`` when it has too few questions to cross-fit.
+
+    ``answerable``: the best rule beats chance by a one-sided exact binomial test at 0.05,
+    Bonferroni-corrected for picking the best of the rules (``p_value`` is corrected)."""
+    from scipy.stats import binomtest
+
     try:
         audit = audit_questions(questions)
     except VerbnounError:
         return None
     best = audit["best"]
+    result = audit["rules"][best["rule"]]
+    chance = min(max(audit["chance"], 1e-12), 1.0)
+    tail = binomtest(result["correct"], result["n"], chance, alternative="greater").pvalue
+    p_value = min(1.0, tail * len(audit["rules"]))
     return {
         "benchmark": name,
         "rule": best["rule"],
@@ -566,7 +630,8 @@ def answerable_without_looking(name: str, questions: Sequence[Question]) -> dict
         "ci95": best["ci95"],
         "chance": audit["chance"],
         "gain": best["gain"],
-        "answerable": best["ci95"][0] > audit["chance"],
+        "p_value": p_value,
+        "answerable": p_value < 0.05,
         "rules": len(audit["rules"]),
     }
 

@@ -16,26 +16,35 @@ row and its noun with those of its column, and every cell is an action of the vo
 **Why no text-only rule beats chance.** The grids form a fixed-size sampling design: a grid G is
 drawn with probability proportional to the product of its cells' weights, ``P(G) ~ prod w(c)``,
 and a question about the action x is given a grid containing x with probability
-``P(G) / (K p(x))``, where p is the actions' frequency in the vocabulary. The weights w are
-fitted (iterative proportional fitting, once per K) so that each action is in the grids with
+``P(G) / (K p(x))``, where p(x) is the share of the split's segments that carry x (the builders
+pass :func:`segment_counts` of the split being built). The weights w are fitted (iterative
+proportional fitting, once per K, no randomness) so that each action is in the grids with
 probability K p(x); then, for every grid, every one of its cells is equally likely to be the
 answer. Any rule that sees only the options (how many verbs and nouns each shares, how frequent
-each action is, where it sits in the grid) is at chance, up to how closely the fit converged and
-how closely the split's answers follow the vocabulary's frequencies; ``verbnoun mqa audit`` and
-``benchmarks/bench_audit.py`` measure what is left. Option *texts* are chosen as for every
-strategy (a narration of the class, drawn by frequency), so they follow the same law for the
-answer and the distractors.
+each action is anywhere, where it sits in the grid) is at chance, up to how closely the fit
+converged (``inclusion_error`` in the manifest: the total variation between the actions'
+inclusion shares and p). Actions that never answer a question of the split are never offered.
+``verbnoun mqa audit`` and ``benchmarks/bench_audit.py`` measure what is left. Option *texts* are
+chosen as for every strategy (a narration of the class, drawn by frequency).
 
-**Fallbacks.** An action in no grid of the vocabulary gets a *star* instead: K-1 other actions
-with its verb (or its noun), drawn by weight (source ``prior-grid:star``); with neither, K-1 other
-actions by weight (``prior-grid:frequency``). Single-label data sets (no verb or noun) use the
-same design over plain sets of K actions: each set drawn in proportion to the product of its
-fitted weights, so the frequency prior is at chance there too.
+**Free sets.** Where frequencies are very uneven (a dominant action must be offered in K p(x) of
+all questions, which its rarer grid-mates cannot follow), grids alone cannot reach that balance.
+The design then also holds *free sets*, K actions with nothing required in common, drawn the same
+way (product of the same weights); they enter only when grids alone leave an error above
+:data:`GRID_TOLERANCE`, with the smallest weight of :data:`FREE_LADDER` that brings it under.
+The manifest records their share: at K = 5, none on EK100's validation split, 16% on its train
+split, 20-65% on the small synthetic kitchen's splits (``bench_audit.py`` prints them).
+
+**Fallbacks** (outside the design, for answers it cannot hold: an action in no grid and no free
+set, e.g. not in the vocabulary): a *star*, K-1 other actions with its verb (or its noun) drawn
+by weight (source ``prior-grid:star``); else K-1 actions by weight (``prior-grid:frequency``).
+Single-label data sets (no verb or noun) use free sets only, so the frequency prior is at chance
+there too.
 
 Distractor sources say how a distractor relates to the answer: ``prior-grid:verb`` (same verb),
 ``prior-grid:noun`` (same noun), ``prior-grid:other`` (the grid's other verb and another noun),
-and the fallbacks above. Randomness comes only from the question's generator, so a build is
-deterministic in the seed (the fit uses no random numbers, and only order-fixed numpy sums).
+``prior-grid:free`` and the fallbacks above. Randomness comes only from the question's
+generator, so a build is deterministic in the seed.
 """
 
 from __future__ import annotations

@@ -373,7 +373,8 @@ def _findings_html(findings: list[dict], blind: Sequence[dict] = ()) -> str:
             f"<td class='num'>{_pct(b['accuracy'])}% vs {_pct(b['chance'])}% chance</td>"
             f"<td>best of {b['rules']} blind rules: {_e(b['rule'])}, 95% interval "
             f"{_pct(low)}-{_pct(high)}%, cross-fitted on the benchmark's own questions (two "
-            f"folds by video; <code>verbnoun mqa audit</code>)</td>"
+            f"folds by video; <code>verbnoun mqa audit</code>); above chance: one-sided "
+            f"binomial p = {b['p_value']:.2g}, Bonferroni over the rules</td>"
             f"<td><b>{'yes' if b['answerable'] else 'no'}</b></td></tr>"
         )
     alpha = findings[0]["alpha"] if findings else 0.05
