@@ -14,17 +14,12 @@ frequency).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from verbnoun.bench import prompts
-from verbnoun.bench.distractors import (
-    DistractorStrategy,
-    PriorHardDistractors,
-    RandomDistractors,
-    SpecialistDistractors,
-)
+from verbnoun.bench import prompts, strategies
+from verbnoun.bench.distractors import DistractorStrategy
 from verbnoun.bench.predictions import SpecialistPredictions
 from verbnoun.bench.questions import (
     FORMAT_VERSION,
@@ -40,7 +35,6 @@ from verbnoun.data.ek100 import ClassVocabulary, Segment, parse_action_id, singl
 from verbnoun.errors import VerbnounError
 from verbnoun.fileio import atomic_outputs, json_bytes, sha256_bytes
 
-DISTRACTORS = ("random", "specialist", "prior-hard", "prior-grid")
 OPTION_TEXTS = ("narration", "official_key")
 PRIOR_WINDOW = 3.0  # seconds: SPEC 5(b)
 
@@ -58,8 +52,7 @@ class BuildSettings:
     vocabulary_splits: tuple[str, ...] = ("train", "validation")
 
     def check(self) -> None:
-        if self.distractors not in DISTRACTORS:
-            raise VerbnounError(f"unknown distractor strategy {self.distractors!r}")
+        strategies.get(self.distractors)  # a registered strategy (verbnoun.bench.strategies)
         if not 2 <= self.num_options <= len(prompts.LETTERS):
             raise VerbnounError(f"num_options must be 2..26, got {self.num_options}")
         if self.option_text not in OPTION_TEXTS:
@@ -214,44 +207,6 @@ def build_questions(
     return questions
 
 
-def make_strategy(
-    settings: BuildSettings,
-    vocabulary: ActionVocabulary,
-    predictions_path: str | Path | None,
-    verbs: ClassVocabulary | None,
-    nouns: ClassVocabulary | None,
-    actions: ClassVocabulary | None = None,
-    counts: Mapping[str, int] | None = None,
-) -> DistractorStrategy:
-    """The strategy named in the settings (a prediction file is needed for ``specialist``).
-
-    A single-label data set gives ``actions`` (its action classes) and no verbs or nouns;
-    ``counts`` (segments per action) are the frequencies ``prior-grid`` balances."""
-    if settings.distractors == "specialist":
-        if predictions_path is None:
-            raise VerbnounError("--distractors specialist needs --predictions FILE")
-        from verbnoun.bench.predictions import load_predictions
-
-        if actions is not None:
-            predictions = load_predictions(predictions_path, num_actions=len(actions))
-        elif verbs is None or nouns is None:
-            raise VerbnounError("specialist predictions need the verb and noun classes")
-        else:
-            predictions = load_predictions(
-                predictions_path, num_verbs=len(verbs), num_nouns=len(nouns)
-            )
-        return SpecialistDistractors(predictions, settings.specialist_rule)
-    if predictions_path is not None:
-        raise VerbnounError("--predictions is only used with --distractors specialist")
-    if settings.distractors == "random":
-        return RandomDistractors(vocabulary)
-    if settings.distractors == "prior-grid":
-        from verbnoun.bench.prior_grid import PriorGridDistractors
-
-        return PriorGridDistractors(vocabulary, counts)
-    return PriorHardDistractors(vocabulary)
-
-
 def build_benchmark(
     annotations_dir: str | Path | ActionDataset,
     out: str | Path,
@@ -276,19 +231,9 @@ def build_benchmark(
     if not segments:
         raise VerbnounError(f"no segments in {files} (split {settings.split!r})")
     vocabulary = annotations.action_vocabulary(settings.vocabulary_splits)
-    single = annotations.single_label
-    verbs = None if single else annotations.verbs()
-    nouns = None if single else annotations.nouns()
-    counts = None
-    if settings.distractors == "prior-grid":
-        from verbnoun.bench.prior_grid import segment_counts
-
-        counts = segment_counts(annotations, [settings.split])
-    strategy = make_strategy(
-        settings, vocabulary, predictions_path, verbs, nouns, annotations.action_classes(), counts
+    strategy = strategies.strategy_for(
+        settings, annotations, vocabulary, predictions_path, segments, files
     )
-    if isinstance(strategy, SpecialistDistractors):
-        strategy.predictions.check_fits(segments, files)
     texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
     questions = build_questions(segments, strategy, texts, settings)
 

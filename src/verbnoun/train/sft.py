@@ -49,13 +49,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from verbnoun.bench import prompts
-from verbnoun.bench.build import (
-    BuildSettings,
-    OptionTexts,
-    build_questions,
-    make_strategy,
-)
-from verbnoun.bench.distractors import SpecialistDistractors
+from verbnoun.bench.build import BuildSettings, OptionTexts, build_questions
+from verbnoun.bench.strategies import strategy_for
 from verbnoun.data.annotations import ActionVocabulary
 from verbnoun.data.dataset import ActionDataset, as_dataset, describe
 from verbnoun.data.ek100 import Segment
@@ -247,9 +242,6 @@ def build_sft(
     settings.check()
     annotations = as_dataset(annotations_dir)
     assert annotations is not None
-    single = annotations.single_label
-    verbs = None if single else annotations.verbs()
-    nouns = None if single else annotations.nouns()
     segments = annotations.segments(settings.split, require_labels=True)
     if not segments:
         files = ", ".join(str(p) for p in annotations.split_paths(settings.split))
@@ -267,16 +259,7 @@ def build_sft(
                               num_options=settings.num_options, option_text=settings.option_text,
                               specialist_rule="training")  # fmt: skip
         build.check()
-        counts = None
-        if distractors == "prior-grid":
-            from verbnoun.bench.prior_grid import segment_counts
-
-            counts = segment_counts(annotations, [settings.split])
-        strategy = make_strategy(
-            build, vocabulary, predictions_path, verbs, nouns, annotations.action_classes(), counts
-        )
-        if isinstance(strategy, SpecialistDistractors):
-            strategy.predictions.check_fits(segments)
+        strategy = strategy_for(build, annotations, vocabulary, predictions_path, segments)
         texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
         outputs["mqa"] = _prepare(out_dir, "mqa", mqa_records(segments, vocabulary, strategy,
                                                               texts, settings), pending)  # fmt: skip
