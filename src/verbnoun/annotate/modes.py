@@ -1,0 +1,122 @@
+"""Annotate modes by name: how an ``eval`` adapter is asked about a window (``--mode``).
+
+Each :class:`AnnotateMode` declares its name, a one-line help, the settings it reads (fields of
+:class:`ModeInputs` besides the adapter, the behaviours, frames and size) and what it needs
+(``specialist``: a specialist folder; ``verbs_nouns``: verb/noun behaviours), and
+``build(inputs) -> WindowModel``. :func:`window_model` refuses what a mode lacks in one line,
+then builds it; the CLI's ``--mode`` choices are :func:`names`.
+
+Adding a mode is one module (a :class:`~verbnoun.annotate.models.WindowModel`) and one
+:func:`register` line at the end of this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verbnoun.annotate.models import AdapterModel, SpecialistModel, WindowModel
+from verbnoun.annotate.vocabulary import Behaviours
+from verbnoun.errors import VerbnounError
+
+NEEDS = {
+    "specialist": "needs --specialist DIR",
+    "verbs_nouns": "maps to verbs and nouns: give a verb/noun --dataset",
+}
+
+
+@dataclass(frozen=True)
+class ModeInputs:
+    """What a mode may be built from."""
+
+    adapter: Any  # an eval adapter (verbnoun.evaluate.adapters.Adapter)
+    behaviours: Behaviours
+    frames: int = 8
+    size: int | None = None
+    top_k: int = 5
+    specialist: Path | None = None
+
+
+@dataclass(frozen=True)
+class AnnotateMode:
+    name: str
+    help: str
+    build: Callable[[ModeInputs], WindowModel]
+    needs: frozenset[str] = frozenset()
+    settings: tuple[str, ...] = ()  # ModeInputs fields it reads besides frames and size
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"annotate mode {self.name!r}: unknown needs {sorted(unknown)}")
+
+
+MODES: dict[str, AnnotateMode] = {}
+
+
+def register(mode: AnnotateMode) -> AnnotateMode:
+    """Add a mode to the registry (a name may be registered once)."""
+    if mode.name in MODES:
+        raise ValueError(f"annotate mode {mode.name!r} is registered twice")
+    MODES[mode.name] = mode
+    return mode
+
+
+def names() -> tuple[str, ...]:
+    """The registered modes' names, in registration order (the CLI's ``--mode`` choices)."""
+    return tuple(MODES)
+
+
+def get(name: str) -> AnnotateMode:
+    if name not in MODES:
+        raise VerbnounError(f"unknown annotate mode {name!r}; choose one of {', '.join(MODES)}")
+    return MODES[name]
+
+
+def window_model(name: str, inputs: ModeInputs) -> WindowModel:
+    """The window model of mode ``name``; a need it lacks is a one-line error."""
+    mode = get(name)
+    if "specialist" in mode.needs and inputs.specialist is None:
+        raise VerbnounError(f"--mode {name} {NEEDS['specialist']}")
+    behaviours = inputs.behaviours
+    if "verbs_nouns" in mode.needs and (behaviours.verbs is None or behaviours.nouns is None):
+        raise VerbnounError(f"--mode {name} {NEEDS['verbs_nouns']}")
+    return mode.build(inputs)
+
+
+# --------------------------------------------------------------------------- the modes
+
+
+def _asked(style: str) -> Callable[[ModeInputs], WindowModel]:
+    """A multiple-choice mode of :class:`AdapterModel` (``choice``, ``two-stage``, ``chunks``)."""
+
+    def build(i: ModeInputs) -> WindowModel:
+        specialist = None
+        if style == "two-stage":
+            specialist = SpecialistModel(i.specialist, i.behaviours)
+        return AdapterModel(i.adapter, i.behaviours, mode=style, frames=i.frames, size=i.size,
+                            specialist=specialist, top_k=i.top_k)  # fmt: skip
+
+    return build
+
+
+def _open(i: ModeInputs) -> WindowModel:
+    from verbnoun.annotate.models import OpenModel
+    from verbnoun.interpret.open_vocab import OpenVocabMapper
+
+    assert i.behaviours.verbs is not None and i.behaviours.nouns is not None
+    mapper = OpenVocabMapper(i.behaviours.verbs, i.behaviours.nouns)
+    return OpenModel(i.adapter, mapper, frames=i.frames, size=i.size)
+
+
+register(AnnotateMode("choice", "multiple choice over every behaviour (26 at most)",
+                      _asked("choice")))  # fmt: skip
+register(AnnotateMode("two-stage", "the specialist's top-k behaviours of the window as options",
+                      _asked("two-stage"), needs=frozenset({"specialist"}),
+                      settings=("top_k", "specialist")))  # fmt: skip
+register(AnnotateMode("chunks", "option likelihood over all behaviours, 26 at a time",
+                      _asked("chunks")))  # fmt: skip
+register(AnnotateMode("open", "free narration mapped to (verb, noun) classes", _open,
+                      needs=frozenset({"verbs_nouns"})))  # fmt: skip
