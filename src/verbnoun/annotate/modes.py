@@ -20,6 +20,7 @@ from typing import Any
 from verbnoun.annotate.models import AdapterModel, SpecialistModel, WindowModel
 from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.errors import VerbnounError
+from verbnoun.lookup import Registry
 
 NEEDS = {
     "specialist": "needs --specialist DIR",
@@ -53,26 +54,10 @@ class AnnotateMode:
             raise ValueError(f"annotate mode {self.name!r}: unknown needs {sorted(unknown)}")
 
 
-MODES: dict[str, AnnotateMode] = {}
-
-
-def register(mode: AnnotateMode) -> AnnotateMode:
-    """Add a mode to the registry (a name may be registered once)."""
-    if mode.name in MODES:
-        raise ValueError(f"annotate mode {mode.name!r} is registered twice")
-    MODES[mode.name] = mode
-    return mode
-
-
-def names() -> tuple[str, ...]:
-    """The registered modes' names, in registration order (the CLI's ``--mode`` choices)."""
-    return tuple(MODES)
-
-
-def get(name: str) -> AnnotateMode:
-    if name not in MODES:
-        raise VerbnounError(f"unknown annotate mode {name!r}; choose one of {', '.join(MODES)}")
-    return MODES[name]
+MODES: Registry[AnnotateMode] = Registry("annotate mode")
+register = MODES.add  # add one: register(AnnotateMode(...)), at the end of this file
+names = MODES.names  # the CLI's choices, in registration order
+get = MODES.lookup  # an unknown name: a one-line error naming the choices
 
 
 def window_model(name: str, inputs: ModeInputs) -> WindowModel:

@@ -27,6 +27,7 @@ from verbnoun.bench.distractors import (
 from verbnoun.data.annotations import ActionVocabulary
 from verbnoun.data.ek100 import ClassVocabulary, Segment
 from verbnoun.errors import VerbnounError
+from verbnoun.lookup import Registry
 
 NEEDS = ("predictions", "counts")
 
@@ -60,28 +61,10 @@ class Strategy:
             raise ValueError(f"strategy {self.name!r}: unknown needs {sorted(unknown)}")
 
 
-STRATEGIES: dict[str, Strategy] = {}
-
-
-def register(strategy: Strategy) -> Strategy:
-    """Add a strategy to the registry (a name may be registered once)."""
-    if strategy.name in STRATEGIES:
-        raise ValueError(f"distractor strategy {strategy.name!r} is registered twice")
-    STRATEGIES[strategy.name] = strategy
-    return strategy
-
-
-def names() -> tuple[str, ...]:
-    """The registered strategies' names, in registration order (the CLI's choices)."""
-    return tuple(STRATEGIES)
-
-
-def get(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise VerbnounError(
-            f"unknown distractor strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
-        )
-    return STRATEGIES[name]
+STRATEGIES: Registry[Strategy] = Registry("distractor strategy")
+register = STRATEGIES.add  # add one: register(Strategy(...)), at the end of this file
+names = STRATEGIES.names  # the CLI's choices, in registration order
+get = STRATEGIES.lookup  # an unknown name: a one-line error naming the choices
 
 
 def strategy_for(

@@ -1,0 +1,46 @@
+"""Things looked up by name: the registries of distractor strategies and annotate modes.
+
+A :class:`Registry` is a ``dict`` from name to entry (every entry has a ``name``), so callers
+iterate, test membership and (tests) remove entries as with any mapping. :meth:`Registry.add`
+refuses a name given twice; :meth:`Registry.lookup` turns an unknown name into the one-line
+error the CLI prints, naming the choices; :meth:`Registry.names` are the CLI's choices, in the
+order of registration.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Protocol, TypeVar
+
+from verbnoun.errors import VerbnounError
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+class Registry(dict[str, T], Generic[T]):
+    """Entries of one kind (``kind``: how errors call them, e.g. "distractor strategy")."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def add(self, entry: T) -> T:
+        """Register ``entry`` under its name (once)."""
+        if entry.name in self:
+            raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
+        self[entry.name] = entry
+        return entry
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self)
+
+    def lookup(self, name: str) -> T:
+        """The entry called ``name``; an unknown name is a one-line error naming the choices."""
+        if name not in self:
+            raise VerbnounError(f"unknown {self.kind} {name!r}; choose one of {', '.join(self)}")
+        return self[name]
