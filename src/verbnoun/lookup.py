@@ -1,5 +1,7 @@
 """Things looked up by name: the registries of distractor strategies and annotate modes.
 
+An :class:`Entry` declares a name, a one-line help, ``build`` and what it needs and reads.
+
 A :class:`Registry` is a ``dict`` from name to entry (every entry has a ``name``), so callers
 iterate, test membership and (tests) remove entries as with any mapping. :meth:`Registry.add`
 refuses a name given twice; :meth:`Registry.lookup` turns an unknown name into the one-line
@@ -9,9 +11,30 @@ order of registration.
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from verbnoun.errors import VerbnounError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What every registered thing declares: its name, a one-line help, ``build(inputs)``, what
+    it needs (a subset of the class's ``NEEDS``) and the settings it reads."""
+
+    NEEDS: ClassVar[tuple[str, ...]] = ()
+
+    name: str
+    help: str
+    build: Callable[[Any], Any]
+    needs: frozenset[str] = frozenset()
+    settings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(self.NEEDS)
+        if unknown:
+            raise ValueError(f"{self.name!r}: unknown needs {sorted(unknown)}")
 
 
 class Named(Protocol):

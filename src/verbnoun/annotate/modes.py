@@ -20,9 +20,9 @@ from typing import Any
 from verbnoun.annotate.models import AdapterModel, SpecialistModel, WindowModel
 from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.errors import VerbnounError
-from verbnoun.lookup import Registry
+from verbnoun.lookup import Entry, Registry
 
-NEEDS = {
+LACKING = {  # what a refusal says when a need is not met
     "specialist": "needs --specialist DIR",
     "verbs_nouns": "maps to verbs and nouns: give a verb/noun --dataset",
 }
@@ -40,18 +40,11 @@ class ModeInputs:
     specialist: Path | None = None
 
 
-@dataclass(frozen=True)
-class AnnotateMode:
-    name: str
-    help: str
-    build: Callable[[ModeInputs], WindowModel]
-    needs: frozenset[str] = frozenset()
-    settings: tuple[str, ...] = ()  # ModeInputs fields it reads besides frames and size
+class AnnotateMode(Entry):
+    """An annotate mode: ``build(ModeInputs) -> WindowModel``; ``settings``: the ModeInputs
+    fields it reads besides the adapter, the behaviours, frames and size."""
 
-    def __post_init__(self) -> None:
-        unknown = set(self.needs) - set(NEEDS)
-        if unknown:
-            raise ValueError(f"annotate mode {self.name!r}: unknown needs {sorted(unknown)}")
+    NEEDS = tuple(LACKING)
 
 
 MODES: Registry[AnnotateMode] = Registry("annotate mode")
@@ -64,10 +57,10 @@ def window_model(name: str, inputs: ModeInputs) -> WindowModel:
     """The window model of mode ``name``; a need it lacks is a one-line error."""
     mode = get(name)
     if "specialist" in mode.needs and inputs.specialist is None:
-        raise VerbnounError(f"--mode {name} {NEEDS['specialist']}")
+        raise VerbnounError(f"--mode {name} {LACKING['specialist']}")
     behaviours = inputs.behaviours
     if "verbs_nouns" in mode.needs and (behaviours.verbs is None or behaviours.nouns is None):
-        raise VerbnounError(f"--mode {name} {NEEDS['verbs_nouns']}")
+        raise VerbnounError(f"--mode {name} {LACKING['verbs_nouns']}")
     return mode.build(inputs)
 
 

@@ -13,7 +13,7 @@ Adding a strategy is one module (a class with ``name`` and ``choose(segment, k, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,7 @@ from verbnoun.bench.distractors import (
 from verbnoun.data.annotations import ActionVocabulary
 from verbnoun.data.ek100 import ClassVocabulary, Segment
 from verbnoun.errors import VerbnounError
-from verbnoun.lookup import Registry
-
-NEEDS = ("predictions", "counts")
+from verbnoun.lookup import Entry, Registry
 
 
 @dataclass(frozen=True)
@@ -47,18 +45,11 @@ class StrategyInputs:
     files: str | None = None  # how errors about them name their files
 
 
-@dataclass(frozen=True)
-class Strategy:
-    name: str
-    help: str
-    build: Callable[[StrategyInputs], DistractorStrategy]
-    needs: frozenset[str] = frozenset()
-    settings: tuple[str, ...] = ()  # the BuildSettings fields it reads besides num_options
+class Strategy(Entry):
+    """A distractor strategy: ``build(StrategyInputs) -> DistractorStrategy``; ``settings``: the
+    BuildSettings fields it reads besides ``num_options``."""
 
-    def __post_init__(self) -> None:
-        unknown = set(self.needs) - set(NEEDS)
-        if unknown:
-            raise ValueError(f"strategy {self.name!r}: unknown needs {sorted(unknown)}")
+    NEEDS = ("predictions", "counts")
 
 
 STRATEGIES: Registry[Strategy] = Registry("distractor strategy")
