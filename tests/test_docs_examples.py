@@ -63,8 +63,7 @@ def test_eval_reads_the_videos_from_the_description(kitchen, tmp_path):
     from verbnoun.bench.build import BuildSettings, build_benchmark
     from verbnoun.bench.questions import read_questions
     from verbnoun.errors import VerbnounError
-    from verbnoun.evaluate.cli_eval import frames_for
-    from verbnoun.evaluate.frames import make_frame_source
+    from verbnoun.evaluate.frames import frames_for, make_frame_source
 
     build_benchmark(kitchen / "dataset.yaml", tmp_path / "q.jsonl", BuildSettings())
     question = read_questions(tmp_path / "q.jsonl")[-1]

@@ -179,39 +179,26 @@ def eval(
 ) -> Run:
     """Evaluate ``model`` on a question file into run folder ``out`` (as ``verbnoun eval``).
 
-    ``model`` is one of ``random``, ``prior``, ``specialist``, ``openai``, ``llavaction``, ``hf``
-    (a transformers model: ``hf_model`` a directory or a cached model id, with ``dtype``,
-    ``device``, ``device_map``, ``attn_implementation``, ``hf_frames``).
-    ``annotations`` is an EK100 folder or a dataset description YAML (``dataset`` a YAML whose
-    paths are relative to ``annotations``). ``options`` are the CLI's options with underscores:
-    ``layout``, ``frames``, ``size``, ``time_instruction``, ``prior_actions``, ``parser``,
-    ``two_stage``, ``top_k``, ``open_vocab``, ``shard``, ``batch_size``, ``workers`` and the
-    model's own (``checkpoint``, ``scoring``, ``predictions``, ``api_model``, ``base_url``,
-    ``api_key_env``, ``api_protocol``, ``seed``, ...; for ``openai`` also ``tries``,
+    ``model`` is a name in :data:`verbnoun.evaluate.registry.ADAPTERS` (``random``, ``prior``,
+    ``specialist``, ``openai``, ``llavaction``, ``hf``, ...). ``annotations`` is an EK100 folder
+    or a dataset description YAML (``dataset`` a YAML whose paths are relative to
+    ``annotations``). ``options`` are the CLI's options with underscores: ``layout``,
+    ``frames``, ``size``, ``time_instruction``, ``prior_actions``, ``parser``, ``two_stage``,
+    ``top_k``, ``open_vocab``, ``shard``, ``batch_size``, ``workers``, and the model's own, the
+    fields of its settings (``seed``; ``predictions``; ``checkpoint``, ``scoring``, ``device``;
+    ``api_model``, ``base_url``, ``api_key_env``, ``api_protocol``; ``hf_model``, ``dtype``,
+    ``device_map``, ``attn_implementation``, ``hf_frames``, ...; for ``openai`` also ``tries``,
     ``max_wait``, ``first_wait``, ``request_timeout``, ``max_consecutive_failures`` and
     ``price_per_mtok`` as ``"IN,OUT"``). Resumes an existing run. Returns the run read back from
     its files (``Run.metrics``); a shard whose siblings have not finished returns the partial
     run. Questions the endpoint never answered are in ``Run.metrics["coverage"]``.
     """
-    from verbnoun.evaluate.cli_eval import run_eval
-    from verbnoun.evaluate.endpoint import RetryPolicy, parse_price
+    from verbnoun.evaluate.job import eval_job, run_eval
 
-    retry = {k: options.pop(k) for k in RetryPolicy.__dataclass_fields__ if k in options}
-    if retry:
-        options["retry"] = RetryPolicy(**retry)
-    if isinstance(options.get("price_per_mtok"), str):
-        options["price_per_mtok"] = parse_price(options["price_per_mtok"])
     path = questions.path if isinstance(questions, Benchmark) else questions
-    for name in ("predictions", "checkpoint", "embedding_model"):
-        if options.get(name) is not None:
-            options[name] = Path(options[name])
-    paths = {
-        name: None if value is None else Path(value)
-        for name, value in {
-            "questions": path, "videos": videos, "annotations": annotations, "dataset": dataset,
-        }.items()
-    }  # fmt: skip
-    run_eval(model, Path(out), **paths, **options)
+    job = eval_job(model, out, path, videos=videos, annotations=annotations, dataset=dataset,
+                   **options)  # fmt: skip
+    run_eval(job)
     return load_run(out, annotations=annotations, dataset=dataset)
 
 

@@ -31,8 +31,8 @@ from verbnoun.data.cli_video import frames_app, synth  # noqa: E402
 app.add_typer(frames_app, name="frames")
 app.command("synth")(synth)
 
-from verbnoun.evaluate.cli_eval import (  # noqa: E402
-    eval_command,
+from verbnoun.evaluate.cli_eval import eval_command  # noqa: E402
+from verbnoun.evaluate.cli_score import (  # noqa: E402
     report_command,
     score_command,
     show_prompt_command,

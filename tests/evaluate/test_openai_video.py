@@ -166,9 +166,10 @@ def test_structured_on_request_and_bad_input(kitchen, server):
     assert reply.raw.startswith("C. ")
     with pytest.raises(VerbnounError, match="unknown API protocol 'images'"):
         _adapter(server, protocol="images")
-    from verbnoun.evaluate.cli_eval import make_adapter  # what the CLI and lva.eval build
+    from verbnoun.evaluate.registry import build_adapter, settings_for  # the CLI's, lva.eval's
 
-    built = make_adapter("openai", api_model="served", api_key_env=KEY_ENV, api_protocol="video")
+    options = {"api_model": "served", "api_key_env": KEY_ENV, "api_protocol": "video"}
+    built = build_adapter("openai", settings_for("openai", options))
     assert built.protocol == "video" and built.settings()["structured"] is False
     not_ours = Request(question, "<image>\nwhat is this?", question.task(), request.frames)
     with pytest.raises(APIAnswerError, match=f"question {question.id}: the prompt is not our"):

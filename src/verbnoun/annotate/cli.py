@@ -25,14 +25,22 @@ annotate_app = typer.Typer(
 _VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 
-class AnnotateModel(StrEnum):
-    specialist = "specialist"
-    llavaction = "llavaction"
-    openai = "openai"
-    hf = "hf"
-    random = "random"
-    oracle = "oracle"
-    adapted = "adapted"
+WINDOW_MODELS = ("specialist", "oracle", "adapted")  # annotate's own (annotate.models, adapt)
+
+
+def window_adapters() -> tuple[str, ...]:
+    """The registry's adapters that can answer a window: those that need frames at most."""
+    from verbnoun.evaluate.registry import ADAPTERS
+
+    return tuple(n for n, spec in ADAPTERS.items() if spec.needs <= {"frames"})
+
+
+def annotate_models():
+    """``--model`` choices: annotate's own models, then the registry's window adapters (read
+    each time typer builds the command)."""
+    from verbnoun.cli_options import choice
+
+    return choice("AnnotateModel", (WINDOW_MODELS[0], *window_adapters(), *WINDOW_MODELS[1:]))
 
 
 class Mode(StrEnum):
@@ -161,7 +169,7 @@ def annotate_command(
     stride: Annotated[
         float | None, typer.Option(help="Window step (s) [default: 1, or --adapted's].")
     ] = None,
-    model: Annotated[AnnotateModel, typer.Option(help="Who answers.")] = AnnotateModel.specialist,
+    model: Annotated[annotate_models(), typer.Option(help="Who answers.")] = "specialist",  # type: ignore[valid-type]
     adapted: Annotated[
         Path | None, typer.Option(help="A folder of `annotate adapt` (implies --model adapted).")
     ] = None,
@@ -233,16 +241,17 @@ def annotate_command(
     if video is None and dataset is None:
         raise VerbnounError("give --video FILE|DIR, or --dataset FILE.yaml with --split")
     adapted_config = None
-    if adapted is not None or model == AnnotateModel.adapted:
+    model = getattr(model, "value", model)
+    if adapted is not None or model == "adapted":
         from verbnoun.annotate.adapt import read_config
 
-        if model not in (AnnotateModel.specialist, AnnotateModel.adapted):
-            raise VerbnounError(f"--adapted goes with --model adapted, not --model {model.value}")
+        if model not in ("specialist", "adapted"):
+            raise VerbnounError(f"--adapted goes with --model adapted, not --model {model}")
         if adapted is None:
             raise VerbnounError("--model adapted needs --adapted DIR (a folder of annotate adapt)")
         if actions is not None:
             raise VerbnounError("--adapted brings its own behaviours: drop --actions")
-        model, adapted_config = AnnotateModel.adapted, read_config(adapted)
+        model, adapted_config = "adapted", read_config(adapted)
     window = window if window is not None else (adapted_config or {}).get("window", 2.0)
     stride = stride if stride is not None else (adapted_config or {}).get("stride", 1.0)
     settings = AnnotateSettings(window=window, stride=stride, batch_size=batch_size,
@@ -284,7 +293,7 @@ def annotate_command(
 
     with Heartbeat("annotate"):  # off a terminal, a slow model load talks too
         window_model = make_window_model(
-            model.value, mode.value, behaviours, specialist=specialist, top_k=top_k,
+            model, mode.value, behaviours, specialist=specialist, top_k=top_k,
             checkpoint=checkpoint, scoring=scoring, hf_model=hf_model, api_model=api_model,
             base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, device=device,
             frames=frames, size=size, seed=seed, dataset=dataset, truth=truth,
@@ -344,22 +353,10 @@ def make_window_model(model: str, mode: str, behaviours, **options):
 
 
 def _adapter(model: str, options: dict):
-    import inspect
+    """The registry's adapter ``model``, its settings taken from the command's options."""
+    from verbnoun.evaluate.registry import build_adapter, settings_for
 
-    from verbnoun.evaluate.cli_eval import make_adapter
-
-    kwargs = dict(
-        seed=options["seed"], api_model=options["api_model"], base_url=options["base_url"],
-        api_key_env=options["api_key_env"], concurrency=options["concurrency"],
-        checkpoint=options["checkpoint"], scoring=options["scoring"], device=options["device"],
-    )  # fmt: skip
-    if model == "hf":
-        if "hf_model" not in inspect.signature(make_adapter).parameters:
-            raise VerbnounError("--model hf is not available in this installation")
-        if options["hf_model"] is None:
-            raise VerbnounError("--model hf needs --hf-model DIR")
-        kwargs["hf_model"] = options["hf_model"]
-    return make_adapter(model, **kwargs)
+    return build_adapter(model, settings_for(model, options))
 
 
 def _oracle(behaviours, options: dict):

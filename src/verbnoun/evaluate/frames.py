@@ -73,6 +73,32 @@ def make_frame_source(
     return VideoFrames(videos, layout, frames, size)
 
 
+def frames_for(
+    model: str,
+    videos: Path | None,
+    layout: str,
+    frames: int,
+    size: int | None,
+    dataset: Path | None = None,
+    annotations: Path | None = None,
+) -> VideoFrames:
+    """The frame source of a run: ``--videos`` with ``--layout``, or else the ``videos:`` section
+    of the dataset description (``--dataset``, or ``--annotations FILE.yaml``)."""
+    from verbnoun.data.dataset import GenericDataset, open_dataset
+
+    if videos is not None:
+        return make_frame_source(videos, layout, frames, size)
+    described = None
+    if dataset is not None or (annotations is not None and annotations.suffix in (".yaml", ".yml")):
+        described = open_dataset(dataset, annotations)
+    if isinstance(described, GenericDataset) and described.description.videos is not None:
+        return make_frame_source(None, described.video_layout(), frames, size)
+    raise VerbnounError(
+        f"model {model!r} needs frames: give --videos DIR (or a --dataset whose description "
+        "has a videos: section)"
+    )
+
+
 class CachedFrames:
     """A frame source that decodes each clip once (kept in memory, by video, start and stop):
     for several runs over the same segments, as the demo's."""

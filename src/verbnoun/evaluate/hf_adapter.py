@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.adapters import Reply, Request
+from verbnoun.evaluate.adapters import Abilities, AdapterSpec, DataSettings, Reply, Request
 
 MODES = ("letters", "text", "generate")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -271,6 +271,7 @@ class HfAdapter:
 
     name = "hf"
     needs_frames = True
+    abilities = Abilities(shows_prompt=True)
 
     def __init__(self, settings: HfSettings) -> None:
         import torch
@@ -556,3 +557,19 @@ def _fingerprint(directory: Path) -> str:
     from verbnoun.runs import checkpoint_fingerprint
 
     return checkpoint_fingerprint(directory)
+
+
+def _build(settings: HfSettings, data: DataSettings) -> HfAdapter:
+    from dataclasses import replace
+
+    from verbnoun.evaluate.local_adapter import rank_device
+
+    if not settings.model:
+        raise VerbnounError("--model hf needs --hf-model DIR_OR_ID")
+    return HfAdapter(replace(settings, model=str(settings.model), device=rank_device(settings.device)))
+
+
+SPEC = AdapterSpec(
+    "hf", HfSettings, _build, needs=frozenset({"frames"}), text_answers="generate",
+    options={"model": "hf_model", "mode": "scoring", "frames_as": "hf_frames"},
+)  # fmt: skip

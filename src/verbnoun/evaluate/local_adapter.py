@@ -8,10 +8,11 @@ decodes greedily and lets the runner parse the text, as the paper did.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.adapters import Reply, Request
+from verbnoun.evaluate.adapters import Abilities, AdapterSpec, DataSettings, Reply, Request
 from verbnoun.runs import checkpoint_fingerprint
 
 MODES = ("letters", "text", "generate")
@@ -36,6 +37,7 @@ class LlavactionAdapter:
 
     name = "llavaction"
     needs_frames = True
+    abilities = Abilities(shows_prompt=True)
 
     def __init__(
         self,
@@ -88,3 +90,40 @@ class LlavactionAdapter:
         options = [r.question.option_texts for r in requests]
         choices = score_options(self.model, self.processor, ids, pixels, options, mode=self.mode)
         return [Reply(letter(c.index), scores=list(c.scores)) for c in choices]
+
+
+@dataclass(frozen=True)
+class LlavactionSettings:
+    """A local checkpoint (``--model llavaction``)."""
+
+    checkpoint: Path | None = None
+    mode: str = "letters"  # --scoring: letters, text or generate
+    device: str | None = None  # default: cuda if present (under torchrun, cuda:LOCAL_RANK)
+    max_new_tokens: int = 16
+
+
+def rank_device(device: str | None) -> str | None:
+    """``device``, or under torchrun with CUDA one GPU per process (``cuda:LOCAL_RANK``)."""
+    import os
+
+    if device is None and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{os.environ['LOCAL_RANK']}"
+    return device
+
+
+def _build(settings: LlavactionSettings, data: DataSettings) -> LlavactionAdapter:
+    if settings.checkpoint is None:
+        raise VerbnounError("--model llavaction needs --checkpoint DIR")
+    return LlavactionAdapter(
+        settings.checkpoint, mode=settings.mode, device=rank_device(settings.device),
+        max_new_tokens=settings.max_new_tokens,
+    )  # fmt: skip
+
+
+SPEC = AdapterSpec(
+    "llavaction", LlavactionSettings, _build, needs=frozenset({"frames"}),
+    text_answers="generate", options={"mode": "scoring"},
+)  # fmt: skip

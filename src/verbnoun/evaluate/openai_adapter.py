@@ -46,11 +46,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import numpy as np
-
 from verbnoun.bench import prompts
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.adapters import Reply, Request
+from verbnoun.evaluate.adapters import Abilities, AdapterSpec, DataSettings, Reply, Request
 from verbnoun.evaluate.endpoint import (
     APIAnswerError,
     Cancelled,
@@ -233,6 +231,8 @@ class ChatFormat:
         frames = request.frames
         if picture is None:
             if self.colour_order == "bgr":
+                import numpy as np
+
                 frames = np.ascontiguousarray(np.asarray(frames)[..., ::-1])
             urls = ["data:image/jpeg;base64," + encode_jpeg(f, self.jpeg_quality) for f in frames]
         else:
@@ -259,6 +259,7 @@ class OpenAIAdapter:
 
     name = "openai"
     needs_frames = True
+    abilities = Abilities(streams=True, transport=True, stats=True, shows_prompt=True)
 
     def __init__(
         self,
@@ -474,3 +475,30 @@ class OpenAIAdapter:
                 raise EndpointRefused(failure["message"])
             raise RequestFailed(f"question {request.question.id}", Failure(**failure))
         return ordered
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """An OpenAI-compatible endpoint (``--model openai``): what ``verbnoun eval``, the notebook
+    API and annotate fill from their ``--api-*`` options."""
+
+    api_model: str | None = None  # the model's name on the server
+    base_url: str | None = None  # None: OpenAI's
+    api_key_env: str = "OPENAI_API_KEY"  # the variable holding the key (never the key)
+    concurrency: int = 4
+    structured: bool | None = None  # None: on for gpt4o, off for video
+    api_protocol: str = "gpt4o"
+    retry: RetryPolicy | None = None
+
+
+def _build(settings: ApiSettings, data: DataSettings) -> OpenAIAdapter:
+    if not settings.api_model:
+        raise VerbnounError("--model openai needs --api-model NAME (e.g. gpt-4o)")
+    return OpenAIAdapter(
+        settings.api_model, base_url=settings.base_url, api_key_env=settings.api_key_env,
+        concurrency=settings.concurrency, structured=settings.structured,
+        protocol=settings.api_protocol, retry=settings.retry,
+    )  # fmt: skip
+
+
+SPEC = AdapterSpec("openai", ApiSettings, _build, needs=frozenset({"frames"}), text_answers="always")

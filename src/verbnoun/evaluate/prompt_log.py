@@ -29,7 +29,7 @@ from pathlib import Path
 
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.adapters import Request
+from verbnoun.evaluate.adapters import Request, abilities_of
 from verbnoun.fileio import read_json, require, sha256_file
 
 TEMPLATES = ("mqa", "mqa_prior_actions", "direct_narration")
@@ -48,10 +48,9 @@ def template_of(request: Request, prior_actions: str, open_vocab: bool) -> str:
 def sent_by(adapter, request: Request) -> dict:
     """What ``adapter`` sends for ``request`` (its ``sent``), or the chat prompt for an adapter
     that sends no text (the baselines)."""
-    sent = getattr(adapter, "sent", None)
-    if sent is None:
+    if not abilities_of(adapter).shows_prompt:
         return {"prompt": request.prompt, "note": NO_TEXT}
-    return sent(request)
+    return adapter.sent(request)
 
 
 def prompt_files(run_dir: Path) -> list[Path]:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from verbnoun import runs
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.adapters import Adapter, Request
+from verbnoun.evaluate.adapters import Adapter, Request, abilities_of
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, EndpointDown, EndpointRefused
 from verbnoun.evaluate.metrics import (
     accuracy_summary,
@@ -301,7 +301,8 @@ def run_evaluation(
     run_dir.mkdir(parents=True, exist_ok=True)
     config = run_config(settings, adapter, questions_path, open_vocab)
     transport = None
-    if hasattr(adapter, "transport_settings"):
+    can = abilities_of(adapter)  # declared: streaming, transport settings, stats
+    if can.transport:
         transport = {
             **adapter.transport_settings(),  # type: ignore[attr-defined]
             "max_consecutive_failures": max_consecutive_failures,
@@ -325,7 +326,7 @@ def run_evaluation(
 
         source = controlled(source, questions, settings.frames_control)
 
-    stats = getattr(adapter, "stats", None)
+    stats = adapter.stats if can.stats else None  # type: ignore[attr-defined]
     sent_before = stats.requests if stats is not None else 0
     tally = {"answered": len(done), "failed": 0, "in_a_row": 0, "asked": 0}
     started = time.perf_counter()
@@ -341,9 +342,7 @@ def run_evaluation(
     ):
         parts = (
             part
-            for batch, frames in _prefetched(
-                todo, batch_size, source, workers, head=hasattr(adapter, "answer_each")
-            )
+            for batch, frames in _prefetched(todo, batch_size, source, workers, head=can.streams)
             for part in _independent_parts(batch, frames, settings)
         )
 
@@ -357,7 +356,7 @@ def run_evaluation(
                 yield request
 
         streams = (list(requests_of(part)) for part in parts)
-        if hasattr(adapter, "answer_each") and settings.prior_actions != "model":
+        if can.streams and settings.prior_actions != "model":
             # one stream over all parts: no question waits for the slowest of its batch
             streams = iter([(request for part in parts for request in requests_of(part))])
         for requests in streams:
@@ -536,12 +535,11 @@ def _replies(adapter: Adapter, requests) -> Iterator[list[tuple]]:
     """The model's replies as ``(request, reply, latency)`` chunks: one per reply as soon as it
     arrives from an adapter that streams them (``answer_each``: nothing answered waits in memory
     for a slower question; ``requests`` may be a lazy stream), else the whole batch (a list)."""
-    each = getattr(adapter, "answer_each", None)
-    if each is None:
+    if not abilities_of(adapter).streams:
         replies, latency = _ask(adapter, requests)
         yield list(zip(requests, replies, [latency] * len(requests), strict=True))
         return
-    for request, reply in each(requests):
+    for request, reply in adapter.answer_each(requests):  # type: ignore[attr-defined]
         yield [(request, reply, reply.extra.get("api_latency", 0.0))]
 
 

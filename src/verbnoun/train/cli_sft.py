@@ -11,14 +11,14 @@ from typing import Annotated
 
 import typer
 
-from verbnoun.data.cli_video import ChunkOpt, Layout, LayoutOpt, _chunk_seconds
-from verbnoun.evaluate.cli_eval import (
+from verbnoun.cli_options import (
     FirstWaitOpt,
     MaxFailuresOpt,
     MaxWaitOpt,
     RequestTimeoutOpt,
     TriesOpt,
 )
+from verbnoun.data.cli_video import ChunkOpt, Layout, LayoutOpt, _chunk_seconds
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 
 sft_app = typer.Typer(

@@ -74,7 +74,8 @@ class Llavaction(lmms):
         **unused: object,
     ) -> None:
         super().__init__()
-        from verbnoun.model.checkpoint import load_pretrained
+        from verbnoun.evaluate.local_adapter import LlavactionSettings
+        from verbnoun.evaluate.registry import build_adapter
 
         if scoring not in SCORINGS:
             raise VerbnounError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
@@ -88,8 +89,12 @@ class Llavaction(lmms):
         self.time_instruction = _flag(time_instruction)
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = _batch_size(batch_size)
-        self.model, self.processor = load_pretrained(self.checkpoint, device=_device(device))
-        self.model.eval()
+        adapter = build_adapter(  # the checkpoint loaded as `verbnoun eval --model llavaction`
+            "llavaction",
+            LlavactionSettings(self.checkpoint, mode=scoring, device=_device(device),
+                               max_new_tokens=self.max_new_tokens),
+        )  # fmt: skip
+        self.model, self.processor = adapter.model, adapter.processor  # type: ignore[attr-defined]
         self._readers: dict[str, object] = {}
 
     # --- inputs -------------------------------------------------------------------------------

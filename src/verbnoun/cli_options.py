@@ -1,0 +1,45 @@
+"""Typer option types that several commands share (``eval``, ``sft captions``, ``annotate``).
+
+Choices come from the modules that own them (a tuple, or the adapter registry), never from an
+enum that repeats their names: :func:`choice` turns such a tuple into the enum typer wants.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+_ENUMS: dict[tuple[str, tuple[str, ...]], type[StrEnum]] = {}
+
+
+def choice(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """``values`` as a string enum named ``name`` (one class per name and values)."""
+    key = (name, tuple(values))
+    if key not in _ENUMS:
+        _ENUMS[key] = StrEnum(name, {value: value for value in values})
+    return _ENUMS[key]
+
+
+# how every OpenAI-compatible call retries (eval, sft captions); defaults from RetryPolicy
+TriesOpt = Annotated[
+    int,
+    typer.Option(min=1, help="OpenAI-compatible endpoint: tries per request (transient faults)."),
+]
+MaxWaitOpt = Annotated[
+    float, typer.Option(min=0, help="Endpoint: seconds one request may wait between tries, in all.")
+]
+FirstWaitOpt = Annotated[
+    float, typer.Option(min=0, help="Endpoint: first backoff in seconds (doubles, jittered).")
+]
+RequestTimeoutOpt = Annotated[
+    float, typer.Option(min=0.001, help="Endpoint: seconds one try may take.")
+]
+MaxFailuresOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Endpoint: stop (keeping everything) after N failed requests in a row (0: never).",
+    ),
+]

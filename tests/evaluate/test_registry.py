@@ -1,0 +1,123 @@
+"""The adapter registry: every way in builds adapters through one lookup, and adding an adapter
+is one module (here, the few lines below) plus one registry entry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from verbnoun.bench.build import BuildSettings, build_benchmark
+from verbnoun.bench.prompts import letter
+from verbnoun.bench.questions import read_questions, write_questions
+from verbnoun.cli import main
+from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate import registry
+from verbnoun.evaluate.adapters import NO_ABILITIES, AdapterSpec, Reply
+
+
+# --- the example adapter: what a new adapter module holds -------------------------------------
+@dataclass(frozen=True)
+class FixedSettings:
+    seed: int = 0  # filled by `verbnoun eval --seed`: the option position it always picks
+
+
+class FixedAdapter:
+    """Always answers the option at position ``seed`` (modulo the number of options)."""
+
+    name = "fixed"
+    needs_frames = False
+    abilities = NO_ABILITIES
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+    def settings(self) -> dict:
+        return {"position": self.position}
+
+    def answer(self, requests):
+        return [Reply(letter(self.position % len(r.question.options))) for r in requests]
+
+
+def _build(settings: FixedSettings, data) -> FixedAdapter:
+    if settings.seed < 0:
+        raise VerbnounError("--model fixed needs --seed >= 0 (the option position)")
+    return FixedAdapter(settings.seed)
+
+
+SPEC = AdapterSpec("fixed", FixedSettings, _build)
+# --- end of the example adapter ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fixed():
+    """The example adapter registered for one test."""
+    registry.ADAPTERS.add(SPEC)  # the one line a new adapter adds to registry.py
+    yield
+    del registry.ADAPTERS[SPEC.name]
+
+
+@pytest.fixture(scope="module")
+def questions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("registry")
+    annotations = write_kitchen_annotations(root / "a", kitchen_script(6, 0))
+    full = root / "all.jsonl"
+    build_benchmark(annotations, full, BuildSettings())
+    path = root / "q.jsonl"
+    write_questions(path, read_questions(full)[:10])
+    return path
+
+
+def test_a_registered_adapter_runs_end_to_end_from_the_command_line(
+    fixed, questions, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    args = ["eval", "--model", "fixed", "--seed", "1", "--questions", str(questions),
+            "--out", str(run), "--no-progress"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "fixed" and config["model_settings"] == {"position": 1}
+    records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    asked = read_questions(questions)
+    assert [r["id"] for r in records] == [q.id for q in asked]
+    assert all(r["raw"] == "B" and r["choice"] == 1 for r in records)
+    metrics = json.loads((run / "metrics.json").read_text())
+    expected = sum(q.answer_index == 1 for q in asked) / len(asked)
+    assert metrics["overall"]["accuracy"] == pytest.approx(expected)
+    assert f"{run}: accuracy {100 * expected:.1f}%" in capsys.readouterr().out
+    assert main(["eval", "--model", "fixed", "--seed", "-1", "--questions", str(questions),
+                 "--out", str(tmp_path / "bad"), "--no-progress"]) == 1  # fmt: skip
+    assert "--model fixed needs --seed >= 0" in capsys.readouterr().err
+
+
+def test_a_registered_adapter_is_a_choice_everywhere(fixed, questions, tmp_path, capsys):
+    import verbnoun as lva
+    from verbnoun.annotate.cli import annotate_models
+
+    assert main(["eval", "--help"]) == 0
+    assert "fixed" in capsys.readouterr().out
+    assert "fixed" in [m.value for m in annotate_models()]  # it needs no more than frames
+    run = lva.eval(questions, model="fixed", out=tmp_path / "api", seed=2)
+    assert run.config["model_settings"] == {"position": 2}
+    with pytest.raises(VerbnounError, match="unknown eval option 'sede'"):
+        lva.eval(questions, model="fixed", out=tmp_path / "typo", sede=2)
+
+
+def test_unregistered_names_and_what_each_built_in_declares(questions, tmp_path, capsys):
+    assert main(["eval", "--model", "fixed", "--questions", str(questions),
+                 "--out", str(tmp_path / "r")]) == 2  # fmt: skip
+    with pytest.raises(VerbnounError, match="unknown model 'fixed'; choose one of random"):
+        registry.build_adapter("fixed")
+    specs = registry.ADAPTERS
+    assert list(specs) == ["random", "specialist", "prior", "openai", "llavaction", "hf"]
+    assert {n for n, s in specs.items() if "frames" in s.needs} == {"openai", "llavaction", "hf"}
+    hf = registry.settings_for("hf", {"hf_model": "m", "scoring": "generate", "seed": 3})
+    assert (hf.model, hf.mode) == ("m", "generate") and specs["hf"].writes_text(hf)
+    local = registry.settings_for("llavaction", {"scoring": "letters"})
+    assert local.checkpoint is None and not specs["llavaction"].writes_text(local)
+    with pytest.raises(VerbnounError, match="--model llavaction needs --checkpoint DIR"):
+        registry.build_adapter("llavaction", local)
+    with pytest.raises(VerbnounError, match="takes RandomSettings, not HfSettings"):
+        registry.build_adapter("random", hf)
