@@ -275,7 +275,7 @@ def test_cli_on_the_real_ek100_validation(ek100_dir, tmp_path, capsys):
         ('{"id": "m", "question_type": "mqa", "conversations": [{"value": "x"}]}\n',
          r"t\.jsonl:1: bad MQA record: 'conversations' must hold"),
         ("not json\n", r"t\.jsonl:1: not valid JSON"),
-        ("", r"t\.jsonl: no records"),
+        ("", r"t\.jsonl: no questions or SFT records"),
     ],
     ids=["conversations not a list", "not an object", "no MQA records", "answer not an option",
          "no options", "one turn", "not JSON", "empty"],

@@ -254,3 +254,20 @@ def test_question_file_in_lmms_export_keeps_the_earlier_export(world, tmp_path, 
     refused(capsys, ["export", "lmms-eval", "--questions", target, "--videos", world.videos,
                      "--out", export], file=target, place=r":20: last line is truncated",
             keep=(export,))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("damage", "place"), [(d, p) for _, d, p in QUESTION_DAMAGE],
+    ids=[n for n, _, _ in QUESTION_DAMAGE],
+)  # fmt: skip
+@pytest.mark.parametrize("role", ["audited", "training"])
+def test_question_file_in_audit_keeps_the_earlier_audit(world, tmp_path, capsys, damage, place,
+                                                        role):  # fmt: skip
+    target = tmp_path / "q.jsonl"
+    shutil.copy(world.questions, target)
+    damage(target)
+    out = tmp_path / "audit.json"
+    out.write_text('{"kind": "an earlier audit"}\n')
+    args = ["mqa", "audit", target] if role == "audited" else \
+        ["mqa", "audit", world.questions, "--train", target]  # fmt: skip
+    refused(capsys, [*args, "--out", out], file=target, place=place, keep=(out,))

@@ -167,7 +167,7 @@ def read_training(path: str | Path) -> list[BlindItem]:
     else:
         rows = read_jsonl(path, expect=None)
     if not rows:
-        raise FileError(path, "no records")
+        raise FileError(path, "no questions or SFT records")
     first = rows[0][1]
     if isinstance(first, dict) and "options" in first and "conversations" not in first:
         return [item_of_question(q) for q in read_questions(path)]

@@ -548,5 +548,6 @@ class PriorGridDistractors:
             weights = np.where(weights > 0, weights, 1e-9)
             if truth is not None:
                 weights[truth] = 0.0
-        return [Distractor(self.actions[i], f"{NAME}:frequency")
+        source = "free" if self.single_label else "frequency"  # single-label: the design
+        return [Distractor(self.actions[i], f"{NAME}:{source}")
                 for i in sample_subset(weights, k - 1, rng)]  # fmt: skip
