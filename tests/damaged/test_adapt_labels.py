@@ -23,6 +23,7 @@ LABEL_DAMAGE = [
     ("empty file", "", r":1: empty file"),
     ("header only", "video,behaviour,start,stop\n", r":1: no labelled intervals"),
     ("missing column", "video,behaviour,start\nclip,groom,0\n", r":1: missing column\(s\) stop"),
+    ("semicolons", GOOD.replace(",", ";"), r":1: one column .*: is the file comma-separated\?"),
     ("unknown video", _rows("nosuch,walk,0,1"), r":4: field 'video': video 'nosuch' is not"),
     (
         "reversed interval",

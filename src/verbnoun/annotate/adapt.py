@@ -172,6 +172,9 @@ def read_label_file(
         "stop": _column(table.header, ("stop", "stop_timestamp")),
     }
     missing = [name for name, found in columns.items() if found is None]
+    if missing and len(table.header) == 1:
+        raise AnnotationError(path, f"one column {table.header[0]!r}: is the file comma-separated?",
+                              line=1)  # fmt: skip
     if missing:
         raise AnnotationError(
             path, f"missing column(s) {', '.join(missing)}: a labels file has video, behaviour, "
