@@ -7,9 +7,12 @@ enum that repeats their names: :func:`choice` turns such a tuple into the enum t
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from verbnoun.data.layouts import LAYOUTS
 
 _ENUMS: dict[tuple[str, tuple[str, ...]], type[StrEnum]] = {}
 
@@ -43,3 +46,24 @@ MaxFailuresOpt = Annotated[
         help="Endpoint: stop (keeping everything) after N failed requests in a row (0: never).",
     ),
 ]
+
+# where videos are and how frames are sampled (frames, eval, annotate, export, sft)
+Layout = choice("Layout", LAYOUTS)
+VideosOpt = Annotated[
+    Path | None,
+    typer.Option(help="Video root (ek100, chunks), or the clip itself (--layout file)."),
+]
+LayoutOpt = Annotated[Layout, typer.Option(help="How videos are stored.")]
+ChunkOpt = Annotated[
+    float | None,
+    typer.Option(help="Chunk length in seconds (chunks layout); 0 reads it from file names."),
+]
+FramesOpt = Annotated[int, typer.Option("--frames", min=1, help="Frames per segment (N).")]
+SizeOpt = Annotated[
+    int | None, typer.Option(min=1, help="Resize frames to SIZE x SIZE while decoding.")
+]
+
+
+def chunk_seconds(value: float | None) -> float | None:
+    """``--chunk-seconds``: 0 reads the length from file names, none is 15 s."""
+    return None if value == 0 else (15.0 if value is None else value)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from verbnoun.data.cli_video import Layout
+from verbnoun.cli_options import Layout
 from verbnoun.errors import VerbnounError
 
 annotate_app = typer.Typer(

@@ -4,11 +4,20 @@ when a command runs."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from verbnoun.cli_options import (
+    ChunkOpt,
+    FramesOpt,
+    Layout,
+    LayoutOpt,
+    SizeOpt,
+    VideosOpt,
+)
+from verbnoun.cli_options import chunk_seconds as _chunk_seconds
 
 frames_app = typer.Typer(
     help=(
@@ -18,31 +27,6 @@ frames_app = typer.Typer(
     ),
     invoke_without_command=True,
 )
-
-
-class Layout(StrEnum):
-    ek100 = "ek100"
-    chunks = "chunks"
-    file = "file"
-
-
-VideosOpt = Annotated[
-    Path | None,
-    typer.Option(help="Video root (ek100, chunks), or the clip itself (--layout file)."),
-]
-LayoutOpt = Annotated[Layout, typer.Option(help="How videos are stored.")]
-ChunkOpt = Annotated[
-    float | None,
-    typer.Option(help="Chunk length in seconds (chunks layout); 0 reads it from file names."),
-]
-FramesOpt = Annotated[int, typer.Option("--frames", min=1, help="Frames per segment (N).")]
-SizeOpt = Annotated[
-    int | None, typer.Option(min=1, help="Resize frames to SIZE x SIZE while decoding.")
-]
-
-
-def _chunk_seconds(value: float | None) -> float | None:
-    return None if value == 0 else (15.0 if value is None else value)
 
 
 def extract(

@@ -146,6 +146,12 @@ class AdapterSpec:
     text_answers: str = "never"
     options: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown or self.text_answers not in TEXT_ANSWERS:
+            raise ValueError(f"adapter {self.name!r}: unknown needs {sorted(unknown)} or "
+                             f"text_answers {self.text_answers!r}")  # fmt: skip
+
     def writes_text(self, settings: Any) -> bool:
         if self.text_answers == "generate":
             return getattr(settings, "mode", None) == "generate"

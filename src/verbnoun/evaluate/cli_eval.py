@@ -14,15 +14,16 @@ import typer
 
 from verbnoun.cli_options import (
     FirstWaitOpt,
+    Layout,
     MaxFailuresOpt,
     MaxWaitOpt,
     RequestTimeoutOpt,
     TriesOpt,
     choice,
 )
-from verbnoun.data.cli_video import Layout
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 from verbnoun.evaluate.frames import FRAME_CONTROLS
+from verbnoun.evaluate.frames import frames_for as frames_for  # its old import path
 from verbnoun.evaluate.hf_adapter import DTYPES, FRAMES_AS, MODES
 from verbnoun.evaluate.openai_adapter import PROTOCOLS
 from verbnoun.evaluate.registry import ADAPTERS
@@ -216,7 +217,8 @@ def _endpoint_summary(out: Path, metrics: dict) -> None:
 
 def make_adapter(model: str, **options):
     """Build adapter ``model`` from flat options (``annotations`` and ``dataset`` name the data
-    set): :func:`verbnoun.evaluate.registry.build_adapter`, kept for callers of this name."""
+    set): :func:`verbnoun.evaluate.registry.build_adapter`, kept for callers of this old name;
+    nothing in the package calls it."""
     from verbnoun.evaluate.adapters import DataSettings
     from verbnoun.evaluate.registry import build_adapter, settings_for
 

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from verbnoun.cli_options import choice
-from verbnoun.data.cli_video import Layout
+from verbnoun.cli_options import Layout, choice
 from verbnoun.errors import VerbnounError
 from verbnoun.interpret.parsing import PARSERS
 

@@ -12,13 +12,18 @@ from typing import Annotated
 import typer
 
 from verbnoun.cli_options import (
+    ChunkOpt,
     FirstWaitOpt,
+    Layout,
+    LayoutOpt,
     MaxFailuresOpt,
     MaxWaitOpt,
     RequestTimeoutOpt,
     TriesOpt,
 )
-from verbnoun.data.cli_video import ChunkOpt, Layout, LayoutOpt, _chunk_seconds
+from verbnoun.cli_options import (
+    chunk_seconds as chunk_seconds_of,
+)
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 
 sft_app = typer.Typer(
@@ -43,7 +48,7 @@ WorkersOpt = Annotated[int, typer.Option(min=0, help="Frame-decoding worker proc
 def _layout(layout: Layout, videos: Path, chunk_seconds: float | None):
     from verbnoun.data.layouts import make_layout
 
-    return make_layout(layout.value, videos, chunk_seconds=_chunk_seconds(chunk_seconds))
+    return make_layout(layout.value, videos, chunk_seconds=chunk_seconds_of(chunk_seconds))
 
 
 @sft_app.command("build")

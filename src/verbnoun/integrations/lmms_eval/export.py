@@ -26,7 +26,7 @@ from typing import Annotated
 
 import typer
 
-from verbnoun.data.cli_video import FramesOpt, Layout, LayoutOpt, SizeOpt
+from verbnoun.cli_options import FramesOpt, Layout, LayoutOpt, SizeOpt
 from verbnoun.errors import VerbnounError
 
 TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
