@@ -17,7 +17,8 @@ from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.evaluate.adapters import Reply
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter, frame_placeholder
-from verbnoun.evaluate.prompt_log import recorded, show_prompt
+from verbnoun.evaluate.prompt_log import show_prompt
+from verbnoun.evaluate.prompt_record import recorded
 from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
 KEY = "sk-test-SECRET-show-prompt"

@@ -1,10 +1,11 @@
 """What a run asked, word for word: ``RUN/prompts.jsonl`` and ``verbnoun show-prompt RUN ID``.
 
-* While a run answers, the first question it asks of each prompt template (:func:`template_of`:
-  ``mqa``, ``mqa_prior_actions``, ``direct_narration``) is recorded in ``prompts.jsonl``
-  (``prompts.shard-K-of-N.jsonl`` under shards), one JSON line: the question id, the template,
-  the model, and what the adapter sent (its ``sent(request)``). An API model's request body,
-  each frame a placeholder (``<JPEG frame 1 of 8>``); a local model's prompt text and input ids
+* While a run answers, :mod:`verbnoun.evaluate.prompt_record` records the first question it
+  asks of each prompt template (``mqa``, ``mqa_prior_actions``, ``direct_narration``) in
+  ``prompts.jsonl`` (``prompts.shard-K-of-N.jsonl`` under shards), one JSON line: the question
+  id, the template, the model, and what the adapter sent (its ``sent(request)``). An API
+  model's request body, each frame a placeholder (``<JPEG frame 1 of 8>``); a local model's
+  prompt text and input ids
   (``hf``: the chat text and the ids after the processor expanded each image or video;
   ``llavaction``: the qwen_1_5 prompt and its ids, ``<image>`` as -200); for a model that sends
   no text of its own (the baselines), the question's chat prompt. A resumed run records only
@@ -22,88 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.adapters import Request, abilities_of
+from verbnoun.evaluate.adapters import Request
+from verbnoun.evaluate.prompt_record import NO_TEXT, recorded, template_of
 from verbnoun.fileio import read_json, require, sha256_file
 
-TEMPLATES = ("mqa", "mqa_prior_actions", "direct_narration")
-NO_TEXT = "this model sends no prompt of its own: the question's chat prompt"
-
-
-def template_of(request: Request, prior_actions: str, open_vocab: bool) -> str:
-    """Which prompt template a request of a run uses."""
-    if open_vocab:
-        return "direct_narration"
-    if prior_actions != "none" and request.question.prior_actions:
-        return "mqa_prior_actions"
-    return "mqa"
-
-
-def sent_by(adapter, request: Request) -> dict:
-    """What ``adapter`` sends for ``request`` (its ``sent``), or the chat prompt for an adapter
-    that sends no text (the baselines)."""
-    if not abilities_of(adapter).shows_prompt:
-        return {"prompt": request.prompt, "note": NO_TEXT}
-    return adapter.sent(request)
-
-
-def prompt_files(run_dir: Path) -> list[Path]:
-    return sorted(Path(run_dir).glob("prompts*.jsonl"))
-
-
-def recorded(run_dir: Path) -> list[dict]:
-    """The recorded prompts of a run (every shard's file); a last line cut by a kill is
-    skipped."""
-    records = []
-    for path in prompt_files(run_dir):
-        lines = path.read_bytes().split(b"\n")
-        for number, line in enumerate(lines[:-1], start=1):  # after the last newline: cut
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise VerbnounError(f"{path}:{number}: not valid JSON") from None
-            if not isinstance(record, dict) or not isinstance(record.get("template"), str):
-                raise VerbnounError(f"{path}:{number}: not a prompt record")
-            records.append(record)
-    return records
-
-
-class PromptLog:
-    """Records the first request of each template a run asks (see the module's docstring)."""
-
-    def __init__(
-        self, run_dir: Path, filename: str, adapter, prior_actions: str, open_vocab: bool
-    ) -> None:
-        self.path = Path(run_dir) / filename
-        self.adapter = adapter
-        self.prior_actions = prior_actions
-        self.open_vocab = open_vocab
-        self.seen = {record["template"] for record in recorded(Path(run_dir))}
-
-    def note(self, request: Request) -> None:
-        template = template_of(request, self.prior_actions, self.open_vocab)
-        if template in self.seen:
-            return
-        self.seen.add(template)
-        record = {
-            "id": request.question.id,
-            "template": template,
-            "model": self.adapter.name,
-            "sent": sent_by(self.adapter, request),
-        }
-        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        if self.path.is_file() and not self.path.read_bytes().endswith(b"\n"):
-            data = b"\n" + data  # after a line cut by a kill: start a new one
-        with self.path.open("ab") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+__all__ = ["recorded", "render", "show_prompt"]  # recorded: what the run recorded
 
 
 def _run_questions(run_dir: Path) -> tuple[dict, Path, list[Question]]:

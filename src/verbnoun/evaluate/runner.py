@@ -50,7 +50,7 @@ from verbnoun.evaluate.metrics import (
     recognition_top1,
     usage_summary,
 )
-from verbnoun.evaluate.prompt_log import PromptLog
+from verbnoun.evaluate.prompt_record import PromptLog
 from verbnoun.fileio import sha256_file, write_json
 from verbnoun.interpret.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.progress import Progress
