@@ -92,7 +92,6 @@ def test_no_import_cycles():
         pytest.fail("import cycle: " + " -> ".join(cycle.args[1]))
 
 
-@pytest.mark.xfail(strict=False, reason="the command modules are being thinned (issue 22)")
 def test_no_module_imports_a_command_module():
     graph = import_graph()
     wrong = sorted(
