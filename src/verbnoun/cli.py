@@ -14,6 +14,9 @@ from typing import Annotated
 
 import typer
 
+from verbnoun.bench.strategies import names as distractor_names
+from verbnoun.cli_options import choice
+
 app = typer.Typer(
     name="verbnoun",
     help="Measure and improve how multimodal LLMs understand human actions in video.",
@@ -80,11 +83,8 @@ class Split(StrEnum):
     validation = "validation"
 
 
-class Distractors(StrEnum):
-    random = "random"
-    specialist = "specialist"
-    prior_hard = "prior-hard"
-    prior_grid = "prior-grid"
+# --distractors: the registry of verbnoun.bench.strategies
+Distractors = choice("Distractors", distractor_names())
 
 
 class OptionText(StrEnum):
@@ -116,8 +116,8 @@ def mqa_build(
         str, typer.Option(help="Split whose segments become questions.")
     ] = Split.validation.value,
     distractors: Annotated[
-        Distractors, typer.Option(help="How wrong options are chosen.")
-    ] = Distractors.random,
+        Distractors, typer.Option(help="How wrong options are chosen.")  # type: ignore[valid-type]
+    ] = "random",
     predictions: Annotated[
         Path | None,
         typer.Option(help="Specialist prediction file (JSON), for --distractors specialist."),
@@ -142,7 +142,7 @@ def mqa_build(
         raise VerbnounError("give --annotations DIR (EK100) or --dataset FILE.yaml")
     settings = BuildSettings(
         split=split,
-        distractors=distractors.value,
+        distractors=str(distractors),
         num_options=num_options,
         option_text=option_text.value,
         seed=seed,

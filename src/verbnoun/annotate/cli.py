@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from verbnoun.cli_options import Layout
+from verbnoun.annotate.modes import names as mode_names
+from verbnoun.cli_options import Layout, choice
 from verbnoun.errors import VerbnounError
 
 annotate_app = typer.Typer(
@@ -43,11 +44,7 @@ def annotate_models():
     return choice("AnnotateModel", (WINDOW_MODELS[0], *window_adapters(), *WINDOW_MODELS[1:]))
 
 
-class Mode(StrEnum):
-    choice = "choice"
-    two_stage = "two-stage"
-    chunks = "chunks"
-    open = "open"
+Mode = choice("Mode", mode_names())  # --mode: the registry of verbnoun.annotate.modes
 
 
 class Smoothing(StrEnum):
@@ -334,22 +331,12 @@ def make_window_model(model: str, mode: str, behaviours, **options):
         return models.SpecialistModel(options["specialist"], behaviours)
     if model == "oracle":
         return _oracle(behaviours, options)
-    adapter = _adapter(model, options)
-    size, frames = options["size"], options["frames"]
-    if mode == "open":
-        from verbnoun.interpret.open_vocab import OpenVocabMapper
+    from verbnoun.annotate.modes import ModeInputs, window_model
 
-        if behaviours.verbs is None or behaviours.nouns is None:
-            raise VerbnounError("--mode open maps to verbs and nouns: give a verb/noun --dataset")
-        mapper = OpenVocabMapper(behaviours.verbs, behaviours.nouns)
-        return models.OpenModel(adapter, mapper, frames=frames, size=size)
-    specialist = None
-    if mode == "two-stage":
-        if options["specialist"] is None:
-            raise VerbnounError("--mode two-stage needs --specialist DIR")
-        specialist = models.SpecialistModel(options["specialist"], behaviours)
-    return models.AdapterModel(adapter, behaviours, mode=mode, frames=frames, size=size,
-                               specialist=specialist, top_k=options["top_k"])  # fmt: skip
+    inputs = ModeInputs(_adapter(model, options), behaviours, frames=options["frames"],
+                        size=options["size"], top_k=options["top_k"],
+                        specialist=options["specialist"])  # fmt: skip
+    return window_model(mode, inputs)
 
 
 def _adapter(model: str, options: dict):

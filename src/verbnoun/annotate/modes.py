@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from verbnoun.annotate.models import AdapterModel, SpecialistModel, WindowModel
-from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.errors import VerbnounError
 from verbnoun.lookup import Entry, Registry
+
+if TYPE_CHECKING:  # the window models load numpy: imported when a mode is built
+    from verbnoun.annotate.models import WindowModel
+    from verbnoun.annotate.vocabulary import Behaviours
 
 LACKING = {  # what a refusal says when a need is not met
     "specialist": "needs --specialist DIR",
@@ -71,6 +73,8 @@ def _asked(style: str) -> Callable[[ModeInputs], WindowModel]:
     """A multiple-choice mode of :class:`AdapterModel` (``choice``, ``two-stage``, ``chunks``)."""
 
     def build(i: ModeInputs) -> WindowModel:
+        from verbnoun.annotate.models import AdapterModel, SpecialistModel
+
         specialist = None
         if style == "two-stage":
             specialist = SpecialistModel(i.specialist, i.behaviours)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from verbnoun.bench.strategies import names as distractor_names
 from verbnoun.cli_options import (
     ChunkOpt,
     FirstWaitOpt,
@@ -79,8 +80,8 @@ def sft_build(
     distractors: Annotated[
         str | None,
         typer.Option(
-            help="MQA distractors: specialist, prior-hard, prior-grid or random (default: specialist "
-            "with --predictions, else prior-hard)."
+            help=f"MQA distractors: {', '.join(distractor_names())} (default: specialist with "
+            "--predictions, else prior-hard)."
         ),
     ] = None,
 ) -> None:
