@@ -100,3 +100,42 @@ def test_a_strategy_that_is_not_registered_is_refused_before_reading(tmp_path):
         build_benchmark(tmp_path / "absent", tmp_path / "x.jsonl",
                         BuildSettings(distractors="same-verb-first"))  # fmt: skip
     assert not (tmp_path / "x.jsonl").exists()
+
+
+REGISTERED_BEFORE_THE_CLI = """
+import sys
+from verbnoun.bench import strategies
+from verbnoun.bench.distractors import Distractor
+
+class Last:
+    name = "last"
+    def __init__(self, vocabulary):
+        self.actions = sorted(vocabulary.actions)
+    def choose(self, segment, k, rng):
+        others = [a for a in self.actions if a != segment.action_id]
+        return [Distractor(a, self.name) for a in others[-(k - 1):]]
+
+strategies.register(strategies.Strategy("last", "the last actions", lambda i: Last(i.vocabulary)))
+from verbnoun.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_command_line_offers_a_strategy_registered_before_it_is_built(kitchen, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "mqa.jsonl"
+    args = ["mqa", "build", "--annotations", str(kitchen), "--split", "validation",
+            "--distractors", "last", "--num-options", "3", "--out", str(out)]  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", REGISTERED_BEFORE_THE_CLI, *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    questions = read_questions(out)
+    assert questions and all(
+        {o.source for i, o in enumerate(q.options) if i != q.answer_index} == {"last"}
+        for q in questions
+    )
+    refused = subprocess.run([sys.executable, "-m", "verbnoun.cli", *args], capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "'last' is not one of 'random'" in refused.stderr
