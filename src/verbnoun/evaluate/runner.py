@@ -359,11 +359,9 @@ def run_evaluation(
         if can.streams and settings.prior_actions != "model":
             # one stream over all parts: no question waits for the slowest of its batch
             streams = iter([(request for part in parts for request in requests_of(part))])
+        records_of = _mapped(open_vocab) if open_vocab is not None else _parsed(parse)
         for requests in streams:
-            if open_vocab is not None:
-                chunks = _answer_open_vocab(adapter, requests, open_vocab)
-            else:
-                chunks = _answer(adapter, requests, parse)
+            chunks = _answer(adapter, requests, records_of)
             try:
                 for records in chunks:
                     refused = _write(records, out, failed_out, done, tally)
@@ -543,15 +541,25 @@ def _replies(adapter: Adapter, requests) -> Iterator[list[tuple]]:
         yield [(request, reply, reply.extra.get("api_latency", 0.0))]
 
 
-def _answer(adapter: Adapter, requests: Iterable[Request], parse) -> Iterator[list[dict]]:
-    """Ask the model, parse every reply, and yield the prediction records (in chunks)."""
+def _answer(adapter: Adapter, requests: Iterable[Request], records_of) -> Iterator[list[dict]]:
+    """Ask the model and yield the prediction records chunk by chunk: ``records_of`` makes the
+    records of a chunk's answered ``(request, reply, latency)`` in order (:func:`_parsed`,
+    :func:`_mapped`); a reply the endpoint could not give gets its failure record."""
     for chunk in _replies(adapter, requests):
-        records = []
-        for request, reply, latency in chunk:
+        made = iter(records_of([item for item in chunk if item[1].failure is None]))
+        yield [
+            _failed_record(request.question.id, reply) if reply.failure is not None
+            else _with_usage(next(made), reply)
+            for request, reply, _ in chunk
+        ]  # fmt: skip
+
+
+def _parsed(parse):
+    """Records of multiple-choice answers: each reply parsed to the option it chose."""
+
+    def records_of(answered: list[tuple]) -> Iterator[dict]:
+        for request, reply, latency in answered:
             q = request.question
-            if reply.failure is not None:
-                records.append(_failed_record(q.id, reply))
-                continue
             parsed = parse(reply.raw, q.option_texts)
             record = {
                 "id": q.id,
@@ -565,38 +573,19 @@ def _answer(adapter: Adapter, requests: Iterable[Request], parse) -> Iterator[li
                 record["scores"] = reply.scores
             if request.extra.get("prior_sources"):
                 record["prior_sources"] = request.extra["prior_sources"]
-            records.append(_with_usage(record, reply))
-        yield records
+            yield record
+
+    return records_of
 
 
-def _failed_record(question_id: str, reply) -> dict:
-    """The record of a question the endpoint could not answer: no answer, no choice."""
-    return _with_usage({"id": question_id, "failed": reply.failure}, reply)
+def _mapped(mapper: OpenVocabMapper):
+    """Records of free-text answers: each mapped to (verb class, noun class), a chunk at once."""
 
-
-def _with_usage(record: dict, reply) -> dict:
-    """Add an endpoint's token usage and tries to a record (nothing for local models)."""
-    if reply.usage is not None:
-        record["usage"] = reply.usage
-    if reply.extra.get("attempts") is not None:
-        record["attempts"] = reply.extra["attempts"]
-    return record
-
-
-def _answer_open_vocab(
-    adapter: Adapter, requests: Iterable[Request], mapper: OpenVocabMapper
-) -> Iterator[list[dict]]:
-    """Ask for free text, map every answer to classes, and yield the records (in chunks)."""
-    for chunk in _replies(adapter, requests):
-        mappings = iter(mapper.map_many([r.raw for _, r, _ in chunk if r.failure is None]))
-        records = []
-        for request, reply, latency in chunk:
+    def records_of(answered: list[tuple]) -> Iterator[dict]:
+        mappings = mapper.map_many([reply.raw for _, reply, _ in answered])
+        for (request, reply, latency), mapping in zip(answered, mappings, strict=True):
             q = request.question
-            if reply.failure is not None:
-                records.append(_failed_record(q.id, reply))
-                continue
-            mapping = next(mappings)
-            record = {
+            yield {
                 "id": q.id,
                 "raw": reply.raw,
                 "answer": mapping.text,
@@ -611,8 +600,22 @@ def _answer_open_vocab(
                 "correct": mapping.action_id == q.action_id,
                 "latency": round(latency, 4),
             }
-            records.append(_with_usage(record, reply))
-        yield records
+
+    return records_of
+
+
+def _failed_record(question_id: str, reply) -> dict:
+    """The record of a question the endpoint could not answer: no answer, no choice."""
+    return _with_usage({"id": question_id, "failed": reply.failure}, reply)
+
+
+def _with_usage(record: dict, reply) -> dict:
+    """Add an endpoint's token usage and tries to a record (nothing for local models)."""
+    if reply.usage is not None:
+        record["usage"] = reply.usage
+    if reply.extra.get("attempts") is not None:
+        record["attempts"] = reply.extra["attempts"]
+    return record
 
 
 def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
