@@ -11,7 +11,8 @@ order of registration.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -58,6 +59,15 @@ class Registry(dict[str, T], Generic[T]):
             raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
         self[entry.name] = entry
         return entry
+
+    @contextlib.contextmanager
+    def added(self, entry: T) -> Iterator[T]:
+        """``entry`` registered for the block only (a test, or a plugin tried once)."""
+        self.add(entry)
+        try:
+            yield entry
+        finally:
+            del self[entry.name]
 
     def names(self) -> tuple[str, ...]:
         return tuple(self)

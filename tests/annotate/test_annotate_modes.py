@@ -68,16 +68,18 @@ class AskEachBehaviour:
 
 @pytest.fixture
 def example():
-    added = modes.register(modes.AnnotateMode(
-        "ask-each", "a yes/no question per behaviour",
-        lambda inputs: AskEachBehaviour(inputs.adapter, inputs.behaviours),
-    ))  # fmt: skip
-    yield added
-    del modes.MODES[added.name]
+    """The example, registered for one test only."""
+    entry = modes.AnnotateMode("ask-each", "a yes/no question per behaviour",
+                               lambda inputs: AskEachBehaviour(inputs.adapter, inputs.behaviours))  # fmt: skip
+    with modes.MODES.added(entry):
+        yield entry
 
 
 def test_the_registry_names_every_mode_once_with_what_it_needs():
     assert modes.names() == ("choice", "two-stage", "chunks", "open")
+    with modes.MODES.added(modes.AnnotateMode("x", "y", lambda inputs: None)):
+        assert modes.names()[-1] == "x"
+    assert "x" not in modes.MODES  # taken out again
     assert modes.get("two-stage").needs == {"specialist"}
     assert modes.get("open").needs == {"verbs_nouns"}
     with pytest.raises(VerbnounError, match=r"unknown annotate mode 'vote'; choose one of "

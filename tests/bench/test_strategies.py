@@ -43,13 +43,11 @@ def kitchen(tmp_path_factory):
 
 @pytest.fixture
 def example():
-    """Register the example for one test, and take it out again afterwards."""
-    added = strategies.register(strategies.Strategy(
-        "same-verb-first", "frequent actions sharing the verb first",
-        lambda inputs: SameVerbFirst(inputs.vocabulary),
-    ))  # fmt: skip
-    yield added
-    del strategies.STRATEGIES[added.name]
+    """The example, registered for one test only."""
+    entry = strategies.Strategy("same-verb-first", "frequent actions sharing the verb first",
+                                lambda inputs: SameVerbFirst(inputs.vocabulary))  # fmt: skip
+    with strategies.STRATEGIES.added(entry):
+        yield entry
 
 
 def test_the_registry_names_every_strategy_once_with_what_it_needs():
