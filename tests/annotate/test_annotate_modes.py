@@ -69,8 +69,10 @@ class AskEachBehaviour:
 @pytest.fixture
 def example():
     """The example, registered for one test only."""
-    entry = modes.AnnotateMode("ask-each", "a yes/no question per behaviour",
-                               lambda inputs: AskEachBehaviour(inputs.adapter, inputs.behaviours))  # fmt: skip
+    entry = modes.AnnotateMode(
+        "ask-each", "a yes/no question per behaviour",
+        lambda inputs: AskEachBehaviour(inputs.adapter, inputs.behaviours),
+    )  # fmt: skip
     with modes.MODES.added(entry):
         yield entry
 
