@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 
+from verbnoun.annotate.job import find_videos
 from verbnoun.annotate.modes import names as mode_names
 from verbnoun.cli_options import Layout, choice
-from verbnoun.errors import VerbnounError
 
 annotate_app = typer.Typer(
     help="Annotate whole videos with behaviours (segments, ethogram, timeline) and score them.",
@@ -23,25 +23,13 @@ annotate_app = typer.Typer(
     no_args_is_help=False,
 )
 
-_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
-
-
-WINDOW_MODELS = ("specialist", "oracle", "adapted")  # annotate's own (annotate.models, adapt)
-
-
-def window_adapters() -> tuple[str, ...]:
-    """The registry's adapters that can answer a window: those that need frames at most."""
-    from verbnoun.evaluate.registry import ADAPTERS
-
-    return tuple(n for n, spec in ADAPTERS.items() if spec.needs <= {"frames"})
-
 
 def annotate_models():
-    """``--model`` choices: annotate's own models, then the registry's window adapters (read
-    each time typer builds the command)."""
-    from verbnoun.cli_options import choice
+    """``--model`` choices: annotate's own models and the registry's window adapters (read each
+    time typer builds the command)."""
+    from verbnoun.annotate.job import model_names
 
-    return choice("AnnotateModel", (WINDOW_MODELS[0], *window_adapters(), *WINDOW_MODELS[1:]))
+    return choice("AnnotateModel", model_names())
 
 
 Mode = choice("Mode", mode_names())  # --mode: the registry of verbnoun.annotate.modes
@@ -52,256 +40,104 @@ class Smoothing(StrEnum):
     none = "none"
 
 
-def find_videos(video: Path, layout: str, video_ids: str | None = None) -> list:
-    """The videos of ``--video``: a file, a folder of files, or a layout's root folder."""
-    from verbnoun.annotate.runner import VideoSource
-    from verbnoun.data.layouts import FileLayout, file_video_id, make_layout
-
-    if not video.exists():
-        raise VerbnounError(f"{video}: no such video file or folder")
-    wanted = [v.strip() for v in video_ids.split(",") if v.strip()] if video_ids else None
-    if video.is_file():
-        return [VideoSource(file_video_id(video.stem), FileLayout(video))]
-    if layout == "file":
-        files = sorted(p for p in video.iterdir()
-                       if p.is_file() and p.suffix.lower() in _VIDEO_SUFFIXES)  # fmt: skip
-        sources, seen = [], {}
-        for path in files:
-            vid = file_video_id(path.stem)
-            if vid in seen:
-                raise VerbnounError(f"{path} and {seen[vid]} give the same video id {vid!r}")
-            seen[vid] = path
-            sources.append(VideoSource(vid, FileLayout(path)))
-    else:
-        root = make_layout(layout, video)
-        pattern = "*/*.MP4" if layout == "chunks" else "*/videos/*.MP4"
-        ids = sorted({p.name.removesuffix(".MP4") if layout == "chunks" else p.stem
-                      for p in video.glob(pattern)})  # fmt: skip
-        sources = [VideoSource(v, root) for v in ids]
-    if wanted is not None:
-        known = {s.video_id for s in sources}
-        unknown = [v for v in wanted if v not in known]
-        if unknown:
-            raise VerbnounError(f"{video}: no video {unknown[0]!r} (layout {layout})")
-        sources = [s for s in sources if s.video_id in wanted]
-    if not sources:
-        raise VerbnounError(f"{video}: no videos found (layout {layout})")
-    return sources
+def _opt(kind, text: str, *names: str, **limits):
+    return Annotated[kind, typer.Option(*names, help=text, **limits)]
 
 
-def read_segment_spans(path: Path) -> dict[str, list[tuple[float, float]]]:
-    """``--segments FILE``: a CSV with ``video_id``, ``start`` and ``stop`` (seconds or
-    ``HH:MM:SS.ff``; EK100's ``start_timestamp``/``stop_timestamp`` work too)."""
-    from verbnoun.data.ek100 import time_field
-    from verbnoun.errors import AnnotationError
-    from verbnoun.fileio import read_csv
-
-    table = read_csv(path, error=AnnotationError)
-    start = next((c for c in ("start", "start_timestamp") if c in table.header), None)
-    stop = next((c for c in ("stop", "stop_timestamp") if c in table.header), None)
-    if "video_id" not in table.header or start is None or stop is None:
-        raise AnnotationError(path, "--segments needs video_id, start and stop columns", line=1)
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for line, row in table.rows:
-        a, b = time_field(row[start], path, line, start), time_field(row[stop], path, line, stop)
-        if b <= a:
-            raise AnnotationError(path, "stop is not after start", line=line)
-        spans.setdefault(row["video_id"].strip(), []).append((a, b))
-    if not spans:
-        raise AnnotationError(path, "no segments")
-    return spans
-
-
-def _behaviours(actions: str | None, dataset: Path | None, option_text: str, specialist):
-    from verbnoun.annotate import vocabulary
-
-    if actions is not None:
-        candidate = Path(actions)
-        if actions.lower().endswith(".csv"):
-            return vocabulary.from_class_file(candidate)
-        return vocabulary.from_list(actions)
-    if dataset is not None:
-        from verbnoun.data.dataset import open_dataset
-
-        return vocabulary.from_dataset(open_dataset(annotations=dataset), str(dataset), option_text)
-    if specialist is not None:
-        from verbnoun.data.dataset import open_dataset
-        from verbnoun.fileio import read_json
-
-        config = read_json(Path(specialist) / "specialist.json")
-        source = Path(config.get("annotations", ""))
-        return vocabulary.from_dataset(open_dataset(annotations=source), str(source), option_text)
-    raise VerbnounError(
-        "give the behaviours: --actions 'groom,rear,walk' (or a class CSV), or --dataset FILE.yaml"
-    )
+VideoOpt = _opt(Path | None, "A video file, a folder of them, or a layout's root.")
+OutOpt = _opt(Path | None, "Run folder (resumed when it exists).")
+LayoutOpt = _opt(Layout, "How --video DIR holds videos.")
+VideoIdsOpt = _opt(str | None, "Only these videos of --video DIR (comma-separated).")
+ActionsOpt = _opt(str | None, "Behaviours: 'groom,rear,walk' or a class CSV file.")
+DatasetOpt = _opt(Path | None, "Data set description (YAML) or EK100 folder: behaviours, and "
+                  "videos.")  # fmt: skip
+SplitOpt = _opt(str | None, "Without --video: annotate this split's videos.")
+SegmentsOpt = _opt(Path | None, "Label these segments (CSV video_id,start,stop).")
+WindowOpt = _opt(float | None, "Window length (s) [default: 2, or --adapted's].")
+StrideOpt = _opt(float | None, "Window step (s) [default: 1, or --adapted's].")
+AdaptedOpt = _opt(Path | None, "A folder of `annotate adapt` (implies --model adapted).")
+ModeOpt = _opt(Mode, "For llavaction/openai/hf/random: how a window is asked.")
+SpecialistOpt = _opt(Path | None, "Specialist folder (--model specialist, two-stage).")
+TopKOpt = _opt(int, "Two-stage: the specialist's top-k as options.")
+CheckpointOpt = _opt(Path | None, "--model llavaction folder.")
+ScoringOpt = _opt(str, "llavaction: letters, text or generate.")
+HfModelOpt = _opt(str | None, "--model hf: folder or cached id.")
+ApiModelOpt = _opt(str | None, "--model openai: model name.")
+BaseUrlOpt = _opt(str | None, "OpenAI-compatible endpoint.")
+KeyEnvOpt = _opt(str, "Variable holding the key.")
+ConcurrencyOpt = _opt(int, "Parallel API requests.", min=1)
+DeviceOpt = _opt(str | None, "cpu, cuda, cuda:1.")
+FramesOpt = _opt(int, "Frames per window shown to the model.", min=1)
+SizeOpt = _opt(int | None, "Resize frames to SIZE x SIZE.")
+OptionTextOpt = _opt(str, "Option wording from a data set: narration or official_key.")
+SeedOpt = _opt(int, "Seed of --model random.")
+SmoothingOpt = _opt(Smoothing, "viterbi (sticky prior over window scores) or none.")
+SwitchOpt = _opt(float, "Viterbi: prior probability of a change.")
+MinDurationOpt = _opt(float, "Shortest segment kept (s).")
+MinConfidenceOpt = _opt(float, "Windows less sure than this are 'no behaviour'.")
+TruthOpt = _opt(Path | None, "Ground truth (data set or CSV): scores and ethogram.")
+TruthSplitOpt = _opt(str | None, "Split of --truth to use.")
+ScoredOpt = _opt(Path | None, "CSV video_id,start,stop: the stretches --truth covers.")
+BinOpt = _opt(str | None, "Time bins in summary.json and time_bins.png: 30s, 5min, 1h.", "--bin")
+ShardOpt = _opt(str | None, "K/N: this process's part of the windows.")
+BatchOpt = _opt(int, "Windows per model call.", min=1)
+ThumbnailsOpt = _opt(bool, "Thumbnails for timeline.html.")
 
 
 @annotate_app.callback(invoke_without_command=True)
 def annotate_command(
     ctx: typer.Context,
-    video: Annotated[
-        Path | None, typer.Option(help="A video file, a folder of them, or a layout's root.")
-    ] = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder (resumed when it exists).")] = None,
-    layout: Annotated[Layout, typer.Option(help="How --video DIR holds videos.")] = Layout.file,
-    video_ids: Annotated[
-        str | None, typer.Option(help="Only these videos of --video DIR (comma-separated).")
-    ] = None,
-    actions: Annotated[
-        str | None, typer.Option(help="Behaviours: 'groom,rear,walk' or a class CSV file.")
-    ] = None,
-    dataset: Annotated[
-        Path | None,
-        typer.Option(help="Data set description (YAML) or EK100 folder: behaviours, and videos."),
-    ] = None,
-    split: Annotated[
-        str | None, typer.Option(help="Without --video: annotate this split's videos.")
-    ] = None,
-    segments: Annotated[
-        Path | None, typer.Option(help="Label these segments (CSV video_id,start,stop).")
-    ] = None,
-    window: Annotated[
-        float | None, typer.Option(help="Window length (s) [default: 2, or --adapted's].")
-    ] = None,
-    stride: Annotated[
-        float | None, typer.Option(help="Window step (s) [default: 1, or --adapted's].")
-    ] = None,
+    video: VideoOpt = None,
+    out: OutOpt = None,
+    layout: LayoutOpt = Layout.file,
+    video_ids: VideoIdsOpt = None,
+    actions: ActionsOpt = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
+    segments: SegmentsOpt = None,
+    window: WindowOpt = None,
+    stride: StrideOpt = None,
     model: Annotated[annotate_models(), typer.Option(help="Who answers.")] = "specialist",  # type: ignore[valid-type]
-    adapted: Annotated[
-        Path | None, typer.Option(help="A folder of `annotate adapt` (implies --model adapted).")
-    ] = None,
-    mode: Annotated[
-        Mode, typer.Option(help="For llavaction/openai/hf/random: how a window is asked.")
-    ] = Mode.choice,
-    specialist: Annotated[
-        Path | None, typer.Option(help="Specialist folder (--model specialist, two-stage).")
-    ] = None,
-    top_k: Annotated[int, typer.Option(help="Two-stage: the specialist's top-k as options.")] = 5,
-    checkpoint: Annotated[Path | None, typer.Option(help="--model llavaction folder.")] = None,
-    scoring: Annotated[str, typer.Option(help="llavaction: letters, text or generate.")] = "text",
-    hf_model: Annotated[str | None, typer.Option(help="--model hf: folder or cached id.")] = None,
-    api_model: Annotated[str | None, typer.Option(help="--model openai: model name.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
-    api_key_env: Annotated[str, typer.Option(help="Variable holding the key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(min=1, help="Parallel API requests.")] = 4,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1.")] = None,
-    frames: Annotated[int, typer.Option(min=1, help="Frames per window shown to the model.")] = 8,
-    size: Annotated[int | None, typer.Option(help="Resize frames to SIZE x SIZE.")] = None,
-    option_text: Annotated[
-        str, typer.Option(help="Option wording from a data set: narration or official_key.")
-    ] = "narration",
-    seed: Annotated[int, typer.Option(help="Seed of --model random.")] = 0,
-    smoothing: Annotated[
-        Smoothing, typer.Option(help="viterbi (sticky prior over window scores) or none.")
-    ] = Smoothing.viterbi,
-    switch: Annotated[float, typer.Option(help="Viterbi: prior probability of a change.")] = 0.1,
-    min_duration: Annotated[float, typer.Option(help="Shortest segment kept (s).")] = 0.0,
-    min_confidence: Annotated[
-        float, typer.Option(help="Windows less sure than this are 'no behaviour'.")
-    ] = 0.0,
-    truth: Annotated[
-        Path | None, typer.Option(help="Ground truth (data set or CSV): scores and ethogram.")
-    ] = None,
-    truth_split: Annotated[str | None, typer.Option(help="Split of --truth to use.")] = None,
-    scored: Annotated[
-        Path | None, typer.Option(help="CSV video_id,start,stop: the stretches --truth covers.")
-    ] = None,
-    bin_: Annotated[
-        str | None,
-        typer.Option("--bin", help="Time bins in summary.json and time_bins.png: 30s, 5min, 1h."),
-    ] = None,
-    shard: Annotated[
-        str | None, typer.Option(help="K/N: this process's part of the windows.")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Windows per model call.")] = 8,
-    thumbnails: Annotated[bool, typer.Option(help="Thumbnails for timeline.html.")] = True,
+    adapted: AdaptedOpt = None,
+    mode: ModeOpt = Mode.choice,
+    specialist: SpecialistOpt = None,
+    top_k: TopKOpt = 5,
+    checkpoint: CheckpointOpt = None,
+    scoring: ScoringOpt = "text",
+    hf_model: HfModelOpt = None,
+    api_model: ApiModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcurrencyOpt = 4,
+    device: DeviceOpt = None,
+    frames: FramesOpt = 8,
+    size: SizeOpt = None,
+    option_text: OptionTextOpt = "narration",
+    seed: SeedOpt = 0,
+    smoothing: SmoothingOpt = Smoothing.viterbi,
+    switch: SwitchOpt = 0.1,
+    min_duration: MinDurationOpt = 0.0,
+    min_confidence: MinConfidenceOpt = 0.0,
+    truth: TruthOpt = None,
+    truth_split: TruthSplitOpt = None,
+    scored: ScoredOpt = None,
+    bin_: BinOpt = None,
+    shard: ShardOpt = None,
+    batch_size: BatchOpt = 8,
+    thumbnails: ThumbnailsOpt = True,
     oracle_shift: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
     """Slide windows over whole videos, ask a model per window, merge the answers into
     segments; write segments.csv, ethogram.png, summary.json and timeline.html."""
+    options = {k: getattr(v, "value", v) for k, v in locals().items() if k != "ctx"}
     if ctx.invoked_subcommand is not None:
         return
-    from verbnoun.annotate.runner import AnnotateSettings, VideoSource, plan, run_annotation
-    from verbnoun.annotate.smoothing import SmoothingSettings
-    from verbnoun.runs import Shard
-
     if out is None and video is None and dataset is None:  # called bare: show the options
         typer.echo(ctx.get_help())
         return
-    if out is None:
-        raise VerbnounError("give --out DIR")
-    if scored is not None and truth is None:
-        raise VerbnounError("--scored says which stretches --truth covers: give --truth too")
-    from verbnoun.annotate.bins import parse_duration
+    from verbnoun.annotate.job import annotate_job, run_annotate
 
-    bin_seconds = None if bin_ is None else parse_duration(bin_)
-    if video is None and dataset is None:
-        raise VerbnounError("give --video FILE|DIR, or --dataset FILE.yaml with --split")
-    adapted_config = None
-    model = getattr(model, "value", model)
-    if adapted is not None or model == "adapted":
-        from verbnoun.annotate.adapt import read_config
-
-        if model not in ("specialist", "adapted"):
-            raise VerbnounError(f"--adapted goes with --model adapted, not --model {model}")
-        if adapted is None:
-            raise VerbnounError("--model adapted needs --adapted DIR (a folder of annotate adapt)")
-        if actions is not None:
-            raise VerbnounError("--adapted brings its own behaviours: drop --actions")
-        model, adapted_config = "adapted", read_config(adapted)
-    window = window if window is not None else (adapted_config or {}).get("window", 2.0)
-    stride = stride if stride is not None else (adapted_config or {}).get("stride", 1.0)
-    settings = AnnotateSettings(window=window, stride=stride, batch_size=batch_size,
-                                thumbnails=thumbnails)  # fmt: skip
-    settings.check()
-    smooth = SmoothingSettings(method=smoothing.value, switch=switch, min_duration=min_duration,
-                               min_confidence=min_confidence)  # fmt: skip
-    smooth.check()
-    if video is not None:
-        sources = find_videos(video, layout.value, video_ids)
-    else:
-        from verbnoun.data.dataset import GenericDataset, open_dataset
-
-        described = open_dataset(annotations=dataset)
-        if not isinstance(described, GenericDataset) or described.description.videos is None:
-            raise VerbnounError(f"{dataset}: no videos: section; give --video")
-        if split is None:
-            raise VerbnounError("--dataset without --video needs --split (whose videos)")
-        ids = sorted({s.video_id for s in described.segments(split)})
-        if video_ids:
-            keep = {v.strip() for v in video_ids.split(",")}
-            ids = [v for v in ids if v in keep]
-        sources = [VideoSource(v, described.video_layout()) for v in ids]
-    if segments is not None:
-        spans = read_segment_spans(segments)
-        unknown = sorted(set(spans) - {s.video_id for s in sources})
-        if unknown:
-            raise VerbnounError(f"{segments}: video {unknown[0]!r} is not among the videos")
-        sources = [VideoSource(s.video_id, s.layout, tuple(spans[s.video_id]))
-                   for s in sources if s.video_id in spans]  # fmt: skip
-    plan(sources, settings)  # bad videos and windows fail before a model is loaded
-    if adapted_config is not None:
-        from verbnoun.annotate.adapt import CONFIG, behaviours_of
-
-        behaviours = behaviours_of(adapted_config, str(Path(adapted) / CONFIG))
-    else:
-        behaviours = _behaviours(actions, dataset, option_text, specialist)
-    from verbnoun.progress import Heartbeat
-
-    with Heartbeat("annotate"):  # off a terminal, a slow model load talks too
-        window_model = make_window_model(
-            model, mode.value, behaviours, specialist=specialist, top_k=top_k,
-            checkpoint=checkpoint, scoring=scoring, hf_model=hf_model, api_model=api_model,
-            base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, device=device,
-            frames=frames, size=size, seed=seed, dataset=dataset, truth=truth,
-            truth_split=truth_split, sources=sources, settings=settings, shift=oracle_shift,
-            adapted=adapted,
-        )  # fmt: skip
-        result = run_annotation(
-            out, sources, window_model, behaviours, settings, smooth,
-            shard=Shard.from_environment(shard), truth=truth, truth_split=truth_split,
-            scored=scored, bin_seconds=bin_seconds, progress=True,
-        )  # fmt: skip
+    result, sources = run_annotate(annotate_job(**options))
     if result["missing"]:
         typer.echo(f"{out}: {result['missing']} of {result['windows']} windows still to answer "
                    "(other shards); run again to finish")  # fmt: skip
@@ -315,50 +151,6 @@ def annotate_command(
                 typer.echo(_score_line(name, metrics))
         if "agreement" in scores:
             typer.echo(_agreement_line({m: {"value": v} for m, v in scores["agreement"].items()}))
-
-
-def make_window_model(model: str, mode: str, behaviours, **options):
-    """The window model of the command line options (see :mod:`verbnoun.annotate.models`)."""
-    from verbnoun.annotate import models
-
-    if model == "adapted":
-        from verbnoun.annotate.adapt import AdaptedModel
-
-        return AdaptedModel(options["adapted"])
-    if model == "specialist":
-        if options["specialist"] is None:
-            raise VerbnounError("--model specialist needs --specialist DIR")
-        return models.SpecialistModel(options["specialist"], behaviours)
-    if model == "oracle":
-        return _oracle(behaviours, options)
-    from verbnoun.annotate.modes import ModeInputs, window_model
-
-    inputs = ModeInputs(_adapter(model, options), behaviours, frames=options["frames"],
-                        size=options["size"], top_k=options["top_k"],
-                        specialist=options["specialist"])  # fmt: skip
-    return window_model(mode, inputs)
-
-
-def _adapter(model: str, options: dict):
-    """The registry's adapter ``model``, its settings taken from the command's options."""
-    from verbnoun.evaluate.registry import build_adapter, settings_for
-
-    return build_adapter(model, settings_for(model, options))
-
-
-def _oracle(behaviours, options: dict):
-    from verbnoun.annotate.models import OracleModel
-    from verbnoun.annotate.runner import plan
-    from verbnoun.annotate.scoring import rasterise, read_truth
-
-    if options["truth"] is None:
-        raise VerbnounError("--model oracle answers from the ground truth: give --truth")
-    planned = plan(options["sources"], options["settings"])
-    spans = read_truth(options["truth"], behaviours, {p.info.video_id for p in planned},
-                       options["truth_split"])  # fmt: skip
-    frames = {p.info.video_id: rasterise(spans[p.info.video_id], p.info.num_frames, p.info.fps)
-              for p in planned}  # fmt: skip
-    return OracleModel(frames, str(options["truth"]), options["shift"])
 
 
 def _score_line(name: str, m: dict) -> str:
