@@ -120,7 +120,7 @@ def table(results: dict[str, dict]) -> None:
 
 def arena_case(args, work: Path) -> None:
     from verbnoun.annotate.adapt import AdaptedModel, AdaptSettings, adapt, summary_lines
-    from verbnoun.annotate.cli import find_videos
+    from verbnoun.annotate.job import find_videos
     from verbnoun.annotate.runner import AnnotateSettings, run_annotation
     from verbnoun.annotate.smoothing import SmoothingSettings
     from verbnoun.data.arena import arena_bouts, write_arena

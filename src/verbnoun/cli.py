@@ -74,6 +74,9 @@ from verbnoun.integrations.lmms_eval.export import export_lmms_eval  # noqa: E40
 export_app.command("lmms-eval")(export_lmms_eval)
 
 from verbnoun.annotate.cli import annotate_app  # noqa: E402
+from verbnoun.annotate.cli_adapt import adapt_command  # noqa: E402
+
+annotate_app.command("adapt")(adapt_command)
 
 app.add_typer(annotate_app, name="annotate")
 

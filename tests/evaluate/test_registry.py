@@ -94,11 +94,12 @@ def test_a_registered_adapter_runs_end_to_end_from_the_command_line(
 
 def test_a_registered_adapter_is_a_choice_everywhere(fixed, questions, tmp_path, capsys):
     import verbnoun as lva
-    from verbnoun.annotate.cli import annotate_models
+    from verbnoun.annotate.job import model_names
 
-    assert main(["eval", "--help"]) == 0
-    assert "fixed" in capsys.readouterr().out
-    assert "fixed" in [m.value for m in annotate_models()]  # it needs no more than frames
+    assert "fixed" in model_names()  # annotate offers it: it needs no more than frames
+    assert main(["annotate", "--model", "fixed"]) == 0  # accepted (no --out: the options shown)
+    assert main(["annotate", "--model", "fixeed"]) == 2  # a usage error, as any unknown choice
+    capsys.readouterr()
     run = lva.eval(questions, model="fixed", out=tmp_path / "api", seed=2)
     assert run.config["model_settings"] == {"position": 2}
     with pytest.raises(VerbnounError, match="unknown eval option 'sede'"):
