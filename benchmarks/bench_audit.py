@@ -7,7 +7,8 @@ folds by video). Prints every rule's accuracy, gain over chance and 95% interval
 audit wall times (the same run's random build is the reference), and the target:
 
 * prior-grid: every rule within 5 points of chance (both ways);
-* an audit of the 9,668 validation questions in seconds.
+* an audit of the 9,668 validation questions in seconds (wall and CPU time: on a shared machine
+  the CPU time is the figure to read; the first audit also pays for importing scikit-learn).
 
 With ``--kitchen-seeds N`` it also pools the audit of N demo-size synthetic kitchens
 (``kitchen_script(40, seed)``, each audited with its own train split) for prior-grid.
@@ -94,17 +95,14 @@ def main() -> None:
             print(f"\n{strategy}: built validation in {times['validation']:.1f} s, train "
                   f"({manifest['counts']['questions']} questions) in {times['train']:.1f} s"
                   + (f"; fit {rule}" if rule else ""))  # fmt: skip
-            start = time.perf_counter()
-            trained = audit_file(files["validation"], [files["train"]])
-            seconds = time.perf_counter() - start
-            audit_seconds.append(seconds)
-            worst[strategy] = show("rules fitted on the train split", trained, seconds)
-            start = time.perf_counter()
-            crossed = audit_file(files["validation"])
-            seconds = time.perf_counter() - start
-            audit_seconds.append(seconds)
-            worst[strategy] = max(worst[strategy], show("cross-fitted on validation", crossed,
-                                                        seconds))  # fmt: skip
+            for mode, train in (("with the train split", [files["train"]]),
+                                ("cross-fitted", [])):  # fmt: skip
+                start, cpu = time.perf_counter(), time.process_time()
+                audit = audit_file(files["validation"], train)
+                seconds = time.perf_counter() - start
+                audit_seconds.append((mode, seconds, time.process_time() - cpu))
+                gain = show(f"rules {mode}", audit, seconds)
+                worst[strategy] = max(worst.get(strategy, 0.0), gain)
         kitchen = kitchens(args.kitchen_seeds, root) if args.kitchen_seeds else None
     print("\ntargets:")
     grid = worst["prior-grid"]
@@ -114,10 +112,11 @@ def main() -> None:
     if kitchen is not None:
         verdict = "MET" if kitchen <= TARGET_POINTS else "NOT MET"
         print(f"  demo-size kitchens, prior-grid: largest |gain| {kitchen:.1f} points [{verdict}]")
-    print(
-        f"  audit of the 9,668 validation questions: {min(audit_seconds):.1f}-"
-        f"{max(audit_seconds):.1f} s wall (reading, fitting, bootstrap intervals included)"
-    )
+    for mode in ("cross-fitted", "with the train split"):
+        wall = [w for m, w, _ in audit_seconds if m == mode]
+        cpu = [c for m, _, c in audit_seconds if m == mode]
+        print(f"  audit of the 9,668 validation questions, {mode}: {min(wall):.1f}-"
+              f"{max(wall):.1f} s wall, {min(cpu):.1f}-{max(cpu):.1f} s CPU")  # fmt: skip
     for strategy in ("random", "prior-hard"):
         print(f"  for reference, {strategy}: largest |gain| {worst[strategy]:.1f} points")
 

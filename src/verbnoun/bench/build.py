@@ -234,7 +234,10 @@ def build_benchmark(
     strategy = strategies.strategy_for(
         settings, annotations, vocabulary, predictions_path, segments, files
     )
-    texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
+    # a strategy may name where its distractors' texts come from (prior-grid: the split)
+    texts = OptionTexts.of(
+        annotations, getattr(strategy, "texts", None) or vocabulary, settings.option_text
+    )
     questions = build_questions(segments, strategy, texts, settings)
 
     out = Path(out)

@@ -24,8 +24,9 @@ answer. Any rule that sees only the options (how many verbs and nouns each share
 each action is anywhere, where it sits in the grid) is at chance, up to how closely the fit
 converged (``inclusion_error`` in the manifest: the total variation between the actions'
 inclusion shares and p). Actions that never answer a question of the split are never offered.
-``verbnoun mqa audit`` and ``benchmarks/bench_audit.py`` measure what is left. Option *texts* are
-chosen as for every strategy (a narration of the class, drawn by frequency).
+``verbnoun mqa audit`` and ``benchmarks/bench_audit.py`` measure what is left. Distractor *texts* are
+narrations of their class drawn by frequency from the split's own segments
+(:func:`split_vocabulary`), the law the answers' texts follow.
 
 **Free sets.** Where frequencies are very uneven (a dominant action must be offered in K p(x) of
 all questions, which its rarer grid-mates cannot follow), grids alone cannot reach that balance.
@@ -68,6 +69,17 @@ MIN_STEP = 1 / 16
 GRID_TOLERANCE = 0.03  # the error up to which grids alone are kept
 FREE_LADDER = (0.0, 1e-4, 1e-3, 1e-2)  # free sets' starting share of the design, tried in turn
 NAME = "prior-grid"
+
+
+def split_vocabulary(segments: Sequence[Segment]) -> ActionVocabulary:
+    """The actions and narrations of the segments a benchmark is built from, with segment counts:
+    prior-grid draws its distractors' texts from it, so that they follow the law the answers'
+    texts follow (each answer's text is its own segment's narration). Texts from the whole
+    vocabulary would let a reader that knows other splits' narrations tell answers apart."""
+    counts: dict[str, Counter] = {}
+    for segment in segments:
+        counts.setdefault(segment.action_id, Counter())[segment.narration or ""] += 1
+    return ActionVocabulary.from_counts(counts, {"source": "the segments questions are built for"})
 
 
 def segment_counts(dataset, splits: Sequence[str]) -> Counter:
@@ -295,12 +307,18 @@ class PriorGridDistractors:
     version = VERSION
 
     def __init__(
-        self, vocabulary: ActionVocabulary, counts: Mapping[str, int] | None = None
+        self,
+        vocabulary: ActionVocabulary,
+        counts: Mapping[str, int] | None = None,
+        texts: ActionVocabulary | None = None,
     ) -> None:
         """``counts``: how many labelled segments carry each action (:func:`segment_counts`);
         by default the vocabulary's frequencies (which count distinct narrations, not segments,
-        where EK100's train CSV is rebuilt from the retrieval file)."""
+        where EK100's train CSV is rebuilt from the retrieval file). ``texts``: where the
+        builder should draw distractor texts from (:func:`split_vocabulary`), kept as
+        ``self.texts``."""
         self.vocabulary = vocabulary
+        self.texts = texts
         self.actions = list(vocabulary.actions)
         self.index = {a: i for i, a in enumerate(self.actions)}
         self.frequency_source = "vocabulary" if counts is None else "segments"
@@ -412,6 +430,8 @@ class PriorGridDistractors:
             "rule": "options are the cells of a 2 x ceil(K/2) verb-by-noun grid (or its "
             "transpose); grids drawn in proportion to the product of fitted cell weights, so "
             "that every cell is equally likely to be the answer",
+            "texts": "narrations of the split's segments" if self.texts is not None
+            else "narrations of the vocabulary",
             "fit": {
                 "frequencies": self.frequency_source,
                 "iterations": design.iterations,

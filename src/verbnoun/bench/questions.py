@@ -25,7 +25,8 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class Option:
     """One answer option. ``source``: ``ground_truth``, ``random``, ``specialist``,
-    ``prior-hard:verb``, ``prior-hard:noun`` or ``prior-hard:frequency``; ``rank`` is the
+    ``prior-hard:verb``, ``prior-hard:noun``, ``prior-hard:frequency`` or ``prior-grid:...``
+    (:mod:`verbnoun.bench.prior_grid`); ``rank`` is the
     specialist's 1-based rank when known; ``text_source`` says where the text came from."""
 
     text: str

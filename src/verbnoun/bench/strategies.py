@@ -110,9 +110,11 @@ def _specialist(inputs: StrategyInputs) -> SpecialistDistractors:
 
 
 def _prior_grid(inputs: StrategyInputs) -> DistractorStrategy:
-    from verbnoun.bench.prior_grid import PriorGridDistractors
+    from verbnoun.bench.prior_grid import PriorGridDistractors, split_vocabulary
 
-    return PriorGridDistractors(inputs.vocabulary, inputs.counts)
+    # distractor texts from the split's own narrations, as the answers' (strategy.texts)
+    texts = split_vocabulary(inputs.segments)
+    return PriorGridDistractors(inputs.vocabulary, inputs.counts, texts)
 
 
 register(Strategy("random", "other actions of the vocabulary, uniformly",

@@ -260,7 +260,10 @@ def build_sft(
                               specialist_rule="training")  # fmt: skip
         build.check()
         strategy = strategy_for(build, annotations, vocabulary, predictions_path, segments)
-        texts = OptionTexts.of(annotations, vocabulary, settings.option_text)
+        # a strategy may name where its distractors' texts come from (prior-grid: the split)
+        texts = OptionTexts.of(
+            annotations, getattr(strategy, "texts", None) or vocabulary, settings.option_text
+        )
         outputs["mqa"] = _prepare(out_dir, "mqa", mqa_records(segments, vocabulary, strategy,
                                                               texts, settings), pending)  # fmt: skip
     elif predictions_path is not None:
