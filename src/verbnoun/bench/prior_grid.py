@@ -34,7 +34,7 @@ The design then also holds *free sets*, K actions with nothing required in commo
 way (product of the same weights); they enter only when grids alone leave an error above
 :data:`GRID_TOLERANCE`, with the smallest weight of :data:`FREE_LADDER` that brings it under.
 The manifest records their share: at K = 5, none on EK100's validation split, 16% on its train
-split, 20-65% on the small synthetic kitchen's splits (``bench_audit.py`` prints them).
+split, 17-65% on the small synthetic kitchen's splits (``bench_audit.py`` prints them).
 
 **Fallbacks** (outside the design, for answers it cannot hold: an action in no grid and no free
 set, e.g. not in the vocabulary): a *star*, K-1 other actions with its verb (or its noun) drawn
