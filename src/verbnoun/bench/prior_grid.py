@@ -430,7 +430,8 @@ class PriorGridDistractors:
             "rule": "options are the cells of a 2 x ceil(K/2) verb-by-noun grid (or its "
             "transpose); grids drawn in proportion to the product of fitted cell weights, so "
             "that every cell is equally likely to be the answer",
-            "texts": "narrations of the split's segments" if self.texts is not None
+            "texts": "narrations of the split's segments"
+            if self.texts is not None
             else "narrations of the vocabulary",
             "fit": {
                 "frequencies": self.frequency_source,
@@ -510,7 +511,9 @@ class PriorGridDistractors:
         for row, col in cells:
             x = self._grid[o.cell_action[row, col]]
             same_row, same_col = row == a, col == c1
-            verb_shared, noun_shared = (same_col, same_row) if o.transposed else (same_row, same_col)
+            verb_shared, noun_shared = (
+                (same_col, same_row) if o.transposed else (same_row, same_col)
+            )
             source = "verb" if verb_shared else "noun" if noun_shared else "other"
             result.append(Distractor(self.actions[x], f"{NAME}:{source}"))
         if len(result) != k - 1:
