@@ -190,11 +190,17 @@ def repair_tail(path: Path) -> None:
 
 
 def iter_records(
-    path: Path, what: str = "record", check: Callable[[dict], str | None] | None = None
+    path: Path,
+    malformed: str = "malformed record",
+    check: Callable[[dict], str | None] | None = None,
+    *,
+    say_json: bool = False,
 ) -> Iterator[dict]:
     """The complete records of one log, line by line (a last line cut short by a kill is
-    skipped). A line that is not a JSON object with a string ``id``, or that ``check`` finds a
-    problem in, is an error naming the file and line: ``FILE:LINE: malformed WHAT[: problem]``."""
+    skipped). A line that is not a JSON object with a string ``id`` is an error naming the file
+    and line, ``FILE:LINE: MALFORMED`` (with ``say_json``, a line that does not parse says why:
+    ``FILE:LINE: not valid JSON: ...``); a problem ``check`` finds reads
+    ``FILE:LINE: MALFORMED: problem``."""
     if not path.is_file():
         return
     with path.open("rb") as handle:
@@ -203,26 +209,29 @@ def iter_records(
                 return
             try:
                 record = parse_json(decode_utf8(line, path, first_line=number), path, line=number)
-            except FileError as problem:
-                reason = str(problem).removeprefix(f"{path}:{number}: ")
-                raise FileError(path, f"malformed {what} ({reason})", line=number) from None
+            except FileError:
+                if say_json:
+                    raise
+                raise FileError(path, malformed, line=number) from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                raise FileError(path, f"malformed {what} (no string 'id')", line=number)
+                raise FileError(path, malformed, line=number)
             problem = check(record) if check is not None else None
             if problem:
-                raise FileError(path, f"malformed {what}: {problem}", line=number)
+                raise FileError(path, f"{malformed}: {problem}", line=number)
             yield record
 
 
 def merged(
     folder: Path,
     stem: str,
-    what: str = "record",
+    malformed: str = "malformed record",
     check: Callable[[dict], str | None] | None = None,
+    *,
+    say_json: bool = False,
 ) -> Iterator[dict]:
     """Every complete record of every shard's log of ``stem`` in a run folder, file by file."""
     for path in shard_files(folder, stem):
-        yield from iter_records(path, what, check)
+        yield from iter_records(path, malformed, check, say_json=say_json)
 
 
 def jsonl_bytes(records: Iterable[dict]) -> bytes:

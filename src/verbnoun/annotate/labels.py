@@ -68,7 +68,7 @@ def load_answers(out: Path, behaviours: Behaviours) -> dict[str, WindowAnswers]:
     """Every video's answers from the run folder's windows files, in one pass (first wins)."""
     column = {label: i for i, label in enumerate(behaviours.labels)}
     rows: dict[str, dict[int, tuple]] = {}
-    for record in runs.merged(out, "windows", "window record"):
+    for record in runs.merged(out, "windows", "malformed window record"):
         mine = rows.setdefault(record["video_id"], {})
         if record["index"] in mine:
             continue

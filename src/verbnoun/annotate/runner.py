@@ -137,7 +137,7 @@ def window_files(out: Path) -> list[Path]:
 def iter_records(out: Path) -> Iterator[dict]:
     """Every complete window record of a run folder, file by file, line by line (a last line
     cut short by a kill is skipped); any other bad line is an error naming it."""
-    return runs.merged(out, "windows", "window record")
+    return runs.merged(out, "windows", "malformed window record")
 
 
 def answered_ids(out: Path) -> set[str]:

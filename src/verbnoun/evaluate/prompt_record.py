@@ -44,7 +44,9 @@ def prompt_files(run_dir: Path) -> list[Path]:
 def recorded(run_dir: Path) -> list[dict]:
     """The recorded prompts of a run (every shard's file); a last line cut by a kill is
     skipped."""
-    return list(runs.merged(Path(run_dir), "prompts", "prompt record", _no_template))
+    return list(
+        runs.merged(Path(run_dir), "prompts", "not a prompt record", _no_template, say_json=True)
+    )
 
 
 def _no_template(record: dict) -> str | None:

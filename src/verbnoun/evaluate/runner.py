@@ -139,7 +139,7 @@ def read_predictions(path: Path, *, repair: bool = False) -> list[dict]:
     with ``repair``, removed from the file); any other malformed line is an error naming it."""
     if repair:
         runs.repair_tail(path)
-    return list(runs.iter_records(path, "prediction line", _record_problem))
+    return list(runs.iter_records(path, "malformed prediction line", _record_problem))
 
 
 def _record_problem(record: dict) -> str | None:
@@ -159,7 +159,7 @@ def _record_problem(record: dict) -> str | None:
 def answered(run_dir: Path) -> dict[str, dict]:
     """All predictions of a run directory, merged over shard files (first answer wins)."""
     merged: dict[str, dict] = {}
-    for record in runs.merged(run_dir, "predictions", "prediction line", _record_problem):
+    for record in runs.merged(run_dir, "predictions", "malformed prediction line", _record_problem):
         merged.setdefault(record["id"], record)
     return merged
 
@@ -170,7 +170,7 @@ def failures(run_dir: Path, answered_ids=None) -> dict[str, dict]:
     if answered_ids is None:
         answered_ids = answered(run_dir)
     merged: dict[str, dict] = {}
-    for record in runs.merged(run_dir, "failed", "prediction line", _record_problem):
+    for record in runs.merged(run_dir, "failed", "malformed prediction line", _record_problem):
         if record["id"] not in answered_ids:
             merged[record["id"]] = record
     return merged
