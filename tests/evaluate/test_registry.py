@@ -54,9 +54,8 @@ SPEC = AdapterSpec("fixed", FixedSettings, _build)
 @pytest.fixture
 def fixed():
     """The example adapter registered for one test."""
-    registry.ADAPTERS.add(SPEC)  # the one line a new adapter adds to registry.py
-    yield
-    del registry.ADAPTERS[SPEC.name]
+    with registry.ADAPTERS.added(SPEC):  # registry.py's one line: ADAPTERS.add(SPEC)
+        yield
 
 
 @pytest.fixture(scope="module")
