@@ -140,20 +140,17 @@ def sft_captions(
 
     Exits with status 3 when some requests failed: running the same command again asks only
     those (the others come from the cache)."""
-    from verbnoun.evaluate.openai_adapter import OpenAIAdapter
+    from verbnoun.evaluate.openai_adapter import ApiSettings
+    from verbnoun.evaluate.registry import build_adapter
     from verbnoun.train.captions import CaptionSettings, build_captions, video_frames
 
     settings = CaptionSettings(
         split=split.value, limit=limit, requests_per_minute=requests_per_minute,
         max_consecutive_failures=max_consecutive_failures,
     )  # fmt: skip
-    adapter = OpenAIAdapter(
-        api_model,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        concurrency=concurrency,
-        retry=RetryPolicy(tries, max_wait, first_wait, request_timeout=request_timeout),
-    )
+    retry = RetryPolicy(tries, max_wait, first_wait, request_timeout=request_timeout)
+    api = ApiSettings(api_model, base_url, api_key_env, concurrency, retry=retry)
+    adapter = build_adapter("openai", api)  # the endpoint client of `eval --model openai`
     source = video_frames(_layout(layout, videos, chunk_seconds), settings.frames, workers)
     manifest = build_captions(annotations, out, adapter, source, settings)
     counts = manifest["counts"]
