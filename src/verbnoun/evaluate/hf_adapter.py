@@ -566,7 +566,9 @@ def _build(settings: HfSettings, data: DataSettings) -> HfAdapter:
 
     if not settings.model:
         raise VerbnounError("--model hf needs --hf-model DIR_OR_ID")
-    return HfAdapter(replace(settings, model=str(settings.model), device=rank_device(settings.device)))
+    return HfAdapter(
+        replace(settings, model=str(settings.model), device=rank_device(settings.device))
+    )
 
 
 SPEC = AdapterSpec(

@@ -501,4 +501,6 @@ def _build(settings: ApiSettings, data: DataSettings) -> OpenAIAdapter:
     )  # fmt: skip
 
 
-SPEC = AdapterSpec("openai", ApiSettings, _build, needs=frozenset({"frames"}), text_answers="always")
+SPEC = AdapterSpec(
+    "openai", ApiSettings, _build, needs=frozenset({"frames"}), text_answers="always"
+)
