@@ -79,17 +79,12 @@ def example():
 
 def test_the_registry_names_every_mode_once_with_what_it_needs():
     assert modes.names() == ("choice", "two-stage", "chunks", "open")
-    with modes.MODES.added(modes.AnnotateMode("x", "y", lambda inputs: None)):
-        assert modes.names()[-1] == "x"
-    assert "x" not in modes.MODES  # taken out again
     assert modes.get("two-stage").needs == {"specialist"}
     assert modes.get("open").needs == {"verbs_nouns"}
+    behaviours = from_list("walk,rear")
     with pytest.raises(VerbnounError, match=r"unknown annotate mode 'vote'; choose one of "
                        r"choice, two-stage, chunks, open"):  # fmt: skip
-        modes.get("vote")
-    with pytest.raises(ValueError, match="registered twice"):
-        modes.register(modes.get("choice"))
-    behaviours = from_list("walk,rear")
+        modes.window_model("vote", modes.ModeInputs(Yes(), behaviours))
     with pytest.raises(VerbnounError, match=r"^--mode two-stage needs --specialist DIR$"):
         modes.window_model("two-stage", modes.ModeInputs(Yes(), behaviours))
     with pytest.raises(VerbnounError, match=r"^--mode open maps to verbs and nouns"):
