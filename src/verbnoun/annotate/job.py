@@ -131,7 +131,13 @@ def annotate_job(out: Path | None, **options: Any) -> AnnotateJob:
     truth = _take(TruthSettings, options, bin_seconds=bin_seconds)
     videos = _take(VideoSelection, options)
     shard = options.pop("shard", None)
-    who = replace(_take(WindowModelSettings, options), adapter=options)  # the rest: the adapter's
+    who = _take(WindowModelSettings, options)
+    from verbnoun.evaluate.registry import option_names
+
+    unknown = sorted(set(options) - option_names())  # the rest are the adapter's options
+    if unknown:
+        raise VerbnounError(f"unknown annotate option {unknown[0]!r}")
+    who = replace(who, adapter=options)
     return AnnotateJob(Path(out), videos, who, settings, smooth, truth, shard, adapted_config)
 
 
