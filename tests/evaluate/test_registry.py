@@ -121,3 +121,23 @@ def test_unregistered_names_and_what_each_built_in_declares(questions, tmp_path,
         registry.build_adapter("llavaction", local)
     with pytest.raises(VerbnounError, match="takes RandomSettings, not HfSettings"):
         registry.build_adapter("random", hf)
+
+
+def test_eval_options_become_one_job_of_settings(tmp_path):
+    from pathlib import Path
+
+    from verbnoun.bench.two_stage import TwoStageSettings
+    from verbnoun.evaluate.job import eval_job
+
+    job = eval_job(
+        "openai", tmp_path / "run", None, api_model="m", tries=2, price_per_mtok="1,2",
+        two_stage=True, top_k=5, predictions=str(tmp_path / "p.json"), seed=4, frames=3,
+        videos=str(tmp_path), layout="file", annotations=tmp_path, workers=0,
+    )  # fmt: skip
+    assert (job.adapter.api_model, job.adapter.retry.tries) == ("m", 2)
+    assert job.two_stage == TwoStageSettings(5, "narration", tmp_path / "p.json", 4)
+    assert job.prompt.frames == 3 and job.frames.videos == Path(tmp_path)
+    assert (job.run.workers, job.run.price_per_mtok) == (0, (1.0, 2.0))
+    assert job.data.annotations == tmp_path and job.open_vocab is None
+    with pytest.raises(VerbnounError, match="unknown model 'gpt'"):
+        eval_job("gpt", tmp_path / "run")
