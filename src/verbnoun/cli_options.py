@@ -25,6 +25,11 @@ def choice(name: str, values: tuple[str, ...]) -> type[StrEnum]:
     return _ENUMS[key]
 
 
+def option(kind, text: str, *names: str, **limits):
+    """``Annotated[kind, typer.Option(*names, help=text, **limits)]``: one option type, one line."""
+    return Annotated[kind, typer.Option(*names, help=text, **limits)]
+
+
 # how every OpenAI-compatible call retries (eval, sft captions); defaults from RetryPolicy
 TriesOpt = Annotated[
     int,

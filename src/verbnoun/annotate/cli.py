@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from verbnoun.annotate.modes import names as mode_names
-from verbnoun.cli_options import Layout, choice
+from verbnoun.cli_options import Layout, choice, option
 
 annotate_app = typer.Typer(
     help="Annotate whole videos with behaviours (segments, ethogram, timeline) and score them.",
@@ -39,48 +39,44 @@ class Smoothing(StrEnum):
     none = "none"
 
 
-def _opt(kind, text: str, *names: str, **limits):
-    return Annotated[kind, typer.Option(*names, help=text, **limits)]
-
-
-VideoOpt = _opt(Path | None, "A video file, a folder of them, or a layout's root.")
-OutOpt = _opt(Path | None, "Run folder (resumed when it exists).")
-LayoutOpt = _opt(Layout, "How --video DIR holds videos.")
-VideoIdsOpt = _opt(str | None, "Only these videos of --video DIR (comma-separated).")
-ActionsOpt = _opt(str | None, "Behaviours: 'groom,rear,walk' or a class CSV file.")
-DatasetOpt = _opt(Path | None, "Data set description (YAML) or EK100 folder: behaviours, and "
+VideoOpt = option(Path | None, "A video file, a folder of them, or a layout's root.")
+OutOpt = option(Path | None, "Run folder (resumed when it exists).")
+LayoutOpt = option(Layout, "How --video DIR holds videos.")
+VideoIdsOpt = option(str | None, "Only these videos of --video DIR (comma-separated).")
+ActionsOpt = option(str | None, "Behaviours: 'groom,rear,walk' or a class CSV file.")
+DatasetOpt = option(Path | None, "Data set description (YAML) or EK100 folder: behaviours, and "
                   "videos.")  # fmt: skip
-SplitOpt = _opt(str | None, "Without --video: annotate this split's videos.")
-SegmentsOpt = _opt(Path | None, "Label these segments (CSV video_id,start,stop).")
-WindowOpt = _opt(float | None, "Window length (s) [default: 2, or --adapted's].")
-StrideOpt = _opt(float | None, "Window step (s) [default: 1, or --adapted's].")
-AdaptedOpt = _opt(Path | None, "A folder of `annotate adapt` (implies --model adapted).")
-ModeOpt = _opt(Mode, "For llavaction/openai/hf/random: how a window is asked.")
-SpecialistOpt = _opt(Path | None, "Specialist folder (--model specialist, two-stage).")
-TopKOpt = _opt(int, "Two-stage: the specialist's top-k as options.")
-CheckpointOpt = _opt(Path | None, "--model llavaction folder.")
-ScoringOpt = _opt(str, "llavaction: letters, text or generate.")
-HfModelOpt = _opt(str | None, "--model hf: folder or cached id.")
-ApiModelOpt = _opt(str | None, "--model openai: model name.")
-BaseUrlOpt = _opt(str | None, "OpenAI-compatible endpoint.")
-KeyEnvOpt = _opt(str, "Variable holding the key.")
-ConcurrencyOpt = _opt(int, "Parallel API requests.", min=1)
-DeviceOpt = _opt(str | None, "cpu, cuda, cuda:1.")
-FramesOpt = _opt(int, "Frames per window shown to the model.", min=1)
-SizeOpt = _opt(int | None, "Resize frames to SIZE x SIZE.")
-OptionTextOpt = _opt(str, "Option wording from a data set: narration or official_key.")
-SeedOpt = _opt(int, "Seed of --model random.")
-SmoothingOpt = _opt(Smoothing, "viterbi (sticky prior over window scores) or none.")
-SwitchOpt = _opt(float, "Viterbi: prior probability of a change.")
-MinDurationOpt = _opt(float, "Shortest segment kept (s).")
-MinConfidenceOpt = _opt(float, "Windows less sure than this are 'no behaviour'.")
-TruthOpt = _opt(Path | None, "Ground truth (data set or CSV): scores and ethogram.")
-TruthSplitOpt = _opt(str | None, "Split of --truth to use.")
-ScoredOpt = _opt(Path | None, "CSV video_id,start,stop: the stretches --truth covers.")
-BinOpt = _opt(str | None, "Time bins in summary.json and time_bins.png: 30s, 5min, 1h.", "--bin")
-ShardOpt = _opt(str | None, "K/N: this process's part of the windows.")
-BatchOpt = _opt(int, "Windows per model call.", min=1)
-ThumbnailsOpt = _opt(bool, "Thumbnails for timeline.html.")
+SplitOpt = option(str | None, "Without --video: annotate this split's videos.")
+SegmentsOpt = option(Path | None, "Label these segments (CSV video_id,start,stop).")
+WindowOpt = option(float | None, "Window length (s) [default: 2, or --adapted's].")
+StrideOpt = option(float | None, "Window step (s) [default: 1, or --adapted's].")
+AdaptedOpt = option(Path | None, "A folder of `annotate adapt` (implies --model adapted).")
+ModeOpt = option(Mode, "For llavaction/openai/hf/random: how a window is asked.")
+SpecialistOpt = option(Path | None, "Specialist folder (--model specialist, two-stage).")
+TopKOpt = option(int, "Two-stage: the specialist's top-k as options.")
+CheckpointOpt = option(Path | None, "--model llavaction folder.")
+ScoringOpt = option(str, "llavaction: letters, text or generate.")
+HfModelOpt = option(str | None, "--model hf: folder or cached id.")
+ApiModelOpt = option(str | None, "--model openai: model name.")
+BaseUrlOpt = option(str | None, "OpenAI-compatible endpoint.")
+KeyEnvOpt = option(str, "Variable holding the key.")
+ConcurrencyOpt = option(int, "Parallel API requests.", min=1)
+DeviceOpt = option(str | None, "cpu, cuda, cuda:1.")
+FramesOpt = option(int, "Frames per window shown to the model.", min=1)
+SizeOpt = option(int | None, "Resize frames to SIZE x SIZE.")
+OptionTextOpt = option(str, "Option wording from a data set: narration or official_key.")
+SeedOpt = option(int, "Seed of --model random.")
+SmoothingOpt = option(Smoothing, "viterbi (sticky prior over window scores) or none.")
+SwitchOpt = option(float, "Viterbi: prior probability of a change.")
+MinDurationOpt = option(float, "Shortest segment kept (s).")
+MinConfidenceOpt = option(float, "Windows less sure than this are 'no behaviour'.")
+TruthOpt = option(Path | None, "Ground truth (data set or CSV): scores and ethogram.")
+TruthSplitOpt = option(str | None, "Split of --truth to use.")
+ScoredOpt = option(Path | None, "CSV video_id,start,stop: the stretches --truth covers.")
+BinOpt = option(str | None, "Time bins in summary.json and time_bins.png: 30s, 5min, 1h.", "--bin")
+ShardOpt = option(str | None, "K/N: this process's part of the windows.")
+BatchOpt = option(int, "Windows per model call.", min=1)
+ThumbnailsOpt = option(bool, "Thumbnails for timeline.html.")
 
 
 @annotate_app.callback(invoke_without_command=True)

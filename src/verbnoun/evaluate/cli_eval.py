@@ -20,6 +20,7 @@ from verbnoun.cli_options import (
     RequestTimeoutOpt,
     TriesOpt,
     choice,
+    option,
 )
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 from verbnoun.evaluate.frames import FRAME_CONTROLS
@@ -46,59 +47,57 @@ def models():
     return choice("Model", tuple(ADAPTERS))
 
 
-def _opt(kind, text: str, **limits):
-    return Annotated[kind, typer.Option(help=text, **limits)]
-
-
-QuestionsOpt = _opt(Path | None, "Question file (.jsonl) from `mqa build`.")
-TwoStageOpt = _opt(bool, "Two-stage recognition: options = the specialist's top-K (--predictions).")
-TopKOpt = _opt(int, "Options of two-stage questions.", min=2, max=26)
-OptionTextOpt = _opt(str, "Two-stage option wording: narration or official_key.")
-VideosOpt = _opt(Path | None, "Video root folder.")
-LayoutOpt = _opt(Layout, "Video layout under --videos.")
-FramesOpt = _opt(int, "Frames per clip.", min=1)
-SizeOpt = _opt(int | None, "Resize frames to SIZE x SIZE when decoding.")
-TimeOpt = _opt(bool, "Prefix the SPEC 3 time instruction.")
-PriorOpt = _opt(PriorActions, "Prior-actions prompt (SPEC 5b): off, from the ground truth, or from "
+QuestionsOpt = option(Path | None, "Question file (.jsonl) from `mqa build`.")
+TwoStageOpt = option(
+    bool, "Two-stage recognition: options = the specialist's top-K (--predictions)."
+)
+TopKOpt = option(int, "Options of two-stage questions.", min=2, max=26)
+OptionTextOpt = option(str, "Two-stage option wording: narration or official_key.")
+VideosOpt = option(Path | None, "Video root folder.")
+LayoutOpt = option(Layout, "Video layout under --videos.")
+FramesOpt = option(int, "Frames per clip.", min=1)
+SizeOpt = option(int | None, "Resize frames to SIZE x SIZE when decoding.")
+TimeOpt = option(bool, "Prefix the SPEC 3 time instruction.")
+PriorOpt = option(PriorActions, "Prior-actions prompt (SPEC 5b): off, from the ground truth, or from "
                 "the model's own earlier answers.")  # fmt: skip
-ParserOpt = _opt(Parser, "strict (ours) or the original release's rule.")
-ControlOpt = _opt(FramesControl, "Control run: each question shown another clip's frames, or "
+ParserOpt = option(Parser, "strict (ours) or the original release's rule.")
+ControlOpt = option(FramesControl, "Control run: each question shown another clip's frames, or "
                   "blank grey frames.")  # fmt: skip
-SeedOpt = _opt(int, "Seed of the random baseline.")
-PredictionsOpt = _opt(Path | None, "Specialist prediction file.")
-AnnotationsOpt = _opt(Path | None, "EK100 annotation folder: breakdowns, prior, row keys.")
-DatasetOpt = _opt(Path | None, "Dataset description (YAML) instead of an EK100 folder (paths "
+SeedOpt = option(int, "Seed of the random baseline.")
+PredictionsOpt = option(Path | None, "Specialist prediction file.")
+AnnotationsOpt = option(Path | None, "EK100 annotation folder: breakdowns, prior, row keys.")
+DatasetOpt = option(Path | None, "Dataset description (YAML) instead of an EK100 folder (paths "
                   "relative to --annotations when given).")  # fmt: skip
-ApiModelOpt = _opt(str | None, "Model name on the API server.")
-BaseUrlOpt = _opt(str | None, "OpenAI-compatible endpoint URL.")
-KeyEnvOpt = _opt(str, "Environment variable holding the key.")
-ConcurrencyOpt = _opt(int, "Parallel API requests.", min=1)
-StructuredOpt = _opt(bool | None, "Ask for JSON {answer} output (default: on for gpt4o, off for "
+ApiModelOpt = option(str | None, "Model name on the API server.")
+BaseUrlOpt = option(str | None, "OpenAI-compatible endpoint URL.")
+KeyEnvOpt = option(str, "Environment variable holding the key.")
+ConcurrencyOpt = option(int, "Parallel API requests.", min=1)
+StructuredOpt = option(bool | None, "Ask for JSON {answer} output (default: on for gpt4o, off for "
                      "video).")  # fmt: skip
-ProtocolOpt = _opt(ApiProtocol, "gpt4o: task as system prompt, frames as images (SPEC 3); video: "
+ProtocolOpt = option(ApiProtocol, "gpt4o: task as system prompt, frames as images (SPEC 3); video: "
                    "our prompt and one JPEG-sequence video, for a `verbnoun export hf` model "
                    "served by vLLM.")  # fmt: skip
-CheckpointOpt = _opt(Path | None, "Local checkpoint directory (--model llavaction).")
-ScoringOpt = _opt(Scoring, "Local model: letter logits, option likelihood, or generation.")
-DeviceOpt = _opt(str | None, "cpu or cuda (default: cuda if present).")
-HfModelOpt = _opt(str | None, "--model hf: a transformers model directory, or a model id already "
+CheckpointOpt = option(Path | None, "Local checkpoint directory (--model llavaction).")
+ScoringOpt = option(Scoring, "Local model: letter logits, option likelihood, or generation.")
+DeviceOpt = option(str | None, "cpu or cuda (default: cuda if present).")
+HfModelOpt = option(str | None, "--model hf: a transformers model directory, or a model id already "
                   "in the local Hugging Face cache (never downloaded).")  # fmt: skip
-DtypeOpt = _opt(HfDtype, "--model hf: weights' dtype (auto: bfloat16 on GPU, else float32).")
-DeviceMapOpt = _opt(str | None, "--model hf: accelerate device map (e.g. auto) instead of "
+DtypeOpt = option(HfDtype, "--model hf: weights' dtype (auto: bfloat16 on GPU, else float32).")
+DeviceMapOpt = option(str | None, "--model hf: accelerate device map (e.g. auto) instead of "
                     "--device.")  # fmt: skip
-AttnOpt = _opt(str | None, "--model hf: eager, sdpa or flash_attention_2.")
-HfFramesOpt = _opt(HfFrames, "--model hf: frames as one video, as images, or auto.")
-BatchOpt = _opt(int, "Questions per model call.", min=1)
-WorkersOpt = _opt(int, "Frame-decoding threads (0: decode between model calls).", min=0)
-ShardOpt = _opt(str | None, "K/N: this process answers shard K of N.")
-OpenVocabOpt = _opt(bool, "Ask the direct-narration question instead, map each free-text answer "
+AttnOpt = option(str | None, "--model hf: eager, sdpa or flash_attention_2.")
+HfFramesOpt = option(HfFrames, "--model hf: frames as one video, as images, or auto.")
+BatchOpt = option(int, "Questions per model call.", min=1)
+WorkersOpt = option(int, "Frame-decoding threads (0: decode between model calls).", min=0)
+ShardOpt = option(str | None, "K/N: this process answers shard K of N.")
+OpenVocabOpt = option(bool, "Ask the direct-narration question instead, map each free-text answer "
                     "to the classes of --annotations / --dataset and score top-1 verb, noun and "
                     "action.")  # fmt: skip
-EmbeddingOpt = _opt(Path | None, "--open-vocab: a local text-embedding model (transformers) for "
+EmbeddingOpt = option(Path | None, "--open-vocab: a local text-embedding model (transformers) for "
                     "what the class synonyms miss.")  # fmt: skip
-SimilarityOpt = _opt(float, "--open-vocab: least cosine similarity an embedding match needs.")
-ProgressOpt = _opt(bool, "Show a progress bar.")
-PriceOpt = _opt(str | None, "IN,OUT: price per million input/output tokens, for the cost "
+SimilarityOpt = option(float, "--open-vocab: least cosine similarity an embedding match needs.")
+ProgressOpt = option(bool, "Show a progress bar.")
+PriceOpt = option(str | None, "IN,OUT: price per million input/output tokens, for the cost "
                 "estimate.")  # fmt: skip
 
 
