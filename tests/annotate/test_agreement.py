@@ -220,7 +220,7 @@ def test_alignment_is_an_optimal_edit_script():
 def test_annotate_scores_only_the_scored_stretch(clip, truth_csv, tmp_path, capsys):
     """``annotate --truth --scored``: scores.json compares 1.8-6 s only (groom, at 0.5-1.5 s,
     is outside), and summary.json carries the agreement."""
-    from conftest import BEHAVIOURS
+    from annotate_clip import BEHAVIOURS
 
     scored = tmp_path / "scored.csv"
     scored.write_text("video_id,start,stop\nclip,1.8,6\n")

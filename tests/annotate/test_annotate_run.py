@@ -7,8 +7,8 @@ import csv
 import json
 
 import pytest
+from annotate_clip import BEHAVIOURS, FRAMES
 
-from conftest import BEHAVIOURS, FRAMES
 from verbnoun.cli import main
 
 ORACLE = ["--actions", BEHAVIOURS, "--model", "oracle", "--window", "0.0333334",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from annotate_clip import FPS, numbered
 
-from conftest import FPS, numbered
 from verbnoun.annotate.windows import (
     StreamingReader,
     naive_windows,

@@ -8,8 +8,8 @@ import csv
 import json
 
 import pytest
+from annotate_clip import BEHAVIOURS
 
-from conftest import BEHAVIOURS
 from verbnoun.cli import main
 
 ORACLE = ["--actions", BEHAVIOURS, "--model", "oracle", "--window", "0.0333334",
