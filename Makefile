@@ -24,9 +24,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 
-# the tests that neither train nor spawn processes (marked `slow`), for a quick loop while developing
+# the tests not marked `slow` (those train, spawn processes or take over a second), on 2 cores
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2
 
 # the command reference, generated from the commands themselves (a test checks it is current)
 docs: $(STAMP)

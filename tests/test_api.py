@@ -33,6 +33,7 @@ def example_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_readme_example_writes_what_the_cli_writes(example_dir):
     import verbnoun as lva
     from verbnoun.cli import main

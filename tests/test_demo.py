@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -23,6 +24,7 @@ from verbnoun.demo import (
 )
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path, capsys):
     out = tmp_path / "demo"
     report = run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2, progress=True)

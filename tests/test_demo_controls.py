@@ -55,6 +55,7 @@ def _run(root, questions, control: str, workers: int = 0) -> tuple[FrameSpy, dic
     return spy, json.loads((run / "config.json").read_text())
 
 
+@pytest.mark.slow
 def test_controls_show_other_clips_and_blank_frames(kitchen):
     root, path = kitchen
     questions = read_questions(path)
@@ -96,6 +97,7 @@ def test_controls_show_other_clips_and_blank_frames(kitchen):
         EvalSettings(frames_control="shuffled").check()
 
 
+@pytest.mark.slow
 def test_eval_command_frames_control(kitchen, monkeypatch, capsys):
     """``verbnoun eval --frames-control``: the local model's adapter receives the controls'
     pixels (a spy on its ``answer`` records them and answers as usual)."""

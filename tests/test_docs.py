@@ -49,6 +49,7 @@ def test_every_spec_citation_names_a_section_of_docs_spec():
     assert not missing, f"SPEC sections cited but not in docs/spec.md: {missing}"
 
 
+@pytest.mark.slow
 def test_the_command_reference_is_generated_from_the_commands(tmp_path):
     out = tmp_path / "cli.md"
     typer = Path(sys.executable).with_name("typer")

@@ -30,6 +30,7 @@ def kitchen(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_the_documented_kitchen_description_is_what_synth_writes(kitchen):
     documented = yaml.safe_load(_blocks(_guide(), "yaml")[0])
     written = yaml.safe_load((kitchen / "dataset.yaml").read_text())

@@ -92,6 +92,7 @@ def test_no_import_cycles():
         pytest.fail("import cycle: " + " -> ".join(cycle.args[1]))
 
 
+@pytest.mark.slow
 def test_no_module_imports_a_command_module():
     graph = import_graph()
     wrong = sorted(

@@ -66,6 +66,7 @@ def test_stage_lines_and_clock():
     assert clock(59.6) == "1:00" and clock(3725) == "1:02:05"
 
 
+@pytest.mark.slow
 def test_eval_without_a_terminal_prints_plain_progress_lines(tmp_path):
     annotations = write_kitchen_annotations(tmp_path / "a", kitchen_script(12, 2))
     questions = tmp_path / "q.jsonl"
@@ -105,6 +106,7 @@ class TimedLines(io.StringIO):
         return [text for _, text in self.lines]
 
 
+@pytest.mark.slow
 def test_counted_work_that_stalls_still_prints_a_line_every_interval():
     out = TimedLines()
     with Progress("evaluating", 4, stream=out, every_s=0.2) as advance:
@@ -127,6 +129,7 @@ def test_counted_work_that_stalls_still_prints_a_line_every_interval():
     assert len(out.lines) == len(texts)  # closed: the timer thread is gone
 
 
+@pytest.mark.slow
 def test_a_silent_stage_says_it_is_still_running_and_a_talking_one_does_not():
     out = TimedLines()
     stages = Stages("demo", ["render", "train"], stream=out, every_s=0.3)

@@ -7,9 +7,12 @@ import shlex
 import shutil
 from pathlib import Path
 
+import pytest
+
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "annotate.md"
 
 
+@pytest.mark.slow
 def test_guide_agreement_example_runs_as_written(clip, truth_csv, tmp_path, monkeypatch):
     from pynwb import NWBHDF5IO
 

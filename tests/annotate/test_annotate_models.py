@@ -60,6 +60,7 @@ def kitchen_dataset(tmp_path_factory):
     return open_dataset(annotations=write_kitchen_description(root))
 
 
+@pytest.mark.slow
 def test_open_narration_is_mapped_and_kept(clip, kitchen_dataset, tmp_path):
     from verbnoun.annotate.vocabulary import from_dataset
     from verbnoun.interpret.open_vocab import OpenVocabMapper

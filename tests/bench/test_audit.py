@@ -246,6 +246,7 @@ def test_cli_audits_a_kitchen_file_with_sft_training(kitchen, tmp_path, capsys):
     assert report["questions"] == len(read_questions(kitchen["validation-prior-hard"]))
 
 
+@pytest.mark.slow
 def test_cli_on_the_real_ek100_validation(ek100_dir, tmp_path, capsys):
     questions = tmp_path / "validation-prior-hard.jsonl"
     build = ["mqa", "build", "--annotations", str(ek100_dir), "--distractors", "prior-hard",
@@ -306,6 +307,7 @@ def test_too_few_questions_to_cross_fit_gives_one_line(tmp_path, capsys):
 # ----------------------------------------------------------------------------- the report
 
 
+@pytest.mark.slow
 def test_report_says_which_benchmark_is_answerable_without_looking(tmp_path):
     from verbnoun.evaluate.report import write_report
     from verbnoun.evaluate.score import load_run

@@ -26,6 +26,7 @@ def random_benchmark(ek100_dir, tmp_path_factory):
     return out, manifest, read_questions(out)
 
 
+@pytest.mark.slow
 def test_validation_benchmark(random_benchmark, ek100):
     _out, manifest, questions = random_benchmark
     segments = {s.narration_id: s for s in ek100.segments("validation")}
@@ -63,6 +64,7 @@ def test_manifest(random_benchmark, ek100_dir):
     assert manifest["llavaction_version"]
 
 
+@pytest.mark.slow
 def test_identical_bytes_across_processes_and_hash_seeds(ek100_dir, tmp_path, random_benchmark):
     script = (
         "import sys; from verbnoun.bench.build import BuildSettings, build_benchmark; "
@@ -80,6 +82,7 @@ def test_identical_bytes_across_processes_and_hash_seeds(ek100_dir, tmp_path, ra
     assert outputs[0] != random_benchmark[0].read_bytes()
 
 
+@pytest.mark.slow
 def test_specialist_benchmark_end_to_end(ek100, ek100_dir, tmp_path):
     segments = ek100.segments("validation")
     vocabulary = ek100.action_vocabulary()
@@ -105,6 +108,7 @@ def test_specialist_benchmark_end_to_end(ek100, ek100_dir, tmp_path):
         build_benchmark(ek100_dir, out, BuildSettings(distractors="specialist"))
 
 
+@pytest.mark.slow
 def test_official_key_text_and_k(ek100, ek100_dir, tmp_path):
     out = tmp_path / "keys.jsonl"
     build_benchmark(ek100_dir, out, BuildSettings(option_text="official_key", num_options=26))
@@ -204,6 +208,7 @@ def test_truncated_question_file(random_benchmark, tmp_path):
         read_questions(bad)
 
 
+@pytest.mark.slow
 def test_train_split_from_the_uda_fallback(ek100_dir, tmp_path):
     out = tmp_path / "train.jsonl"
     manifest = build_benchmark(

@@ -46,6 +46,7 @@ def _accuracy(mappings, segments):
     return verb / n, noun / n, action / n
 
 
+@pytest.mark.slow
 def test_validation_narrations_map_back_to_their_classes_at_the_targets(ek100, classes, mapper):
     segments = ek100.segments("validation", require_labels=True)
     assert len(segments) == 9668

@@ -158,6 +158,7 @@ def kitchen(tmp_path_factory):
     return files
 
 
+@pytest.mark.slow
 def test_kitchen_options_form_grids_and_the_manifest_names_the_rule(kitchen):
     questions = read_questions(kitchen[f"validation-{NAME}"])
     kinds = collections.Counter()
@@ -186,6 +187,7 @@ def test_kitchen_options_form_grids_and_the_manifest_names_the_rule(kitchen):
     assert "distractor_rule" not in old  # prior-hard's manifests stay as they were
 
 
+@pytest.mark.slow
 def test_kitchen_audit_is_at_chance_for_prior_grid_not_for_prior_hard(kitchen):
     grid = read_questions(kitchen[f"validation-{NAME}"])
     for train in (read_questions(kitchen[f"train-{NAME}"]), None):
@@ -197,6 +199,7 @@ def test_kitchen_audit_is_at_chance_for_prior_grid_not_for_prior_hard(kitchen):
     assert hard["rules"]["overlap"]["accuracy"] > 0.99
 
 
+@pytest.mark.slow
 def test_builds_are_deterministic_in_the_seed(kitchen, tmp_path, capsys):
     build = ["mqa", "build", "--annotations", str(kitchen["annotations"]), "--distractors", NAME]
     for seed, name in ((0, "a"), (0, "b"), (1, "c")):
@@ -222,6 +225,7 @@ def test_sft_build_offers_prior_grid(kitchen, tmp_path):
         assert record["conversations"][1]["value"] == q.target()
 
 
+@pytest.mark.slow
 def test_real_ek100_validation_is_at_chance_for_every_blind_rule(ek100_dir, tmp_path):
     out = tmp_path / "validation-prior-grid.jsonl"
     manifest = build_benchmark(ek100_dir, out, BuildSettings(distractors=NAME))

@@ -115,6 +115,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_the_command_line_offers_a_strategy_registered_before_it_is_built(kitchen, tmp_path):
     import subprocess
     import sys

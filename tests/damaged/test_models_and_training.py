@@ -186,6 +186,7 @@ CHECKPOINT_DAMAGE = [
     ("damage", "named", "place"), [(d, n, p) for _, d, n, p in CHECKPOINT_DAMAGE],
     ids=[n for n, _, _, _ in CHECKPOINT_DAMAGE],
 )  # fmt: skip
+@pytest.mark.slow
 def test_checkpoint_in_ask(world, checkpoint, tmp_path, capsys, damage, named, place):
     directory = tmp_path / "ckpt"
     shutil.copytree(checkpoint, directory)

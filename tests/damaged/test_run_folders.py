@@ -91,6 +91,7 @@ RUN_DAMAGE = [
     ("damage", "named", "place"), [(d, n, p) for _, d, n, p in RUN_DAMAGE],
     ids=[n for n, _, _, _ in RUN_DAMAGE],
 )  # fmt: skip
+@pytest.mark.slow
 def test_run_folder_in_score(world, tmp_path, capsys, damage, named, place):
     run = tmp_path / "run"
     shutil.copytree(world.run, run)

@@ -89,6 +89,7 @@ def test_frames_cache_command(videos, tmp_path, capsys):
     assert "0 decoded, 2 already cached, 1 skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_synth_command(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path), "--videos", "2", "--frame-numbers"]) == 0
     assert "wrote 2 videos" in capsys.readouterr().out

@@ -23,6 +23,7 @@ def test_parse_timestamp():
             parse_timestamp(bad)
 
 
+@pytest.mark.slow
 def test_real_validation_and_classes(ek100_dir):
     verbs = read_classes(ek100_dir / "EPIC_100_verb_classes.csv", "verb")
     nouns = read_classes(ek100_dir / "EPIC_100_noun_classes.csv", "noun")

@@ -40,6 +40,7 @@ def test_importing_video_does_not_import_torch():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_loader_yields_exact_frames_and_records_skips(videos, workers):
     dataset = ClipDataset(ITEMS, ChunkLayout(videos.chunk_root, 2), 8)

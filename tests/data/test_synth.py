@@ -30,6 +30,7 @@ def kitchen(tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 def test_layout_and_annotations(kitchen):
     out, summary = kitchen
     script = kitchen_script(2, 0)
@@ -100,6 +101,7 @@ def test_mirrored_verbs():
         _pose(verb.key, 0.5, 1.0, 64.0, 86.0, (12.0, 12.0), rest, 1.0)
 
 
+@pytest.mark.slow
 def test_deterministic_given_the_seed():
     video = kitchen_script(2, 0)[1]
     a = np.stack(list(_render_frames(video, 1, 0, False)))
@@ -108,6 +110,7 @@ def test_deterministic_given_the_seed():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+@pytest.mark.slow
 def test_same_seed_same_files(kitchen, tmp_path):
     out, _ = kitchen
     again = render_kitchen(tmp_path, videos=2, seed=0, frame_numbers=True, workers=1)

@@ -212,6 +212,7 @@ def test_zero_length_segment(videos, segment):
 # ----------------------------------------------------------------------------- real clips
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["248.mp4", "4855.mp4"])
 def test_real_sample_clips(sample_videos: Path, name):
     """The two EK100 clips: 32 fps, 1560 frames; seeking gives the same pixels as decoding
@@ -345,6 +346,7 @@ def test_other_codecs_and_byte_streams(tmp_path):
     assert ts not in backend._unplannable
 
 
+@pytest.mark.slow
 def test_plan_gives_the_pixels_of_decoding_everything(sample_videos: Path):
     """A real EK100 clip (B-pyramid, keyframes 59 to 250 frames apart): frames around keyframes
     and non-reference pictures, native and resized, equal the forward decode's pixels."""
@@ -414,6 +416,7 @@ def _child_collects_and_reads(path: str) -> None:
     assert frame_numbers(clip.frames) == frame_indices(0.5, 2.0, 30, 90, 4).tolist()
 
 
+@pytest.mark.slow
 def test_fork_after_threaded_decoding_does_not_hang(videos):
     """DataLoader workers are forked: decoders (with threads) that the parent keeps open or left
     in a reference cycle must not be freed in the child."""

@@ -181,6 +181,7 @@ def _lines(path):
     return path.read_text().splitlines() if path.is_file() else []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["gpt4o", "video", "open_vocab"])
 def test_every_transient_failure_at_30_percent_is_retried_and_answered_once(
     kitchen, tmp_path, protocol
@@ -282,6 +283,7 @@ def test_retry_after_reads_seconds_milliseconds_and_http_dates():
     assert retry_after({"retry-after": "soon"}) is None and retry_after({}) is None
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured_and_a_longer_one_fails_the_question_at_once(kitchen):
     _, _, questions = kitchen
     faulty = Faulty()
@@ -334,6 +336,7 @@ def test_refusals_are_not_retried_and_stop_the_run(kitchen, tmp_path, status, bo
     assert failures(tmp_path / "run") == {}  # a refusal is not a failed question
 
 
+@pytest.mark.slow
 def test_a_dead_endpoint_stops_the_run_after_n_in_a_row_and_nothing_is_lost(kitchen, tmp_path):
     _, path, questions = kitchen
     faulty = Faulty(healthy_for=10)
@@ -412,6 +415,7 @@ def _eval_args(videos, run, server, *extra):
             "--first-wait", "0.01", "--request-timeout", "2", "--workers", "0", *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_permanent_failures_are_recorded_and_the_next_run_asks_only_them(
     videos, tmp_path, capsys
 ):
@@ -508,6 +512,7 @@ run_evaluation(path, adapter, run, EvalSettings(frames=2), frame_source=frames_o
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_retries_loses_nothing(kitchen, tmp_path):
     """A process killed while it waits to retry keeps every answer it got; the next run asks
     only the others (a real process and a real SIGKILL)."""
@@ -557,6 +562,7 @@ def _caption_reply(body) -> str:
     return json.dumps({"pairs": [{"question": f"Q{i}", "answer": f"A{i}"} for i in range(3)]})
 
 
+@pytest.mark.slow
 def test_sft_captions_retry_the_same_way_and_stop_when_the_endpoint_dies(tmp_path):
     from verbnoun.train.captions import CaptionSettings, build_captions
 

@@ -14,6 +14,7 @@ import time
 from itertools import pairwise
 
 import numpy as np
+import pytest
 
 from fake_openai import FakeOpenAI, completion
 from verbnoun.bench.build import BuildSettings, build_benchmark
@@ -68,6 +69,7 @@ class GreyFrames:
             yield [self(q) for q in questions[start : start + batch_size]]
 
 
+@pytest.mark.slow
 def test_a_slow_model_still_gets_a_line_every_interval(tmp_path, monkeypatch):
     questions = _questions(tmp_path, 3)
     first_request = threading.Event()

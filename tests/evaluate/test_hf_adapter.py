@@ -72,6 +72,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(BUILDERS))
 def test_a_family_answers_through_eval_and_resumes(kitchen, tmp_path, family, capsys):
     root, questions = kitchen
@@ -108,6 +109,7 @@ def test_a_family_answers_through_eval_and_resumes(kitchen, tmp_path, family, ca
     assert code == 1 and "other settings" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_text_and_generate_scoring(kitchen, tmp_path, capsys):
     root, questions = kitchen
     model = hf_families.qwen2_vl(tmp_path / "hf")
@@ -208,6 +210,7 @@ def _letter_scores(checkpoint, tokenizer, questions, root) -> dict[str, list[flo
     return scores
 
 
+@pytest.mark.slow
 def test_exported_model_chooses_our_letters_and_letters_agree_with_generate(
     kitchen, tmp_path, capsys
 ):
@@ -256,6 +259,7 @@ def _cache(hub, model_id: str, build) -> str:
     return commit
 
 
+@pytest.mark.slow
 def test_readme_examples_run_from_the_local_cache(kitchen, tmp_path, monkeypatch):
     """The guide's `--model hf` commands, as written, with their model ids in a local cache."""
     import re

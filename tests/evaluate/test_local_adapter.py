@@ -34,6 +34,7 @@ def setup(tmp_path_factory):
     return root, questions, checkpoint
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scoring", ["letters", "generate"])
 def test_eval_with_a_local_checkpoint(setup, scoring, capsys):
     root, questions, checkpoint = setup

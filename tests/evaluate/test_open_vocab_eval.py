@@ -185,6 +185,7 @@ def test_resume_after_a_kill_answers_nothing_twice(kitchen, served, tmp_path):
                        open_vocab=_mapper(annotations))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_eval_open_vocab_and_score(tmp_path, monkeypatch, capsys):
     """End to end on rendered kitchen videos: every answer is "I grab the red bowl"."""
     from verbnoun.data.synth import render_kitchen

@@ -76,6 +76,7 @@ def adapter(server, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_frames_arrive_as_rgb_jpeg_in_order_and_key_is_never_written(server, questions, tmp_path):
     run = tmp_path / "run"
     metrics = run_evaluation(questions, adapter(server), run, EvalSettings(frames=4),
@@ -199,6 +200,7 @@ def _request(questions):
     return Request(question, question.prompt(4), question.task(), frames_of(question))
 
 
+@pytest.mark.slow
 def test_retries_on_429_500_and_timeouts_then_succeed(server, questions):
     server.plan.extend(["429", "500", "slow"])
     start = time.perf_counter()

@@ -81,6 +81,7 @@ def decode_video_url(url: str) -> np.ndarray:
     return np.stack(frames)
 
 
+@pytest.mark.slow
 def test_video_protocol_sends_our_turn_and_the_sampled_frames(kitchen, server, tmp_path, capsys):
     from verbnoun.evaluate.frames import make_frame_source
 

@@ -125,6 +125,7 @@ def _data(page: str) -> dict:
     return json.loads(re.search(r"id='report-data'>(.*?)</script>", page, re.S).group(1))
 
 
+@pytest.mark.slow
 def test_page_is_escaped_self_contained_and_holds_every_question(report):
     path, runs = report
     page = path.read_text()
@@ -176,6 +177,7 @@ def test_findings_pivot_and_only_the_pairs_that_answer_a_question(report):
     assert "<details id='matrix'>" in page
 
 
+@pytest.mark.slow
 def test_thumbnails_are_written_once_per_segment(report, tmp_path):
     path, runs = report
     folder = path.parent / "report_files" / "frames"
@@ -275,6 +277,7 @@ def _bench_report():
     return module
 
 
+@pytest.mark.slow
 def test_report_at_the_real_benchmark_size(tmp_path):
     """10,000 questions x 12 runs: under 20 MB of HTML, on screen in under 3 s."""
     bench = _bench_report()

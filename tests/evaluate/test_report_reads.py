@@ -56,6 +56,7 @@ def counted(monkeypatch):
     score.QUESTION_FILES.clear()
 
 
+@pytest.mark.slow
 def test_report_reads_each_question_file_once(runs, counted, tmp_path, capsys):
     files, made = runs
     reads, hashes = counted
@@ -85,6 +86,7 @@ def test_report_reads_each_question_file_once(runs, counted, tmp_path, capsys):
     assert "changed since the run" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_without_the_cache_every_run_reads_its_file(runs, counted, tmp_path, monkeypatch):
     """The old path (``benchmarks/bench_report.py`` times it beside the new one)."""
     _, made = runs

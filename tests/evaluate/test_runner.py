@@ -125,6 +125,7 @@ run_evaluation(sys.argv[1], Slow(9), sys.argv[2], EvalSettings(), batch_size=1, 
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_repeats_nothing(kitchen, tmp_path):
     _, questions = kitchen
     reference = tmp_path / "reference"
@@ -277,6 +278,7 @@ def test_shard_from_torchrun_environment(monkeypatch):
     assert Shard.from_environment("1/2") == Shard(1, 2)  # an explicit --shard wins
 
 
+@pytest.mark.slow
 def test_processes_under_torchrun_fill_one_run(kitchen, tmp_path):
     import os
 

@@ -83,6 +83,7 @@ def _with_placeholders(body: dict) -> dict:
     return body
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["gpt4o", "video"])
 def test_show_prompt_is_the_request_an_endpoint_received(
     questions, tmp_path, capsys, monkeypatch, protocol
@@ -129,6 +130,7 @@ class Recorder:
         return [Reply("A") for _ in requests]
 
 
+@pytest.mark.slow
 def test_show_prompt_rebuilds_prompts_with_the_models_own_earlier_answers(
     with_priors, tmp_path, capsys
 ):

@@ -96,6 +96,7 @@ def _offline_env(root: Path) -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_export_writes_a_local_task(setup, exported):
     import yaml
 

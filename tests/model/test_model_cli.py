@@ -48,6 +48,7 @@ def test_ask_multiple_choice_prints_the_choice_and_scores(setup, capsys):
     assert lines[0] == lines[1 + int(np.argmax(scores))].split("\t")[0].strip()
 
 
+@pytest.mark.slow
 def test_ask_free_question_prints_an_answer(setup, capsys):
     checkpoint, video = setup
     code = main(

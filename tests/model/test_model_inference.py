@@ -67,6 +67,7 @@ def eval_set(processor: Processor, n: int = 12):
     return answers, [ids] * n, videos
 
 
+@pytest.mark.slow
 def test_generation_and_scorer_choose_the_same_option(trained):
     model, processor = trained
     answers, ids, videos = eval_set(processor)

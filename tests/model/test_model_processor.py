@@ -49,6 +49,7 @@ def test_pixel_values_reject_wrong_frames():
         preprocess_frames(np.zeros((8, 8, 3), dtype=np.uint8), 8)
 
 
+@pytest.mark.slow
 def test_mqa_prompt_is_token_exact_with_qwen2(qwen_tokenizer):
     processor = Processor(qwen_tokenizer, 384)
     turn = prompts.user_turn(prompts.mqa_task(OPTIONS), duration=2.5, n_frames=16)

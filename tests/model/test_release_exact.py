@@ -96,6 +96,7 @@ def real_frames() -> np.ndarray:
     return read_clip(path, 2.0, 12.0, 4).frames  # 768 x 768 EPIC-KITCHENS footage
 
 
+@pytest.mark.slow
 def test_pixels_equal_pillow_bicubic_reference_on_real_frames(real_frames):
     ours = preprocess_frames(real_frames, 384).numpy()
     expected = reference_pixels(real_frames, 384)

@@ -112,6 +112,7 @@ def test_captions_filter_disagreements_and_reruns_make_no_request(server, annota
     assert "LLAVACTION_CAPTION_KEY" in (tmp_path / "captions.manifest.json").read_text()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_and_failures_are_retried(server, annotations, tmp_path):
     segments = EK100Annotations(annotations).segments("train", require_labels=True)
 
@@ -147,6 +148,7 @@ def test_rate_limiter_spaces_requests():
     assert len(slept) == 3
 
 
+@pytest.mark.slow
 def test_cli_captions_reads_four_frames_from_videos(server, tmp_path, capsys):
     from verbnoun.data.synth import render_kitchen
 

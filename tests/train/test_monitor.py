@@ -59,6 +59,7 @@ def resumed_run(tmp_path_factory):
     return run, wandb_dir, killed_losses
 
 
+@pytest.mark.slow
 def test_tensorboard_events_hold_the_logged_losses(resumed_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -86,6 +87,7 @@ def _wandb_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_the_logged_losses(resumed_run):
     run, wandb_dir, _ = resumed_run
     offline = sorted((wandb_dir / "wandb").glob("offline-run-*"))

@@ -50,6 +50,7 @@ def built(ek100, ek100_dir, tmp_path_factory):
             "ranked": ranked, "vocabulary": vocabulary, "settings": settings}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_record_format_and_class_ids(built):
     segments, vocabulary = built["segments"], built["vocabulary"]
     for task, records in built["files"].items():
@@ -130,6 +131,7 @@ def test_temporal_answers_match_the_padding_and_the_question_format(built):
     assert clamped < 100
 
 
+@pytest.mark.slow
 def test_narration_answers_and_determinism(built, ek100, tmp_path):
     for segment, r in zip(built["segments"], built["files"]["narration"], strict=True):
         assert r["conversations"][0]["value"] == HEAD + prompts.DIRECT_NARRATION
@@ -152,6 +154,7 @@ def test_time_instruction_is_inserted_after_the_image_token():
     )
 
 
+@pytest.mark.slow
 def test_train_fallback_gives_minus_one_for_actions_outside_the_vocabulary(ek100, tmp_path):
     manifest = build_sft(ek100, tmp_path, SftSettings(tasks=("narration",)))
     assert manifest["outputs"]["narration"]["records"] == 29023

@@ -33,6 +33,7 @@ def trained(tmp_path_factory):
     return root, EK100Annotations(ann)
 
 
+@pytest.mark.slow
 def test_beats_chance_on_validation(trained):
     root, annotations = trained
     segments = annotations.segments("validation", require_labels=True)

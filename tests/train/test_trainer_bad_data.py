@@ -38,6 +38,7 @@ def _expected_skips(data, bad: dict, steps: int, batch: int) -> list[str]:
     return sorted(data.records[i]["id"] for i in used if data.records[i]["id"] in bad)
 
 
+@pytest.mark.slow
 def test_bad_samples_are_reported_counted_and_never_replaced(broken, tmp_path, capsys):
     data, videos, bad = broken
     run = tmp_path / "run"

@@ -25,6 +25,7 @@ def _env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_at_the_same_global_batch(tmp_path_factory, tmp_path):
     data = kitchen(tmp_path_factory)
     steps = {"steps": 4, "batch_size": 2}
@@ -45,6 +46,7 @@ def test_two_gloo_processes_match_one_at_the_same_global_batch(tmp_path_factory,
     assert expected[4] < expected[1]  # and it is learning
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed")
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_deepspeed_on_cpu_matches_the_plain_engine(tmp_path_factory, tmp_path, stage):

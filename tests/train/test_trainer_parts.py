@@ -111,6 +111,7 @@ def test_each_part_takes_its_own_learning_rate(tmp_path_factory, tmp_path):
         assert moved[part] == pytest.approx(lr, rel=0.01), part  # Adam's first step: lr * sign
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_a_frozen_tower(tmp_path_factory, tmp_path, monkeypatch):
     data = kitchen(tmp_path_factory)
     settings = {"save_every": 3, "model.tunable_parts": ["projector", "language_model"]}

@@ -17,6 +17,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_loss_curve(tmp_path_factory, tmp_path, monkeypatch):
     data = kitchen(tmp_path_factory)
     # 6 steps of batch 4 over the 78 records; jitter on; two data workers
