@@ -100,8 +100,9 @@ def _pooled_accuracy(run_sets: list, label: str) -> tuple[float, int]:
     return (sum(right) / len(right) if right else float("nan")), len(right)
 
 
-def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool, str]]:
-    """The issue's targets over the seeds: (target, met, the figures)."""
+def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool | None, str]]:
+    """The issue's targets over the seeds: (target, met, the figures); ``met`` is ``None`` for
+    a figure reported without a target."""
     from verbnoun.evaluate.findings import Claim, pooled
 
     n = len(run_sets)
@@ -125,8 +126,8 @@ def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool, str]
     ))  # fmt: skip
     blank = pooled(Claim("blank", "hard-model-blank", "hard-random-mqa-blank"), run_sets)
     result.append((
-        "(reported, no target) with blank frames, the pooled gain",
-        abs(blank["effect"]) <= 0.02,
+        "with blank frames, the pooled gain (reported, no target)",
+        None,
         f"pooled {100 * blank['effect']:+.1f} points (p={blank['p_value']:.2g})",
     ))  # fmt: skip
     cells = []
@@ -227,7 +228,8 @@ def main() -> None:
     checked = targets(run_sets, summaries)
     print(f"\ntargets over {n} seeds:")
     for text, met, figures in checked:
-        print(f"  [{'met' if met else 'NOT met'}] {text}: {figures}")
+        mark = "reported" if met is None else "met" if met else "NOT met"
+        print(f"  [{mark}] {text}: {figures}")
     print("\nmean accuracy over the seeds (random MQA / prior-rule MQA / hard MQA):")
     grids = [layout(runs) for runs in run_sets]
     for model in (m["name"] for m in grids[0]["models"]):
