@@ -56,6 +56,7 @@ def _run(root, questions, control: str, workers: int = 0) -> tuple[FrameSpy, dic
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_controls_show_other_clips_and_blank_frames(kitchen):
     root, path = kitchen
     questions = read_questions(path)
@@ -97,6 +98,7 @@ def test_controls_show_other_clips_and_blank_frames(kitchen):
         EvalSettings(frames_control="shuffled").check()
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_eval_command_frames_control(kitchen, monkeypatch, capsys):
     """``verbnoun eval --frames-control``: the local model's adapter receives the controls'
