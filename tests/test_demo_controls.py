@@ -56,7 +56,6 @@ def _run(root, questions, control: str, workers: int = 0) -> tuple[FrameSpy, dic
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_controls_show_other_clips_and_blank_frames(kitchen):
     root, path = kitchen
     questions = read_questions(path)
@@ -98,7 +97,6 @@ def test_controls_show_other_clips_and_blank_frames(kitchen):
         EvalSettings(frames_control="shuffled").check()
 
 
-@pytest.mark.slow
 @pytest.mark.slow
 def test_eval_command_frames_control(kitchen, monkeypatch, capsys):
     """``verbnoun eval --frames-control``: the local model's adapter receives the controls'
