@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/verbnoun demo --out runs/demo
 
+# the whole suite, on both cores (pytest-xdist); `-n 0` in PYTEST_ARGS runs it in one process
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 	$(BIN)/ruff check .
 
 # the tests not marked `slow` (those train, spawn processes or take over a second), on 2 cores
