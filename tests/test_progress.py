@@ -13,6 +13,7 @@ from itertools import pairwise
 
 import pytest
 
+from timed_lines import TimedLines
 from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
@@ -85,25 +86,6 @@ def test_eval_without_a_terminal_prints_plain_progress_lines(tmp_path):
     assert re.fullmatch(r"evaluating: started, \d+ to do", first)
     assert len(lines) >= 3 and "(100%)" in lines[-1]
     assert all(re.search(r"\d+/\d+ \(\d+%\), [\d.e+-]+/s, elapsed ", x) for x in lines)
-
-
-class TimedLines(io.StringIO):
-    """A stream (not a terminal) that notes when each line arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[tuple[float, str]] = []
-        self.partial = ""
-
-    def write(self, text: str) -> int:
-        self.partial += text
-        while "\n" in self.partial:
-            line, self.partial = self.partial.split("\n", 1)
-            self.lines.append((time.monotonic(), line))
-        return len(text)
-
-    def texts(self) -> list[str]:
-        return [text for _, text in self.lines]
 
 
 @pytest.mark.slow

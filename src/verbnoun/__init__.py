@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-_API = (
+API = (
     "Benchmark",
     "Kitchen",
     "Scores",
@@ -20,12 +20,12 @@ _API = (
     "show_prompt",
     "synth",
 )
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", *API]
 
 
 def __getattr__(name: str):
     """The notebook API (``verbnoun.api``), imported on first use so ``import verbnoun`` is light."""
-    if name in _API:
+    if name in API:
         from verbnoun import api
 
         return getattr(api, name)

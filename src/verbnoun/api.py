@@ -20,22 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import verbnoun
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.evaluate.score import Run
 
-__all__ = [
-    "Benchmark",
-    "Kitchen",
-    "Scores",
-    "build_benchmark",
-    "eval",
-    "load_run",
-    "reparse",
-    "report",
-    "score",
-    "show_prompt",
-    "synth",
-]
+__all__ = list(verbnoun.API)  # one list of the notebook API, in verbnoun/__init__.py
 
 RunLike = Run | str | Path
 

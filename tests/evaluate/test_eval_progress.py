@@ -5,7 +5,6 @@ not wait for a whole batch to be decoded)."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from fake_openai import FakeOpenAI, completion
+from timed_lines import TimedLines
 from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
@@ -26,22 +26,6 @@ from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
 KEY_ENV = "VERBNOUN_PROGRESS_TEST_KEY"
 INTERVAL = 0.2
 LATENCY = 1.0  # seconds the server takes per answer: five intervals
-
-
-class TimedLines(io.StringIO):
-    """Standard output that notes when each line arrived (not a terminal)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[tuple[float, str]] = []
-        self.partial = ""
-
-    def write(self, text: str) -> int:
-        self.partial += text
-        while "\n" in self.partial:
-            line, self.partial = self.partial.split("\n", 1)
-            self.lines.append((time.monotonic(), line))
-        return len(text)
 
 
 def _questions(tmp_path, count: int):

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from kitchen_questions import kitchen_questions
 from PIL import Image
 
 from fake_openai import FakeOpenAI, completion
@@ -16,7 +17,6 @@ from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.cli import main
 from verbnoun.data.annotations import EK100Annotations
-from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
@@ -30,13 +30,7 @@ KEY_ENV = "LLAVACTION_OPEN_VOCAB_KEY"
 @pytest.fixture(scope="module")
 def kitchen(tmp_path_factory):
     """Twelve questions of the synthetic kitchen and its class lists."""
-    root = tmp_path_factory.mktemp("open-vocab")
-    annotations = write_kitchen_annotations(root / "a", kitchen_script(8, 0))
-    full = root / "all.jsonl"
-    build_benchmark(annotations, full, BuildSettings())
-    questions = root / "q.jsonl"
-    write_questions(questions, read_questions(full)[:12])
-    return annotations, questions
+    return kitchen_questions(tmp_path_factory.mktemp("open-vocab"), 8, first=12)
 
 
 def _index_of(body) -> int:

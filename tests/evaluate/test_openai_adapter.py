@@ -9,13 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from kitchen_questions import kitchen_questions
 from PIL import Image
 from pydantic import BaseModel
 
 from fake_openai import FakeOpenAI, completion
-from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions
-from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Request
 from verbnoun.evaluate.endpoint import RetryPolicy
@@ -57,11 +56,7 @@ def server(monkeypatch):
 
 @pytest.fixture(scope="module")
 def questions(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kitchen")
-    annotations = write_kitchen_annotations(root / "a", kitchen_script(8, 0))
-    path = root / "q.jsonl"
-    build_benchmark(annotations, path, BuildSettings())
-    return path
+    return kitchen_questions(tmp_path_factory.mktemp("kitchen"), 8)[1]
 
 
 def frames_of(question):

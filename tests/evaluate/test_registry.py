@@ -7,12 +7,11 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from kitchen_questions import kitchen_questions
 
-from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.prompts import letter
-from verbnoun.bench.questions import read_questions, write_questions
+from verbnoun.bench.questions import read_questions
 from verbnoun.cli import main
-from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate import registry
 from verbnoun.evaluate.adapters import NO_ABILITIES, AdapterSpec, Reply
@@ -60,13 +59,7 @@ def fixed():
 
 @pytest.fixture(scope="module")
 def questions(tmp_path_factory):
-    root = tmp_path_factory.mktemp("registry")
-    annotations = write_kitchen_annotations(root / "a", kitchen_script(6, 0))
-    full = root / "all.jsonl"
-    build_benchmark(annotations, full, BuildSettings())
-    path = root / "q.jsonl"
-    write_questions(path, read_questions(full)[:10])
-    return path
+    return kitchen_questions(tmp_path_factory.mktemp("registry"), 6, first=10)[1]
 
 
 def test_a_registered_adapter_runs_end_to_end_from_the_command_line(

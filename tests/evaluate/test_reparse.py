@@ -6,11 +6,10 @@ import hashlib
 import json
 
 import pytest
+from kitchen_questions import kitchen_questions
 
-from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions
 from verbnoun.cli import main
-from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Reply
 from verbnoun.evaluate.reparse import reparse_run
@@ -23,11 +22,7 @@ LETTERS = "ABCDEFGHIJ"
 
 @pytest.fixture(scope="module")
 def questions(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kitchen")
-    annotations = write_kitchen_annotations(root / "a", kitchen_script(10, 0))
-    path = root / "q.jsonl"
-    build_benchmark(annotations, path, BuildSettings())
-    return path
+    return kitchen_questions(tmp_path_factory.mktemp("kitchen"), 10)[1]
 
 
 class Styled:

@@ -8,12 +8,11 @@ import re
 
 import numpy as np
 import pytest
+from kitchen_questions import kitchen_questions
 
 from fake_openai import FakeOpenAI, completion
-from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.cli import main
-from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.evaluate.adapters import Reply
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter, frame_placeholder
@@ -27,21 +26,13 @@ FRAMES = 3
 
 @pytest.fixture(scope="module")
 def questions(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kitchen")
-    annotations = write_kitchen_annotations(root / "a", kitchen_script(10, 0))
-    path = root / "q.jsonl"
-    build_benchmark(annotations, path, BuildSettings())
-    return path
+    return kitchen_questions(tmp_path_factory.mktemp("kitchen"), 10)[1]
 
 
 @pytest.fixture(scope="module")
 def with_priors(tmp_path_factory):
     """A larger kitchen: some questions have the two previous actions SPEC 5(b) asks for."""
-    root = tmp_path_factory.mktemp("kitchen24")
-    annotations = write_kitchen_annotations(root / "a", kitchen_script(24, 0))
-    path = root / "q.jsonl"
-    build_benchmark(annotations, path, BuildSettings())
-    return path
+    return kitchen_questions(tmp_path_factory.mktemp("kitchen24"), 24)[1]
 
 
 @pytest.fixture(scope="module")
