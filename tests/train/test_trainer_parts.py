@@ -10,14 +10,14 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from trainer_setup import kitchen, losses, tiny_settings, write_config
+from trainer_setup import killed_after, kitchen, losses, tiny_settings, write_config
 
 from verbnoun.cli import main
 from verbnoun.errors import CheckpointError, VerbnounError
 from verbnoun.model.checkpoint import load_model, write_tiny_released_checkpoint
 from verbnoun.model.config import tiny_config
 from verbnoun.model.tokenization import train_tiny_tokenizer
-from verbnoun.train import monitor, state
+from verbnoun.train import state
 from verbnoun.train.config import ConfigError, config_from_dict
 from verbnoun.train.data import tokenizer_corpus
 from verbnoun.train.parts import lr_part
@@ -119,17 +119,8 @@ def test_resume_is_exact_with_a_frozen_tower(tmp_path_factory, tmp_path, monkeyp
     train(config_from_dict(tiny_settings(data, straight, **settings)))
 
     killed = tmp_path / "killed"
-    write_metrics = monitor.RunLog.metrics
-
-    def die_at_step_5(self, record):
-        write_metrics(self, record)
-        if record["step"] == 5:
-            raise RuntimeError("killed")
-
-    monkeypatch.setattr(monitor.RunLog, "metrics", die_at_step_5)
-    with pytest.raises(RuntimeError, match="killed"):
+    with killed_after(5):
         train(config_from_dict(tiny_settings(data, killed, **settings)))
-    monkeypatch.setattr(monitor.RunLog, "metrics", write_metrics)
     assert train(config_from_dict(tiny_settings(data, killed, **settings)))["resumed_from"] == 3
 
     assert losses(killed) == losses(straight)

@@ -6,15 +6,11 @@ import json
 
 import pytest
 import torch
-from trainer_setup import kitchen, losses, tiny_settings
+from trainer_setup import killed_after, kitchen, losses, tiny_settings
 
-from verbnoun.train import monitor, state
+from verbnoun.train import state
 from verbnoun.train.config import config_from_dict
 from verbnoun.train.trainer import train
-
-
-class Killed(Exception):
-    pass
 
 
 @pytest.mark.slow
@@ -26,19 +22,10 @@ def test_resume_reproduces_the_loss_curve(tmp_path_factory, tmp_path, monkeypatc
     train(config_from_dict(tiny_settings(data, straight, **settings)))
 
     killed = tmp_path / "killed"
-    write_metrics = monitor.RunLog.metrics
-
-    def die_at_step_5(self, record):
-        write_metrics(self, record)
-        if record["step"] == 5:
-            raise Killed  # after step 5 was logged, before any checkpoint of it
-
-    monkeypatch.setattr(monitor.RunLog, "metrics", die_at_step_5)
-    with pytest.raises(Killed):
+    with killed_after(5):
         train(config_from_dict(tiny_settings(data, killed, **settings)))
     assert sorted(losses(killed)) == [1, 2, 3, 4, 5]
     assert state.latest_checkpoint(killed).name == "step-000003"
-    monkeypatch.setattr(monitor.RunLog, "metrics", write_metrics)
 
     summary = train(config_from_dict(tiny_settings(data, killed, **settings)))
     assert summary["resumed_from"] == 3

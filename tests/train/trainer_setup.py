@@ -4,9 +4,12 @@ session (6 videos, one process), and a helper that writes a tiny-model training 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -81,3 +84,27 @@ def losses(run_dir: Path) -> dict[int, float]:
     """Step -> loss from a run's metrics.jsonl."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row["loss"] for row in rows if "loss" in row}
+
+
+class Killed(Exception):
+    """What :func:`killed_after` raises inside training, as a kill would stop it."""
+
+
+@contextmanager
+def killed_after(step: int) -> Iterator[None]:
+    """Training inside stops right after step ``step`` is logged, before any checkpoint of it."""
+    from verbnoun.train import monitor
+
+    write = monitor.RunLog.metrics
+
+    def die(self, record):
+        write(self, record)
+        if record["step"] == step:
+            raise Killed
+
+    monitor.RunLog.metrics = die
+    try:
+        with pytest.raises(Killed):
+            yield
+    finally:
+        monitor.RunLog.metrics = write
