@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from timing import best_of
 
 from verbnoun.bench import prompts
 from verbnoun.model.architecture import LlavactionForCausalLM, qwen2_config, siglip_config
@@ -79,23 +80,13 @@ def bench_scorer(questions: int, batch: int, frames: int, repeats: int) -> float
                 model, ids[s : s + batch], videos[s : s + batch], eos_ids={-1}, max_new_tokens=16
             )
 
-    t_score = _best(run_scorer, repeats)
-    t_gen = _best(run_generate, repeats)
+    t_score = best_of(run_scorer, repeats)
+    t_gen = best_of(run_generate, repeats)
     print(f"scorer: {questions / t_score:8.1f} questions/s   (best of {repeats}, batch {batch})")
     print(f"generate(16 tokens): {questions / t_gen:8.1f} questions/s")
     ratio = t_gen / t_score
     print(f"scorer / generate speed ratio: {ratio:.1f}x (target >= 3x)")
     return ratio
-
-
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_overhead(repeats: int) -> float:

@@ -40,12 +40,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -316,17 +316,8 @@ def compare(name: str, style: str, ours: Ours, theirs: Path, stop_ids: set[int])
 def time_preprocessing(frames: np.ndarray, repeats: int) -> dict:
     from verbnoun.model.processor import preprocess_frames
 
-    def best(fn) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    ours = best(lambda: preprocess_frames(frames, 384))
-    old = best(lambda: old_pixels(frames, 384))
+    ours = best_of(lambda: preprocess_frames(frames, 384), repeats)
+    old = best_of(lambda: old_pixels(frames, 384), repeats)
     return {"ours_s": ours, "old_s": old, "ratio_ours_over_old": ours / old}
 
 
