@@ -122,7 +122,7 @@ def test_the_build_runs_its_stages_in_a_tiny_configuration(tmp_path):
         pool_kitchens=1, pool_videos=2, demo_videos=3, tower_steps=2, lm_steps=2,
         lm_warm_steps=1, align_steps=2, tower_batch=4, lm_batch=4, align_batch=2,
         gate_questions=8, probe_samples=1, hidden_size=32, intermediate_size=64,
-        vision_hidden_size=32, num_layers=1, vision_layers=1, threads=1, workers=1,
+        vision_hidden_size=32, num_layers=2, vision_layers=1, threads=1, workers=1,
     )  # fmt: skip
     logged: list[str] = []
     first = kb.build_base(tmp_path / "base", tmp_path / "work", settings, log=logged.append)

@@ -529,7 +529,8 @@ class MatchProbe(torch.nn.Module):
         self.match = torch.nn.Linear(hidden, 1)
         self.letter = torch.nn.Linear(hidden, num_options)
         self.hidden: torch.Tensor | None = None
-        self.handle = model.model.layers[-2].register_forward_hook(self._keep)
+        layers = model.model.layers  # one below the top (the only one in a 1-layer test model)
+        self.handle = layers[max(len(layers) - 2, 0)].register_forward_hook(self._keep)
 
     def _keep(self, module, inputs, output) -> None:
         self.hidden = output[0] if isinstance(output, tuple) else output
