@@ -32,19 +32,47 @@ def bootstrap_interval(
 _INTERVALS: dict[tuple, tuple[float, float]] = {}
 
 
-def _bootstrap(values, resamples: int, level: float, seed: int) -> tuple[float, float]:
+def resample_draws(n: int, resamples: int, seed: int):
+    """The bootstrap's resamples of ``n`` items, as index arrays ``(chunk, n)`` of at most 100
+    rows each (chunks keep memory flat for large runs); the same ``seed`` draws the same ones."""
     import numpy as np
 
-    n = len(values)
     rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    for start in range(0, resamples, 100):  # chunks keep memory flat for large runs
-        stop = min(start + 100, resamples)
-        draws = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = values[draws].mean(axis=1)
+    for start in range(0, resamples, 100):
+        yield rng.integers(0, n, size=(min(start + 100, resamples) - start, n))
+
+
+def percentile_interval(estimates, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` interval of bootstrap estimates (NaN estimates left out)."""
+    import numpy as np
+
+    estimates = np.asarray(estimates, dtype=np.float64)
+    estimates = estimates[~np.isnan(estimates)]
+    if estimates.size == 0:
+        return (float("nan"), float("nan"))
     alpha = (1.0 - level) / 2
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    low, high = np.quantile(estimates, [alpha, 1.0 - alpha])
     return (float(low), float(high))
+
+
+def _bootstrap(values, resamples: int, level: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (floats)."""
+    import numpy as np
+
+    means = [values[draws].mean(axis=1) for draws in resample_draws(len(values), resamples, seed)]
+    return percentile_interval(np.concatenate(means) if means else [], level)
+
+
+def mean_interval(
+    values: Sequence[float], *, resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-item values (e.g. each clip's Jaccard
+    index), drawn as :func:`bootstrap_interval` draws an accuracy's."""
+    import numpy as np
+
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    return _bootstrap(np.asarray(values, dtype=np.float64), resamples, level, seed)
 
 
 def accuracy_summary(correct: Sequence[bool], unparsed: int = 0, **bootstrap) -> dict:
