@@ -21,7 +21,9 @@ clips (it should stay flat). Target: ours at least 1.5x decord.
 
     .venv/bin/python benchmarks/bench_decode.py [--seconds 20] [--clips 8] [--repeats 1]
         [--layouts hd,gop15,x264] [--seek-clips 3] [--thread-type AUTO] [--keep-open 2]
-        [--loader-clips 1000] [--work DIR]
+        [--loader-clips 1000] [--work DIR] [--quick]
+
+``--quick``: 4.5-s videos, 2 clips of 8 frames per layout, 40 clips for the loader check.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from results import Report, quick_flag
 
 from verbnoun.data.layouts import ChunkLayout, FileLayout, chunk_name
 from verbnoun.data.sampling import frame_indices
@@ -171,9 +174,11 @@ def bench(
     seek_clips: int = 3,
     thread_type: str = "AUTO",
     keep_open: int = 2,
-) -> dict[int, float]:
+    frame_counts: tuple[int, ...] = (8, 16, 32),
+) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
     """Print clips/s of each method and its time ratio to ours, for N = 8, 16, 32; returns the
-    median per-clip ratio decord/ours per N (empty without decord).
+    median per-clip ratio decord/ours per N (empty without decord) and each method's clips/s
+    per N.
 
     The methods take turns on each segment (in rotating order), so that load from other
     processes and cache effects fall on all of them alike; the median of the per-clip time
@@ -198,8 +203,8 @@ def bench(
         methods["decord"] = lambda *a: _decord(ours, *a)
     except ImportError:
         print("decord not installed: `make bench` installs it (no decord column)")
-    medians = {}
-    for n in (8, 16, 32):
+    medians, rates = {}, {}
+    for n in frame_counts:
         seconds: dict[str, dict[int, float]] = {m: {} for m in methods}  # clip -> time
         exact = dict.fromkeys(methods, True)
         decoded = {"ours": 0, "forward": 0}
@@ -217,6 +222,7 @@ def bench(
                     decoded[method] += forward_backend.decoded_packets - before[1]
                 exact[method] &= [read_frame_number(f) for f in frames] == indices
         rate = {m: len(t) / sum(t.values()) for m, t in seconds.items()}
+        rates[n] = rate
         parts = []
         for method, times in seconds.items():
             text = f"{method} {rate[method]:6.2f} clips/s"
@@ -237,7 +243,7 @@ def bench(
             + "/".join(str(v) for v in exact.values()),
             flush=True,
         )
-    return medians
+    return medians, rates
 
 
 def exactness_against_decord(root: Path) -> None:
@@ -271,7 +277,7 @@ def exactness_against_decord(root: Path) -> None:
         )
 
 
-def loader_memory(chunks: Path, clips: int, duration: float) -> None:
+def loader_memory(chunks: Path, clips: int, duration: float, report: Report) -> None:
     from verbnoun.data.loader import ClipDataset, clip_loader
 
     rng = np.random.default_rng(2)
@@ -285,10 +291,11 @@ def loader_memory(chunks: Path, clips: int, duration: float) -> None:
         if done * 4 >= (len(peaks) + 1) * clips:  # after each quarter of the clips
             peaks.append(_rss_mib())
     elapsed = time.perf_counter() - t
-    print(
-        f"loader over {clips} clips (16 frames, 512 px): {clips / elapsed:.1f} clips/s, "
-        "RSS after each quarter: " + ", ".join(f"{p:.0f} MiB" for p in peaks)
-    )
+    report.figure("loader_rss_growth", peaks[-1] / peaks[0], "x",
+                  reference=f"RSS after the first quarter of {clips} clips (16 frames, 512 px; "
+                            + ", ".join(f"{p:.0f}" for p in peaks) + " MiB after each quarter; "
+                            f"{clips / elapsed:.1f} clips/s)",
+                  target="<= 1.1x (flat)", met=peaks[-1] / peaks[0] <= 1.1)  # fmt: skip
 
 
 LAYOUTS = ("hd", "gop15", "x264")
@@ -316,7 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--loader-clips", type=int, default=0, help="clips for the memory check")
     parser.add_argument("--work", type=Path, help="keep the test videos here and reuse them")
+    quick_flag(parser)
     args = parser.parse_args(argv)
+    report = Report("bench_decode", args.quick)
+    frame_counts = (8, 16, 32)
+    if args.quick:
+        args.seconds, args.clips, args.seek_clips, frame_counts = 4.5, 2, 1, (8,)
+        args.loader_clips = 40
     chosen = [name for name in args.layouts.split(",") if name]
     unknown = sorted(set(chosen) - set(LAYOUTS))
     if unknown:
@@ -337,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.clips:
             for key in chosen:
                 label, layout = settings[key]
-                summary[label] = bench(
+                summary[key] = bench(
                     label,
                     layout,
                     "P01_01",
@@ -348,16 +361,24 @@ def main(argv: list[str] | None = None) -> int:
                     args.seek_clips,
                     args.thread_type,
                     args.keep_open,
+                    frame_counts,
                 )
-        for label, medians in summary.items():
+        n = 16 if 16 in frame_counts else frame_counts[0]
+        for key, (medians, rates) in summary.items():
+            label = settings[key][0]
+            others = ", ".join(f"{m} {r:.2f}" for m, r in rates[n].items() if m != "ours")
+            report.figure(f"{key}_clips_per_s", rates[n]["ours"], "clips/s",
+                          reference=f"{others} clips/s ({label}, {n} frames, 2-4 s segments)")  # fmt: skip
             if medians:
-                print(
-                    f"ours vs decord, median per-clip ratio, {label}: "
-                    + ", ".join(f"N={n} {r:.2f}x" for n, r in medians.items())
-                )
+                worst = min(medians.values())
+                report.figure(f"{key}_vs_decord", worst, "x",
+                              reference=f"decord on the same clips ({label}; median per-clip "
+                                        "ratio, the lowest of "
+                                        + ", ".join(f"N={k} {r:.2f}x" for k, r in medians.items())
+                                        + ")", target=">= 1.5x", met=worst >= 1.5)  # fmt: skip
         exactness_against_decord(root)
         if args.loader_clips:
-            loader_memory(root / "chunks-gop15", args.loader_clips, args.seconds)
+            loader_memory(root / "chunks-gop15", args.loader_clips, args.seconds, report)
     return 0
 
 

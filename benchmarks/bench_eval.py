@@ -7,22 +7,34 @@
    10,000 questions: it should stay flat (only the question list grows).
 
     .venv/bin/python benchmarks/bench_eval.py [--videos 90] [--workdir /tmp/verbnoun-bench-eval]
+        [--quick]
+
+``--quick``: 3 videos in a temporary folder, memory on 100 and 1,000 questions.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
+
+from results import Report, quick_flag
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=90)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/verbnoun-bench-eval"))
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_eval", args.quick)
+    sizes = (1_000, 10_000)
+    if args.quick:
+        args.videos, sizes = 3, (100, 1_000)
+        args.workdir = Path(tempfile.mkdtemp(prefix="verbnoun-bench-eval-quick-"))
 
     import torch
 
@@ -78,12 +90,18 @@ def main() -> None:
             f"  {label:26s}: {seconds[workers]:6.1f} s = {len(parts) / seconds[workers]:6.1f} questions/s"
         )
     ratio = seconds[0] / seconds[2]
-    print(
-        f"parallel / serial throughput: {ratio:.2f}x  [{'OK' if ratio >= 1.8 else 'below the 1.8x target'}]"
+    report.figure(
+        "parallel_decode_speedup",
+        ratio,
+        "x",
+        reference=f"serial decode {len(parts) / seconds[0]:.1f} questions/s "
+        f"({len(parts)} questions, 8 frames, tiny model)",
+        target=">= 1.8x on 2 cores",
+        met=ratio >= 1.8,
     )
 
     peaks = {}
-    for n in (1_000, 10_000):
+    for n in sizes:
         many = [replace(q, id=f"{q.id}#{i}") for i in range(n // len(parts) + 1) for q in parts][:n]
         path = work / f"q{n}.jsonl"
         write_questions(path, many)
@@ -98,10 +116,21 @@ def main() -> None:
         print(
             f"runner peak Python memory, {n:6d} questions: {peaks[n]:6.1f} MiB ({peaks[n] * 2**20 / n / 1024:.1f} KiB per question)"
         )
-    per_q = {n: peaks[n] / n for n in peaks}
-    print(
-        f"per-question memory at 10,000 vs 1,000: {per_q[10_000] / per_q[1_000]:.2f}x (flat = no growth beyond the question list)"
+    small, large = sizes
+    growth = (peaks[large] / large) / (peaks[small] / small)
+    report.figure(
+        "runner_memory_per_question_growth",
+        growth,
+        "x",
+        reference=f"per-question peak at {small:,} questions "
+        f"({peaks[small] * 2**20 / small / 1024:.1f} KiB)",
+        target=f"<= 1.2x at {large:,} questions (flat)",
+        met=growth <= 1.2,
     )
+    if args.quick:
+        import shutil
+
+        shutil.rmtree(args.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

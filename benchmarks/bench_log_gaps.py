@@ -19,7 +19,9 @@ measured in the same run.
    silence after the first line and the lines around it.
 
     nice -n 10 .venv/bin/python benchmarks/bench_log_gaps.py [--interval 1] [--latency 3]
-        [--questions 4] [--no-demo]
+        [--questions 4] [--no-demo] [--quick]
+
+``--quick``: 2 questions answered in 1 s at an interval of 0.5 s, no demo.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import tempfile
 import time
 from itertools import pairwise
 from pathlib import Path
+
+from results import Report, quick_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -114,7 +118,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--questions", type=int, default=4)
     parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True)
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_log_gaps", args.quick)
+    if args.quick:
+        args.interval, args.latency, args.questions, args.demo = 0.5, 1.0, 2, False
     interval = str(args.interval)
     limit = args.interval + args.slack
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,25 +134,27 @@ def main() -> None:
         (lines, first), (ref_lines, ref_first) = results["timed"], results["reference"]
         gap, before, after = longest_silence(lines)
         ref_gap = longest_silence(ref_lines)[0]
-        print(f"eval off a terminal ({args.questions} questions, endpoint answering in "
-              f"{args.latency:g} s, 1 at a time), VERBNOUN_PROGRESS_SECONDS={interval}: longest "
-              f"silence {gap:.2f} s (target <= {limit:g} s: {'met' if gap <= limit else 'NOT met'})"
-              f", against {ref_gap:.2f} s with the timed lines off; first line "
-              f"{lines[0][0]:.1f} s after the process started")  # fmt: skip
-        print(f"  between {before!r} and {after!r}")
-        print(f"eval: first request {first:.2f} s after 'evaluating: started' (target < 2 s; "
-              f"{ref_first:.2f} s in the reference run); load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+        report.figure("eval_longest_silence", gap, "s",
+                      reference=f"{ref_gap:.2f} s with the timed lines off; {args.questions} "
+                                f"questions, endpoint answering in {args.latency:g} s, "
+                                f"VERBNOUN_PROGRESS_SECONDS={interval}",
+                      target=f"<= {limit:g} s (interval + slack)", met=gap <= limit)  # fmt: skip
+        print(f"  between {before!r} and {after!r}; first line {lines[0][0]:.1f} s after the "
+              "process started")  # fmt: skip
+        report.figure("eval_first_request", first, "s",
+                      reference=f"{ref_first:.2f} s in the run with the timed lines off; after "
+                                "'evaluating: started'", target="< 2 s", met=first < 2)  # fmt: skip
         if not args.demo:
             return
         demo = {tag: run_demo(root / f"demo-{tag}", value)
                 for tag, value in (("timed", interval), ("reference", OFF))}  # fmt: skip
         gap, before, after = longest_silence(demo["timed"])
         ref_gap, ref_before, ref_after = longest_silence(demo["reference"])
-        print(f"demo off a terminal (6 videos, 12 steps; {demo['timed'][-1][0]:.0f} s), "
-              f"VERBNOUN_PROGRESS_SECONDS={interval}: longest silence {gap:.2f} s (target <= "
-              f"{limit:g} s: {'met' if gap <= limit else 'NOT met'}), against {ref_gap:.2f} s "
-              f"with the timed lines off; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        report.figure("demo_longest_silence", gap, "s",
+                      reference=f"{ref_gap:.2f} s with the timed lines off; demo of 6 videos, "
+                                f"12 steps ({demo['timed'][-1][0]:.0f} s), "
+                                f"VERBNOUN_PROGRESS_SECONDS={interval}",
+                      target=f"<= {limit:g} s (interval + slack)", met=gap <= limit)  # fmt: skip
         print(f"  between {before!r} and {after!r}")
         print(f"  reference: between {ref_before!r} and {ref_after!r}")
 

@@ -8,7 +8,7 @@ chosen.
 ``--parser-file`` counts another copy of ``parsing.py`` (e.g. an older version taken with ``git
 show REV:src/verbnoun/interpret/parsing.py > /tmp/old.py``) beside the current one, on the same
 corpus, in the same run. The corpus is ``tests/evaluate/answer_corpus.jsonl`` (written by
-``tests/evaluate/make_answer_corpus.py``).
+``tests/evaluate/make_answer_corpus.py``). ``--quick``: every 10th reply of the corpus.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from results import Report, quick_flag
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "evaluate" / "answer_corpus.jsonl"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -84,7 +86,7 @@ DEGENERATE = {  # what a local model stuck in a loop writes until its token limi
 }
 
 
-def _speed(rows: list[dict]) -> None:
+def _speed(rows: list[dict], report: Report) -> None:
     """The current parser's time per corpus reply, and on replies of a model stuck in a loop."""
     from verbnoun.interpret.parsing import parse_answer
 
@@ -98,8 +100,9 @@ def _speed(rows: list[dict]) -> None:
         parse_answer(text, ["open door", "close door", "take plate", "put down plate", "wash cup"])
         worst = max(worst, time.perf_counter() - start)
     longest = max(len(t) for t in DEGENERATE.values())
-    print(f"speed: {1e6 * each:.0f} us per corpus reply; replies of a looping model (up to "
-          f"{longest:,} characters): at most {1e3 * worst:.0f} ms each")  # fmt: skip
+    report.figure("time_per_reply", 1e3 * each, "ms", reference=f"{len(rows)} corpus replies")
+    report.figure("worst_looping_reply", 1e3 * worst, "ms",
+                  reference=f"replies of a model stuck in a loop, up to {longest:,} characters")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parser-file", type=Path, help="Another parsing.py to count beside.")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--failures", action="store_true", help="List every reply gotten wrong.")
+    quick_flag(parser)
     args = parser.parse_args(argv)
+    report = Report("bench_parser", args.quick)
     rows = read_corpus(args.corpus)
+    if args.quick:
+        rows = rows[::10]
     families = sorted({row["family"] for row in rows})
     print(f"corpus: {len(rows)} replies, {len(families)} families ({', '.join(families)}), "
           f"{sum(r['expected'] is None for r in rows)} negatives")  # fmt: skip
@@ -129,8 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             t = result["tally"]
             met = t["right"] == t["parseable"] and t["negatives_chosen"] == 0
-    _speed(rows)
-    print(f"target (100% of parseable right, 0 negatives chosen): {'met' if met else 'NOT met'}")
+            report.figure("parseable_right", 100 * t["right"] / t["parseable"], "%",
+                          reference=f"{t['right']}/{t['parseable']} parseable replies",
+                          target="100%", met=t["right"] == t["parseable"])  # fmt: skip
+            report.figure("negatives_chosen", t["negatives_chosen"], "",
+                          reference=f"of {t['negatives']} replies offering no single answer",
+                          target="0", met=t["negatives_chosen"] == 0)  # fmt: skip
+    _speed(rows, report)
     return 0 if met else 1
 
 

@@ -20,6 +20,9 @@ measured:
    (the reference, measured in the same run). Targets (issue 16): under 20 MB, under 3 s.
 
     .venv/bin/python benchmarks/bench_report.py [--questions 10000] [--runs 12] [--repeats 3]
+        [--quick]
+
+``--quick``: 300 questions x 3 runs, once each, one browser load.
 
 ``tests/evaluate/test_report.py`` imports :func:`make_runs` and :func:`open_in_chromium`.
 """
@@ -37,6 +40,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results import Report, quick_flag
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -219,7 +224,12 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_report", args.quick)
+    loads_in_browser = 3
+    if args.quick:
+        args.questions, args.runs, args.repeats, loads_in_browser = 300, 3, 1, 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folders = write_runs(make_runs(root, args.questions, args.runs))
@@ -233,17 +243,21 @@ def main() -> None:
         new, old = min(times[False]), min(times[True])
         page = root / "report.html"
         same = page.read_bytes() == (root / "old.html").read_bytes()
-        print(f"verbnoun report, {args.runs} runs x {args.questions:,} questions from disk: "
-              f"{new[0]:.1f} s wall ({new[1]:.1f} s CPU), against {old[0]:.1f} s wall "
-              f"({old[1]:.1f} s CPU) with the question file read once per run "
-              f"({old[0] / new[0]:.1f}x wall, {old[1] / new[1]:.1f}x CPU; best of "
-              f"{args.repeats}; target < 5 s on 2 idle cores); same page: "
-              f"{'yes' if same else 'NO'}; load average {min(loads):.1f}-{max(loads):.1f} "
-              f"on {os.cpu_count()} cores")  # fmt: skip
+        print(f"verbnoun report, {args.runs} runs x {args.questions:,} questions from disk; "
+              f"same page on both paths: {'yes' if same else 'NO'}; load average "
+              f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")  # fmt: skip
+        size_of = f"{args.runs} runs x {args.questions:,} questions"
+        report.figure("report_wall", new[0], "s",
+                      reference=f"{old[0]:.1f} s with the question file read once per run "
+                                f"({old[0] / new[0]:.1f}x); {size_of}, best of {args.repeats}",
+                      target="< 5 s on 2 idle cores", met=new[0] < 5)  # fmt: skip
+        report.figure("report_cpu", new[1], "s",
+                      reference=f"{old[1]:.1f} s CPU with the question file read once per run "
+                                f"({old[1] / new[1]:.1f}x)")  # fmt: skip
         size = page.stat().st_size
-        print(f"page: {size / 1e6:.2f} MB of HTML "
-              f"({size / (args.questions * args.runs):.0f} bytes per question and run; "
-              f"target < 20 MB)")  # fmt: skip
+        report.figure("page_size", size / 1e6, "MB",
+                      reference=f"{size_of}; {size / (args.questions * args.runs):.0f} bytes "
+                                "per question and run", target="< 20 MB", met=size < 20e6)  # fmt: skip
         if chromium() is None:
             print("chromium not installed: load time not measured")
             return
@@ -251,15 +265,14 @@ def main() -> None:
         empty.write_text("<!doctype html><html><body>empty</body></html>\n")
         _, reference = open_in_chromium(empty.as_uri(), root / "profile")
         results = []
-        for _ in range(3):
+        for _ in range(loads_in_browser):
             dom, wall = open_in_chromium(page.as_uri(), root / "profile")
             results.append((rendered_ms(dom), wall))
         best = min(results)
-        print(
-            f"headless Chromium: first page of questions on screen {best[0]:.0f} ms after "
-            f"navigation start (best of 3; target < 3000 ms); browser wall {best[1]:.2f} s vs "
-            f"{reference:.2f} s for an empty page ({best[1] / reference:.2f}x)"
-        )
+        report.figure("first_page_on_screen", best[0] / 1e3, "s",
+                      reference=f"headless Chromium, best of {loads_in_browser}; browser wall "
+                                f"{best[1]:.2f} s vs {reference:.2f} s for an empty page",
+                      target="< 3 s", met=best[0] < 3000)  # fmt: skip
 
 
 if __name__ == "__main__":
