@@ -272,11 +272,15 @@ def read_csv(
     *,
     required: Sequence[str] = (),
     error: type[FileError] = FileError,
+    delimiter: str = ",",
+    header: bool = True,
 ) -> CsvTable:
     """Read a comma-separated file with a header row; every row must have the header's width.
 
     Missing required columns are named together with the columns found (a file saved with
-    another delimiter shows up here as one long column name).
+    another delimiter shows up here as one long column name). ``delimiter``: another one-character
+    separator (``" "`` also folds runs of spaces); ``header=False``: the file has no header row,
+    its columns are named by position (``"0"``, ``"1"``, ...) from the first row's width.
     """
     path = Path(path)
     text = read_text(path, error=error)
@@ -285,18 +289,25 @@ def read_csv(
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise error(path, "contains a NUL byte (not a text CSV file)", line=line)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=delimiter == " "
+    )
     try:
-        header = [name.strip() for name in next(reader)]
-        if not any(header):
+        if header:
+            names = [name.strip() for name in next(reader)]
+        else:  # columns named by position, from the first row's width
+            first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                                    skipinitialspace=delimiter == " "))  # fmt: skip
+            names = [str(i) for i in range(len(first))]
+        if not any(names):
             raise error(path, "empty header row", line=1)
-        duplicated = sorted({name for name in header if header.count(name) > 1})
+        duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             raise error(path, f"duplicate column(s): {', '.join(duplicated)}", line=1)
-        missing = [name for name in required if name not in header]
+        missing = [name for name in required if name not in names]
         if missing:
-            found = ", ".join(repr(name) for name in header)
-            hint = " (is the file comma-separated?)" if len(header) == 1 else ""
+            found = ", ".join(repr(name) for name in names)
+            hint = " (is the file comma-separated?)" if len(names) == 1 else ""
             raise error(
                 path,
                 f"missing required column(s): {', '.join(missing)}; found {found}{hint}",
@@ -309,16 +320,17 @@ def read_csv(
             start = reader.line_num + 1
             if not values or not any(value.strip() for value in values):
                 continue
-            if len(values) != len(header):
+            if len(values) != len(names):
+                where = "as in the header" if header else "as in the first row"
                 raise error(
                     path,
-                    f"expected {len(header)} fields per row (as in the header), found {len(values)}",
+                    f"expected {len(names)} fields per row ({where}), found {len(values)}",
                     line=line,
                 )
-            rows.append((line, dict(zip(header, values, strict=True))))
+            rows.append((line, dict(zip(names, values, strict=True))))
     except csv.Error as problem:
         raise error(path, f"not valid CSV: {problem}", line=reader.line_num or 1) from None
-    return CsvTable(path, header, rows)
+    return CsvTable(path, names, rows)
 
 
 def require(

@@ -96,6 +96,7 @@ class EK100Annotations:
     """
 
     single_label = False
+    multi_label = False
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)

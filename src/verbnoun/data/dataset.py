@@ -31,7 +31,8 @@ import ast
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,6 +62,7 @@ class ActionDataset(Protocol):
 
     root: Path
     single_label: bool
+    multi_label: bool  # several labels per segment (Segment.action_ids)
 
     def verbs(self) -> ClassVocabulary: ...
 
@@ -94,13 +96,13 @@ def format_timestamp(seconds: float) -> str:
 
 
 def _rows(
-    path: Path, table_format: str | None
+    path: Path, table_format: str | None, delimiter: str = ",", header: bool = True
 ) -> tuple[list[str] | None, Iterator[tuple[int, dict]]]:
     """The header (CSV; ``None`` for JSONL) and ``(line, row)`` pairs of a table file."""
     kind = table_format or ("jsonl" if path.suffix.lower() in (".jsonl", ".json") else "csv")
     if kind == "jsonl":
         return None, iter(read_jsonl(path, expect=dict, error=AnnotationError))
-    table = read_csv(path, error=AnnotationError)
+    table = read_csv(path, error=AnnotationError, delimiter=delimiter, header=header)
     return table.header, iter(table.rows)
 
 
@@ -161,6 +163,47 @@ class _Labels:
             ) from None
         return str(items[0]).strip() if isinstance(items, list) and items else ""
 
+    def parse_list(
+        self, value: Any, values: str, path: Path, line: int, column: str, separator: str
+    ) -> list[int]:
+        """Every class id of a cell holding several labels (``separator``-separated text, a JSON
+        list, or a ``[3, 4]`` list cell); an empty list or a label given twice is an error."""
+        if isinstance(value, list):
+            items = value
+        else:
+            text = value.strip() if isinstance(value, str) else "" if value is None else str(value)
+            if text.startswith("[") and text.endswith("]"):
+                try:
+                    items = ast.literal_eval(text)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    items = None
+                if not isinstance(items, list):
+                    raise AnnotationError(
+                        path, f"not a list: {text[:80]!r}", line=line, field=column
+                    )
+            else:
+                items = text.split(separator) if text else []
+        items = [i.strip() if isinstance(i, str) else i for i in items]
+        kind = self.classes.kind
+        if not items or all(i in ("", None) for i in items):
+            raise AnnotationError(path, f"empty {kind} label list", line=line, field=column)
+        ids: list[int] = []
+        for item in items:
+            if item in ("", None):
+                raise AnnotationError(
+                    path, f"empty {kind} label in the list {value!r}", line=line, field=column
+                )
+            class_id = self.parse(str(item), values, path, line, column)
+            if class_id in ids:
+                raise AnnotationError(
+                    path,
+                    f"{kind} label {item!r} given twice in one segment",
+                    line=line,
+                    field=column,
+                )
+            ids.append(class_id)
+        return ids
+
     def parse(self, value: Any, values: str, path: Path, line: int, column: str) -> int:
         if isinstance(value, list):
             value = value[0] if value else ""
@@ -210,6 +253,7 @@ class GenericDataset:
         if not self.root.is_dir():
             raise VerbnounError(f"{self.root}: data set root folder not found")
         self.single_label = description.labels == "action"
+        self.multi_label = description.multi_label
         self._cache: dict = {}
         self.files_read: list[Path] = []
 
@@ -335,7 +379,7 @@ class GenericDataset:
 
     def _read_segments(self, path: Path, require_labels: bool) -> list[Segment]:
         spec = self.description.table
-        header, rows = _rows(path, spec.format)
+        header, rows = _rows(path, spec.format, spec.delimiter, spec.header)
         columns = dict(spec.columns)
         label_columns = {k: columns[k] for k in self.description.label_fields}
         optional = {k: columns[k] for k in ("narration",) if k in columns}
@@ -360,6 +404,10 @@ class GenericDataset:
             segments.append(
                 self._segment(path, line, index, row, labelled_file, require_labels, per_video)
             )
+        multi = spec.multi_label
+        if multi is not None and multi.rows != "one":
+            display = None if "narration" in columns else self.action_display
+            return _merge_rows(path, segments, multi.rows, columns, display)
         return segments
 
     def _segment(
@@ -374,8 +422,9 @@ class GenericDataset:
     ) -> Segment:
         spec = self.description.table
         columns = spec.columns
-        if len(row) < 3 or any(columns[n] not in row for n in ("video", "start", "stop")):
-            missing = [columns[n] for n in ("video", "start", "stop") if columns[n] not in row]
+        needed = ("video", "frame") if "frame" in columns else ("video", "start", "stop")
+        if len(row) < len(needed) or any(columns[n] not in row for n in needed):
+            missing = [columns[n] for n in needed if columns[n] not in row]
             raise AnnotationError(path, f"missing key(s) {', '.join(missing)}", line=line)
         video = _text(row, columns["video"])
         if not video:
@@ -391,8 +440,13 @@ class GenericDataset:
         if not participant:
             participant = video.partition("_")[0] or video
         fps = self._fps(path, line, row)
-        start, start_text, start_frame = self._time(path, line, row, "start", fps)
-        stop, stop_text, stop_frame = self._time(path, line, row, "stop", fps)
+        if "frame" in columns:  # a frame list: the row is one frame, [frame, frame + 1)
+            start, start_text, start_frame = self._time(path, line, row, "frame", fps)
+            stop = (start_frame + 1) / fps  # type: ignore[operator]
+            stop_text, stop_frame = format_timestamp(stop), start_frame + 1
+        else:
+            start, start_text, start_frame = self._time(path, line, row, "start", fps)
+            stop, stop_text, stop_frame = self._time(path, line, row, "stop", fps)
         if stop <= start:
             raise AnnotationError(
                 path,
@@ -407,24 +461,31 @@ class GenericDataset:
             raise AnnotationError(path, "labels required but missing", line=line)
         if has_labels:
             class_ids = {}
-            for kind in label_fields:
-                column = columns[kind]
-                class_ids[kind] = self._labels(kind).parse(
-                    row.get(column), spec.class_values, path, line, column
-                )
+            if spec.multi_label is not None:
+                lists = self._label_lists(path, line, row)
+                class_ids = {kind: ids[0] for kind, ids in lists.items()}
+                labels["action_ids"] = _action_ids(lists, self.single_label)
+            else:
+                for kind in label_fields:
+                    column = columns[kind]
+                    class_ids[kind] = self._labels(kind).parse(
+                        row.get(column), spec.class_values, path, line, column
+                    )
             if "narration" in columns:
                 narration = _text(row, columns["narration"])
                 if not narration:
                     raise AnnotationError(
                         path, "empty narration", line=line, field=columns["narration"]
                     )
+            elif "action_ids" in labels:
+                narration = "; ".join(self.action_display(a) for a in labels["action_ids"])
             else:
                 narration = self.display(class_ids)
             if self.single_label:
-                labels = {"narration": narration, "action_class": class_ids["action"]}
+                labels |= {"narration": narration, "action_class": class_ids["action"]}
             else:
                 verbs, nouns = self.verbs(), self.nouns()
-                labels = {
+                labels |= {
                     "narration": narration,
                     "verb": verbs.keys[class_ids["verb"]],
                     "verb_class": class_ids["verb"],
@@ -446,6 +507,44 @@ class GenericDataset:
             source=str(path),
             **labels,
         )
+
+    def _label_lists(self, path: Path, line: int, row: dict) -> dict[str, list[int]]:
+        """The class ids of each label field of a multi-label row (verb and noun lists paired
+        by position, so of equal length)."""
+        spec = self.description.table
+        separator = spec.multi_label.separator  # type: ignore[union-attr]
+        lists = {}
+        for kind in self.description.label_fields:
+            column = spec.columns[kind]
+            lists[kind] = self._labels(kind).parse_list(
+                row.get(column), spec.class_values, path, line, column, separator
+            )
+        if not self.single_label:
+            if len(lists["verb"]) != len(lists["noun"]):
+                raise AnnotationError(
+                    path,
+                    f"{len(lists['verb'])} verbs but {len(lists['noun'])} nouns: a multi-label "
+                    "row pairs them by position",
+                    line=line,
+                    field=spec.columns["noun"],
+                )
+            pairs = list(zip(lists["verb"], lists["noun"], strict=True))
+            twice = next((p for i, p in enumerate(pairs) if p in pairs[:i]), None)
+            if twice is not None:
+                raise AnnotationError(
+                    path,
+                    f"action {action_id(*twice)} given twice in one segment",
+                    line=line,
+                    field=spec.columns["verb"],
+                )
+        return lists
+
+    def action_display(self, action: str) -> str:
+        """Readable text of one action id (``"7"`` or ``"3:12"``)."""
+        if self.single_label:
+            return self._classes("action").display(int(action))
+        verb, _, noun = action.partition(":")
+        return f"{self.verbs().display(int(verb))} {self.nouns().display(int(noun))}"
 
     def _fps(self, path: Path, line: int, row: dict) -> float | None:
         spec = self.description.table
@@ -475,6 +574,7 @@ class GenericDataset:
                 seconds = parse_timestamp(text)
                 stamp = text
             elif spec.time == "frames":
+                text = _IMAGE_NAME.sub("", text)  # "00012.jpg": a frame named by its image file
                 if not text.isdigit():
                     raise ValueError(f"not a frame number: {text!r}")
                 frame = int(text)
@@ -515,6 +615,15 @@ class GenericDataset:
                 result.append((action_id(ids["verb"], ids["noun"]), narration))
         return result
 
+    def _labelled_pairs(self, segments: Sequence[Segment]) -> Iterator[tuple[str, str]]:
+        """(action id, narration) of every label: a multi-label segment gives each of its
+        actions with the action's own display text (its narration describes them all)."""
+        for s in segments:
+            if s.multi_label:
+                yield from ((a, self.action_display(a)) for a in s.action_ids)
+            else:
+                yield s.action_id, s.narration or ""
+
     def action_vocabulary(
         self, splits: Sequence[str] = ("train", "validation")
     ) -> ActionVocabulary:
@@ -549,7 +658,7 @@ class GenericDataset:
                 provenance.setdefault("action_lists", {})[split] = info
                 partial.append((split, segments, info))
             else:
-                _add(counts, ((s.action_id, s.narration) for s in segments))
+                _add(counts, self._labelled_pairs(segments))
         for _split, segments, info in partial:
             kept = [s for s in segments if s.action_id in counts]
             _add(counts, ((s.action_id, s.narration) for s in kept))
@@ -614,12 +723,86 @@ class GenericDataset:
         return make_layout(spec.layout, folder, chunk_seconds=spec.chunk_seconds)
 
 
+def _action_ids(lists: dict[str, list[int]], single_label: bool) -> tuple[str, ...]:
+    if single_label:
+        return tuple(str(i) for i in lists["action"])
+    return tuple(action_id(v, n) for v, n in zip(lists["verb"], lists["noun"], strict=True))
+
+
+def _merge_rows(
+    path: Path,
+    rows: list[Segment],
+    mode: str,
+    columns: dict[str, str],
+    display: Callable[[str], str] | None,
+) -> list[Segment]:
+    """Rows sharing a segment id as one segment (``per_label``: a row per label, the same start
+    and stop, each label once; ``per_frame``: a row per frame, labels united, the segment
+    spanning its frames), in the order of each segment's first row."""
+    groups: dict[str, list[Segment]] = {}
+    for row in rows:
+        groups.setdefault(row.narration_id, []).append(row)
+    merged = []
+    for group in groups.values():
+        first = group[0]
+        ids: list[str] = list(first.action_ids)
+        for other in group[1:]:
+            if other.video_id != first.video_id:
+                raise AnnotationError(
+                    path,
+                    f"segment {first.narration_id!r} is in video {first.video_id!r} at line "
+                    f"{first.line} but in {other.video_id!r} here",
+                    line=other.line,
+                    field=columns["video"],
+                )
+            if mode == "per_label" and (other.start, other.stop) != (first.start, first.stop):
+                raise AnnotationError(
+                    path,
+                    f"segment {first.narration_id!r}: start/stop differ from its row at line "
+                    f"{first.line} (rows of one segment share them)",
+                    line=other.line,
+                    field=columns["start"],
+                )
+            for action in other.action_ids:
+                if action not in ids:
+                    ids.append(action)
+                elif mode == "per_label":
+                    raise AnnotationError(
+                        path,
+                        f"label {action} given twice in segment {first.narration_id!r} (first "
+                        f"at line {first.line})",
+                        line=other.line,
+                    )
+        if not ids:  # an unlabelled file: the rows keep no labels
+            merged.append(_span(first, group))
+            continue
+        narration = "; ".join(display(a) for a in ids) if display else first.narration
+        merged.append(replace(_span(first, group), action_ids=tuple(ids), narration=narration))
+    return merged
+
+
+def _span(first: Segment, group: list[Segment]) -> Segment:
+    """``first`` stretched over every row of its group (per_frame rows)."""
+    start = min(group, key=lambda s: s.start)
+    stop = max(group, key=lambda s: s.stop)
+    return replace(
+        first,
+        start=start.start,
+        start_timestamp=start.start_timestamp,
+        start_frame=start.start_frame,
+        stop=stop.stop,
+        stop_timestamp=stop.stop_timestamp,
+        stop_frame=stop.stop_frame,
+    )
+
+
 def _add(counts: dict[str, Counter], pairs) -> None:
     for action, narration in pairs:
         counts.setdefault(action, Counter())[narration or ""] += 1
 
 
 _LIST_SPLIT = re.compile(r"\s*[|;]\s*")
+_IMAGE_NAME = re.compile(r"(?<=\d)\.(?:jpe?g|png)$", re.IGNORECASE)
 
 
 def read_class_list(path: str | Path, kind: str) -> ClassVocabulary:

@@ -21,11 +21,25 @@ LABELS = ("verb_noun", "action")
 TIME_FORMATS = ("seconds", "timestamp", "frames")
 CLASS_VALUES = ("id", "key")
 TABLE_FORMATS = ("csv", "jsonl")
-FIELDS = ("id", "video", "participant", "start", "stop", "narration", "verb", "noun", "action")
+FIELDS = (
+    "id", "video", "participant", "start", "stop", "frame", "narration", "verb", "noun", "action",
+)  # fmt: skip
+LABEL_ROWS = ("one", "per_label", "per_frame")
 LABEL_FIELDS = {"verb_noun": ("verb", "noun"), "action": ("action",)}
 _TOP_KEYS = (
     "format_version", "name", "labels", "segments", "classes", "splits", "evaluation", "videos",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MultiLabelSpec:
+    """Several labels per segment: ``separator`` splits a label cell into a list; ``rows`` says
+    how rows make segments: ``one`` (a row per segment), ``per_label`` (a row per label, rows
+    sharing the segment id are one segment) or ``per_frame`` (a row per frame, as in Charades-style
+    frame lists: the segment spans its frames and its labels are the union of theirs)."""
+
+    separator: str = ","
+    rows: str = "one"
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,9 @@ class TableSpec:
     fps_column: str | None = None
     class_values: str = "id"
     format: str | None = None  # None: from each file's suffix
+    delimiter: str = ","  # CSV: the field separator (" " folds runs of spaces)
+    header: bool = True  # CSV: False = no header row, columns named "0", "1", ... by position
+    multi_label: MultiLabelSpec | None = None  # None: one label per segment
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,11 @@ class DatasetDescription:
     @property
     def label_fields(self) -> tuple[str, ...]:
         return LABEL_FIELDS[self.labels]
+
+    @property
+    def multi_label(self) -> bool:
+        """True when segments carry several labels (``segments.multi_label``)."""
+        return self.table.multi_label is not None
 
 
 class _Reader:
@@ -206,25 +228,47 @@ def _columns(r: _Reader, value: Any, key: str, allowed: Sequence[str]) -> dict[s
 
 
 def _table_spec(r: _Reader, value: Any, labels: str) -> TableSpec:
-    keys = ("format", "columns", "time", "fps", "fps_column", "class_values")
+    keys = ("format", "columns", "time", "fps", "fps_column", "class_values", "delimiter",
+            "header", "multi_label")  # fmt: skip
     spec = r.mapping(value, "segments", keys)
     if "columns" not in spec:
         raise r.error("segments.columns", "missing required key")
     columns = _columns(r, spec["columns"], "segments.columns", FIELDS)
+    multi = _multi_label(r, spec["multi_label"]) if "multi_label" in spec else None
+    per_frame = multi is not None and multi.rows == "per_frame"
+    times = ("frame",) if per_frame else ("start", "stop")
     wrong = LABEL_FIELDS["action" if labels == "verb_noun" else "verb_noun"]
-    for name in ("video", "start", "stop", *LABEL_FIELDS[labels]):
+    for name in ("video", *times, *LABEL_FIELDS[labels]):
         if name not in columns:
-            raise r.error(f"segments.columns.{name}", f"missing (labels: {labels})")
+            why = "multi_label.rows: per_frame" if name == "frame" else f"labels: {labels}"
+            raise r.error(f"segments.columns.{name}", f"missing ({why})")
     for name in wrong:
         if name in columns:
             raise r.error(f"segments.columns.{name}", f"not a column of labels: {labels}")
-    time = r.choice(spec.get("time", "seconds"), "segments.time", TIME_FORMATS)
+    if per_frame and ("start" in columns or "stop" in columns):
+        raise r.error(
+            "segments.columns", "a per_frame table takes a frame column, not start and stop"
+        )
+    if not per_frame and "frame" in columns:
+        raise r.error("segments.columns.frame", "a frame column needs multi_label.rows: per_frame")
+    if multi is not None and multi.rows != "one" and "id" not in columns:
+        raise r.error("segments.columns.id", "missing (rows of one segment share its id)")
+    time = r.choice(spec.get("time", "frames" if per_frame else "seconds"), "segments.time",
+                    TIME_FORMATS)  # fmt: skip
+    if per_frame and time != "frames":
+        raise r.error("segments.time", "a per_frame table counts time in frames")
     fps = r.number(spec["fps"], "segments.fps") if "fps" in spec else None
     fps_column = (
         r.string(spec["fps_column"], "segments.fps_column") if "fps_column" in spec else None
     )
     if time == "frames" and fps is None and fps_column is None:
         raise r.error("segments.fps", "time: frames needs fps (a number) or fps_column")
+    delimiter = spec.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise r.error("segments.delimiter", f"expected one character, got {delimiter!r}")
+    header = spec.get("header", True)
+    if not isinstance(header, bool):
+        raise r.error("segments.header", f"expected true or false, got {header!r}")
     return TableSpec(
         columns=columns,
         time=time,
@@ -236,6 +280,22 @@ def _table_spec(r: _Reader, value: Any, labels: str) -> TableSpec:
         format=r.choice(spec["format"], "segments.format", TABLE_FORMATS)
         if "format" in spec
         else None,
+        delimiter=delimiter,
+        header=header,
+        multi_label=multi,
+    )
+
+
+def _multi_label(r: _Reader, value: Any) -> MultiLabelSpec:
+    key = "segments.multi_label"
+    if value is True:
+        return MultiLabelSpec()
+    spec = r.mapping(value, key, ("separator", "rows"))
+    separator = spec.get("separator", ",")
+    if not isinstance(separator, str) or not separator:
+        raise r.error(f"{key}.separator", f"expected a non-empty string, got {separator!r}")
+    return MultiLabelSpec(
+        separator=separator, rows=r.choice(spec.get("rows", "one"), f"{key}.rows", LABEL_ROWS)
     )
 
 

@@ -115,6 +115,19 @@ class Segment:
     noun_class: int | None = None
     all_noun_classes: tuple[int, ...] = ()
     action_class: int | None = None
+    # multi-label data sets: every action id of the segment in file order (the first is also in
+    # the single fields above); empty in single-label data sets
+    action_ids: tuple[str, ...] = ()
+
+    @property
+    def multi_label(self) -> bool:
+        """True for a segment of a data set with several labels per segment."""
+        return bool(self.action_ids)
+
+    @property
+    def all_action_ids(self) -> tuple[str, ...]:
+        """Every action id of the segment: ``action_ids``, or the one ``action_id``."""
+        return self.action_ids or (self.action_id,)
 
     @property
     def labelled(self) -> bool:
