@@ -367,13 +367,19 @@ def first_performed(toks: list[str], actions: list[Action]) -> int:
     return 0
 
 
-def counted(toks: list[str], actions: list[Action]) -> int:
-    """How many actions the sentence says were done: not a purpose or a condition ("opens the
-    door to look inside", "once the water is boiling"), not "use X" (an instrument)."""
-    return sum(
-        1
+def performed(toks: list[str], actions: list[Action]) -> list[int]:
+    """The indices of the actions the sentence says were done: not a purpose or a condition
+    ("opens the door to look inside", "once the water is boiling"), not "use X" (an
+    instrument)."""
+    return [
+        k
         for k, a in enumerate(actions)
         if a.mark not in _NOT_DONE
         and toks[a.start] not in _USE
         and not (toks[a.start] in _PERFECT and k + 1 < len(actions))
-    )
+    ]
+
+
+def counted(toks: list[str], actions: list[Action]) -> int:
+    """How many actions the sentence says were done (:func:`performed`)."""
+    return len(performed(toks, actions))

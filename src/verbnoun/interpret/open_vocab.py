@@ -44,7 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verbnoun.data.ek100 import ClassVocabulary
-from verbnoun.interpret.clauses import Action, ClauseFinder, counted, first_performed, object_end
+from verbnoun.interpret.clauses import (
+    Action,
+    ClauseFinder,
+    counted,
+    first_performed,
+    object_end,
+    performed,
+)
 from verbnoun.interpret.free_text import (
     ASPECT,
     AUXILIARIES,
@@ -228,6 +235,31 @@ class OpenVocabMapper:
             Mapping(p.text, v, n, p.actions) for p, v, n in zip(parses, verbs, nouns, strict=True)
         ]
 
+    def map_all(self, text: str) -> list[Mapping]:
+        """Every action an answer names, mapped (a multi-label answer: "the person stirs the
+        pot and opens the tap" -> stir pot, open tap): each action done (not a purpose, a
+        condition or an instrument's "use") of each sentence that is no refusal, in order; only
+        the fully mapped ones (verb and noun), each action id once. The embedding model, if
+        any, fills what the lexicon misses as in :meth:`map_many`."""
+        parses = []
+        for sentence in answer_sentences(text):
+            toks = self._tokens(sentence)
+            actions = self.clauses.actions(toks)
+            if not actions:  # a refusal (None) or no verb
+                continue
+            done = performed(toks, actions)
+            parses += [self._sentence(sentence, toks, actions, len(done), k) for k in done]
+        verbs, nouns = [p.verb for p in parses], [p.noun for p in parses]
+        if self.embedder is not None and parses:
+            verbs = self._embed_missing("verb", verbs, [p.verb_query for p in parses])
+            nouns = self._embed_missing("noun", nouns, [p.noun_query for p in parses])
+        found: dict[str, Mapping] = {}
+        for p, v, n in zip(parses, verbs, nouns, strict=True):
+            mapping = Mapping(p.text, v, n, p.actions)
+            if mapping.action_id is not None:
+                found.setdefault(mapping.action_id, mapping)
+        return list(found.values())
+
     def _parsed(self, raw: str) -> _Parse:
         """:meth:`_parse`, remembered (answers and narrations repeat: "open tap" 68 times)."""
         parse = self._cache.get(raw)
@@ -263,9 +295,12 @@ class OpenVocabMapper:
                 return parses[-1]
         return parses[0]
 
-    def _sentence(self, text: str, toks: list[str], actions: list[Action], total: int) -> _Parse:
+    def _sentence(
+        self, text: str, toks: list[str], actions: list[Action], total: int, k: int | None = None
+    ) -> _Parse:
+        """The mapping of action ``k`` of a sentence (default: the one performed first)."""
         lexicon = self.lexicon
-        k = first_performed(toks, actions)
+        k = first_performed(toks, actions) if k is None else k
         action = actions[k]
         end = object_end(toks, actions, k)
         verb, object_start = self._verb_part(toks, action, end)
