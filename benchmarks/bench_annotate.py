@@ -18,7 +18,10 @@ Needs a finished demo run (``make demo``; ``--demo`` elsewhere); the other stage
 
     nice -n 10 .venv/bin/python benchmarks/bench_annotate.py [--demo runs/demo] [--videos 6]
         [--window 1.0] [--stride 0.5] [--repeats 3] [--skip quality,decoding,memory]
-        [--work DIR]
+        [--work DIR] [--quick]
+
+``--quick``: no demo needed: decoding on a 3-video kitchen rendered here (one timing turn) and
+memory over 4 s and 40 s; quality needs the demo's trained models and is left out.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results import Report, quick_flag
 
 KEYS = ("frame_accuracy", "edit", "f1@10", "f1@25", "f1@50")
 
@@ -41,7 +45,7 @@ def line(name: str, m: dict) -> str:
     return f"  {name:<28}" + "".join(f"{m[k]:>8.1f}" for k in KEYS)
 
 
-def quality(demo: Path, work: Path, args) -> dict:
+def quality(demo: Path, work: Path, args, report: Report) -> dict:
     from verbnoun.annotate.models import AdapterModel, OracleModel, SpecialistModel
     from verbnoun.annotate.runner import AnnotateSettings, VideoSource, plan, run_annotation
     from verbnoun.annotate.scoring import rasterise, read_truth
@@ -91,11 +95,15 @@ def quality(demo: Path, work: Path, args) -> dict:
     majority = results["specialist"]["majority"]["f1@25"]
     for name in ("specialist", "tiny-model"):
         s, u = results[name]["model"], results[name]["unsmoothed"]
-        print(f"  target {name}: smoothing beats unsmoothed on edit ({s['edit']:.1f} vs "
-              f"{u['edit']:.1f}: {'met' if s['edit'] > u['edit'] else 'NOT met'}) and F1@25 "
-              f"({s['f1@25']:.1f} vs {u['f1@25']:.1f}: "
-              f"{'met' if s['f1@25'] > u['f1@25'] else 'NOT met'}); F1@25 {s['f1@25']:.1f} vs "
-              f"majority {majority:.1f} ({s['f1@25'] - majority:+.1f} points)")  # fmt: skip
+        key = name.replace("-", "_")
+        report.figure(f"{key}_edit_smoothed", s["edit"], "",
+                      reference=f"unsmoothed windows {u['edit']:.1f}",
+                      target="above unsmoothed", met=s["edit"] > u["edit"])  # fmt: skip
+        report.figure(f"{key}_f1_25_smoothed", s["f1@25"], "",
+                      reference=f"unsmoothed windows {u['f1@25']:.1f}; majority baseline "
+                                f"{majority:.1f}", target="above unsmoothed and far above "
+                                "the majority baseline",
+                      met=s["f1@25"] > u["f1@25"] and s["f1@25"] > majority)  # fmt: skip
     return results
 
 
@@ -111,7 +119,7 @@ def _demo_frames() -> tuple[int, int]:
         return FRAMES, SIZE
 
 
-def decoding(demo: Path, args) -> None:
+def decoding(demo: Path, args, report: Report) -> None:
     from verbnoun.annotate.windows import StreamingReader, naive_windows, sliding_windows
     from verbnoun.data.dataset import open_dataset
     from verbnoun.data.video import PyAVBackend, VideoReader
@@ -137,13 +145,17 @@ def decoding(demo: Path, args) -> None:
             assert ours == naive == len(windows)
         t_stream, t_naive = min(times["stream"]), min(times["naive"])
         per_frame = stream.decoded / info.num_frames
-        print(f"decoding {video} ({info.num_frames} frames), window {window:g} s stride "
-              f"{stride:g} s ({len(windows)} windows, {window / stride:.0f}x overlap): packets "
-              f"decoded per video frame {per_frame:.3f} streamed vs "
-              f"{backend.decoded_packets / info.num_frames:.2f} per window; "
-              f"{len(windows) / t_stream:.0f} vs {len(windows) / t_naive:.0f} windows/s "
-              f"(streamed {t_naive / t_stream:.1f}x faster, best of {args.repeats}); target "
-              f"<= 1.05: {'met' if per_frame <= 1.05 else 'NOT met'}")  # fmt: skip
+        setting = (f"{video} ({info.num_frames} frames), window {window:g} s stride "
+                   f"{stride:g} s ({len(windows)} windows)")  # fmt: skip
+        key = f"overlap_{window / stride:.0f}x".replace(".", "_")
+        report.figure(f"{key}_packets_per_frame", per_frame, "",
+                      reference=f"{backend.decoded_packets / info.num_frames:.2f} decoding "
+                                f"each window on its own; {setting}",
+                      target="<= 1.05", met=per_frame <= 1.05)  # fmt: skip
+        report.figure(f"{key}_windows_per_s", len(windows) / t_stream, "windows/s",
+                      reference=f"{len(windows) / t_naive:.1f} windows/s decoding each window "
+                                f"on its own ({t_naive / t_stream:.1f}x); best of "
+                                f"{args.repeats}")  # fmt: skip
 
 
 class FrameMeanModel:
@@ -183,7 +195,7 @@ def memory_child(video: Path, out: Path) -> None:
     print(json.dumps({"rss_mb": rss, "windows": result["windows"]}))
 
 
-def memory(work: Path, args) -> None:
+def memory(work: Path, args, report: Report) -> None:
     from verbnoun.data.synth import draw_frame_number, write_video
 
     rng = np.random.default_rng(0)
@@ -202,10 +214,10 @@ def memory(work: Path, args) -> None:
         peaks[seconds] = json.loads(out.stdout.strip().splitlines()[-1])
     (short, a), (long, b) = peaks.items()
     ratio = b["rss_mb"] / a["rss_mb"]
-    print(f"memory: peak RSS {a['rss_mb']:.0f} MB over {short} s ({a['windows']} windows) vs "
-          f"{b['rss_mb']:.0f} MB over {long} s ({b['windows']} windows): {ratio:.2f}x "
-          f"(+{b['rss_mb'] - a['rss_mb']:.0f} MB); target <= 1.2x: "
-          f"{'met' if ratio <= 1.2 else 'NOT met'}")  # fmt: skip
+    report.figure("peak_rss_10x_longer_video", ratio, "x",
+                  reference=f"peak RSS {a['rss_mb']:.0f} MB over {short} s, "
+                            f"{b['rss_mb']:.0f} MB over {long} s", target="<= 1.2x",
+                  met=ratio <= 1.2)  # fmt: skip
 
 
 def main() -> None:
@@ -223,18 +235,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="decoding timing turns")
     parser.add_argument("--skip", default="", help="comma-separated: quality,decoding,memory")
     parser.add_argument("--work", type=Path, default=None)
+    quick_flag(parser)
     args = parser.parse_args()
-    if not (args.demo / "specialist" / "specialist.json").is_file():
-        sys.exit(f"no finished demo run at {args.demo}: run `make demo` (or pass --demo DIR)")
+    report = Report("bench_annotate", args.quick)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-annotate-"))
     work.mkdir(parents=True, exist_ok=True)
     skip = set(args.skip.split(","))
+    if args.quick:
+        from verbnoun.data.synth import render_kitchen
+
+        render_kitchen(work / "quick-demo" / "kitchen", videos=3, seed=0, workers=1)
+        args.demo, args.repeats, args.memory_seconds = work / "quick-demo", 1, 4
+        skip.add("quality")
+        print("quality: left out (it needs a finished demo's specialist and model)")
+    elif not (args.demo / "specialist" / "specialist.json").is_file():
+        sys.exit(f"no finished demo run at {args.demo}: run `make demo` (or pass --demo DIR)")
     if "decoding" not in skip:
-        decoding(args.demo, args)
+        decoding(args.demo, args, report)
     if "memory" not in skip:
-        memory(work, args)
+        memory(work, args, report)
     if "quality" not in skip:
-        quality(args.demo, work, args)
+        quality(args.demo, work, args, report)
+    if args.quick and args.work is None:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

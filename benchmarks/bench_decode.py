@@ -23,7 +23,7 @@ clips (it should stay flat). Target: ours at least 1.5x decord.
         [--layouts hd,gop15,x264] [--seek-clips 3] [--thread-type AUTO] [--keep-open 2]
         [--loader-clips 1000] [--work DIR] [--quick]
 
-``--quick``: 4.5-s videos, 2 clips of 8 frames per layout, 40 clips for the loader check.
+``--quick``: 4.5-s videos, 2 clips of 8 frames per layout, 12 clips for the loader check.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     frame_counts = (8, 16, 32)
     if args.quick:
         args.seconds, args.clips, args.seek_clips, frame_counts = 4.5, 2, 1, (8,)
-        args.loader_clips = 40
+        args.loader_clips = 12
     chosen = [name for name in args.layouts.split(",") if name]
     unknown = sorted(set(chosen) - set(LAYOUTS))
     if unknown:

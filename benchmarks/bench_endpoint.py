@@ -20,7 +20,9 @@ after ``--latency`` seconds, ``--concurrency`` at a time, in these runs:
 Waits are scaled down (``--first-wait``) so the whole run takes under a minute.
 
     nice -n 10 .venv/bin/python benchmarks/bench_endpoint.py [--videos 64] [--concurrency 8]
-        [--latency 0.02] [--first-wait 0.05]
+        [--latency 0.02] [--first-wait 0.05] [--quick]
+
+``--quick``: an 8-video kitchen's questions, concurrency 4.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results import Report, quick_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -46,7 +50,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.02, help="server seconds per reply")
     parser.add_argument("--first-wait", type=float, default=0.05)
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_endpoint", args.quick)
+    if args.quick:
+        args.videos, args.concurrency = 8, 4
 
     from test_endpoint_faults import FAULTS, KEY, Faulty, _frames_by_index
 
@@ -119,6 +127,7 @@ def main() -> None:
     once = sorted(ids) == sorted(q.id for q in questions)
     print(f"clean:      {clean_s:6.2f} s  {requests / n:.2f} requests/question  "
           f"every question answered once: {once}")  # fmt: skip
+    clean_requests = requests
 
     names = list(FAULTS)
     faulted = [i for i in range(n) if i % 10 in (0, 3, 6)]
@@ -127,10 +136,14 @@ def main() -> None:
     _, faults_s, ids, requests, _ = evaluate("faults", faulty)
     once = sorted(ids) == sorted(q.id for q in questions)
     bounded = max(faulty.tries.values())
-    print(f"30% faults: {faults_s:6.2f} s  {requests / n:.2f} requests/question  "
-          f"every question answered once: {once}; most tries of one question: {bounded}; "
-          f"wall time {faults_s / clean_s:.2f}x the clean run "
-          f"({len(plan)} faulted, {len(set(plan.values()))} kinds)")  # fmt: skip
+    print(f"30% faults: every question answered once: {once}; most tries of one question: "
+          f"{bounded} ({len(plan)} faulted, {len(set(plan.values()))} kinds)")  # fmt: skip
+    report.figure("faults_requests_per_question", requests / n, "",
+                  reference=f"clean run {clean_requests / n:.2f}; {n} questions, 30% faulted "
+                            "once", target="every question answered exactly once", met=once)  # fmt: skip
+    report.figure("faults_wall_ratio", faults_s / clean_s, "x",
+                  reference=f"clean run {clean_s:.2f} s (concurrency {args.concurrency}, "
+                            f"latency {args.latency} s)")  # fmt: skip
 
     dead = Slow(healthy_for=n // 4)
     with FakeOpenAI(dead) as server:
@@ -145,10 +158,16 @@ def main() -> None:
         run, healed_s, ids, _, _ = evaluate("dead", dead, server)
     again = sum(dead.tries[i] - before.get(i, 0) for i in dead.tries)
     repeated = sum(dead.tries[i] > before[i] for i in before if questions[i].id in answered_before)
+    healed_once = sorted(ids) == sorted(q.id for q in questions)
     print(f"rerun after it heals: {healed_s:.2f} s, {again} requests for the "
-          f"{n - len(answered_before)} questions without an answer; answered before and asked "
-          f"again: {repeated}; every question answered once: "
-          f"{sorted(ids) == sorted(q.id for q in questions)}")  # fmt: skip
+          f"{n - len(answered_before)} questions without an answer; every question answered "
+          f"once: {healed_once}")  # fmt: skip
+    report.figure("dead_requests_spent", spent, "requests",
+                  reference=f"endpoint dead after {n // 4} of {n} questions; "
+                            f"{type(error).__name__}")  # fmt: skip
+    report.figure("rerun_asked_again", repeated, "",
+                  reference="questions answered before the endpoint died and asked again",
+                  target="0, every question answered once", met=repeated == 0 and healed_once)  # fmt: skip
 
     class Jittery(Faulty):
         """Replies after 0 to 10x ``--latency`` (seeded): real endpoints vary this much."""
@@ -163,19 +182,18 @@ def main() -> None:
     write_questions(path, questions[:subset])
     _, streamed_s, ids, _, _ = evaluate("streamed", Jittery(first=first))
     _, batch_s, _, _, _ = evaluate("batch-wise", Jittery(first=first), wrap=BatchWise)
-    print(f"varying latency, {subset} questions: replies streamed {streamed_s:.2f} s, "
-          f"batch-wise (each batch waits for its slowest) {batch_s:.2f} s: "
-          f"{batch_s / streamed_s:.2f}x")  # fmt: skip
+    report.figure("streamed_speedup", batch_s / streamed_s, "x",
+                  reference=f"batch-wise {batch_s:.2f} s (each batch waits for its slowest), "
+                            f"{min(subset, n)} questions of varying latency")  # fmt: skip
     write_questions(path, questions)
 
     def refuse(body, headers):
         return 401, {"error": {"message": "Incorrect API key provided"}}, {}
 
     _, key_s, ids, requests, error = evaluate("bad-key", refuse)
-    print(
-        f"bad key:    stopped in {key_s:.2f} s after {requests} requests "
-        f"(concurrency {args.concurrency}); {len(ids)} recorded; {type(error).__name__}"
-    )
+    report.figure("bad_key_requests", requests, "requests",
+                  reference=f"stopped in {key_s:.2f} s, concurrency {args.concurrency}; "
+                            f"{len(ids)} recorded; {type(error).__name__}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ and first person (``tests/data/open_vocab_answers.jsonl``): targets verb >= 92%,
 action >= 87%, every refusal / non-answer unmapped; with the accuracy per style and how many of
 the answers naming two actions were recognised as such.
 
-    .venv/bin/python benchmarks/bench_open_vocab.py [--annotations DIR] [--errors 10]
+    .venv/bin/python benchmarks/bench_open_vocab.py [--annotations DIR] [--errors 10] [--quick]
+
+``--quick``: the first 300 narrations of each file group, every hand-labelled answer.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from results import Report, quick_flag
+
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/epic-kitchens-100-annotations"
 TARGETS = {"verb": 0.97, "noun": 0.97, "action": 0.95}
 ANSWER_TARGETS = {"verb": 0.92, "noun": 0.92, "action": 0.87}
 ANSWERS = Path(__file__).resolve().parents[1] / "tests/data/open_vocab_answers.jsonl"
 FILES = {
     "validation": ("EPIC_100_validation.csv",),
-    "UDA train (labelled)": (
+    "uda_train": (
         "UDA_annotations/EPIC_100_uda_source_train.csv",
         "UDA_annotations/EPIC_100_uda_source_val.csv",
         "UDA_annotations/EPIC_100_uda_target_val.csv",
@@ -47,14 +51,13 @@ def scores(mappings, segments) -> dict[str, float]:
     return {"verb": verb / n, "noun": noun / n, "action": action / n, "unmapped": unmapped / n}
 
 
-def table(ours: dict, ref: dict, targets: dict, name: str, failed: list) -> None:
-    print(f"{'':10} {'mapper':>8} {'naive':>8} {'ratio':>7} {'target':>7}")
+def table(ours: dict, ref: dict, targets: dict, name: str, failed: list, report: Report) -> None:
     for key in ("verb", "noun", "action"):
         ok = ours[key] >= targets[key]
         failed += [] if ok else [f"{name} {key}"]
-        ratio = f"{ours[key] / ref[key]:6.3f}x" if ref[key] else "    inf"
-        print(f"{key:10} {100 * ours[key]:7.2f}% {100 * ref[key]:7.2f}% {ratio} "
-              f"{100 * targets[key]:5.0f}% {'ok' if ok else 'MISS'}")  # fmt: skip
+        report.figure(f"{name}_{key}_top1", 100 * ours[key], "%",
+                      reference=f"naive lookup {100 * ref[key]:.2f}%",
+                      target=f">= {100 * targets[key]:.0f}%", met=ok)  # fmt: skip
 
 
 class Truth:
@@ -66,7 +69,7 @@ class Truth:
         self.noun_class = nouns.keys.index(row["noun"])
 
 
-def answers(mapper, naive, verbs, nouns, errors: int, failed: list) -> None:
+def answers(mapper, naive, verbs, nouns, errors: int, failed: list, report: Report) -> None:
     rows = [json.loads(line) for line in ANSWERS.read_text().splitlines() if line.strip()]
     truth = [Truth(r, verbs, nouns) for r in rows if r["verb"] is not None]
     refusals = [r["answer"] for r in rows if r["verb"] is None]
@@ -80,13 +83,14 @@ def answers(mapper, naive, verbs, nouns, errors: int, failed: list) -> None:
     shown = ", ".join(f"{style} {count[style]}" for style in styles)
     print(f"\nanswers written like real models ({ANSWERS.name}): {len(truth)} labelled "
           f"({shown}), {len(refusals)} that must stay unmapped")  # fmt: skip
-    table(ours, ref, ANSWER_TARGETS, "answers", failed)
+    table(ours, ref, ANSWER_TARGETS, "answers", failed, report)
     stayed = sum(not m.mapped for m in mapper.map_many(refusals))
     naive_stayed = sum(not naive.map(r).mapped for r in refusals)
     ok = stayed == len(refusals)
     failed += [] if ok else ["answers: refusals mapped"]
-    print(f"{'unmapped':10} {stayed:>4}/{len(refusals)} of the refusals (naive {naive_stayed}/"
-          f"{len(refusals)}) {'ok' if ok else 'MISS'}")  # fmt: skip
+    report.figure("answers_refusals_mapped", len(refusals) - stayed, "",
+                  reference=f"of {len(refusals)} refusals; naive "
+                            f"{len(refusals) - naive_stayed}", target="0", met=ok)  # fmt: skip
     for style in styles:
         picked = [(m, t) for m, t in zip(mapped, truth, strict=True) if t.row["style"] == style]
         right = scores([m for m, _ in picked], [t for _, t in picked])
@@ -110,7 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--annotations", type=Path, default=DEFAULT)
     parser.add_argument("--errors", type=int, default=0, help="Show the N commonest errors.")
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_open_vocab", args.quick)
+    if not (args.annotations / "EPIC_100_validation.csv").is_file():
+        report.skip(f"no EK100 annotations at {args.annotations} (--annotations DIR)")
 
     from verbnoun.data.annotations import EK100Annotations
     from verbnoun.data.ek100 import read_segments
@@ -132,6 +140,8 @@ def main() -> None:
             for f in files
             for s in read_segments(folder.path(f), verbs=verbs, nouns=nouns, require_labels=True)
         ]
+        if args.quick:
+            segments = segments[:300]
         narrations = [s.narration for s in segments]
         start = time.perf_counter()
         mapped = mapper.map_many(narrations)
@@ -141,11 +151,10 @@ def main() -> None:
         naive_seconds = time.perf_counter() - start
         ours, ref = scores(mapped, segments), scores(baseline, segments)
         print(f"\n{name}: {len(segments)} narrations")
-        table(ours, ref, TARGETS, name, failed)
+        table(ours, ref, TARGETS, name, failed, report)
         print(f"{'unmapped':10} {100 * ours['unmapped']:7.2f}% {100 * ref['unmapped']:7.2f}%")
-        print(f"speed: {len(segments) / seconds:,.0f} narrations/s "
-              f"(naive {len(segments) / naive_seconds:,.0f}/s, ratio "
-              f"{naive_seconds / seconds:.2f})")  # fmt: skip
+        report.figure(f"{name}_speed", len(segments) / seconds, "narrations/s",
+                      reference=f"naive lookup {len(segments) / naive_seconds:,.0f}/s")  # fmt: skip
         for part in ("verb", "noun"):
             count, right = Counter(), Counter()
             for m, s in zip(mapped, segments, strict=True):
@@ -166,7 +175,7 @@ def main() -> None:
             )
             for (narration, truth, got), n in wrong.most_common(args.errors):
                 print(f"  {n:4d} x {narration!r}: labelled {truth}, mapped {got}")
-    answers(mapper, naive, verbs, nouns, args.errors, failed)
+    answers(mapper, naive, verbs, nouns, args.errors, failed, report)
     print("\nall targets met" if not failed else f"\nMISSED: {', '.join(failed)}")
 
 
