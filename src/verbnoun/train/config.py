@@ -6,6 +6,7 @@ A config file mirrors :class:`TrainConfig`::
     model: {tiny: true, hidden_size: 64}
     data: {mixture: sft/mixture.yaml, videos: kitchen/videos, frames: 8}
     optim: {lr: 1.0e-3, warmup_steps: 50}
+    lora: {rank: 8, alpha: 16}   # optional: LoRA adapters instead of training the LM's weights
 
 ``load_config(path, ["optim.lr=5e-4", "data.frames=4"])`` applies overrides (values parsed as YAML
 scalars), rejects unknown keys with one line naming the key, and checks types. The resolved
@@ -131,6 +132,25 @@ class DistributedSettings:
     find_unused_parameters: bool = False
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters (``peft``) on the language model, and on the vision tower when ``vision``
+    (see :mod:`verbnoun.train.lora`). ``target_modules``: the last names of the linear layers that
+    get an adapter, in every decoder layer of each adapted part (Qwen2: ``q_proj``, ``k_proj``,
+    ``v_proj``, ``o_proj``, ``gate_proj``, ``up_proj``, ``down_proj``; SigLIP: ``q_proj``,
+    ``k_proj``, ``v_proj``, ``out_proj``, ``fc1``, ``fc2``); each must name a layer of some adapted
+    part. The update is ``alpha / rank * B A``; ``dropout`` applies to the adapter's input."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    vision: bool = False
+
+
 @dataclass
 class TrainConfig:
     """One training run. The global batch is ``batch_size * grad_accum * world_size``; the run
@@ -156,6 +176,7 @@ class TrainConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     distributed: DistributedSettings = field(default_factory=DistributedSettings)
+    lora: LoraSettings | None = None
 
     def check(self) -> None:
         """Refuse settings that cannot work, naming the key."""
@@ -189,6 +210,28 @@ class TrainConfig:
             part_names(self.model.tunable_parts)
         except ValueError as error:
             raise ConfigError(f"model.tunable_parts: {error}") from None
+        if self.lora is not None:
+            self._check_lora(self.lora)
+
+    def _check_lora(self, lora: LoraSettings) -> None:
+        if lora.rank < 1:
+            raise ConfigError(f"lora.rank: must be at least 1, got {lora.rank}")
+        if not lora.alpha > 0:
+            raise ConfigError(f"lora.alpha: must be positive, got {lora.alpha}")
+        if not lora.dropout < 1.0:
+            raise ConfigError(f"lora.dropout: must be below 1, got {lora.dropout}")
+        if not lora.target_modules or not all(
+            name and name.isidentifier() for name in lora.target_modules
+        ):
+            raise ConfigError(
+                f"lora.target_modules: expected layer names such as q_proj, got {lora.target_modules}"
+            )
+        if self.model.checkpoint is None:
+            raise ConfigError("lora: needs model.checkpoint, the base model the adapters adapt")
+        if self.distributed.deepspeed:
+            raise ConfigError(
+                "lora: not with distributed.deepspeed (LoRA runs use one process or DDP)"
+            )
 
 
 def _numbers(settings: Any, prefix: str = "") -> Iterator[tuple[str, int | float]]:

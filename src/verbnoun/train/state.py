@@ -2,7 +2,7 @@
 
 ``run_dir/checkpoints/step-000100/`` holds the model (``config.json``, ``model.safetensors``, the
 tokenizer: loadable by :func:`verbnoun.model.checkpoint.load_model` and usable for evaluation as
-is), ``trainer.pt`` (optimizer state, schedule and data position) and ``rng-rank{R}.pt`` (each
+is; a LoRA run's holds ``adapter/`` instead, see :mod:`verbnoun.train.lora`), ``trainer.pt`` (optimizer state, schedule and data position) and ``rng-rank{R}.pt`` (each
 process's random generators). The ``.pt`` files hold only tensors, numbers, strings and lists,
 written with ``torch.save`` and read back with ``torch.load(..., weights_only=True)``: no
 arbitrary object is ever unpickled. A checkpoint is written under a temporary name and renamed
@@ -93,9 +93,12 @@ def save(
     world: int,
     barrier,
     keep: int = 2,
+    write_model=None,
 ) -> Path:
     """Write checkpoint ``step``: every rank calls this (gathering weights may be collective);
-    rank 0 writes the model and the trainer state, each rank its generators."""
+    rank 0 writes the model and the trainer state, each rank its generators. ``write_model(model,
+    folder, tokenizer)`` writes the model in place of the whole checkpoint (a LoRA run writes
+    its adapters)."""
     from verbnoun.model.checkpoint import save_checkpoint
 
     root = run_dir / "checkpoints"
@@ -109,7 +112,7 @@ def save(
     model = engine.full_model()
     engine.save_extra(tmp)
     if rank == 0:
-        save_checkpoint(model, tmp, tokenizer)
+        (write_model or save_checkpoint)(model, tmp, tokenizer)
         torch.save({**trainer_state, **engine.state(), "world_size": world}, tmp / "trainer.pt")
     barrier()
     if rank == 0:

@@ -12,6 +12,10 @@
    :class:`~verbnoun.train.data.GlobalBatchSampler`), accumulate LM + auxiliary loss gradients,
    clip, step, set the cosine learning rate; log, count skipped samples, save, evaluate.
 
+With ``lora`` set, step 2 puts LoRA adapters on the model built from ``model.checkpoint`` (and,
+when resuming, fills them from the run's latest checkpoint), and checkpoints hold the adapters in
+place of the whole model (see :mod:`verbnoun.train.lora`).
+
 Exact resume: the data order and frame jitter are functions of (seed, epoch, step), the schedule
 is a function of the step, and a checkpoint holds the weights, the optimizer state and every
 generator: a resumed run repeats the loss curve of an uninterrupted one.
@@ -127,6 +131,8 @@ def build_model(config: TrainConfig, records: list[dict], resume: Path | None):
     from verbnoun.model.tokenization import load_tokenizer, train_tiny_tokenizer
 
     settings = config.model
+    if config.lora is not None:
+        resume = None  # a LoRA checkpoint holds adapters: the model is built from the base
     source = resume or (Path(settings.checkpoint) if settings.checkpoint else None)
     if source is not None:
         model = load_model(source)
@@ -338,6 +344,11 @@ def train(config: TrainConfig) -> dict:
     records = load_records(config.data.mixture, config.seed)
     resume = ckpt.latest_checkpoint(run_dir) if config.resume else None
     model, processor, tokenizer = build_model(config, records, resume)
+    write_model = None
+    if config.lora is not None:  # adapters on the base; their checkpoints hold only them
+        from verbnoun.train.lora import prepare_run
+
+        write_model = prepare_run(model, config, resume)
     model.to(runtime.device)
     bf16 = config.precision == "bf16" or (
         config.precision == "auto" and runtime.device.type == "cuda"
@@ -401,7 +412,7 @@ def train(config: TrainConfig) -> dict:
                          "tunable_parts": list(config.model.tunable_parts)}  # fmt: skip
                 ckpt.save(run_dir, step, engine=engine, tokenizer=tokenizer, trainer_state=state,
                           rank=runtime.rank, world=runtime.world, barrier=runtime.barrier,
-                          keep=config.keep_checkpoints)  # fmt: skip
+                          keep=config.keep_checkpoints, write_model=write_model)  # fmt: skip
             every = config.eval.every
             if config.eval.questions and ((every and step % every == 0) or step == total):
                 last["eval"] = run_eval(engine, processor, config, run_dir, step, main)
