@@ -13,7 +13,10 @@ audit wall times (the same run's random build is the reference), and the target:
 With ``--kitchen-seeds N`` it also pools the audit of N demo-size synthetic kitchens
 (``kitchen_script(40, seed)``, each audited with its own train split) for prior-grid.
 
-    .venv/bin/python benchmarks/bench_audit.py [--annotations DIR] [--kitchen-seeds 10]
+    .venv/bin/python benchmarks/bench_audit.py [--annotations DIR] [--kitchen-seeds 10] [--quick]
+
+``--quick``: a 16-video synthetic kitchen's annotations in place of EK100, one 8-video kitchen
+for the pooled audit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+
+from results import Report, quick_flag
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/epic-kitchens-100-annotations"
 STRATEGIES = ("random", "prior-hard", "prior-grid")
@@ -40,7 +45,7 @@ def show(label: str, audit: dict, seconds: float) -> float:
     return worst
 
 
-def kitchens(seeds: int, root: Path) -> float:
+def kitchens(seeds: int, root: Path, videos: int = 40) -> float:
     """Pooled prior-grid audit over demo-size kitchens; returns the largest |gain| in points."""
     from verbnoun.bench.audit import audit_file
     from verbnoun.bench.build import BuildSettings, build_benchmark
@@ -50,7 +55,7 @@ def kitchens(seeds: int, root: Path) -> float:
     questions, chance = 0, 0.0
     for seed in range(seeds):
         folder = root / f"kitchen-{seed}"
-        annotations = write_kitchen_annotations(folder / "a", kitchen_script(40, seed))
+        annotations = write_kitchen_annotations(folder / "a", kitchen_script(videos, seed))
         for split in ("train", "validation"):
             settings = BuildSettings(split=split, distractors="prior-grid", seed=seed)
             build_benchmark(annotations, folder / f"{split}.jsonl", settings)
@@ -61,7 +66,7 @@ def kitchens(seeds: int, root: Path) -> float:
             right[rule] = right.get(rule, 0) + result["correct"]
     chance /= questions
     gains = {rule: 100 * (count / questions - chance) for rule, count in right.items()}
-    print(f"\nprior-grid on {seeds} demo-size kitchens (40 videos, seeds 0-{seeds - 1}), pooled "
+    print(f"\nprior-grid on {seeds} demo-size kitchens ({videos} videos, seeds 0-{seeds - 1}), pooled "
           f"{questions} validation questions, rules fitted on each kitchen's train split:")  # fmt: skip
     print("  " + " | ".join(f"{r} {100 * right[r] / questions:.1f}" for r in right)
           + f" | chance {100 * chance:.1f}")  # fmt: skip
@@ -72,7 +77,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--annotations", type=Path, default=DEFAULT)
     parser.add_argument("--kitchen-seeds", type=int, default=10)
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_audit", args.quick)
+    kitchen_videos = 40
 
     from verbnoun.bench.audit import audit_file
     from verbnoun.bench.build import BuildSettings, build_benchmark
@@ -81,6 +89,11 @@ def main() -> None:
     audit_seconds = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        if args.quick:
+            from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
+
+            args.annotations = write_kitchen_annotations(root / "quick", kitchen_script(16, 0))
+            args.kitchen_seeds, kitchen_videos = 1, 8
         for strategy in STRATEGIES:
             files = {}
             times = {}
@@ -103,22 +116,26 @@ def main() -> None:
                 audit_seconds.append((mode, seconds, time.process_time() - cpu))
                 gain = show(f"rules {mode}", audit, seconds)
                 worst[strategy] = max(worst.get(strategy, 0.0), gain)
-        kitchen = kitchens(args.kitchen_seeds, root) if args.kitchen_seeds else None
-    print("\ntargets:")
+        kitchen = (kitchens(args.kitchen_seeds, root, kitchen_videos)
+                   if args.kitchen_seeds else None)  # fmt: skip
     grid = worst["prior-grid"]
-    verdict = "MET" if grid <= TARGET_POINTS else "NOT MET"
-    print(f"  EK100 validation, prior-grid: every rule within {TARGET_POINTS:g} points of chance: "
-          f"largest |gain| {grid:.1f} points [{verdict}]")  # fmt: skip
+    report.figure("validation_prior_grid_max_gain", grid, "points",
+                  reference=f"random {worst['random']:.1f}, prior-hard {worst['prior-hard']:.1f} "
+                            "points (largest |gain| over chance of a blind rule, both ways)",
+                  target=f"<= {TARGET_POINTS:g} points", met=grid <= TARGET_POINTS)  # fmt: skip
     if kitchen is not None:
-        verdict = "MET" if kitchen <= TARGET_POINTS else "NOT MET"
-        print(f"  demo-size kitchens, prior-grid: largest |gain| {kitchen:.1f} points [{verdict}]")
+        report.figure("kitchens_prior_grid_max_gain", kitchen, "points",
+                      reference=f"pooled over {args.kitchen_seeds} kitchens of "
+                                f"{kitchen_videos} videos", target=f"<= {TARGET_POINTS:g} points",
+                      met=kitchen <= TARGET_POINTS)  # fmt: skip
     for mode in ("cross-fitted", "with the train split"):
         wall = [w for m, w, _ in audit_seconds if m == mode]
         cpu = [c for m, _, c in audit_seconds if m == mode]
-        print(f"  audit of the 9,668 validation questions, {mode}: {min(wall):.1f}-"
-              f"{max(wall):.1f} s wall, {min(cpu):.1f}-{max(cpu):.1f} s CPU")  # fmt: skip
-    for strategy in ("random", "prior-hard"):
-        print(f"  for reference, {strategy}: largest |gain| {worst[strategy]:.1f} points")
+        key = "audit_cpu_" + ("cross_fitted" if mode == "cross-fitted" else "with_train")
+        report.figure(key, max(cpu), "s",
+                      reference=f"wall {min(wall):.1f}-{max(wall):.1f} s, CPU {min(cpu):.1f}-"
+                                f"{max(cpu):.1f} s over the three strategies; the validation "
+                                "questions, rules " + mode)  # fmt: skip
 
 
 if __name__ == "__main__":
