@@ -152,7 +152,14 @@ def segment_question(
     answer_index: int,
     prior: tuple[PriorAction, ...] = (),
 ) -> Question:
-    """The question about a labelled segment with the given options, validated."""
+    """The question about a labelled segment with the given options, validated. A multi-label
+    segment's question is multi-select: every option carrying one of its labels is right
+    (``answer_index`` is then the first of them, or -1)."""
+    multi = {}
+    if segment.multi_label:
+        indices = tuple(i for i, o in enumerate(options) if o.action_id in segment.action_ids)
+        multi = {"action_ids": segment.action_ids, "answer_indices": indices}
+        answer_index = indices[0] if indices else -1
     question = Question(
         id=segment.narration_id,
         video_id=segment.video_id,
@@ -166,6 +173,7 @@ def segment_question(
         noun_class=segment.noun_class,
         prior_actions=prior,
         action_class=segment.action_class,
+        **multi,
     )
     question.validate()
     return question
@@ -177,12 +185,17 @@ def build_questions(
     texts: OptionTexts,
     settings: BuildSettings,
 ) -> list[Question]:
-    """One question per labelled segment, in file order."""
+    """One question per labelled segment, in file order (multi-select for a segment with several
+    labels, see :func:`multi_select_options`)."""
     k = settings.num_options
     priors = prior_actions(segments)
     questions = []
     for segment in segments:
         rng = question_rng(settings.seed, segment.narration_id)
+        if segment.multi_label:
+            options = multi_select_options(segment, strategy, texts, settings, rng)
+            questions.append(segment_question(segment, options, -1))
+            continue
         chosen = strategy.choose(segment, k, rng)
         if settings.option_text == "narration":
             truth = Option(segment.narration or "", segment.action_id, "ground_truth", "narration")
@@ -205,6 +218,60 @@ def build_questions(
             )
         )
     return questions
+
+
+def multi_select_options(
+    segment: Segment,
+    strategy: DistractorStrategy,
+    texts: OptionTexts,
+    settings: BuildSettings,
+    rng: random.Random,
+) -> list[Option]:
+    """The shuffled options of a multi-label segment's question: every true label, and
+    distractors that are none of them, ``max(num_options, labels + 1)`` options in all.
+
+    The strategy is asked for as many extra distractors as the segment has labels besides the
+    first (strategies exclude only ``segment.action_id``); those that are true labels are dropped.
+    Every option's text, the true ones included, is drawn the same way (a narration of its class,
+    or its class keys), so the wording does not give the answers away.
+    """
+    truths = segment.action_ids
+    total = max(settings.num_options, len(truths) + 1)
+    if total > len(prompts.LETTERS):
+        raise VerbnounError(
+            f"segment {segment.narration_id} has {len(truths)} labels: too many for one question"
+        )
+    wanted = total - len(truths)
+    chosen = strategy.choose(segment, wanted + len(truths), rng)
+    kept = [d for d in chosen if d.action_id not in truths][:wanted]
+    if len(kept) < wanted:
+        raise VerbnounError(
+            f"segment {segment.narration_id}: the {strategy.name} strategy gave {len(kept)} "
+            f"distractors that are not its labels, need {wanted}"
+        )
+    options, used = [], set()
+    for action in truths:
+        text, text_source = _text(texts, action, used, rng)
+        used.add(text)
+        options.append(Option(text, action, "ground_truth", text_source))
+    for distractor in kept:
+        text, text_source = _text(texts, distractor.action_id, used, rng)
+        used.add(text)
+        options.append(
+            Option(text, distractor.action_id, distractor.source, text_source, distractor.rank)
+        )
+    rng.shuffle(options)
+    return options
+
+
+def _text(texts: OptionTexts, action: str, used: set[str], rng: random.Random) -> tuple[str, str]:
+    """An option's (text, text_source): a narration of its class or its class keys."""
+    if texts.mode == "narration":
+        return texts.distractor(action, used, rng)
+    text = texts.key_text(action)
+    if text in used:
+        raise VerbnounError(f"no distinct option text left for action {action}")
+    return text, "official_key"
 
 
 def build_benchmark(
@@ -309,10 +376,7 @@ def build_two_stage_questions(
         rng = question_rng(seed, segment.narration_id)
         options, used = [], set()
         for rank, action in enumerate(ranked[:top_k], start=1):
-            if texts.mode == "narration":
-                text, text_source = texts.distractor(action, used, rng)
-            else:
-                text, text_source = texts.key_text(action), "official_key"
+            text, text_source = _text(texts, action, used, rng)
             used.add(text)
             options.append(Option(text, action, "specialist", text_source, rank))
         truth = segment.action_id

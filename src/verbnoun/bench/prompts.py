@@ -26,6 +26,14 @@ MQA_PRIOR_ACTIONS = (
     + "{n1}. What action are you currently performing? Here are the options of actions you can "
     + "select:\n{options}"
 )
+# Multi-select questions (several labels per segment, issue 25): our wording; the release has no
+# multi-label prompt (its code holds no Animal Kingdom / EPFL / MECCANO evaluation).
+MULTI_ANSWER_SEPARATOR = "; "
+MQA_MULTI = (
+    "What actions are being performed in this video? More than one option may be correct: give "
+    "every correct option, separated by semicolons, such as 'A. move knife; C. open drawer'. \n"
+    "Here are the options of actions you are selecting:\n{options}"
+)
 DIRECT_NARRATION = (
     FIRST_PERSON_PREFIX
     + " What action are you performing? Give a short sentence such as 'move knife'."
@@ -85,6 +93,11 @@ def mqa_task(texts: Sequence[str]) -> str:
     return MQA.format(options=format_options(texts))
 
 
+def mqa_multi_task(texts: Sequence[str]) -> str:
+    """The multi-select task text (several options may be right) for the given option texts."""
+    return MQA_MULTI.format(options=format_options(texts))
+
+
 def mqa_prior_actions_task(texts: Sequence[str], prior: Sequence[tuple[float, str]]) -> str:
     """The task with the two previous actions: ``prior`` = [(offset2, narration2), (offset1, narration1)].
 
@@ -120,3 +133,11 @@ def chat_prompt(turn: str) -> str:
 def mqa_answer(index: int, text: str) -> str:
     """The training target of a multiple-choice question: ``C. open door``."""
     return f"{letter(index)}. {text}"
+
+
+def mqa_multi_answer(indices: Sequence[int], texts: Sequence[str]) -> str:
+    """The target of a multi-select question: every correct option, ascending, ``B. walk; D. eat``
+    (``indices`` into the question's options, ``texts`` the option texts)."""
+    if not indices:
+        raise ValueError("a multi-select answer needs at least one correct option")
+    return MULTI_ANSWER_SEPARATOR.join(f"{letter(i)}. {texts[i]}" for i in sorted(indices))

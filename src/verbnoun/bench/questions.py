@@ -74,6 +74,27 @@ class Question:
     noun_class: int | None
     prior_actions: tuple[PriorAction, ...] = ()
     action_class: int | None = None  # single-label data sets: the action class
+    # multi-select questions (several labels per segment): every true action id, and the options
+    # that carry one (ascending); empty for single-answer questions
+    action_ids: tuple[str, ...] = ()
+    answer_indices: tuple[int, ...] = ()
+
+    @property
+    def multi_select(self) -> bool:
+        """True for a question about a segment with several labels: every true option counts."""
+        return bool(self.action_ids)
+
+    @property
+    def true_action_ids(self) -> tuple[str, ...]:
+        """Every true action id: ``action_ids``, or the one ``action_id``."""
+        return self.action_ids or (self.action_id,)
+
+    @property
+    def correct_indices(self) -> tuple[int, ...]:
+        """The options that are right: ``answer_indices``, or ``(answer_index,)`` when >= 0."""
+        if self.multi_select:
+            return self.answer_indices
+        return (self.answer_index,) if self.answer_index >= 0 else ()
 
     @property
     def single_label(self) -> bool:
@@ -108,6 +129,8 @@ class Question:
         ``prior_texts`` replaces the previous actions' narrations (older first), e.g. by the
         model's own earlier answers (sequential action prediction).
         """
+        if self.multi_select:  # no prior-action form for multi-select questions
+            return prompts.mqa_multi_task(self.option_texts)
         if with_prior_actions and self.prior_actions:
             older, newer = self.prior_actions
             texts = prior_texts or (older.narration, newer.narration)
@@ -131,10 +154,12 @@ class Question:
         """The training target: ``C. open door``."""
         if self.answer_index < 0:
             raise ValueError(f"question {self.id} has no correct option")
+        if self.multi_select:
+            return prompts.mqa_multi_answer(self.answer_indices, self.option_texts)
         return prompts.mqa_answer(self.answer_index, self.options[self.answer_index].text)
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "id": self.id,
             "video_id": self.video_id,
             "participant_id": self.participant_id,
@@ -147,12 +172,18 @@ class Question:
             "action_id": self.action_id,
             "answer_index": self.answer_index,
             "answer_letter": self.answer_letter,
-            "options": [option.to_dict() for option in self.options],
-            "prior_actions": [
-                {"id": p.id, "offset": p.offset, "narration": p.narration, "action_id": p.action_id}
-                for p in self.prior_actions
-            ],
         }
+        if (
+            self.multi_select
+        ):  # keys only multi-select questions have: other files stay as they were
+            data["answer_indices"] = list(self.answer_indices)
+            data["action_ids"] = list(self.action_ids)
+        data["options"] = [option.to_dict() for option in self.options]
+        data["prior_actions"] = [
+            {"id": p.id, "offset": p.offset, "narration": p.narration, "action_id": p.action_id}
+            for p in self.prior_actions
+        ]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Question:
@@ -177,6 +208,7 @@ class Question:
             noun_class=None if single else int(data["noun_class"]),
             prior_actions=prior,
             action_class=action_class,
+            **_multi(data),
         )
         question.validate()
         return question
@@ -187,11 +219,14 @@ class Question:
             raise ValueError(f"{len(self.options)} options (need 2..26)")
         if not -1 <= self.answer_index < len(self.options):
             raise ValueError(f"answer_index {self.answer_index} outside the options")
-        truth = [i for i, o in enumerate(self.options) if o.action_id == self.action_id]
-        if truth != ([self.answer_index] if self.answer_index >= 0 else []):
-            raise ValueError(
-                f"answer_index {self.answer_index} does not mark the action {self.action_id}"
-            )
+        if self.multi_select:
+            self._validate_multi()
+        else:
+            truth = [i for i, o in enumerate(self.options) if o.action_id == self.action_id]
+            if truth != ([self.answer_index] if self.answer_index >= 0 else []):
+                raise ValueError(
+                    f"answer_index {self.answer_index} does not mark the action {self.action_id}"
+                )
         if not (math.isfinite(self.start) and math.isfinite(self.stop)) or self.start < 0:
             raise ValueError(f"start {self.start} / stop {self.stop} must be finite and >= 0")
         if self.stop <= self.start:
@@ -212,6 +247,21 @@ class Question:
             raise ValueError("two options share a text")
         if len(self.prior_actions) not in (0, 2):
             raise ValueError("prior_actions must hold 0 or 2 entries")
+
+    def _validate_multi(self) -> None:
+        """A multi-select question: ``answer_indices`` mark exactly the true options."""
+        if len(set(self.action_ids)) != len(self.action_ids):
+            raise ValueError("action_ids repeats an action")
+        if self.action_ids[0] != self.action_id:
+            raise ValueError(f"action_ids start with {self.action_ids[0]}, not {self.action_id}")
+        truth = tuple(i for i, o in enumerate(self.options) if o.action_id in self.action_ids)
+        if truth != self.answer_indices:
+            raise ValueError(
+                f"answer_indices {list(self.answer_indices)} do not mark the actions "
+                f"{list(self.action_ids)} (options {list(truth)})"
+            )
+        if self.answer_index != (truth[0] if truth else -1):
+            raise ValueError(f"answer_index {self.answer_index} is not the first true option")
 
 
 OPTION_KEYS = ("text", "action_id", "source", "text_source")
@@ -237,6 +287,18 @@ def _option(index: int, data: object) -> Option:
     if rank is not None and (type(rank) is not int or rank < 1):
         raise ValueError(f"option {index}: rank must be a positive integer, got {rank!r}")
     return Option(**data)
+
+
+def _multi(data: dict) -> dict:
+    """``action_ids`` and ``answer_indices`` of a multi-select question's record (both or none)."""
+    if "action_ids" not in data and "answer_indices" not in data:
+        return {}
+    ids, indices = data.get("action_ids"), data.get("answer_indices")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ValueError("action_ids must be a non-empty list of action ids")
+    if not isinstance(indices, list) or not all(type(i) is int for i in indices):
+        raise ValueError("answer_indices must be a list of option indices")
+    return {"action_ids": tuple(ids), "answer_indices": tuple(indices)}
 
 
 def _prior_action(index: int, data: object) -> PriorAction:

@@ -27,11 +27,11 @@ def summarize(questions: Sequence[Question]) -> dict:
     single = 0  # distractors of single-label questions: nothing to share
     for q in questions:
         if q.single_label:
-            single += len(q.options) - (q.answer_index >= 0)
+            single += len(q.options) - len(q.correct_indices)
             continue
         verb, noun = parse_action_id(q.action_id)
         for index, option in enumerate(q.options):
-            if index == q.answer_index:
+            if index in q.correct_indices:
                 continue
             v, n = parse_action_id(option.action_id)
             sharing["verb" if v == verb else "noun" if n == noun else "neither"] += 1
@@ -46,7 +46,8 @@ def summarize(questions: Sequence[Question]) -> dict:
     if len(n_options) == 1:
         expected = len(questions) / n_options[0]
         chi2 = sum((letters.get(L, 0) - expected) ** 2 / expected for L in LETTERS[: n_options[0]])
-    return {
+    multi = [q for q in questions if q.multi_select]
+    summary = {
         "questions": len(questions),
         "videos": len({q.video_id for q in questions}),
         "participants": len({q.participant_id for q in questions}),
@@ -60,6 +61,14 @@ def summarize(questions: Sequence[Question]) -> dict:
         "option_text_sources": dict(sorted(text_sources.items())),
         "distractors_sharing": sharing_summary,
     }
+    if multi:  # several labels per segment (other benchmarks' summaries stay as they were)
+        labels = Counter(len(q.action_ids) for q in multi)
+        summary["multi_select"] = {
+            "questions": len(multi),
+            "labels_per_question": {str(n): labels[n] for n in sorted(labels)},
+            "true_options_shown": sum(len(q.answer_indices) for q in multi),
+        }
+    return summary
 
 
 def render(summary: dict, title: str) -> None:
