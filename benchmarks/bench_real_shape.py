@@ -27,6 +27,7 @@
     nice -n 10 .venv/bin/python benchmarks/bench_real_shape.py [--work DIR] [--frames 8]
         [--repeats 1] [--compare-generate] [--skip-train | --skip-question] [--train-frames 2]
         [--small]   # narrow layers: checks this script in minutes, measures nothing
+        [--quick]   # --small --skip-train --frames 1: the suite's check of the question path
 
 On a shared 2-core CPU one 2-frame prefill at this shape takes minutes and an 8-frame one four
 times that; measured there: ``--skip-train --frames 2`` (see docs/guides/transformers-models.md).
@@ -51,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import Report, quick_flag
 
 FRAMES = 8
 SIDE = 384
@@ -208,7 +210,7 @@ def _fresh(phase: str, work: Path, *extra: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def report_question(data: dict, frames: int) -> None:
+def report_question(data: dict, frames: int, report: Report) -> None:
     gib = 2**30
     load = (data["peak_load"] - data["baseline"]) / data["weights_fp32"]
     asked = (data["peak_question"] - data["baseline"]) / data["weights_fp32"]
@@ -216,29 +218,27 @@ def report_question(data: dict, frames: int) -> None:
         f"weights {data['weights_fp32'] / gib:.2f} GiB in fp32; process after imports "
         f"{data['baseline'] / gib:.2f} GiB"
     )
-    print(
-        f"load_pretrained: {data['load_s']:.1f} s, peak RSS growth {load:.2f}x the fp32 weights "
-        f"(target <= 1.2x: {'met' if load <= 1.2 else 'NOT met'}; this includes the Qwen2 "
-        f"tokenizer, which alone took {data['tokenizer'] / gib:.2f} GiB = "
-        f"{data['tokenizer'] / data['weights_fp32']:.2f}x)"
-    )
-    print(
-        f"one {frames}-frame {SIDE}-px question ({data['tokens']} visual tokens): letters "
-        f"{data['letters_s']:.1f} s -> {data['letters']!r}; generation {data['generate_s']:.1f} s "
-        f"-> {data['generated'][:40]!r}; peak RSS growth {asked:.2f}x the fp32 weights"
-    )
+    report.figure("load_peak_memory", load, "x",
+                  reference=f"the fp32 weights, {data['weights_fp32'] / gib:.2f} GiB (peak RSS "
+                            f"growth; includes the Qwen2 tokenizer, "
+                            f"{data['tokenizer'] / gib:.2f} GiB alone); load "
+                            f"{data['load_s']:.1f} s", target="<= 1.2x", met=load <= 1.2)  # fmt: skip
+    report.figure("question_peak_memory", asked, "x",
+                  reference=f"the fp32 weights; one {frames}-frame {SIDE}-px question "
+                            f"({data['tokens']} visual tokens): letters {data['letters_s']:.1f} s, "
+                            f"generation {data['generate_s']:.1f} s")  # fmt: skip
 
 
-def report_speed(data: dict, repeats: int) -> None:
+def report_speed(data: dict, repeats: int, report: Report) -> None:
     best = data["best"]
     for mode in sorted({k.split("_", 1)[1] for k in best}, reverse=True):
         ours, theirs = best[f"ours_{mode}"], best[f"transformers_{mode}"]
-        target = f" (target <= 1.1x: {'met' if ours <= 1.1 * theirs else 'NOT met'})"
-        print(
-            f"seconds per question, {mode}: ours {ours:.2f} s, transformers "
-            f"LlavaOnevisionForConditionalGeneration {theirs:.2f} s (best of {repeats}), ratio "
-            f"{ours / theirs:.2f}x" + (target if mode == "letters" else "")
-        )
+        letters = mode == "letters"
+        report.figure(f"{mode}_time_vs_transformers", ours / theirs, "x",
+                      reference=f"transformers LlavaOnevisionForConditionalGeneration "
+                                f"{theirs:.2f} s per question, ours {ours:.2f} s (best of "
+                                f"{repeats})", target="<= 1.1x" if letters else "",
+                      met=ours <= 1.1 * theirs if letters else None)  # fmt: skip
     answers = data["answers"]
     print(
         f"letters chosen: ours {answers['ours_letters']!r}, transformers "
@@ -326,7 +326,7 @@ def zero3_config(root: Path, work: Path) -> Path:
     return path
 
 
-def train(work: Path, frames: int, processes: int, precision: str) -> None:
+def train(work: Path, frames: int, processes: int, precision: str, report: Report) -> None:
     import yaml
 
     from verbnoun.data.synth import render_kitchen
@@ -369,10 +369,10 @@ def train(work: Path, frames: int, processes: int, precision: str) -> None:
     wall = time.perf_counter() - start
     print(f"ZeRO-3, {processes} gloo process(es), 2 trainer steps, {frames} frames of {SIDE} px, "
           f"{precision}, gradient checkpointing: {wall:.0f} s in all")  # fmt: skip
-    report_train(log, out)
+    report_train(log, out, report)
 
 
-def report_train(log: Path, out: Path) -> None:
+def report_train(log: Path, out: Path, report: Report) -> None:
     """Each rank's memory by phase (from ``log``), then its step times and partition size."""
     gib = 2**30
     for line in log.read_text().splitlines():
@@ -387,9 +387,15 @@ def report_train(log: Path, out: Path) -> None:
             f"{r['step_peak'] / gib:.2f} GiB, with the final save (rank 0 gathers the whole "
             f"model) {r['peak'] / gib:.2f} GiB; last loss {r['loss']:.3f}"
         )
+        report.figure(f"train_rank{r['rank']}_parameters_held", r["held"] / r["whole"], "x",
+                      reference=f"the whole model's {r['whole'] * r['bytes'] / gib:.2f} GiB (one "
+                                f"process alone: 1.00x); peak RSS over the steps "
+                                f"{r['step_peak'] / gib:.2f} GiB; seconds per step "
+                                + ", ".join(f"{s:.0f}" for s in r["steps"]),
+                      target="about 0.5x with 2 processes")  # fmt: skip
 
 
-def gpu(work: Path) -> None:
+def gpu(work: Path, report: Report) -> None:
     from verbnoun.evaluate.local_adapter import LlavactionAdapter
 
     adapter = LlavactionAdapter(work / "released", mode="letters", device="cuda")
@@ -404,7 +410,8 @@ def gpu(work: Path) -> None:
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated() / 2**30
-        print(f"gpu bf16, {frames} frames: letters {seconds:.2f} s, peak {peak:.1f} GiB")
+        report.figure(f"gpu_{frames}_frames_letters", seconds, "s",
+                      reference=f"peak GPU memory {peak:.1f} GiB; bf16, one question")  # fmt: skip
 
 
 def main() -> None:
@@ -428,7 +435,10 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="check the script, not a measurement")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--out", type=Path)
+    quick_flag(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.small, args.skip_train, args.frames = True, True, 1
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     if args.phase == "question":
         print(json.dumps(question_child(args.work, args.frames)))
@@ -440,19 +450,24 @@ def main() -> None:
     if args.phase == "train-child":
         train_child(args.config, args.out)
         return
+    report = Report("bench_real_shape", args.quick or args.small)
+    if args.small and not args.quick:
+        print("--small: narrow layers, the figures below measure nothing")
     work = args.work or Path(tempfile.mkdtemp(prefix="real-shape-"))
     work.mkdir(parents=True, exist_ok=True)
     write(work, args.small)
     frames = str(args.frames)
     if not args.skip_question:
-        report_question(_fresh("question", work, "--frames", frames), args.frames)
+        report_question(_fresh("question", work, "--frames", frames), args.frames, report)
         extra = ["--compare-generate"] if args.compare_generate else []
         speed = _fresh("speed", work, "--frames", frames, "--repeats", str(args.repeats), *extra)
-        report_speed(speed, args.repeats)
+        report_speed(speed, args.repeats, report)
     if not args.skip_train:
-        train(work, args.train_frames, args.processes, args.train_precision)
+        train(work, args.train_frames, args.processes, args.train_precision, report)
+    elif args.quick:
+        print("train: left out in quick mode (torchrun with DeepSpeed ZeRO-3 takes minutes)")
     if args.gpu and torch.cuda.is_available():
-        gpu(work)
+        gpu(work, report)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
