@@ -22,6 +22,7 @@ from verbnoun.cli_options import (
     choice,
     option,
 )
+from verbnoun.evaluate.answer_sets import ANSWER_SETS
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 from verbnoun.evaluate.frames import FRAME_CONTROLS
 from verbnoun.evaluate.frames import frames_for as frames_for  # its old import path
@@ -38,6 +39,7 @@ HfDtype = choice("HfDtype", DTYPES)
 HfFrames = choice("HfFrames", FRAMES_AS)
 PriorActions = choice("PriorActions", PRIOR_ACTIONS)
 FramesControl = choice("FramesControl", FRAME_CONTROLS)
+AnswerSet = choice("AnswerSet", tuple(ANSWER_SETS))
 
 
 def models():
@@ -97,6 +99,10 @@ EmbeddingOpt = option(Path | None, "--open-vocab: a local text-embedding model (
                     "what the class synonyms miss.")  # fmt: skip
 SimilarityOpt = option(float, "--open-vocab: least cosine similarity an embedding match needs.")
 ProgressOpt = option(bool, "Show a progress bar.")
+AnswerSetOpt = option(AnswerSet, "Multi-select questions: how a reply becomes a set (letters: the "
+                     "multi-select parser; free-text: every action of --open-vocab answers; "
+                     "threshold: option probabilities >= --threshold).")  # fmt: skip
+ThresholdOpt = option(float, "--answer-set threshold: least option probability chosen.")
 PriceOpt = option(str | None, "IN,OUT: price per million input/output tokens, for the cost "
                 "estimate.")  # fmt: skip
 
@@ -138,6 +144,8 @@ def eval_command(
     workers: WorkersOpt = 2,
     shard: ShardOpt = None,
     open_vocab: OpenVocabOpt = False,
+    answer_set: AnswerSetOpt = AnswerSet.letters,
+    threshold: ThresholdOpt = 0.5,
     embedding_model: EmbeddingOpt = None,
     min_similarity: SimilarityOpt = 0.5,
     progress: ProgressOpt = True,
@@ -166,8 +174,11 @@ def eval_command(
 
 
 def _summary(out: Path, metrics: dict) -> str | None:
-    """The run's headline: mapped top-1 accuracies of an open-vocabulary run, else accuracy
-    with its interval (none when the endpoint answered nothing)."""
+    """The run's headline: Jaccard accuracy (and mAP) of a multi-select run, mapped top-1
+    accuracies of an open-vocabulary run, else accuracy with its interval (none when the
+    endpoint answered nothing)."""
+    if "multilabel" in metrics:
+        return multilabel_headline(out, metrics)
     if "open_vocab" in metrics:
         mapped = metrics["open_vocab"]
         return (
@@ -183,6 +194,24 @@ def _summary(out: Path, metrics: dict) -> str | None:
         f"{out}: accuracy {100 * overall['accuracy']:.1f}% (95% CI {100 * low:.1f}-"
         f"{100 * high:.1f}) on {overall['n']} questions, unparsed "
         f"{100 * overall['unparsed_rate']:.1f}%"
+    )
+
+
+def multilabel_headline(out: Path | str, metrics: dict) -> str | None:
+    """``Jaccard 61.0% (95% CI ...) exact 40.0% mAP 70.2% (...) on N clips, unparsed U%``."""
+    multi, overall = metrics["multilabel"], metrics["overall"]
+    if not multi["n"]:
+        return None
+
+    def pct(figure: dict) -> str:
+        low, high = figure["ci95"]
+        return f"{100 * figure['value']:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f})"
+
+    ap = f" mAP {pct(multi['map'])}" if multi.get("map") else ""
+    return (
+        f"{out}: Jaccard accuracy {pct(multi['jaccard'])}, exact match "
+        f"{100 * multi['exact_match']['value']:.1f}%{ap} on {multi['n']} clips "
+        f"({multi['answer_set']}), unparsed {100 * overall['unparsed_rate']:.1f}%"
     )
 
 

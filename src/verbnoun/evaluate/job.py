@@ -20,6 +20,7 @@ from typing import Any
 from verbnoun.bench.two_stage import TwoStageSettings
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import DataSettings
+from verbnoun.evaluate.answer_sets import AnswerSetSettings
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, RetryPolicy
 from verbnoun.evaluate.registry import ADAPTERS, adapter_spec, option_names, settings_for
 from verbnoun.evaluate.runner import EvalSettings
@@ -73,6 +74,7 @@ class EvalJob:
     run: RunSettings
     two_stage: TwoStageSettings | None = None
     open_vocab: OpenVocabSettings | None = None
+    answer_set: AnswerSetSettings | None = None  # multi-select questions: reply -> set
 
 
 def _take(cls, options: dict, **renamed: str):
@@ -113,6 +115,7 @@ def eval_job(
     frames = _take(FrameSettings, options)
     data = _take(DataSettings, options)
     run = _take(RunSettings, options)
+    answer_set = _take(AnswerSetSettings, options)
     unknown = sorted(set(options) - option_names())
     if unknown:
         raise VerbnounError(f"unknown eval option {unknown[0]!r}")
@@ -122,7 +125,7 @@ def eval_job(
         two_stage=TwoStageSettings(**top_k, predictions=shared.get("predictions"),
                                    seed=shared.get("seed", 0)) if two_stage else None,
         open_vocab=OpenVocabSettings(**mapping, device=shared.get("device"))
-        if open_vocab else None,
+        if open_vocab else None, answer_set=answer_set,
     )  # fmt: skip
 
 
@@ -155,7 +158,7 @@ def run_eval(job: EvalJob) -> dict | None:
         shard=Shard.from_environment(run.shard), batch_size=run.batch_size,
         workers=run.workers, progress=run.progress, annotations=data_source(job.data),
         open_vocab=mapper, max_consecutive_failures=run.max_consecutive_failures,
-        price_per_mtok=run.price_per_mtok,
+        price_per_mtok=run.price_per_mtok, answer_set=job.answer_set,
     )  # fmt: skip
 
 

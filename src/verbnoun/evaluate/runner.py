@@ -12,6 +12,13 @@
 * Open-vocabulary runs (``open_vocab``: a mapper) ask the direct-narration question instead of
   the multiple-choice one, map each free-text answer to (verb class, noun class) and score top-1
   verb, noun and action after mapping, with the share of answers that could not be mapped.
+* Multi-select questions (several labels per segment) are read as sets, as the run's
+  ``answer_set`` names (:mod:`verbnoun.evaluate.answer_sets`: the multi-select parser, every
+  action of a free-text answer, or a threshold on option probabilities; recorded in
+  ``config.json``'s ``multilabel``); a record holds the chosen ``labels`` (``null``: unparsed)
+  and ``correct`` means the set is exactly the truth. The metrics add ``multilabel``: Jaccard
+  accuracy, exact match, per-class precision/recall/F1 and, with scores, mAP
+  (:mod:`verbnoun.evaluate.multilabel`).
 * A question an endpoint could not answer (its tries used up) goes to ``failed.jsonl`` (or
   ``failed.shard-K-of-N.jsonl``) with the kind and HTTP status of its last failure, never to
   the predictions; the run goes on, and running it again asks only those (and the unasked).
@@ -40,6 +47,7 @@ from verbnoun import runs
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Adapter, Request, abilities_of
+from verbnoun.evaluate.answer_sets import AnswerSetSettings, option_probabilities, reader
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, EndpointDown, EndpointRefused
 from verbnoun.evaluate.metrics import (
     accuracy_summary,
@@ -96,6 +104,7 @@ def run_config(
     adapter: Adapter,
     questions_path: Path,
     open_vocab: OpenVocabMapper | None = None,
+    answer_set: AnswerSetSettings | None = None,
 ) -> dict:
     recorded = asdict(settings)
     if settings.frames_control == "none":  # only when set, so that older runs still resume
@@ -110,6 +119,8 @@ def run_config(
     }
     if open_vocab is not None:  # only then, so that older multiple-choice runs still resume
         config["open_vocab"] = {"prompt": "direct_narration", **open_vocab.settings()}
+    if answer_set is not None:  # multi-select questions only: other runs' configs are unchanged
+        config["multilabel"] = answer_set.record()
     return config
 
 
@@ -146,6 +157,11 @@ def _record_problem(record: dict) -> str | None:
     """What is wrong with an answered record's ``choice`` / ``correct`` (failed ones have none)."""
     if "failed" in record:
         return None
+    labels = record.get("labels", [])
+    if labels is not None and not (
+        isinstance(labels, list) and all(isinstance(label, str) for label in labels)
+    ):
+        return f"'labels' must be a list of action ids or null, got {labels!r}"
     choice = record.get("choice")
     if "choice" not in record or not (
         choice is None or (type(choice) is int and 0 <= choice < 26)  # a bool is no index
@@ -280,6 +296,7 @@ def run_evaluation(
     open_vocab: OpenVocabMapper | None = None,
     max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
     price_per_mtok: tuple[float, float] | None = None,
+    answer_set: AnswerSetSettings | None = None,
 ) -> dict | None:
     """Answer every unanswered question of this shard; returns the metrics once every question
     is answered or failed (``None`` while some are not asked yet, e.g. by other shards).
@@ -289,7 +306,9 @@ def run_evaluation(
     not answer are recorded as failed (see the module's docstring);
     ``max_consecutive_failures`` of them in a row (0: no limit) raise :class:`EndpointDown`
     once everything is written, a refusal raises :class:`EndpointRefused`.
-    ``price_per_mtok``: (input, output) price per million tokens, for the estimated cost."""
+    ``price_per_mtok``: (input, output) price per million tokens, for the estimated cost.
+    ``answer_set``: how a multi-select question's reply becomes a set (default: the
+    multi-select parser; every mapped action with ``open_vocab``)."""
     settings.check()
     questions_path = Path(questions_path)
     run_dir = Path(run_dir)
@@ -298,8 +317,9 @@ def run_evaluation(
         raise VerbnounError(f"model {adapter.name!r} needs frames: give --videos and --layout")
     if open_vocab is not None:
         _check_open_vocab(questions_path, questions, settings)
+    answers = _answer_set(questions_path, questions, answer_set, open_vocab is not None)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = run_config(settings, adapter, questions_path, open_vocab)
+    config = run_config(settings, adapter, questions_path, open_vocab, answers)
     transport = None
     can = abilities_of(adapter)  # declared: streaming, transport settings, stats
     if can.transport:
@@ -359,7 +379,12 @@ def run_evaluation(
         if can.streams and settings.prior_actions != "model":
             # one stream over all parts: no question waits for the slowest of its batch
             streams = iter([(request for part in parts for request in requests_of(part))])
-        records_of = _mapped(open_vocab) if open_vocab is not None else _parsed(parse)
+        if answers is not None:
+            records_of = _selected(reader(answers), open_vocab)
+        elif open_vocab is not None:
+            records_of = _mapped(open_vocab)
+        else:
+            records_of = _parsed(parse)
         for requests in streams:
             chunks = _answer(adapter, requests, records_of)
             try:
@@ -384,6 +409,7 @@ def run_evaluation(
     metrics = compute_metrics(
         questions, merged, annotations=annotations, open_vocab=open_vocab is not None,
         failed=failed, price_per_mtok=price_per_mtok,
+        answer_set=answers.answer_set if answers is not None else None,
     )  # fmt: skip
     if stats is not None:
         metrics["throughput"] = _throughput(
@@ -462,6 +488,31 @@ def _check_open_vocab(path: Path, questions: Sequence[Question], settings: EvalS
             f"{path}: question {single.id} has no verb/noun classes; --open-vocab maps answers "
             "to verb and noun classes"
         )
+
+
+def _answer_set(
+    path: Path, questions: Sequence[Question], given: AnswerSetSettings | None, free_text: bool
+) -> AnswerSetSettings | None:
+    """How the run reads multi-select replies (``None``: the file has no multi-select
+    question, and nothing but the default may be asked for)."""
+    if not any(q.multi_select for q in questions):
+        if given is not None and given != AnswerSetSettings():
+            raise VerbnounError(
+                f"{path}: --answer-set {given.answer_set} reads multi-select questions; this "
+                "file has none"
+            )
+        return None
+    if given is None or (free_text and given.answer_set == "letters"):
+        threshold = given.threshold if given is not None else AnswerSetSettings.threshold
+        given = AnswerSetSettings("free-text" if free_text else "letters", threshold)
+    if (given.answer_set == "free-text") != free_text:
+        raise VerbnounError(
+            "--answer-set free-text reads free text: give --open-vocab"
+            if not free_text
+            else f"--open-vocab asks for free text: --answer-set {given.answer_set} reads options"
+        )
+    given.check()
+    return given
 
 
 def _prefetched(
@@ -604,6 +655,32 @@ def _mapped(mapper: OpenVocabMapper):
     return records_of
 
 
+def _selected(read, mapper: OpenVocabMapper | None):
+    """Records of multi-select answers: each reply read as a set of action ids (``read``: an
+    :mod:`~verbnoun.evaluate.answer_sets` reading); ``correct``: exactly the true set."""
+
+    def records_of(answered: list[tuple]) -> Iterator[dict]:
+        for request, reply, latency in answered:
+            q = request.question
+            found = read(q, reply.raw, reply.scores, mapper)
+            labels = sorted(found.labels) if found.labels is not None else None
+            record = {
+                "id": q.id,
+                "raw": reply.raw,
+                "choice": None,  # a set, not one option: see labels
+                "choices": list(found.choices) if found.choices is not None else None,
+                "labels": labels,
+                "rule": found.rule,
+                "correct": found.labels == frozenset(q.true_action_ids),
+                "latency": round(latency, 4),
+            }
+            if reply.scores is not None:
+                record["scores"] = reply.scores
+            yield record
+
+    return records_of
+
+
 def _failed_record(question_id: str, reply) -> dict:
     """The record of a question the endpoint could not answer: no answer, no choice."""
     return _with_usage({"id": question_id, "failed": reply.failure}, reply)
@@ -616,6 +693,20 @@ def _with_usage(record: dict, reply) -> dict:
     if reply.extra.get("attempts") is not None:
         record["attempts"] = reply.extra["attempts"]
     return record
+
+
+def multilabel_metrics(rows: Sequence[tuple[Question, dict]], answer_set: str | None) -> dict:
+    """The multi-label figures of multi-select records (:mod:`verbnoun.evaluate.multilabel`):
+    an unparsed reply is an empty set; mAP from the option probabilities when every record has
+    scores (a class not among a question's options ranks last for that clip)."""
+    from verbnoun.evaluate.multilabel import multilabel_summary
+
+    scores = [option_probabilities(q, p.get("scores")) for q, p in rows]
+    summary = multilabel_summary(
+        [p.get("labels") or () for _, p in rows], [q.true_action_ids for q, _ in rows],
+        scores if rows and all(s is not None for s in scores) else None,
+    )  # fmt: skip
+    return {"answer_set": answer_set, **summary}
 
 
 def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
@@ -652,6 +743,7 @@ def compute_metrics(
     open_vocab: bool = False,
     failed: dict[str, dict] | None = None,
     price_per_mtok: tuple[float, float] | None = None,
+    answer_set: str | None = None,
 ) -> dict:
     """Accuracy with its bootstrap interval, unparsed rate, per verb / noun breakdowns, and,
     given a data set (an EK100 annotation folder, a description YAML or an open data set), head
@@ -668,12 +760,17 @@ def compute_metrics(
     in any accuracy above, and ``coverage`` counts them (by kind) and gives the accuracy over
     the answered and over all asked. ``usage``: the endpoint's token counts summed over the
     records (estimated cost with ``price_per_mtok``), when the records have them.
+
+    Multi-select questions: ``overall`` is the exact-match accuracy (its ``unparsed``: replies
+    read as no set) and ``multilabel`` holds Jaccard accuracy, per-class figures and, when every
+    record has option scores, mAP (:func:`multilabel_metrics`; ``answer_set``: the run's).
     """
     rows = [(q, predictions[q.id]) for q in questions if q.id in predictions]
+    multi = any(q.multi_select for q, _ in rows)
     failed = failed or {}
     failed_rows = [failed[q.id] for q in questions if q.id in failed and q.id not in predictions]
     correct = [bool(p["correct"]) for _, p in rows]
-    unparsed = sum(p["choice"] is None for _, p in rows)
+    unparsed = sum((p["labels"] if "labels" in p else p["choice"]) is None for _, p in rows)
     single = bool(rows) and all(q.single_label for q, _ in rows)
     chosen = [
         q.options[p["choice"]].action_id if p["choice"] is not None else "-:-" for q, p in rows
@@ -711,7 +808,12 @@ def compute_metrics(
                 "noun": mean_class_accuracy(per_noun),
             },
         )
-    if open_vocab:  # no options were shown: no chosen option, no truth among options
+    if multi:
+        metrics["multilabel"] = multilabel_metrics(rows, answer_set)
+        del metrics["recognition"]  # top-1 of one chosen option: not what a set answers
+        if open_vocab:
+            del metrics["truth_among_options"]  # no options were shown
+    elif open_vocab:  # no options were shown: no chosen option, no truth among options
         mapped = open_vocab_metrics(rows)
         metrics["overall"] = accuracy_summary(correct, mapped["unmapped_count"])
         metrics["open_vocab"] = mapped

@@ -121,6 +121,7 @@ def load_run(run_dir: str | Path, *, annotations: str | Path | None = None) -> R
     metrics = compute_metrics(
         questions, predictions, annotations=annotations, open_vocab="open_vocab" in config,
         failed=failures(run_dir, predictions),
+        answer_set=(config.get("multilabel") or {}).get("answer_set"),
     )  # fmt: skip
     return Run(run_dir, config, questions, predictions, metrics)
 
@@ -142,6 +143,8 @@ def compare(runs: list[Run]) -> dict:
                 "unparsed_rate": overall["unparsed_rate"],
                 # free-text answers mapped to classes: top-1 verb / noun / action, unmapped share
                 "open_vocab": run.metrics.get("open_vocab"),
+                # multi-select questions: Jaccard accuracy, exact match, mAP (with scores)
+                "multilabel": _multilabel_row(run.metrics.get("multilabel")),
             }
         )
     pairs = []
@@ -156,6 +159,14 @@ def compare(runs: list[Run]) -> dict:
         test = mcnemar_counts(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
         pairs.append({"a": str(a.path), "b": str(b.path), "questions": common, **test})
     return {"runs": rows, "paired": pairs}
+
+
+def _multilabel_row(multi: dict | None) -> dict | None:
+    """The headline multi-label figures of a run (``None`` for single-label questions)."""
+    if multi is None:
+        return None
+    return {key: multi[key] for key in ("answer_set", "n", "jaccard", "exact_match", "map",
+                                        "macro_f1", "empty_predictions")}  # fmt: skip
 
 
 def _states(run: Run):
@@ -199,6 +210,21 @@ def render(comparison: dict) -> None:
                 f"{100 * ov['unmapped']:.1f}%",
             )  # fmt: skip
         console.print(free)
+    multi = [row for row in comparison["runs"] if row.get("multilabel")]
+    if multi:
+        sets = Table(title="multi-label (several behaviours per clip)")
+        for column in ("run", "answer set", "Jaccard", "95% CI", "exact", "mAP", "95% CI",
+                       "macro F1"):  # fmt: skip
+            sets.add_column(column)
+        for row in multi:
+            ml = row["multilabel"]
+            ap = ml["map"] or {"value": None, "ci95": [None, None]}
+            sets.add_row(
+                row["run"], ml["answer_set"] or "-", _pct(ml["jaccard"]["value"]),
+                _span(ml["jaccard"]["ci95"]), _pct(ml["exact_match"]["value"]),
+                _pct(ap["value"]), _span(ap["ci95"]), _pct(ml["macro_f1"]),
+            )  # fmt: skip
+        console.print(sets)
     if comparison["paired"]:
         paired = Table(title="paired (exact McNemar)")
         for column in ("a", "b", "questions", "right in a only", "right in b only", "p"):
@@ -209,3 +235,12 @@ def render(comparison: dict) -> None:
                 str(pair["b_only"]), f"{pair['p_value']:.3g}",
             )  # fmt: skip
         console.print(paired)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _span(interval) -> str:
+    low, high = interval
+    return "-" if low is None else f"{100 * low:.1f}-{100 * high:.1f}"

@@ -1,0 +1,244 @@
+"""Multi-select questions through `eval` and `score`: replies read as sets, scored as sets.
+
+The question files are written here by hand (several labels per clip, known truth); the
+adapters reply from a script, so every figure is computed again independently in the test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, jaccard_score
+
+from verbnoun.bench.questions import Option, Question, read_questions, write_questions
+from verbnoun.cli import main
+from verbnoun.data.ek100 import ClassVocabulary
+from verbnoun.errors import VerbnounError
+from verbnoun.evaluate.adapters import NO_ABILITIES, RandomAdapter, Reply
+from verbnoun.evaluate.answer_sets import AnswerSetSettings
+from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.score import compare, load_run
+from verbnoun.interpret.open_vocab import OpenVocabMapper
+
+VERBS = ["open", "stir", "take", "wash", "cut"]
+NOUNS = ["door", "pot", "cup", "tap", "knife", "bread"]
+ACTIONS = [(v, n) for v in range(len(VERBS)) for n in range(len(NOUNS))]
+
+
+def question(k: int, truth: list[tuple[int, int]], distractors: list[tuple[int, int]]) -> Question:
+    actions = sorted({*truth, *distractors})
+    options = tuple(
+        Option(f"{VERBS[v]} {NOUNS[n]}", f"{v}:{n}", "ground_truth" if (v, n) in truth else
+               "random", "narration")
+        for v, n in actions
+    )  # fmt: skip
+    ids = tuple(f"{v}:{n}" for v, n in truth)
+    indices = tuple(i for i, o in enumerate(options) if o.action_id in ids)
+    return Question(
+        id=f"q{k}", video_id=f"v{k}", participant_id="P01", start=0.0, stop=2.0,
+        options=options, answer_index=indices[0], narration=options[indices[0]].text,
+        verb_class=truth[0][0], noun_class=truth[0][1], action_ids=ids, answer_indices=indices,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def multi_file(tmp_path):
+    rng = np.random.default_rng(0)
+    questions = []
+    for k in range(30):
+        picks = rng.choice(len(ACTIONS), size=5, replace=False)
+        labels = int(rng.integers(1, 3))
+        truth = [ACTIONS[i] for i in picks[:labels]]
+        questions.append(question(k, truth, [ACTIONS[i] for i in picks[labels:]]))
+    path = tmp_path / "multi.jsonl"
+    write_questions(path, questions)
+    return path
+
+
+class Scripted:
+    """Replies from a function of the question: text, and option scores when asked."""
+
+    name = "scripted"
+    needs_frames = False
+    abilities = NO_ABILITIES
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def settings(self):
+        return {}
+
+    def answer(self, requests):
+        return [self.reply(r.question) for r in requests]
+
+
+def letters_of(q: Question, indices) -> str:
+    return ", ".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i] for i in indices)
+
+
+def half_right(q: Question) -> Reply:
+    """The first true option and, on odd questions, also the first wrong one; every fifth
+    question hedges (unparsed)."""
+    number = int(q.id[1:])
+    wrong = next(i for i in range(len(q.options)) if i not in q.answer_indices)
+    chosen = [q.answer_indices[0]] + ([wrong] if number % 2 else [])
+    if number % 5 == 0:
+        return Reply(f"{letters_of(q, chosen)} or maybe {letters_of(q, [wrong])}")
+    return Reply(f"The answers are {letters_of(q, chosen)}.")
+
+
+def expected_jaccard(questions, predicted):
+    y_true = np.array([[a in q.action_ids for a in map("{0[0]}:{0[1]}".format, ACTIONS)]
+                       for q in questions])  # fmt: skip
+    y_pred = np.array([[a in p for a in map("{0[0]}:{0[1]}".format, ACTIONS)] for p in predicted])
+    return jaccard_score(y_true, y_pred, average="samples", zero_division=1.0)
+
+
+def test_letters_are_read_as_sets_and_scored(multi_file, tmp_path):
+    run = tmp_path / "run"
+    metrics = run_evaluation(multi_file, Scripted(half_right), run, EvalSettings(),
+                             progress=False)  # fmt: skip
+    questions = read_questions(multi_file)
+    records = answered(run)
+    predicted = []
+    for q in questions:
+        number = int(q.id[1:])
+        record = records[q.id]
+        if number % 5 == 0:
+            assert record["labels"] is None and record["rule"] == "unparsed"
+            predicted.append(set())
+            continue
+        wrong = next(i for i in range(len(q.options)) if i not in q.answer_indices)
+        chosen = {q.answer_indices[0]} | ({wrong} if number % 2 else set())
+        assert record["choices"] == sorted(chosen) and record["rule"] == "statement"
+        labels = {q.options[i].action_id for i in chosen}
+        assert record["labels"] == sorted(labels)
+        assert record["correct"] == (labels == set(q.action_ids))
+        predicted.append(labels)
+    multi = metrics["multilabel"]
+    assert multi["answer_set"] == "letters" and multi["n"] == 30
+    assert multi["jaccard"]["value"] == pytest.approx(expected_jaccard(questions, predicted))
+    assert multi["map"] is None  # no scores
+    assert metrics["overall"]["unparsed"] == 6
+    config = json.loads((run / "config.json").read_text())
+    assert config["multilabel"]["answer_set"] == "letters"
+    assert "threshold" not in config["multilabel"]
+    # score reads the run back to the same figures, and its table shows them
+    again = load_run(run).metrics
+    assert again["multilabel"] == multi
+    row = compare([load_run(run)])["runs"][0]
+    assert row["multilabel"]["jaccard"] == multi["jaccard"]
+
+
+def probabilities(q: Question) -> Reply:
+    """Log-likelihoods that give each true option 0.4 and share the rest among the others."""
+    rest = (1 - 0.4 * len(q.answer_indices)) / (len(q.options) - len(q.answer_indices))
+    scores = [math.log(0.4 if i in q.answer_indices else rest) for i in range(len(q.options))]
+    return Reply("A", scores=scores)
+
+
+def test_threshold_on_option_probabilities_and_map(multi_file, tmp_path):
+    run = tmp_path / "run"
+    settings = AnswerSetSettings("threshold", 0.3)
+    metrics = run_evaluation(multi_file, Scripted(probabilities), run, EvalSettings(),
+                             progress=False, answer_set=settings)  # fmt: skip
+    multi = metrics["multilabel"]
+    # every true option at 0.4 >= 0.3, every other below: each set is exactly the truth
+    assert multi["jaccard"]["value"] == 1.0 and metrics["overall"]["accuracy"] == 1.0
+    assert multi["map"]["value"] == pytest.approx(1.0)
+    config = json.loads((run / "config.json").read_text())
+    assert config["multilabel"] == {"answer_set": "threshold", "version": "1", "threshold": 0.3}
+    # with noisy scores mAP is scikit-learn's over the classes with a positive clip
+    rng = np.random.default_rng(1)
+    noisy = {}
+
+    def noisy_reply(q):
+        noisy[q.id] = rng.normal(size=len(q.options)).tolist()
+        return Reply("", scores=noisy[q.id])
+
+    other = tmp_path / "noisy"
+    metrics = run_evaluation(multi_file, Scripted(noisy_reply), other, EvalSettings(),
+                             progress=False, answer_set=settings)  # fmt: skip
+    questions = read_questions(multi_file)
+    classes = sorted({o.action_id for q in questions for o in q.options})
+    y_true = np.array([[c in q.action_ids for c in classes] for q in questions])
+    scores = np.full(y_true.shape, -np.inf)
+    for row, q in enumerate(questions):
+        s = np.exp(noisy[q.id]) / np.exp(noisy[q.id]).sum()
+        for i, o in enumerate(q.options):
+            scores[row, classes.index(o.action_id)] = s[i]
+    scores[np.isinf(scores)] = scores[np.isfinite(scores)].min() - 1
+    keep = y_true.any(axis=0)
+    expected = average_precision_score(y_true[:, keep], scores[:, keep], average="macro")
+    assert metrics["multilabel"]["map"]["value"] == pytest.approx(expected)
+
+
+def test_free_text_answers_give_every_action(multi_file, tmp_path):
+    def vocabulary(kind, keys):
+        return ClassVocabulary(kind, tuple(keys), tuple((k,) for k in keys),
+                               tuple("" for _ in keys), f"{kind}.csv")  # fmt: skip
+
+    mapper = OpenVocabMapper(vocabulary("verb", VERBS), vocabulary("noun", NOUNS))
+
+    def narrate(q):
+        said = [q.options[i].text for i in q.answer_indices]
+        return Reply("The person is going to " + " and ".join(said) + ".")
+
+    run = tmp_path / "run"
+    metrics = run_evaluation(multi_file, Scripted(narrate), run, EvalSettings(),
+                             progress=False, open_vocab=mapper)  # fmt: skip
+    assert metrics["multilabel"]["answer_set"] == "free-text"
+    assert metrics["multilabel"]["jaccard"]["value"] == 1.0
+    record = answered(run)["q1"]
+    assert record["choices"] is None and record["rule"] == "free-text"
+    with pytest.raises(VerbnounError, match="--answer-set free-text reads free text"):
+        run_evaluation(multi_file, Scripted(narrate), tmp_path / "x", EvalSettings(),
+                       progress=False, answer_set=AnswerSetSettings("free-text"))  # fmt: skip
+
+
+def test_threshold_without_scores_and_single_label_files_are_refused(multi_file, tmp_path):
+    with pytest.raises(VerbnounError, match="needs per-option scores"):
+        run_evaluation(multi_file, Scripted(lambda q: Reply("A")), tmp_path / "r",
+                       EvalSettings(), progress=False,
+                       answer_set=AnswerSetSettings("threshold"))  # fmt: skip
+    single = tmp_path / "single.jsonl"
+    q = question(99, [(0, 0)], [(1, 1), (2, 2)])
+    plain = Question(**{**q.__dict__, "action_ids": (), "answer_indices": ()})
+    write_questions(single, [plain])
+    with pytest.raises(VerbnounError, match="this file has none"):
+        run_evaluation(single, RandomAdapter(0), tmp_path / "s", EvalSettings(),
+                       progress=False, answer_set=AnswerSetSettings("threshold"))  # fmt: skip
+    run_evaluation(single, RandomAdapter(0), tmp_path / "s", EvalSettings(), progress=False)
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert "multilabel" not in config  # single-answer runs record what they always did
+
+
+def test_eval_and_score_from_the_command_line(multi_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["eval", "--model", "random", "--questions", str(multi_file), "--out", str(run),
+                 "--no-progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Jaccard accuracy" in out and "(letters)" in out
+    questions = read_questions(multi_file)
+    records = answered(run)
+    # random picks one letter: Jaccard 1/|truth| when it is a true option, else 0
+    expected = np.mean([
+        1 / len(q.action_ids) if records[q.id]["labels"][0] in q.action_ids else 0.0
+        for q in questions
+    ])  # fmt: skip
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["multilabel"]["jaccard"]["value"] == pytest.approx(expected)
+    assert f"{100 * expected:.1f}%" in out
+    assert main(["score", str(run)]) == 0
+    table = capsys.readouterr().out
+    assert "multi-label" in table and f"{100 * expected:.1f}" in table
+
+
+def test_threshold_from_the_command_line_needs_scores(multi_file, tmp_path, capsys):
+    args = ["eval", "--model", "random", "--questions", str(multi_file), "--out",
+            str(tmp_path / "run"), "--no-progress", "--answer-set", "threshold"]  # fmt: skip
+    assert main(args) == 1
+    assert "needs per-option scores" in capsys.readouterr().err
