@@ -242,3 +242,12 @@ def test_threshold_from_the_command_line_needs_scores(multi_file, tmp_path, caps
             str(tmp_path / "run"), "--no-progress", "--answer-set", "threshold"]  # fmt: skip
     assert main(args) == 1
     assert "needs per-option scores" in capsys.readouterr().err
+
+
+def test_reparse_refuses_a_multi_select_run(multi_file, tmp_path):
+    from verbnoun.evaluate.reparse import reparse_run
+
+    run = tmp_path / "run"
+    run_evaluation(multi_file, Scripted(half_right), run, EvalSettings(), progress=False)
+    with pytest.raises(VerbnounError, match="multi-select run"):
+        reparse_run(run, tmp_path / "new")

@@ -19,7 +19,8 @@ or the run's own, or ``--parser``); nothing is sent to any model.
 
 The folder appears complete or not at all (written beside it, then renamed); an earlier output
 of ``--reparse`` (it holds ``reparse.json``) is replaced, any other non-empty folder refused.
-Open-vocabulary runs map free text to classes, not to options: they are refused. Runs that fed
+Open-vocabulary runs map free text to classes, not to options: they are refused, and so are
+multi-select runs (their replies are sets). Runs that fed
 the model its own earlier answers (``prior_actions: model``) are rescored too, but their prompts
 were built from the old choices; ``reparse.json`` says so.
 """
@@ -58,6 +59,11 @@ def reparse_run(
         raise VerbnounError(
             f"{run_dir}: an open-vocabulary run maps free text to classes; there are no options "
             "to parse again"
+        )
+    if "multilabel" in old.config:
+        raise VerbnounError(
+            f"{run_dir}: a multi-select run reads replies as sets (--answer-set); --reparse "
+            "parses single choices and does not rescore it"
         )
     name = parser or old.config.get("parser", "strict")
     if name not in PARSERS:
