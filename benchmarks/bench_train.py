@@ -11,7 +11,9 @@
 4. ``gpu`` (only with CUDA and DeepSpeed): the 0.5B-shaped model at 16 frames under ZeRO-2,
    samples per second and peak GPU memory.
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 30] [--videos 12] [--skip-memory]
+    .venv/bin/python benchmarks/bench_train.py [--steps 30] [--videos 12] [--skip-memory] [--quick]
+
+``--quick``: 3 videos, 3 timed steps each way, no memory subprocesses.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from results import Report, quick_flag
 
 from verbnoun.train.config import config_from_dict
 from verbnoun.train.data import GlobalBatchSampler, SFTDataset, load_records
@@ -146,7 +149,11 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=12)
     parser.add_argument("--size", type=int, default=32, help="decode size (the tower's: 32)")
     parser.add_argument("--skip-memory", action="store_true")
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("bench_train", args.quick)
+    if args.quick:
+        args.steps, args.videos, args.skip_memory = 3, 3, True
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         mixture, videos = prepare(root, args.videos)
@@ -154,18 +161,23 @@ def main() -> None:
         serial = loop_breakdown(mixture, videos, root / "w0", 0, args.steps, args.size)
     print(json.dumps({"two_workers": parallel, "serial": serial}, indent=2))
     wait = parallel["data_wait_fraction"]
-    print(f"data wait with 2 workers: {100 * wait:.1f}% of the step (target < 10%): "
-          f"{'ok' if wait < 0.10 else 'MISSED'}")  # fmt: skip
+    report.figure("data_wait_share", 100 * wait, "%",
+                  reference=f"serial loading {100 * serial['data_wait_fraction']:.1f}% of the "
+                            f"step; tiny model, batch 8, {args.steps} steps",
+                  target="< 10%", met=wait < 0.10)  # fmt: skip
     ratio = parallel["samples_per_s"] / serial["samples_per_s"]
-    print(f"samples/s: 2 workers {parallel['samples_per_s']:.1f}, serial "
-          f"{serial['samples_per_s']:.1f} -> {ratio:.2f}x")  # fmt: skip
+    report.figure("two_workers_speedup", ratio, "x",
+                  reference=f"serial loading {serial['samples_per_s']:.1f} samples/s, 2 workers "
+                            f"{parallel['samples_per_s']:.1f}")  # fmt: skip
     if not args.skip_memory:
         plain, ckpt = memory(False), memory(True)
         print(json.dumps({"memory": [plain, ckpt]}))
         for key, what in (("step_mib", "peak RSS of forward+backward above the model"),
                           ("saved_mib", "activations kept for backward")):  # fmt: skip
-            print(f"{what}: {plain[key]:.0f} MiB without, {ckpt[key]:.0f} MiB with gradient "
-                  f"checkpointing -> {ckpt[key] / max(plain[key], 1e-9):.2f}x")  # fmt: skip
+            report.figure(f"checkpointing_{key.removesuffix('_mib')}_memory",
+                          ckpt[key] / max(plain[key], 1e-9), "x",
+                          reference=f"{what}: {plain[key]:.0f} MiB without, {ckpt[key]:.0f} "
+                                    "MiB with gradient checkpointing")  # fmt: skip
     if torch.cuda.is_available():
         print(
             "gpu: run on a CUDA machine with DeepSpeed: verbnoun train --config "
