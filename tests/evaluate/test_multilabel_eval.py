@@ -251,3 +251,34 @@ def test_reparse_refuses_a_multi_select_run(multi_file, tmp_path):
     run_evaluation(multi_file, Scripted(half_right), run, EvalSettings(), progress=False)
     with pytest.raises(VerbnounError, match="multi-select run"):
         reparse_run(run, tmp_path / "new")
+
+
+def test_the_overlapping_kitchen_as_a_person_runs_it(tmp_path, capsys):
+    """mqa build on the overlapping kitchen's description, eval, score: the truth is the
+    script's, and the figures are those of the stored answers."""
+    from verbnoun.data.overlap import overlap_script, write_overlap_annotations
+
+    description = write_overlap_annotations(tmp_path / "kitchen", videos=6, seed=0)
+    questions_path = tmp_path / "q.jsonl"
+    assert main(["mqa", "build", "--dataset", str(description), "--out", str(questions_path)]) == 0
+    questions = read_questions(questions_path)
+    script = {k: v for video in overlap_script(6, 0) for k, v in video.labels().items()}
+    assert all(q.multi_select for q in questions)
+    assert {q.id: tuple(q.action_ids) for q in questions} == {
+        q.id: tuple(f"{v}:{n}" for v, n in script[q.id]) for q in questions
+    }
+    assert any(len(q.action_ids) == 2 for q in questions)
+    run = tmp_path / "run"
+    args = ["eval", "--model", "random", "--seed", "3", "--questions", str(questions_path),
+            "--out", str(run), "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    records = answered(run)
+    predicted = [set(records[q.id]["labels"]) for q in questions]
+    truths = [set(q.action_ids) for q in questions]
+    expected = np.mean([len(p & t) / len(p | t) for p, t in zip(predicted, truths, strict=True)])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["multilabel"]["jaccard"]["value"] == pytest.approx(expected)
+    assert metrics["multilabel"]["per_class"]  # precision / recall per class
+    capsys.readouterr()
+    assert main(["score", str(run)]) == 0
+    assert f"{100 * expected:.1f}" in capsys.readouterr().out
