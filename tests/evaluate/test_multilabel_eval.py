@@ -282,3 +282,47 @@ def test_the_overlapping_kitchen_as_a_person_runs_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["score", str(run)]) == 0
     assert f"{100 * expected:.1f}" in capsys.readouterr().out
+
+
+def test_two_stage_on_the_overlapping_kitchen(tmp_path):
+    """--two-stage: the specialist's top-5 as options; every true label among them is right."""
+    from verbnoun.data.dataset import open_dataset
+    from verbnoun.data.overlap import write_overlap_annotations
+
+    description = write_overlap_annotations(tmp_path / "kitchen", videos=6, seed=0)
+    dataset = open_dataset(description, None)
+    segments = dataset.segments("validation", require_labels=True)
+    actions = [f"{v}:{n}" for v in range(len(dataset.verbs())) for n in range(len(dataset.nouns()))]
+    ranked = {}
+    for k, segment in enumerate(segments):
+        truth = list(segment.action_ids)
+        # the specialist puts the first label first; the second one it misses on even segments
+        kept = truth if k % 2 else truth[:1]
+        ranked[segment.narration_id] = {
+            "predictions": kept + [a for a in actions if a not in truth][: 10 - len(kept)]
+        }
+    predictions = tmp_path / "specialist.json"
+    predictions.write_text(json.dumps(ranked))
+    run = tmp_path / "run"
+    args = ["eval", "--model", "random", "--two-stage", "--top-k", "5", "--predictions",
+            str(predictions), "--dataset", str(description), "--out", str(run),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    questions = read_questions(run / "two-stage-top5.jsonl")
+    for k, (q, segment) in enumerate(zip(questions, segments, strict=True)):
+        assert q.action_ids == segment.action_ids
+        shown = {q.options[i].action_id for i in q.answer_indices}
+        expected = set(segment.action_ids) if k % 2 else {segment.action_ids[0]}
+        assert shown == expected
+    records = answered(run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    expected_jaccard = np.mean([
+        len(set(records[q.id]["labels"]) & set(q.action_ids))
+        / len(set(records[q.id]["labels"]) | set(q.action_ids))
+        for q in questions
+    ])  # fmt: skip
+    assert metrics["multilabel"]["jaccard"]["value"] == pytest.approx(expected_jaccard)
+    assert metrics["truth_among_options"] == 1.0
+    ceiling = np.mean([1.0 if k % 2 else 1 / len(q.action_ids) for k, q in enumerate(questions)])
+    assert ceiling < 1.0
+    assert metrics["multilabel"]["labels_among_options"] == pytest.approx(ceiling)

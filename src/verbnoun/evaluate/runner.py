@@ -698,7 +698,9 @@ def _with_usage(record: dict, reply) -> dict:
 def multilabel_metrics(rows: Sequence[tuple[Question, dict]], answer_set: str | None) -> dict:
     """The multi-label figures of multi-select records (:mod:`verbnoun.evaluate.multilabel`):
     an unparsed reply is an empty set; mAP from the option probabilities when every record has
-    scores (a class not among a question's options ranks last for that clip)."""
+    scores (a class not among a question's options ranks last for that clip);
+    ``labels_among_options``: the mean share of a clip's true labels shown as options (below 1
+    in two-stage runs: the specialist's top-K missed some)."""
     from verbnoun.evaluate.multilabel import multilabel_summary
 
     scores = [option_probabilities(q, p.get("scores")) for q, p in rows]
@@ -706,6 +708,10 @@ def multilabel_metrics(rows: Sequence[tuple[Question, dict]], answer_set: str | 
         [p.get("labels") or () for _, p in rows], [q.true_action_ids for q, _ in rows],
         scores if rows and all(s is not None for s in scores) else None,
     )  # fmt: skip
+    # the ceiling of a set reading: the share of each clip's true labels shown as options
+    shown = [len({o.action_id for o in q.options} & set(q.true_action_ids))
+             / len(q.true_action_ids) for q, _ in rows]  # fmt: skip
+    summary["labels_among_options"] = sum(shown) / len(shown) if shown else float("nan")
     return {"answer_set": answer_set, **summary}
 
 
