@@ -25,6 +25,14 @@ much less, so the CPU time is the better guide to ``make demo`` on 2 idle cores.
 
     .venv/bin/python benchmarks/bench_demo_seeds.py [--seeds 0 1 2 3 4] [--out runs/demo-seeds]
         [--finished-only] [--steps 200 --lr 3e-4 ...]   # fields of verbnoun.demo.DemoRecipe
+        [--record]   # also write the figures into benchmarks/results.json
+        [--quick]    # one tiny seed (6 videos, 4 steps per arm) in a temporary folder
+
+``--record`` writes the targets' figures (:func:`target_figures`) into the benchmarks' table through
+``benchmarks/results.py``; with ``--finished-only`` it only reads finished seeds back, so
+``--finished-only --record --out DIR`` records a finished run's figures without running anything.
+``--quick`` checks this script's whole path in a minute; its figures mean nothing and never
+reach the table.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ import sys
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
+
+QUICK_RECIPE = {"videos": 6, "steps": 4, "batch": 4, "warmup": 1, "specialist_epochs": 2,
+                "mqa_copies": 1, "base": "scratch"}  # fmt: skip
 
 
 def cpu_seconds() -> float:
@@ -168,6 +179,51 @@ def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool | Non
     return result
 
 
+def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -> dict[str, dict]:
+    """The targets' figures as numbers (key -> :meth:`results.Report.figure` arguments)."""
+    from verbnoun.evaluate.findings import Claim, pooled
+
+    n = len(run_sets)
+    out = {}
+    main = pooled(Claim("hard vs random", "hard-model", "hard-random-mqa"), run_sets)
+    out["hard_vs_random_seeds_held"] = dict(
+        value=main["held"], unit=f"of {n} seeds",
+        reference=f"pooled {100 * main['effect']:+.1f} points on {main['questions']} questions, "
+                  f"p={main['p_value']:.2g}",
+        target="p < 0.05 in >= 80% of seeds, pooled p < 0.01",
+        met=main["held"] >= 0.8 * n and main["p_value"] < 0.01)  # fmt: skip
+    other = pooled(
+        Claim("other clip", "hard-model-other-clip", "hard-random-mqa-other-clip"), run_sets
+    )
+    out["other_clip_pooled_gain"] = dict(
+        value=100 * other["effect"], unit="points", reference=f"p={other['p_value']:.2g}",
+        target="within 2 points of zero", met=abs(other["effect"]) <= 0.02)  # fmt: skip
+    for arm in ("model", "random-mqa"):
+        acc, count = _pooled_accuracy(run_sets, f"random-{arm}")
+        out[f"random_mqa_letters_{arm.replace('-', '_')}"] = dict(
+            value=100 * acc, unit="%", reference=f"{count} questions pooled over {n} seeds",
+            target=">= 60%", met=acc >= 0.60)  # fmt: skip
+    blind, _ = _pooled_accuracy(run_sets, "hard-blind")
+    for arm in ("model", "random-mqa"):
+        test = pooled(Claim("blind", f"hard-{arm}", "hard-blind"), run_sets)
+        out[f"over_blind_reader_{arm.replace('-', '_')}"] = dict(
+            value=100 * test["effect"], unit="points",
+            reference=f"blind reader {100 * blind:.1f}% on hard MQA; p={test['p_value']:.2g}",
+            target="> 0, pooled p < 0.05",
+            met=test["effect"] > 0 and test["p_value"] < 0.05)  # fmt: skip
+    nulls = [s.get("controls", {}).get("null_pair", {}).get("hard") for s in summaries]
+    differs = sum(bool(x and x["differs"]) for x in nulls)
+    out["null_pair_differs"] = dict(
+        value=differs, unit=f"of {n} seeds", reference="two random-MQA arms, other seed",
+        target="<= 20% of seeds", met=differs <= 0.2 * n)  # fmt: skip
+    cpus = [t["cpu_s"] for t in timings]
+    walls = [t["wall_s"] for t in timings]
+    out["cpu_per_seed"] = dict(
+        value=max(cpus), unit="s", reference=f"CPU (user+sys) {min(cpus):.0f}-{max(cpus):.0f} s, "
+        f"wall {min(walls):.0f}-{max(walls):.0f} s per seed")  # fmt: skip
+    return out
+
+
 def main() -> None:
     from verbnoun.demo import DemoRecipe, demo_claims
     from verbnoun.evaluate.findings import layout, pooled
@@ -179,8 +235,18 @@ def main() -> None:
     parser.add_argument(
         "--finished-only", action="store_true", help="Only read the seeds already finished."
     )
+    parser.add_argument("--record", action="store_true",
+                        help="Also write the figures into benchmarks/results.json.")  # fmt: skip
+    parser.add_argument("--quick", action="store_true",
+                        help="One tiny seed in a temporary folder (the suite runs it).")  # fmt: skip
     _recipe_arguments(parser)
     args = parser.parse_args()
+    if args.quick:
+        import tempfile
+
+        args.seeds, args.out = [0], Path(tempfile.mkdtemp(prefix="demo-seeds-quick-"))
+        for name, value in QUICK_RECIPE.items():
+            setattr(args, name, value)
     changes = {
         f.name: getattr(args, f.name)
         for f in fields(DemoRecipe)
@@ -252,6 +318,16 @@ def main() -> None:
         data = {"recipe": asdict(recipe), "seeds": seeds, "timings": timings, "claims": results,
                 "targets": [{"target": t, "met": m, "figures": f} for t, m, f in checked]}  # fmt: skip
         args.json.write_text(json.dumps(data, indent=2) + "\n")
+    if args.quick or args.record:  # imported here: the script also runs from a copy elsewhere
+        from results import Report
+
+        report = Report("bench_demo_seeds", args.quick)
+        for key, fields_ in target_figures(run_sets, summaries, timings).items():
+            report.figure(key, **fields_)
+    if args.quick:
+        import shutil
+
+        shutil.rmtree(args.out, ignore_errors=True)
 
 
 if __name__ == "__main__":
