@@ -164,10 +164,18 @@ class _Labels:
         return str(items[0]).strip() if isinstance(items, list) and items else ""
 
     def parse_list(
-        self, value: Any, values: str, path: Path, line: int, column: str, separator: str
+        self,
+        value: Any,
+        values: str,
+        path: Path,
+        line: int,
+        column: str,
+        separator: str,
+        unique: bool = True,
     ) -> list[int]:
         """Every class id of a cell holding several labels (``separator``-separated text, a JSON
-        list, or a ``[3, 4]`` list cell); an empty list or a label given twice is an error."""
+        list, or a ``[3, 4]`` list cell); an empty list is an error, and so is a label given
+        twice when ``unique`` (a verb list may repeat a verb: its pairs with the nouns differ)."""
         if isinstance(value, list):
             items = value
         else:
@@ -194,7 +202,7 @@ class _Labels:
                     path, f"empty {kind} label in the list {value!r}", line=line, field=column
                 )
             class_id = self.parse(str(item), values, path, line, column)
-            if class_id in ids:
+            if unique and class_id in ids:
                 raise AnnotationError(
                     path,
                     f"{kind} label {item!r} given twice in one segment",
@@ -301,9 +309,30 @@ class GenericDataset:
                 keys = tuple(k for k, _ in source.inline)
                 synonyms = tuple(s for _, s in source.inline)
                 vocabulary = ClassVocabulary(kind, keys, synonyms, ("",) * len(keys), where)
+            elif source.tables:
+                spec = self.description.table
+                found = [
+                    self._record(self.path(t)) for t in source.tables if self.path(t).is_file()
+                ]
+                if not found:
+                    raise VerbnounError(
+                        f"{self.description.path} [classes.{kind}.tables]: none of "
+                        f"{', '.join(source.tables)} exists under {self.root}"
+                    )
+                tables = [_rows(t, spec.format, spec.delimiter, spec.header) for t in found]
+                vocabulary = mapped_classes(
+                    found, tables, kind, source.columns or {}, self.description.path, shared=True
+                )
             else:
                 found = next((p for p in source.paths if self.path(p).is_file()), source.paths[0])
-                vocabulary = read_class_list(self._record(self.path(found)), kind)
+                path = self._record(self.path(found))
+                if source.columns:
+                    tables = [_rows(path, "csv")]
+                    vocabulary = mapped_classes(
+                        [path], tables, kind, source.columns, self.description.path
+                    )
+                else:
+                    vocabulary = read_class_list(path, kind)
             if len(set(vocabulary.keys)) != len(vocabulary.keys):
                 duplicate = next(k for k, n in Counter(vocabulary.keys).items() if n > 1)
                 raise AnnotationError(vocabulary.source, f"duplicate class key {duplicate!r}")
@@ -517,7 +546,7 @@ class GenericDataset:
         for kind in self.description.label_fields:
             column = spec.columns[kind]
             lists[kind] = self._labels(kind).parse_list(
-                row.get(column), spec.class_values, path, line, column, separator
+                row.get(column), spec.class_values, path, line, column, separator, self.single_label
             )
         if not self.single_label:
             if len(lists["verb"]) != len(lists["noun"]):
@@ -803,6 +832,74 @@ def _add(counts: dict[str, Counter], pairs) -> None:
 
 _LIST_SPLIT = re.compile(r"\s*[|;]\s*")
 _IMAGE_NAME = re.compile(r"(?<=\d)\.(?:jpe?g|png)$", re.IGNORECASE)
+
+
+def mapped_classes(
+    paths: Sequence[Path],
+    tables: Sequence[tuple[list[str] | None, Iterator[tuple[int, dict]]]],
+    kind: str,
+    columns: dict[str, str],
+    yaml_path: Path,
+    *,
+    shared: bool = False,
+) -> ClassVocabulary:
+    """Classes from tables whose columns ``columns`` names (``id``, ``key``, optional
+    ``synonyms`` and ``category``): ids in any order but together exactly 0..n-1. ``shared``:
+    the tables are segment files, a class appears in many rows, always with the same key; else
+    each id once. Without an ``id`` column the rows' order gives the ids."""
+    entries: dict[int, tuple[str, tuple[str, ...], str, Path, int]] = {}
+    for path, (header, rows) in zip(paths, tables, strict=True):
+        _check_columns(path, header, columns, yaml_path, f"classes.{kind}.columns")
+        for line, row in rows:
+            key = _text(row, columns["key"])
+            if not key:
+                raise AnnotationError(path, "empty class key", line=line, field=columns["key"])
+            if "id" in columns:
+                text = _IMAGE_NAME.sub("", _text(row, columns["id"]))
+                if not text.isdigit():
+                    raise AnnotationError(
+                        path, f"class id must be an integer >= 0, got {text!r}", line=line,
+                        field=columns["id"],
+                    )  # fmt: skip
+                class_id = int(text)
+            else:
+                class_id = len(entries)
+            if class_id in entries:
+                first_key, _, _, first_path, first_line = entries[class_id]
+                if not shared or first_key != key:
+                    raise AnnotationError(
+                        path,
+                        f"class {class_id} is {key!r} here but {first_key!r} at {first_path} line "
+                        f"{first_line}"
+                        if first_key != key
+                        else f"class id {class_id} twice",
+                        line=line,
+                        field=columns.get("id", columns["key"]),
+                    )
+                continue
+            cell = _text(row, columns["synonyms"]) if "synonyms" in columns else ""
+            names = tuple(v for v in _LIST_SPLIT.split(cell) if v) if cell else ()
+            category = _text(row, columns["category"]) if "category" in columns else ""
+            entries[class_id] = (key, names, category, path, line)
+    if not entries:
+        raise AnnotationError(paths[0], "no classes")
+    missing = sorted(set(range(max(entries) + 1)) - set(entries))
+    if missing:
+        shown = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise AnnotationError(
+            paths[0],
+            f"{kind} class ids must cover 0..{max(entries)}; missing {shown}",
+            field=columns.get("id"),
+        )
+    ordered = [entries[i] for i in range(len(entries))]
+    source = ", ".join(str(p) for p in paths)
+    return ClassVocabulary(
+        kind,
+        tuple(e[0] for e in ordered),
+        tuple(e[1] for e in ordered),
+        tuple(e[2] for e in ordered),
+        source,
+    )
 
 
 def read_class_list(path: str | Path, kind: str) -> ClassVocabulary:

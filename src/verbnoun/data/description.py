@@ -25,6 +25,7 @@ FIELDS = (
     "id", "video", "participant", "start", "stop", "frame", "narration", "verb", "noun", "action",
 )  # fmt: skip
 LABEL_ROWS = ("one", "per_label", "per_frame")
+CLASS_FIELDS = ("id", "key", "synonyms", "category")
 LABEL_FIELDS = {"verb_noun": ("verb", "noun"), "action": ("action",)}
 _TOP_KEYS = (
     "format_version", "name", "labels", "segments", "classes", "splits", "evaluation", "videos",
@@ -77,11 +78,16 @@ class SplitSource:
 
 @dataclass(frozen=True)
 class ClassSource:
-    """A class list: a CSV (the first of ``paths`` that exists) or ``inline`` entries."""
+    """A class list: a CSV (the first of ``paths`` that exists), ``inline`` entries, or the
+    distinct (id, key) pairs of ``tables`` (segment files that name each row's class, read like
+    the segment files). ``columns`` maps ``id``/``key``/``synonyms``/``category`` to the file's
+    own column names (a class list whose columns have other names, ids in any order)."""
 
     kind: str
     paths: tuple[str, ...] = ()
     inline: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    tables: tuple[str, ...] = ()
+    columns: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -309,11 +315,25 @@ def _class_sources(r: _Reader, value: Any, labels: str) -> dict[str, ClassSource
             raise r.error(key, f"missing (labels: {labels})")
         item = classes[kind]
         if isinstance(item, dict):
-            item = r.mapping(item, key, ("path", "inline"))
-            if ("path" in item) == ("inline" in item):
-                raise r.error(key, "give either path (a CSV) or inline (a list of classes)")
-            if "path" in item:
-                sources[kind] = ClassSource(kind, paths=r.strings(item["path"], f"{key}.path"))
+            item = r.mapping(item, key, ("path", "inline", "tables", "columns"))
+            if sum(name in item for name in ("path", "inline", "tables")) != 1:
+                raise r.error(key, "give one of path (a CSV), inline (a list of classes) or tables")
+            columns = None
+            if "columns" in item:
+                if "inline" in item:
+                    raise r.error(f"{key}.columns", "inline classes have no columns")
+                where = f"{key}.columns"
+                columns = _columns(r, item["columns"], where, CLASS_FIELDS)
+                if "key" not in columns:
+                    raise r.error(f"{where}.key", "missing required key")
+            if "tables" in item:
+                if columns is None or "id" not in columns:
+                    raise r.error(f"{key}.columns", "tables need columns with id and key")
+                tables = r.strings(item["tables"], f"{key}.tables")
+                sources[kind] = ClassSource(kind, tables=tables, columns=columns)
+            elif "path" in item:
+                paths = r.strings(item["path"], f"{key}.path")
+                sources[kind] = ClassSource(kind, paths=paths, columns=columns)
             else:
                 sources[kind] = ClassSource(kind, inline=_inline(r, item["inline"], key))
         else:

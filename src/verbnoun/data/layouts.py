@@ -6,6 +6,8 @@
   where each file name is the chunk's start in seconds. Frame ``f`` of the video is frame
   ``f - round(chunk_start * fps)`` of its chunk; a segment may cross a chunk boundary.
 - ``file``: a user's own single clip.
+- ``flat``: one file per video directly under the root, ``{root}/{video_id}.mp4`` (or ``.MP4``),
+  as Animal Kingdom ships its clips (``dataset/video/AAACXZTV.mp4``).
 
 A layout only turns a video id into :class:`Piece` s (file + start time in the video); decoding is
 the job of :mod:`verbnoun.data.video`. Paths derived from ids always stay under the root: ids
@@ -24,7 +26,7 @@ from verbnoun.errors import VideoError
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VIDEO_SUFFIXES = (".MP4", ".mp4")
-LAYOUTS = ("ek100", "chunks", "file")
+LAYOUTS = ("ek100", "chunks", "file", "flat")
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,26 @@ class ChunkLayout:
         return [Piece(starts[s], s) for s in ordered]
 
 
+class FlatLayout:
+    """``{root}/{video_id}.mp4``: one file per video, no participant folders."""
+
+    name = "flat"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, video_id: str) -> Path:
+        """The expected file of a video (``.mp4`` or ``.MP4``)."""
+        base = _under(self.root, check_video_id(video_id))
+        return _find(base) or base.with_name(video_id + ".mp4")
+
+    def pieces(self, video_id: str) -> list[Piece]:
+        path = self.path(video_id)
+        if not path.is_file():
+            raise VideoError(path, f"video {video_id} not found (layout flat)")
+        return [Piece(path, 0.0)]
+
+
 class FileLayout:
     """A single clip given by its path; the video id is only a label."""
 
@@ -186,11 +208,13 @@ def file_video_id(stem: str) -> str:
 
 
 def make_layout(name: str, root: str | Path, *, chunk_seconds: float | None = 15.0) -> VideoLayout:
-    """The layout called ``name`` (``ek100``, ``chunks`` or ``file``) rooted at ``root``."""
+    """The layout called ``name`` (``ek100``, ``chunks``, ``file`` or ``flat``) rooted at ``root``."""
     if name == "ek100":
         return EK100Layout(root)
     if name == "chunks":
         return ChunkLayout(root, chunk_seconds)
     if name == "file":
         return FileLayout(root)
+    if name == "flat":
+        return FlatLayout(root)
     raise ValueError(f"unknown layout {name!r} (choose from {', '.join(LAYOUTS)})")
