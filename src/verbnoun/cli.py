@@ -64,6 +64,10 @@ from verbnoun.model.export_hf import export_hf_command  # noqa: E402
 
 export_app.command("hf")(export_hf_command)
 
+from verbnoun.train.cli_lora import export_merged_command  # noqa: E402
+
+export_app.command("merged")(export_merged_command)
+
 from verbnoun.integrations.lmms_eval.export import export_lmms_eval  # noqa: E402
 
 export_app.command("lmms-eval")(export_lmms_eval)

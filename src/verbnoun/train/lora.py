@@ -225,8 +225,7 @@ def save_adapter(
     full = {
         name: param.detach().to("cpu").contiguous()
         for name, param in model.named_parameters()
-        if ".lora_" not in name
-        and (param.requires_grad or _released_name(name) not in base_keys)
+        if ".lora_" not in name and (param.requires_grad or _released_name(name) not in base_keys)
     }
     full = {_released_name(k): v for k, v in full.items()}
     tied = getattr(model.config.text, "tie_word_embeddings", False)
@@ -315,7 +314,9 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as error:  # safetensors raises its own error types
-        raise AdapterError(f"{path}: cannot be read ({' '.join(str(error).split())[:160]})") from None
+        raise AdapterError(
+            f"{path}: cannot be read ({' '.join(str(error).split())[:160]})"
+        ) from None
 
 
 def load_adapter_weights(model: nn.Module, info: AdapterInfo) -> None:
@@ -327,9 +328,7 @@ def load_adapter_weights(model: nn.Module, info: AdapterInfo) -> None:
     lora = _read_tensors(directory / LORA_FILE)
     stripped = {k.removeprefix(PEFT_PREFIX): v for k, v in lora.items()}
     params = dict(model.named_parameters())
-    expected = {
-        re.sub(rf"\.{ADAPTER}\.weight$", ".weight", n) for n in params if ".lora_" in n
-    }
+    expected = {re.sub(rf"\.{ADAPTER}\.weight$", ".weight", n) for n in params if ".lora_" in n}
     if set(stripped) != expected:
         odd = sorted(set(stripped) ^ expected)[:3]
         raise AdapterError(f"{directory / LORA_FILE}: holds other adapters than expected: {odd}")

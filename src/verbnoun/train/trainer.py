@@ -354,14 +354,12 @@ def train(config: TrainConfig) -> dict:
         config.precision == "auto" and runtime.device.type == "cuda"
     )
     engine = make_engine(model, build_optimizer(model, config), config, runtime, bf16)
-    step, seen, skipped = 0, 0, 0
+    step, seen, skipped, rng = 0, 0, 0, None
     if resume is not None:
         saved, rng = ckpt.load_trainer_state(resume, runtime.rank, runtime.world)
         check_same_parts(resume, saved, config)
         engine.load_state(resume, saved)
         step, seen, skipped = saved["step"], saved["seen"], saved["skipped"]
-        if rng is not None:
-            ckpt.set_rng_state(rng)
     else:
         torch.manual_seed(config.seed + runtime.rank)
 
@@ -383,6 +381,8 @@ def train(config: TrainConfig) -> dict:
     skip_budget = config.data.max_skip_fraction * total * global_batch
     order.start, order.stop = step, total
     batches = iter(make_loader(dataset, order, config))
+    if rng is not None:  # after the loader's iterator, which draws a seed from torch's generator
+        ckpt.set_rng_state(rng)  # (dropout, e.g. LoRA's, then draws what the killed run would)
 
     log = RunLog(run_dir, enabled=main, tensorboard=config.tensorboard, wandb=config.wandb)
     log.resume_at(step)
