@@ -168,6 +168,20 @@ def _agreement_line(overall: dict, interval: bool = False) -> str:
     )
 
 
+def _multilabel_line(multi: dict) -> str:
+    """``  multi-label  Jaccard 83.3 [80.1, 86.0] over 600 frames (120 with several), micro
+    F1 ...``: each frame's behaviour against its set of true ones."""
+    jaccard = multi["jaccard"]
+    low, high = jaccard["ci95"]
+    interval = "" if low != low else f" [{100 * low:.1f}, {100 * high:.1f}]"  # NaN: none
+    f1 = multi["micro"]["f1"]
+    return (
+        f"  multi-label Jaccard {100 * jaccard['value']:.1f}{interval} over {jaccard['frames']} "
+        f"frames with a behaviour ({multi['frames_with_several']} with several), micro F1 "
+        + ("-" if f1 is None else f"{100 * f1:.1f}")
+    )
+
+
 class BootstrapUnit(StrEnum):
     bout = "bout"
     video = "video"
@@ -219,6 +233,8 @@ def score_command(
                    f"{unit.value}s, seed {seed})")  # fmt: skip
         if "note" in agreement:
             typer.echo(f"  note: {agreement['note']}")
+    if "multilabel" in scores:  # a truth with several behaviours at once
+        typer.echo(_multilabel_line(scores["multilabel"]))
 
 
 @annotate_app.command("export")

@@ -7,6 +7,13 @@ frames ``round(start * fps)`` up to, not including, ``round(stop * fps)``; frame
 covers are background. Labels are matched to the annotation's behaviours by label, or by name for
 a user's own list (``--actions``); a truth class that is neither is an error naming the row.
 
+**Several behaviours at once.** A segment of a multi-label data set (``segments.multi_label``)
+covers its frames with every one of its labels, and so do overlapping rows of a truth CSV. The
+frame-label metrics above read one label per frame (a segment's first label; of overlapping CSV
+rows, the later), as before; when some frame has two or more true behaviours, ``multilabel`` adds
+the frame-level multi-label figures (:func:`frame_multilabel`): each frame's predicted behaviour
+(none for background) against its set of true ones.
+
 ``annotate score`` compares a ``segments.csv`` with the truth, and puts beside it the same
 metrics for a majority-class baseline (every frame the most frequent true class) and, when the
 run's ``windows.jsonl`` is beside the prediction, for the unsmoothed per-window answers. With
@@ -41,6 +48,7 @@ class Span:
     stop: float
     label: str
     where: str  # file:line or segment id, for messages
+    also: tuple[str, ...] = ()  # a multi-label segment's other labels (``label`` is its first)
 
 
 def rasterise(spans: Sequence[Span], num_frames: int, fps: float) -> list[str]:
@@ -50,6 +58,62 @@ def rasterise(spans: Sequence[Span], num_frames: int, fps: float) -> list[str]:
         for f in range(max(round(span.start * fps), 0), min(round(span.stop * fps), num_frames)):
             frames[f] = span.label
     return frames
+
+
+def rasterise_sets(spans: Sequence[Span], num_frames: int, fps: float) -> list[frozenset[str]]:
+    """Each frame's set of true behaviours: every label of every span covering it (empty:
+    background)."""
+    frames: list[set[str]] = [set() for _ in range(num_frames)]
+    for span in spans:
+        for f in range(max(round(span.start * fps), 0), min(round(span.stop * fps), num_frames)):
+            frames[f].update((span.label, *span.also))
+    return [frozenset(f) for f in frames]
+
+
+def frame_multilabel(pieces, truth_sets: dict[str, list[frozenset[str]]], *, replicates: int = 1000,
+                     seed: int = 0) -> dict:  # fmt: skip
+    """Frame-level multi-label figures of the compared pieces: each frame's predicted set (its
+    behaviour; empty for background) against its true set.
+
+    ``jaccard``: the mean Jaccard index over the frames with at least one true behaviour, with a
+    95 % bootstrap interval resampling pieces (videos, or scored stretches: frames next to each
+    other are nearly the same picture, so resampling frames would give intervals far too
+    narrow); ``per_class`` / ``micro`` / ``macro_f1``: each behaviour as its own yes/no track
+    over every compared frame (:func:`verbnoun.evaluate.multilabel.per_class_figures`);
+    ``frames_with_several``: frames with two or more true behaviours."""
+    import numpy as np
+
+    from verbnoun.evaluate.metrics import percentile_interval, resample_draws
+    from verbnoun.evaluate.multilabel import jaccard_values, per_class_figures
+
+    predicted, truths, sums, counts = [], [], [], []
+    for piece in pieces:
+        sets = truth_sets[piece.video_id][piece.first : piece.end]
+        guesses = [frozenset() if p == BACKGROUND else frozenset({p}) for p in piece.pred]
+        predicted += guesses
+        truths += sets
+        labelled = [(g, t) for g, t in zip(guesses, sets, strict=True) if t]
+        values = jaccard_values([g for g, _ in labelled], [t for _, t in labelled])
+        sums.append(sum(values))
+        counts.append(len(values))
+    total = sum(counts)
+    value = sum(sums) / total if total else float("nan")
+    interval = [float("nan"), float("nan")]
+    if total and replicates:
+        sums_a, counts_a = np.asarray(sums), np.asarray(counts, dtype=np.float64)
+        estimates = []
+        for draws in resample_draws(len(pieces), replicates, seed):
+            weights = np.zeros((len(draws), len(pieces)))
+            np.add.at(weights, (np.arange(len(draws))[:, None], draws), 1.0)
+            drawn = weights @ counts_a
+            estimates.append(np.where(drawn > 0, (weights @ sums_a) / np.maximum(drawn, 1), np.nan))
+        interval = list(percentile_interval(np.concatenate(estimates)))
+    figures = per_class_figures(predicted, truths)
+    return {
+        "jaccard": {"value": value, "ci95": interval, "frames": total, "units": len(pieces)},
+        "frames_with_several": sum(len(t) > 1 for t in truths),
+        **figures,
+    }
 
 
 def _matcher(behaviours: Behaviours | None):
@@ -120,25 +184,30 @@ def truth_from_dataset(
             if segment.video_id not in videos or segment.narration_id in seen:
                 continue
             seen.add(segment.narration_id)
-            label = segment.action_id
-            if match_names:
-                if classes is not None:
-                    key = classes.keys[segment.action_class]
-                    display = classes.display(segment.action_class)
-                else:  # a verb/noun data set: "verb noun" as its keys read
-                    verb, noun = segment.verb_class, segment.noun_class
-                    key = f"{dataset.verbs().keys[verb]} {dataset.nouns().keys[noun]}"
-                    display = f"{dataset.verbs().display(verb)} {dataset.nouns().display(noun)}"
-                found = by_name.get(key.casefold()) or by_name.get(display.casefold())
-                if found is None:
-                    raise AnnotationError(
-                        segment.source, f"unknown class {key!r} (not one of the behaviours)",
-                        line=segment.line,
-                    )  # fmt: skip
-                label = found
-            spans.append(Span(segment.video_id, segment.start, segment.stop, label,
-                              segment.narration_id))  # fmt: skip
+            labels = [
+                _named(dataset, classes, action, by_name, segment) if match_names else action
+                for action in segment.all_action_ids
+            ]
+            spans.append(Span(segment.video_id, segment.start, segment.stop, labels[0],
+                              segment.narration_id, tuple(labels[1:])))  # fmt: skip
     return spans
+
+
+def _named(dataset, classes, action: str, by_name: dict, segment) -> str:
+    """The behaviour label of a segment's action id when behaviours are matched by name."""
+    if classes is not None:
+        number = int(action)
+        key, display = classes.keys[number], classes.display(number)
+    else:  # a verb/noun data set: "verb noun" as its keys read
+        verb, noun = (int(part) for part in action.split(":"))
+        key = f"{dataset.verbs().keys[verb]} {dataset.nouns().keys[noun]}"
+        display = f"{dataset.verbs().display(verb)} {dataset.nouns().display(noun)}"
+    found = by_name.get(key.casefold()) or by_name.get(display.casefold())
+    if found is None:
+        raise AnnotationError(
+            segment.source, f"unknown class {key!r} (not one of the behaviours)", line=segment.line
+        )
+    return found
 
 
 def read_truth(
@@ -302,6 +371,11 @@ def score_run(
             result["unsmoothed"] = score_frames({p.name: p.pred for p in raw_pieces}, compared)
     label, metrics = majority_baseline(compared)
     result["majority"] = {"label": label, **metrics}
+    truth_sets = {v: rasterise_sets(truth_spans.get(v, []), f.num_frames, f.fps)
+                  for v, f in facts.items()}  # fmt: skip
+    if any(len(s) > 1 for p in pieces for s in truth_sets[p.video_id][p.first : p.end]):
+        options = {"replicates": agreement.replicates, "seed": agreement.seed} if agreement else {}
+        result["multilabel"] = frame_multilabel(pieces, truth_sets, **options)
     if agreement is not None:
         names = {x: behaviours.name(x) for x in behaviours.labels} if behaviours else None
         result["agreement"] = agree.agreement(pieces, agreement, names)
