@@ -326,3 +326,19 @@ def test_two_stage_on_the_overlapping_kitchen(tmp_path):
     ceiling = np.mean([1.0 if k % 2 else 1 / len(q.action_ids) for k, q in enumerate(questions)])
     assert ceiling < 1.0
     assert metrics["multilabel"]["labels_among_options"] == pytest.approx(ceiling)
+
+
+def test_the_report_shows_the_multilabel_table(multi_file, tmp_path):
+    from verbnoun.evaluate.report import render_report
+
+    run = tmp_path / "run"
+    metrics = run_evaluation(multi_file, Scripted(half_right), run, EvalSettings(),
+                             progress=False)  # fmt: skip
+    page = render_report([load_run(run)])
+    assert "<table id='multilabel'>" in page
+    jaccard = metrics["multilabel"]["jaccard"]
+    assert (
+        f"{100 * jaccard['value']:.1f} <small class='muted'>[{100 * jaccard['ci95'][0]:.1f}" in page
+    )
+    record = answered(run)["q1"]
+    assert f"{{{', '.join(record['labels'])}}} (statement)" in page  # the browser shows the set

@@ -253,7 +253,13 @@ def _failure_text(record: dict) -> str:
 
 
 def _shown(record: dict) -> str | None:
-    """What a run answered, when not an option letter (open vocabulary: the mapped action)."""
+    """What a run answered, when not an option letter (open vocabulary: the mapped action;
+    multi-select: the set of action ids and the rule that read it)."""
+    if "labels" in record:
+        labels = record["labels"]
+        if labels is None:
+            return f"no set ({record.get('rule', 'unparsed')})"
+        return f"{{{', '.join(labels)}}} ({record.get('rule', '')})"
     if "action_id" in record and "method" in record:
         action = record["action_id"]
         return f"{action} ({record['method']})" if action else "unmapped"
@@ -407,6 +413,42 @@ def _pivot_html(grid: dict) -> str:
     return f"<table id='pivot'><tr><th>model</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _multilabel_section(comparison: dict) -> list[str]:
+    """The multi-label table (runs on multi-select questions: Jaccard accuracy, exact match,
+    mAP with 95% intervals, macro F1); nothing when no run has one."""
+    rows = [r for r in comparison["runs"] if r.get("multilabel")]
+    if not rows:
+        return []
+
+    def figure(entry: dict | None) -> str:
+        if not entry or entry["value"] is None or entry["value"] != entry["value"]:
+            return "<td class='muted'>-</td>"
+        low, high = entry["ci95"]
+        return (f"<td class='num'>{_pct(entry['value'])} <small class='muted'>[{_pct(low)}-"
+                f"{_pct(high)}]</small></td>")  # fmt: skip
+
+    body = "".join(
+        f"<tr><td>{_e(Path(r['run']).name)}</td><td>{_e(r['model'])}</td>"
+        f"<td>{_e(r['multilabel']['answer_set'] or '-')}</td>"
+        f"<td class='num'>{r['multilabel']['n']}</td>{figure(r['multilabel']['jaccard'])}"
+        f"<td class='num'>{_pct(r['multilabel']['exact_match']['value'])}</td>"
+        f"{figure(r['multilabel']['map'])}<td class='num'>"
+        + (_pct(r["multilabel"]["macro_f1"]) if r["multilabel"]["macro_f1"] is not None else "-")
+        + "</td></tr>"
+        for r in rows
+    )
+    return [
+        "<h2>several behaviours per clip (%)</h2>",
+        "<p class='muted'>Multi-select questions: each reply read as a set (answer set); Jaccard "
+        "accuracy is the mean over clips of |predicted &cap; true| / |predicted &cup; true|, "
+        "exact match the share of clips whose set is the truth, mAP the mean average precision "
+        "over classes from option scores; 95% bootstrap intervals.</p>",
+        "<table id='multilabel'><tr><th>run</th><th>model</th><th>answer set</th><th>clips</th>"
+        "<th>Jaccard</th><th>exact match</th><th>mAP</th><th>macro F1</th></tr>"
+        f"{body}</table>",
+    ]
+
+
 def _pairs_html(pairs: list[dict]) -> str:
     if not pairs:
         return "<p class='muted'>No pair of runs on the same benchmark.</p>"
@@ -511,6 +553,7 @@ def render_report(
         "<h2>findings</h2>", _findings_html(findings, _blind(runs, grid)),
         "<h2>accuracy (%)</h2>", _pivot_html(grid),
         f"<img id='accuracy-plot' src='data:image/png;base64,{chart}' alt='accuracy chart'>",
+        *_multilabel_section(comparison),
         "<h2>paired tests that answer a question</h2>",
         "<p class='muted'>On each benchmark: each model against each baseline and against each "
         "other model (exact McNemar on the questions both answered).</p>",
