@@ -14,6 +14,7 @@ here as a few rows in that exact format, and its refusals of bad label lists.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -289,3 +290,29 @@ def test_class_tables_must_agree_and_cover_every_id(tmp_path):
     path.write_text(path.read_text().replace("0004,6,plug_rod", "0004,8,plug_rod"))
     with pytest.raises(AnnotationError, match=r"must cover 0\.\.8; missing 6, 7"):
         open_dataset(CONFIGS / "meccano.yaml", root).action_classes()
+
+
+@pytest.mark.parametrize("name", ["animal-kingdom", "meccano"])
+def test_mqa_build_runs_as_is_on_each_description(tmp_path, capsys, name):
+    if name == "animal-kingdom":
+        root = write_animal_kingdom(tmp_path / "ak")
+    else:
+        root = write_meccano(tmp_path / "meccano")
+    out = tmp_path / "q.jsonl"
+    argv = ["mqa", "build", "--dataset", str(CONFIGS / f"{name}.yaml"), "--annotations",
+            str(root), "--split", "validation", "--num-options", "3", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr()
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    segments = open_dataset(CONFIGS / f"{name}.yaml", root).segments("validation")
+    assert [r["id"] for r in records] == [s.narration_id for s in segments]
+    for record, segment in zip(records, segments, strict=True):
+        options = [o["action_id"] for o in record["options"]]
+        if name == "animal-kingdom":  # multi-select: every behaviour of the clip is an answer
+            assert record["action_ids"] == list(segment.action_ids)
+            assert sorted(options[i] for i in record["answer_indices"]) == sorted(
+                segment.action_ids
+            )
+            assert len(options) == max(3, len(segment.action_ids) + 1)
+        else:
+            assert "action_ids" not in record
+            assert options[record["answer_index"]] == segment.action_id
