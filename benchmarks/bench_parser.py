@@ -101,8 +101,12 @@ def _speed(rows: list[dict], report: Report) -> None:
         worst = max(worst, time.perf_counter() - start)
     longest = max(len(t) for t in DEGENERATE.values())
     report.figure("time_per_reply", 1e3 * each, "ms", reference=f"{len(rows)} corpus replies")
-    report.figure("worst_looping_reply", 1e3 * worst, "ms",
-                  reference=f"replies of a model stuck in a loop, up to {longest:,} characters")
+    report.figure(
+        "worst_looping_reply",
+        1e3 * worst,
+        "ms",
+        reference=f"replies of a model stuck in a loop, up to {longest:,} characters",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,26 @@ def _pip(python: Path, args: Sequence[str]) -> None:
     subprocess.run(command, check=True)
 
 
+def _location(directory: str | Path | None) -> Path:
+    return Path(directory or os.environ.get("VERBNOUN_ORIGINAL_VENV") or DEFAULT_VENV)
+
+
+def _stamp(directory: Path, wanted: Sequence[str]) -> Path:
+    digest = hashlib.sha256("\n".join([ORIGINAL, *wanted]).encode()).hexdigest()[:16]
+    return directory / f".verbnoun-original-{digest}"
+
+
+def ready_python(
+    directory: str | Path | None = None, *, extras: Sequence[str] = (), gpt: bool = False
+) -> Path | None:
+    """The venv's python when it is already built with these requirements, else ``None``
+    (creates nothing: what a benchmark's quick mode asks before it skips)."""
+    directory = _location(directory)
+    python = venv_python(directory)
+    wanted = [*REQUIREMENTS, *(GPT_REQUIREMENTS if gpt else ()), *extras]
+    return python if python.is_file() and _stamp(directory, wanted).is_file() else None
+
+
 def original_python(
     directory: str | Path | None = None, *, extras: Sequence[str] = (), gpt: bool = False
 ) -> Path:
@@ -74,12 +94,10 @@ def original_python(
     ``extras``: more requirements (pip specifiers) a caller needs; ``gpt``: also the packages
     of the original's GPT-4o path. A stamp file records what was installed, so a second call with
     the same requirements returns at once and a changed list installs the difference."""
-    location = directory or os.environ.get("VERBNOUN_ORIGINAL_VENV") or DEFAULT_VENV
-    directory = Path(location)
+    directory = _location(directory)
     wanted = [*REQUIREMENTS, *(GPT_REQUIREMENTS if gpt else ()), *extras]
-    digest = hashlib.sha256("\n".join([ORIGINAL, *wanted]).encode()).hexdigest()[:16]
     python = venv_python(directory)
-    stamp = directory / f".verbnoun-original-{digest}"
+    stamp = _stamp(directory, wanted)
     if python.is_file() and stamp.is_file():
         return python
     if not python.is_file():

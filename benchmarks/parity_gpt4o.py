@@ -1,8 +1,9 @@
 """GPT-4o parity with the authors' code: the same question and clip must make the same request,
 and the same reply the same choice.
 
-Run: ``.venv/bin/python benchmarks/parity_gpt4o.py [--questions 12]`` (no network: a logging
-server on 127.0.0.1 stands in for the API; no key is needed or read).
+Run: ``.venv/bin/python benchmarks/parity_gpt4o.py [--questions 12] [--quick]`` (no network: a
+logging server on 127.0.0.1 stands in for the API; no key is needed or read). ``--quick``: 2
+questions, and a skip when the authors' venv (with its GPT-4o packages) is not built yet.
 
 1. Questions: our multiple-choice benchmark built from the synthetic kitchen's annotations; each is
    paired with 8 frames (768x768, RGB, our decoder) of a real EPIC-KITCHENS clip from
@@ -47,7 +48,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from original_env import original_python
+from original_env import original_python, ready_python
+from results import Report, quick_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared/data/sample-videos/epic-kitchens-avt-demo/248.mp4"
@@ -213,7 +215,14 @@ def compare(ours: dict, theirs: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=12, help="questions to ask")
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("parity_gpt4o", args.quick)
+    if args.quick:
+        args.questions = 2
+        if ready_python(gpt=True) is None:
+            report.skip("the authors' venv with their GPT-4o packages is not built "
+                        "(python benchmarks/original_env.py --gpt builds it)")  # fmt: skip
 
     from verbnoun.bench.build import BuildSettings, build_benchmark
     from verbnoun.bench.questions import read_questions
@@ -355,6 +364,16 @@ def main() -> None:
               f"/{len(rows)}, JPEG bytes identical on "
               f"{sum(r['jpeg_bytes'] for r in rows.values())}/{len(rows)}, same parsed choice "
               f"on {same_choice}/{len(questions)}: {'MET' if ok else 'NOT MET'}")  # fmt: skip
+        identical = sum(all(r[f] for f in fields if f != "jpeg_bytes") and r["pixel_max_diff"] == 0
+                        for r in rows.values())  # fmt: skip
+        report.figure("requests_differing", len(rows) - identical, f"of {len(rows)}",
+                      reference="the authors' GPTInferenceAnnotator on the same questions "
+                                f"(JPEG bytes identical on "
+                                f"{sum(r['jpeg_bytes'] for r in rows.values())}/{len(rows)})",
+                      target="0", met=identical == len(rows))  # fmt: skip
+        report.figure("choices_differing", len(questions) - same_choice, f"of {len(questions)}",
+                      reference="the authors' process_raw_pred on the same replies",
+                      target="0", met=same_choice == len(questions))  # fmt: skip
         server.server.shutdown()
         sys.exit(0 if ok else 1)
 

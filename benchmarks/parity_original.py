@@ -6,6 +6,8 @@ time, a few minutes):
 
     .venv/bin/python benchmarks/parity_original.py [--frames 8] [--max-new-tokens 12]
     .venv/bin/python benchmarks/parity_original.py --timing-only   # step 6 alone, no venv
+    .venv/bin/python benchmarks/parity_original.py --quick   # 2 frames, 2 tokens, temp folder;
+                                                             # without a built venv: step 6 only
 
 What it does, in ``runs/parity-original/`` (kept for inspection):
 
@@ -50,7 +52,8 @@ from timing import best_of
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from original_env import original_python  # noqa: E402
+from original_env import original_python, ready_python  # noqa: E402
+from results import Report, quick_flag  # noqa: E402
 
 SIDE = Path(__file__).resolve().parent / "parity_original_side.py"
 SAMPLE = ROOT.parent / "shared/data/sample-videos/epic-kitchens-avt-demo/248.mp4"
@@ -150,19 +153,20 @@ def write_tokenizer(directory: Path) -> Path:
     return directory
 
 
-def write_chunks(root: Path) -> Path:
+def write_chunks(root: Path, short: bool = False) -> Path:
     """A 25 s chunk-layout video at 30 fps, 910x512, from a real EPIC-KITCHENS clip (16:9 crop
-    of the 768x768 sample, resampled in time to 30 fps)."""
+    of the 768x768 sample, resampled in time to 30 fps); ``short``: its first 8 s only (what
+    the timing of the ``inside`` segment reads)."""
     from PIL import Image
 
     from verbnoun.data.synth import write_video
     from verbnoun.data.video import read_clip
 
     folder = root / "P01" / f"{VIDEO_ID}.MP4"
-    if (folder / "15.MP4").is_file():
+    if (folder / "15.MP4").is_file() or (short and (folder / "0.MP4").is_file()):
         return root
     folder.mkdir(parents=True, exist_ok=True)
-    for start, seconds in ((0, CHUNK), (CHUNK, 10)):
+    for start, seconds in ((0, 8),) if short else ((0, CHUNK), (CHUNK, 10)):
         count = seconds * FPS
         clip = read_clip(SAMPLE, start, start + seconds, count)
 
@@ -331,12 +335,23 @@ def main() -> int:
     parser.add_argument(
         "--timing-only", action="store_true", help="only time our preprocessing (no venv)"
     )
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("parity_original", args.quick)
+    if args.quick:
+        import tempfile
+
+        args.work = Path(tempfile.mkdtemp(prefix="parity-original-quick-"))
+        args.frames, args.max_new_tokens, args.repeats = 2, 2, 1
+        if ready_python() is None:
+            print("parity with the authors' code: left out, their venv is not built "
+                  "(python benchmarks/original_env.py builds it); step 6 only")  # fmt: skip
+            args.timing_only = True
     torch.set_num_threads(args.threads)
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     if args.timing_only:
-        return timing_only(work, args)
+        return timing_only(work, args, report)
     python = original_python()
     home = work / "hf-home"
     env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
@@ -406,30 +421,33 @@ def main() -> int:
     old = old_pixels(frames, 384).numpy()
     theirs = np.load(work / "original-infer-tied" / "inside" / "pixels.npy", allow_pickle=False)
     timing["old_path_pixels_max_diff"] = float(np.abs(old - theirs).max())
-    summary = summarise(results, timing, args)
+    summary = summarise(results, timing, args, report)
     (work / "parity.json").write_text(json.dumps({"results": results, **summary}, indent=2))
     print(f"\nwritten: {work / 'parity.json'}")
     return 0 if summary["all_targets_met"] else 1
 
 
-def timing_only(work: Path, args) -> int:
+def timing_only(work: Path, args, report: Report) -> int:
     """Our preprocessing of an 8-frame clip of the chunk video against the old float path."""
     from verbnoun.data.layouts import ChunkLayout
     from verbnoun.data.video import VideoReader
     from verbnoun.model.processor import preprocess_frames
 
-    videos = write_chunks(work / "videos")
+    videos = write_chunks(work / "videos", short=args.quick)
     start, stop = SEGMENTS["inside"]
     reader = VideoReader(ChunkLayout(videos, chunk_seconds=CHUNK))
     frames = reader.read(VIDEO_ID, start, stop, args.frames).frames
     timing = time_preprocessing(frames, args.repeats)
     diff = np.abs(old_pixels(frames, 384).numpy() - preprocess_frames(frames, 384).numpy())
-    print(
-        f"preprocessing per {args.frames}-frame clip ({frames.shape[2]}x{frames.shape[1]}): "
-        f"ours {timing['ours_s'] * 1e3:.1f} ms, old float path {timing['old_s'] * 1e3:.1f} ms, "
-        f"ratio {timing['ratio_ours_over_old']:.2f} ({args.threads} thread(s)); pixels differ "
-        f"by up to {diff.max():.3f} ({(diff > 1e-6).mean():.1%} of values)"
-    )
+    report.figure("preprocessing_time_vs_float_path", timing["ratio_ours_over_old"], "x",
+                  reference=f"the old float-resize path {timing['old_s'] * 1e3:.1f} ms per "
+                            f"{args.frames}-frame clip ({frames.shape[2]}x{frames.shape[1]}), ours "
+                            f"{timing['ours_s'] * 1e3:.1f} ms, {args.threads} thread(s); pixels "
+                            f"differ by up to {diff.max():.3f}")  # fmt: skip
+    if args.quick:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
@@ -445,7 +463,7 @@ def print_result(result: dict) -> None:
     )
 
 
-def summarise(results: list[dict], timing: dict, args) -> dict:
+def summarise(results: list[dict], timing: dict, args, report: Report) -> dict:
     pixels = max(r["pixels_max_diff"] for r in results)
     logits = {s: max(r["logits_max_diff"] for r in results if r["style"] == s) for s in STYLES}
     tokens = all(r["greedy_tokens"] for r in results)
@@ -465,6 +483,19 @@ def summarise(results: list[dict], timing: dict, args) -> dict:
         f"{timing['old_path_pixels_max_diff']:.3f}"
     )
     print(f"  all targets met: {met}")
+    report.figure("pixels_max_diff", pixels, "", reference="the original's pixel values",
+                  target=f"<= {PIXEL_TARGET:g}", met=pixels <= PIXEL_TARGET)  # fmt: skip
+    for style, value in logits.items():
+        report.figure(f"logits_max_diff_{style}", value, "",
+                      reference="the original's last-position logits (float32)",
+                      target=f"<= {LOGIT_TARGET:g}", met=value <= LOGIT_TARGET)  # fmt: skip
+    differ = sum(not (r["greedy_tokens"] and r["letter"]) for r in results)
+    report.figure("segments_differing", differ, f"of {len(results)}",
+                  reference="greedy tokens and chosen letter against the original's",
+                  target="0", met=differ == 0)  # fmt: skip
+    report.figure("preprocessing_time_vs_float_path", timing["ratio_ours_over_old"], "x",
+                  reference=f"the old float-resize path {timing['old_s'] * 1e3:.1f} ms per "
+                            f"{args.frames}-frame clip")  # fmt: skip
     return {
         "pixels_max_diff": pixels,
         "logits_max_diff": logits,

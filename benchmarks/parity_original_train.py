@@ -1,6 +1,7 @@
 """Training-side parity with the authors' code: the same SFT record must become the same sample.
 
-Run: ``.venv/bin/python benchmarks/parity_original_train.py [--videos 8] [--per-type 4]``.
+Run: ``.venv/bin/python benchmarks/parity_original_train.py [--videos 8] [--per-type 4]``
+(``--quick``: one record per question type, and a skip when no authors' venv is built).
 
 1. Renders the synthetic kitchen and runs our ``sft build`` with every task (``mqa`` with and
    without prior actions, ``temporal``, ``narration``; prior actions shown whenever a question
@@ -48,6 +49,7 @@ import time
 from pathlib import Path
 
 import torch
+from results import Report, quick_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACK_ENV = Path("/work/ref/original-venv")
@@ -306,6 +308,16 @@ def loss_parity(
     return worst
 
 
+def built_authors_python() -> Path | None:
+    """The authors' environment's python if one is already built (nothing is created)."""
+    from original_env import ready_python
+
+    python = ready_python()
+    if python is None and (FALLBACK_ENV / "bin" / "python").is_file():
+        python = FALLBACK_ENV / "bin" / "python"
+    return python
+
+
 def authors_python() -> Path:
     """The authors' environment's python: ``benchmarks/original_env.py``'s when it is there."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -386,7 +398,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=8, help="synthetic kitchen videos")
     parser.add_argument("--per-type", type=int, default=4, help="records per question type")
+    quick_flag(parser)
     args = parser.parse_args()
+    report = Report("parity_original_train", args.quick)
+    if args.quick:
+        args.per_type = 1
+        if built_authors_python() is None:
+            report.skip("no authors' venv is built (python benchmarks/original_env.py builds "
+                        f"it; or {FALLBACK_ENV})")  # fmt: skip
     torch.manual_seed(0)
     torch.set_num_threads(2)
 
@@ -463,13 +482,20 @@ def main() -> None:
         print(f"{'all':<22}{total:>8}{identical:>11}")
         if first_divergence:
             print(f"first divergence: record {first_divergence[0]} at token {first_divergence[1]}")
-        print(f"supervised tokens: original rule {supervised['original']}, "
-              f"answer-only {supervised['answer']} "
-              f"({supervised['original'] / supervised['answer']:.2f}x)")  # fmt: skip
+        report.figure("records_differing", total - identical, f"of {total}",
+                      reference="the authors' preprocess_qwen and collator on the same records"
+                      + (f"; first divergence: record {first_divergence[0]} at token "
+                         f"{first_divergence[1]}" if first_divergence else ""),
+                      target="0", met=identical == total)  # fmt: skip
+        report.figure("supervised_tokens_original_over_answer_only",
+                      supervised["original"] / supervised["answer"], "x",
+                      reference=f"answer-only supervision {supervised['answer']} tokens, the "
+                                f"release's rule {supervised['original']}")  # fmt: skip
 
         # the loss of the same tiny model (the authors', and ours loaded from its directory)
         diff = loss_parity(python, root, records, videos, ours["original"], ours["answer"], authors)
-        print(f"largest |loss difference| {diff:.2e} (target <= 1e-4)")
+        report.figure("loss_max_diff", diff, "", reference="the authors' forward on their samples",
+                      target="<= 1e-4", met=diff <= 1e-4)  # fmt: skip
         ok = identical == total and diff <= 1e-4
         print(f"\nTARGET ids and supervised positions identical on {identical}/{total} records, "
               f"loss |diff| {diff:.2e}: {'MET' if ok else 'NOT MET'}")  # fmt: skip

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime
 import fcntl
-import json
 import math
 import os
 import re

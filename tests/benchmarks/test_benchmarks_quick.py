@@ -61,7 +61,9 @@ def test_quick_mode(script: Path, tmp_path: Path):
     skipped = re.search(rf"^SKIP {script.stem}: (.+)$", done.stdout, re.M)
     if skipped:
         pytest.skip(f"{script.stem}: {skipped.group(1)}")
-    printed = re.findall(rf"^FIGURE ({script.stem}\.[a-z0-9_]+) = (.+?)(?: \||$)", done.stdout, re.M)
+    printed = re.findall(
+        rf"^FIGURE ({script.stem}\.[a-z0-9_]+) = (.+?)(?: \||$)", done.stdout, re.M
+    )
     assert printed, f"no FIGURE lines:\n{output[-4000:]}"
     recorded = results.read_table(out)["figures"]
     assert {fid: recorded[fid]["text"] for fid, _ in printed} == dict(printed)
