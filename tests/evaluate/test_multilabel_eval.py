@@ -156,7 +156,7 @@ def test_threshold_on_option_probabilities_and_map(multi_file, tmp_path):
     noisy = {}
 
     def noisy_reply(q):
-        noisy[q.id] = rng.normal(size=len(q.options)).tolist()
+        noisy[q.id] = (-5 * rng.random(len(q.options))).tolist()  # log-likelihoods
         return Reply("", scores=noisy[q.id])
 
     other = tmp_path / "noisy"
@@ -204,6 +204,13 @@ def test_threshold_without_scores_and_single_label_files_are_refused(multi_file,
         run_evaluation(multi_file, Scripted(lambda q: Reply("A")), tmp_path / "r",
                        EvalSettings(), progress=False,
                        answer_set=AnswerSetSettings("threshold"))  # fmt: skip
+    counts = Scripted(lambda q: Reply("A", scores=[3.0] * len(q.options)))  # the prior's kind
+    with pytest.raises(VerbnounError, match=r"needs per-option log-likelihoods \(a score above"):
+        run_evaluation(multi_file, counts, tmp_path / "c", EvalSettings(), progress=False,
+                       answer_set=AnswerSetSettings("threshold"))  # fmt: skip
+    # read by the multi-select parser, the same replies give no mAP: counts are no probabilities
+    metrics = run_evaluation(multi_file, counts, tmp_path / "l", EvalSettings(), progress=False)
+    assert metrics["multilabel"]["map"] is None
     single = tmp_path / "single.jsonl"
     q = question(99, [(0, 0)], [(1, 1), (2, 2)])
     plain = Question(**{**q.__dict__, "action_ids": (), "answer_indices": ()})

@@ -13,8 +13,9 @@ names how a reply becomes a set (``--answer-set``, recorded in the run's ``confi
   (:meth:`verbnoun.interpret.open_vocab.OpenVocabMapper.map_all`); no action found: unparsed.
 * ``threshold``: the options whose probability reaches ``--threshold`` (default 0.5), the
   probabilities being the softmax over the question's options of the adapter's per-option
-  log-likelihoods (``llavaction --scoring letters`` or ``text``: option likelihood); a reply
-  without scores is refused in one line. No option reaching the threshold is an empty set
+  log-likelihoods (``llavaction --scoring letters`` or ``text``, ``hf``: option likelihood);
+  a reply without scores, or whose scores are no log-likelihoods (a score above 0, as the
+  ``prior`` baseline's counts), is refused in one line. No option reaching the threshold is an empty set
   (counted as such, not as unparsed: the model gave its scores).
 
 Every reading also yields the per-class scores it saw (``scores``: action id -> probability of
@@ -87,8 +88,9 @@ Reader = Callable[[Any, str, "Sequence[float] | None", Any], SetRead]
 
 def option_probabilities(question, scores: Sequence[float] | None) -> dict[str, float] | None:
     """Each option's action id -> its probability: the softmax over the options of per-option
-    log-likelihoods (``None`` without scores)."""
-    if scores is None:
+    log-likelihoods (``None`` without scores, and for scores that are no log-likelihoods: a
+    score above 0, as the ``prior`` baseline's training counts)."""
+    if scores is None or any(s > 0 for s in scores):
         return None
     if len(scores) != len(question.options):
         raise VerbnounError(
@@ -131,9 +133,10 @@ def _threshold(settings: AnswerSetSettings) -> Reader:
     def read(question, raw: str, scores, mapper) -> SetRead:
         probabilities = option_probabilities(question, scores)
         if probabilities is None:
+            what = "scores" if scores is None else "log-likelihoods (a score above 0)"
             raise VerbnounError(
-                f"question {question.id}: --answer-set threshold needs per-option scores "
-                "(e.g. --model llavaction --scoring letters or text)"
+                f"question {question.id}: --answer-set threshold needs per-option {what} "
+                "(e.g. --model llavaction --scoring letters or text, --model hf)"
             )
         chosen = tuple(
             i for i, o in enumerate(question.options)
