@@ -73,6 +73,12 @@ RUN_DAMAGE = [
         r"P03_01_4: choice 7 is outside",
     ),
     (
+        "prediction labels not a list",
+        _prediction_line(3, b'{"id": "P03_01_2", "choice": null, "labels": "1:2", "correct": false}\n'),
+        "predictions.jsonl",
+        r":3: malformed.*labels",
+    ),
+    (
         "prediction for an unknown question",
         _prediction_line(6, b'{"id": "X_9", "choice": 1, "correct": false}\n'),
         "run",
