@@ -74,7 +74,9 @@ RUN_DAMAGE = [
     ),
     (
         "prediction labels not a list",
-        _prediction_line(3, b'{"id": "P03_01_2", "choice": null, "labels": "1:2", "correct": false}\n'),
+        _prediction_line(
+            3, b'{"id": "P03_01_2", "choice": null, "labels": "1:2", "correct": false}\n'
+        ),
         "predictions.jsonl",
         r":3: malformed.*labels",
     ),
