@@ -163,10 +163,34 @@ def synth(
     ] = False,
     chunk_seconds: Annotated[float, typer.Option(min=1, help="Chunk length in seconds.")] = 15,
     workers: Annotated[int, typer.Option(min=0, help="Processes (0: one per CPU).")] = 0,
+    overlap: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of segments given a second, simultaneous action (the overlapping "
+            "kitchen: several labels per segment, dataset.yaml with multi_label); 0: the kitchen.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Write the synthetic kitchen: EK100-schema annotations and videos in the chunk layout."""
     from verbnoun.data.synth import render_kitchen
 
+    if overlap > 0:
+        from verbnoun.data.overlap import render_overlap_kitchen
+
+        if frame_numbers:
+            raise typer.BadParameter("--frame-numbers is not drawn in the overlapping kitchen")
+        summary = render_overlap_kitchen(
+            out, videos=videos, seed=seed, share=overlap, chunk_seconds=chunk_seconds,
+            workers=workers or None,
+        )  # fmt: skip
+        typer.echo(
+            f"wrote {summary['num_videos']} videos ({summary['num_segments']} segments, "
+            f"{summary['num_two_label_segments']} with two labels) under {summary['videos']}; "
+            f"description {summary['dataset']}"
+        )
+        return
     summary = render_kitchen(
         out,
         videos=videos,
