@@ -8,7 +8,8 @@ pieces (:func:`verbnoun.train.parts.freeze`, :func:`verbnoun.train.lora.attach`,
 :func:`verbnoun.train.trainer.build_optimizer`, the plain ``TorchEngine``, the model's
 ``loss_only`` forward as training calls it) for ``--steps`` optimizer steps on one 2-frame
 384-px sample (a prompt with ``<image>`` and a 10-token supervised answer, verb / noun / action
-labels), fp32 as on a CPU. Not the data loader: no videos are decoded.
+labels), fp32 as on a CPU, with gradient checkpointing in both arms (as ``configs/llavaction-0.5b.yaml``;
+``--no-gradient-checkpointing`` to compare). Not the data loader: no videos are decoded.
 
 * ``full``: every part trains, as the release's ``mm_tunable_parts``
   (``mm_vision_tower,mm_mlp_adapter,mm_language_model``);
@@ -25,6 +26,7 @@ from parameter counts only (the model built on the meta device, no memory): the 
 weights, gradients and AdamW's two moments for each arm; activations are not included.
 
     nice -n 10 .venv/bin/python benchmarks/bench_lora.py [--frames 2] [--steps 2] [--rank 8]
+        [--no-gradient-checkpointing] [--threads N]
     .venv/bin/python benchmarks/bench_lora.py --quick   # tiny shape, a few seconds
 """
 
@@ -77,14 +79,18 @@ def settings(arm: str, rank: int):
     return config
 
 
-def prepared(model, arm: str, rank: int, seed: int = 0):
-    """Freeze and (LoRA) attach as the trainer does; returns the training config used."""
+def prepared(model, arm: str, rank: int, seed: int = 0, checkpointing: bool = False):
+    """Freeze, checkpoint activations and (LoRA) attach as the trainer's ``build_model`` and
+    ``train`` do; returns the training config used."""
     from verbnoun.train.lora import attach
     from verbnoun.train.parts import freeze
 
     config = settings(arm, rank)
     freeze(model, LM_PARTS if arm == "lora" else ALL_PARTS)
     model.model.vision_tower.vision_tower.vision_model.post_layernorm.requires_grad_(False)
+    if checkpointing:
+        for part in (model.model, model.model.vision_tower.vision_tower.vision_model):
+            part.activation_checkpointing_enable({"use_reentrant": False})
     if arm == "lora":
         attach(model, config.lora, LM_PARTS, seed=seed)
     return config
@@ -135,7 +141,9 @@ def sample(config, frames: int):
     return [ids], [pixels], [labels], actions
 
 
-def child(arm: str, shape_name: str, frames: int, steps: int, rank: int, threads: int) -> dict:
+def child(
+    arm: str, shape_name: str, frames: int, steps: int, rank: int, threads: int, checkpointing: bool
+) -> dict:
     """One arm in this (fresh) process: build, prepare, train ``steps`` steps; figures as JSON."""
 
     from verbnoun.train.engine import TorchEngine
@@ -147,7 +155,7 @@ def child(arm: str, shape_name: str, frames: int, steps: int, rank: int, threads
     config = shape(shape_name)
     tic = time.perf_counter()
     model = random_model(config)
-    train_config = prepared(model, arm, rank)
+    train_config = prepared(model, arm, rank, checkpointing=checkpointing)
     model.train()
     built_s = time.perf_counter() - tic
     engine = TorchEngine(model, build_optimizer(model, train_config), world=1,
@@ -171,7 +179,9 @@ def child(arm: str, shape_name: str, frames: int, steps: int, rank: int, threads
 def run_arm(arm: str, args) -> dict:
     command = [sys.executable, __file__, "--child", arm, "--shape", args.shape, "--frames",
                str(args.frames), "--steps", str(args.steps), "--rank", str(args.rank),
-               "--threads", str(args.threads)]  # fmt: skip
+               "--threads", str(args.threads),
+               "--gradient-checkpointing" if args.gradient_checkpointing
+               else "--no-gradient-checkpointing"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{arm} arm failed:\n{done.stderr[-3000:]}")
@@ -204,12 +214,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per arm (>= 2)")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="in both arms, as configs/llavaction-0.5b.yaml",
+    )
     parser.add_argument("--shape", default="0.5b", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["full", "lora"], help=argparse.SUPPRESS)
     quick_flag(parser)
     args = parser.parse_args()
     if args.child:
-        result = child(args.child, args.shape, args.frames, args.steps, args.rank, args.threads)
+        result = child(
+            args.child,
+            args.shape,
+            args.frames,
+            args.steps,
+            args.rank,
+            args.threads,
+            args.gradient_checkpointing,
+        )
         print(json.dumps(result))
         return
     if args.steps < 2:
@@ -227,7 +251,8 @@ def main() -> None:
               f"{', '.join(f'{x:.3f}' for x in arm['losses'])}")  # fmt: skip
     print(
         f"{name}, {args.frames} frames of {SIDE if args.shape != 'tiny' else 32} px "
-        f"({full['tokens']} visual tokens), fp32, one sample per step, "
+        f"({full['tokens']} visual tokens), fp32, one sample per step, gradient checkpointing "
+        f"{'on' if args.gradient_checkpointing else 'off'}, "
         f"{torch.get_num_threads() if not args.threads else args.threads} threads"
     )
     share = 100 * lora["trainable"] / lora["total"]
