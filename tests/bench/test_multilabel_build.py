@@ -214,3 +214,31 @@ def test_bad_multi_select_records_are_refused(overlap, tmp_path, change, message
         QuestionFileError, match=rf"q\.jsonl:{number + 1}: bad question: .*{message}"
     ):
         read_questions(out)
+
+
+def test_the_blind_audit_counts_any_true_option(overlap, tmp_path):
+    from verbnoun.bench.audit import audit_questions, item_of_question, item_of_record
+
+    _root, description, _truth = overlap
+    build_benchmark(description, tmp_path / "train.jsonl", BuildSettings(split="train"))
+    build_benchmark(description, tmp_path / "q.jsonl", BuildSettings())
+    questions = read_questions(tmp_path / "q.jsonl")
+    for q in questions:
+        item = item_of_question(q)
+        assert [i for i in range(len(q.options)) if item.is_right(i)] == list(q.answer_indices)
+        record = {"question_type": "mqa", "id": q.id, "video": q.video_id,
+                  "conversations": [{"value": q.task()}, {"value": q.target()}]}  # fmt: skip
+        assert item_of_record(record).right_options == q.correct_indices
+    audit = audit_questions(questions, train=read_questions(tmp_path / "train.jsonl"))
+    chance = sum(len(q.answer_indices) / len(q.options) for q in questions) / len(questions)
+    assert audit["chance"] == pytest.approx(chance)
+    # the letter rule: the letter most often right in training, right on any true option
+    from collections import Counter
+
+    letters = Counter(
+        k for q in read_questions(tmp_path / "train.jsonl") for k in q.correct_indices
+    )
+    picks = [max(range(len(q.options)), key=lambda i: (letters.get(i, 0), -i)) for q in questions]
+    right = sum(pick in q.answer_indices for pick, q in zip(picks, questions, strict=True))
+    assert audit["rules"]["letter"]["correct"] == right
+    assert chance > sum(1 / len(q.options) for q in questions) / len(questions)

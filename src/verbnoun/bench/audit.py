@@ -17,7 +17,9 @@ away from the other fold's answers (a reader 6 points below chance on EK100's pr
 validation).
 
 Out: one result per rule, each with its accuracy, its 95% bootstrap interval (the one of
-:func:`verbnoun.evaluate.metrics.accuracy_summary`) and chance (the mean of 1/options):
+:func:`verbnoun.evaluate.metrics.accuracy_summary`) and chance (the mean of 1/options; a
+multi-select question, several labels per segment, counts a pick of any true option as right, so
+its chance is true options/options):
 
 * ``prior``: the option whose action is the most frequent answer of the training material (when
   cross-fitted: the most frequent option of the other questions);
@@ -82,6 +84,17 @@ class BlindItem:
     texts: tuple[str, ...]
     actions: tuple[str | None, ...]
     answer: int
+    # a multi-select question's true options (several labels per segment): a blind pick of any
+    # of them counts as right; empty for a single-answer question (``answer`` alone)
+    answers: tuple[int, ...] = ()
+
+    @property
+    def right_options(self) -> tuple[int, ...]:
+        """Every option that counts as right."""
+        return self.answers or ((self.answer,) if self.answer >= 0 else ())
+
+    def is_right(self, index: int) -> bool:
+        return index in self.right_options
 
 
 def item_of_question(question: Question) -> BlindItem:
@@ -91,6 +104,7 @@ def item_of_question(question: Question) -> BlindItem:
         tuple(question.option_texts),
         tuple(o.action_id for o in question.options),
         question.answer_index,
+        question.answer_indices,
     )
 
 
@@ -123,19 +137,34 @@ def item_of_record(record: Mapping) -> BlindItem | None:
     if not isinstance(human, str) or not isinstance(answer, str):
         raise ValueError("conversation values must be text")
     texts = parse_options(human)
-    match = re.match(r"([A-Z])\. ", answer)
-    if match is None:
-        raise ValueError(f"answer {answer[:30]!r} does not start with a letter ('C. ...')")
-    index = prompts.LETTERS.index(match.group(1))
-    if index >= len(texts) or texts[index] != answer[match.end() :]:
-        raise ValueError(f"answer {answer[:40]!r} is not one of the prompt's options")
+    indices = _answer_letters(answer, texts)
+    index = indices[0]
     verb, noun = record.get("verb_id", -1), record.get("noun_id", -1)
     truth = None  # the answer's action: verb:noun when both are known
     if isinstance(verb, int) and isinstance(noun, int) and verb >= 0 and noun >= 0:
         truth = f"{verb}:{noun}"
-    actions = tuple(truth if i == index else None for i in range(len(texts)))
+    actions = tuple(truth if i == index and len(indices) == 1 else None for i in range(len(texts)))
     return BlindItem(str(record.get("id", "")), str(record.get("video", "")), tuple(texts),
-                     actions, index)  # fmt: skip
+                     actions, index, indices if len(indices) > 1 else ())  # fmt: skip
+
+
+def _answer_letters(answer: str, texts: Sequence[str]) -> tuple[int, ...]:
+    """The options a training target names: ``C. open door``, or a multi-select target's
+    ``B. walk; D. eat`` (each item a letter and its option's text)."""
+    match = re.match(r"([A-Z])\. ", answer)
+    if match is None:
+        raise ValueError(f"answer {answer[:30]!r} does not start with a letter ('C. ...')")
+    index = prompts.LETTERS.index(match.group(1))
+    if index < len(texts) and texts[index] == answer[match.end() :]:
+        return (index,)
+    indices = []
+    for part in answer.split(prompts.MULTI_ANSWER_SEPARATOR):
+        match = re.match(r"([A-Z])\. ", part)
+        index = prompts.LETTERS.index(match.group(1)) if match else len(texts)
+        if match is None or index >= len(texts) or texts[index] != part[match.end() :]:
+            raise ValueError(f"answer {answer[:40]!r} is not one of the prompt's options")
+        indices.append(index)
+    return tuple(indices)
 
 
 def as_items(source: Iterable) -> list[BlindItem]:
@@ -256,7 +285,7 @@ class Frequencies:
         """The (text, action) pairs of ``item`` this table counts."""
         if self.options:
             return list(zip(item.texts, actions, strict=True))
-        return [(item.texts[item.answer], actions[item.answer])] if item.answer >= 0 else []
+        return [(item.texts[k], actions[k]) for k in item.right_options]
 
     def own(self, item: BlindItem, actions: Sequence[str | None]) -> dict[str, Counter]:
         """What ``item`` itself added to each table (to leave it out of its own features)."""
@@ -412,7 +441,7 @@ class BlindReader:
         if not items:
             return float("nan")
         chosen = self.choices(items)
-        return sum(c == item.answer for c, item in zip(chosen, items, strict=True)) / len(items)
+        return sum(item.is_right(c) for c, item in zip(chosen, items, strict=True)) / len(items)
 
 
 def fit_blind_reader(
@@ -443,7 +472,7 @@ def fit_blind_reader(
     freq = table if table is not None else Frequencies(items, frequencies)
     dense = option_features(items, freq, own=True)
     texts = [t for item in items for t in item.texts]
-    labels = np.asarray([i == item.answer for item in items for i in range(len(item.texts))])
+    labels = np.asarray([item.is_right(i) for item in items for i in range(len(item.texts))])
     scaler = StandardScaler().fit(dense)
     matrix = sparse.csr_matrix(scaler.transform(dense))
     vectorizer = None
@@ -485,9 +514,9 @@ class SimpleRules:
     ) -> None:
         train = [i for i in train if i.answer >= 0]
         self.freq = table if table is not None else Frequencies(train, frequencies)
-        self.letters = Counter(i.answer for i in train)
-        longest = sum(self.choose_length(i, +1) == i.answer for i in train)
-        shortest = sum(self.choose_length(i, -1) == i.answer for i in train)
+        self.letters = Counter(k for i in train for k in i.right_options)
+        longest = sum(i.is_right(self.choose_length(i, +1)) for i in train)
+        shortest = sum(i.is_right(self.choose_length(i, -1)) for i in train)
         self.length_sign = +1 if longest >= shortest else -1
 
     def choose_length(self, item: BlindItem, sign: int) -> int:
@@ -592,10 +621,10 @@ def audit_questions(
                 for index, pick in zip(test, picks, strict=True):
                     chosen[rule][index] = pick
         train_info = {"mode": f"cross-fit ({FOLDS} folds by video)", "questions": len(items)}
-    chance = sum(1 / len(i.texts) for i in items) / len(items)
+    chance = sum(max(len(i.right_options), 1) / len(i.texts) for i in items) / len(items)
     results = {}
     for rule in rules:
-        right = [c == i.answer for c, i in zip(chosen[rule], items, strict=True)]
+        right = [i.is_right(c) for c, i in zip(chosen[rule], items, strict=True)]
         summary = accuracy_summary(right)
         results[rule] = {
             "accuracy": summary["accuracy"],
