@@ -335,6 +335,7 @@ def test_two_stage_on_the_overlapping_kitchen(tmp_path):
     assert metrics["multilabel"]["labels_among_options"] == pytest.approx(ceiling)
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_multilabel_table(multi_file, tmp_path):
     from verbnoun.evaluate.report import render_report
 

@@ -27,7 +27,12 @@ the true and predicted labels (and the scored ones, for mAP).
   mAP each resample weighs the clips by how often it drew them; average precision with integer
   weights equals average precision on the repeated clips, and :func:`_weighted_average_precisions`
   computes all resamples of a class at once (a test checks it against scikit-learn with
-  ``sample_weight``); classes without a positive in a resample are left out of its mean.
+  ``sample_weight``); classes without a positive in a resample are left out of its mean. Those
+  resamples are biased upward (a positive clip drawn twice is two hits at one threshold, which
+  raises the precision there; the more so for a class with few positive clips), so mAP's
+  interval is Efron's bias-corrected percentile interval
+  (:func:`verbnoun.evaluate.metrics.bias_corrected_interval`), which moves the percentiles by
+  how far the resamples sit off the estimate.
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from verbnoun.evaluate.metrics import (
+    bias_corrected_interval,
     bootstrap_interval,
     mean_interval,
-    percentile_interval,
     resample_draws,
 )
 
@@ -216,7 +221,8 @@ def map_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of :func:`mean_average_precision` over clips."""
+    """Bias-corrected percentile bootstrap interval of :func:`mean_average_precision` over
+    clips (see the module's docstring)."""
     n = len(truths)
     if n == 0 or resamples == 0:
         return (math.nan, math.nan)
@@ -235,7 +241,8 @@ def map_interval(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample without any positive
             estimates.append(np.nanmean(per_class, axis=1))
-    return percentile_interval(np.concatenate(estimates), level)
+    value = mean_average_precision(truths, scores, classes)
+    return bias_corrected_interval(np.concatenate(estimates), value, level)
 
 
 def multilabel_summary(
