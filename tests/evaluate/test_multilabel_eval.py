@@ -350,3 +350,29 @@ def test_the_report_shows_the_multilabel_table(multi_file, tmp_path):
     )
     record = answered(run)["q1"]
     assert f"{{{', '.join(record['labels'])}}} (statement)" in page  # the browser shows the set
+
+
+def test_a_new_answer_set_is_one_registry_entry(multi_file, tmp_path):
+    """Adding a reading is one function and one ANSWER_SETS entry; --answer-set lists it."""
+    from verbnoun.evaluate.answer_sets import ANSWER_SETS, AnswerSet, SetRead
+
+    def first_two(settings):
+        def read(question, raw, scores, mapper):
+            return SetRead(frozenset(o.action_id for o in question.options[:2]), (0, 1), "two")
+
+        return read
+
+    with ANSWER_SETS.added(AnswerSet("first-two", "the first two options", first_two)):
+        metrics = run_evaluation(multi_file, RandomAdapter(0), tmp_path / "run", EvalSettings(),
+                                 progress=False, answer_set=AnswerSetSettings("first-two"))  # fmt: skip
+    questions = read_questions(multi_file)
+    expected = np.mean([
+        len({o.action_id for o in q.options[:2]} & set(q.action_ids))
+        / len({o.action_id for o in q.options[:2]} | set(q.action_ids))
+        for q in questions
+    ])  # fmt: skip
+    assert metrics["multilabel"]["jaccard"]["value"] == pytest.approx(expected)
+    assert metrics["multilabel"]["answer_set"] == "first-two"
+    with pytest.raises(VerbnounError, match="unknown answer set 'first-two'; choose one of "
+                       "letters, free-text, threshold"):  # fmt: skip
+        AnswerSetSettings("first-two").check()
