@@ -173,7 +173,8 @@ def eval(
     or a dataset description YAML (``dataset`` a YAML whose paths are relative to
     ``annotations``). ``options`` are the CLI's options with underscores: ``layout``,
     ``frames``, ``size``, ``time_instruction``, ``prior_actions``, ``parser``, ``two_stage``,
-    ``top_k``, ``open_vocab``, ``shard``, ``batch_size``, ``workers``, and the model's own, the
+    ``top_k``, ``open_vocab``, ``answer_set``, ``threshold`` (multi-select questions),
+    ``shard``, ``batch_size``, ``workers``, and the model's own, the
     fields of its settings (``seed``; ``predictions``; ``checkpoint``, ``scoring``, ``device``;
     ``api_model``, ``base_url``, ``api_key_env``, ``api_protocol``; ``hf_model``, ``dtype``,
     ``device_map``, ``attn_implementation``, ``hf_frames``, ...; for ``openai`` also ``tries``,
