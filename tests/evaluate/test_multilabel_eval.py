@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -376,3 +377,48 @@ def test_a_new_answer_set_is_one_registry_entry(multi_file, tmp_path):
     with pytest.raises(VerbnounError, match="unknown answer set 'first-two'; choose one of "
                        "letters, free-text, threshold"):  # fmt: skip
         AnswerSetSettings("first-two").check()
+
+
+def test_animal_kingdom_rows_through_build_eval_and_score(tmp_path, capsys):
+    """The Animal Kingdom description (one action class per label, several per clip) on a few
+    rows of its published frame lists: replies that name the options' texts are read as sets."""
+    configs = Path(__file__).resolve().parents[2] / "configs" / "datasets"
+    root = tmp_path / "ak" / "annotation"
+    root.mkdir(parents=True)
+    header = "original_vido_id video_id frame_id path labels\n"
+
+    def rows(clip, number, frames, labels):
+        return "".join(f"{clip} {number} {f} {clip}/{clip}_f{f:06d}.jpg {labels}\n"
+                       for f in range(frames))  # fmt: skip
+
+    (root / "val.csv").write_text(header + rows("AAACXZTV", 0, 3, "2,7") + rows("AAAUILHH", 1, 2, "5")
+                                  + rows("ABCDEFGH", 2, 2, "7,2,9"))  # fmt: skip
+    (root / "train.csv").write_text(header + rows("EEEEEEEE", 6, 2, "8,0"))
+    names = ["Abseiling", "Attacking", "Eating", "Flying", "Swimming", "Walking", "Sleeping",
+             "Attending", "Drinking", "Hopping"]  # fmt: skip
+    (root / "df_action.csv").write_text(
+        "index,action,segment,count\n" + "".join(f"{i},{n},head,1\n" for i, n in enumerate(names))
+    )
+    questions_path = tmp_path / "ak.jsonl"
+    assert main(["mqa", "build", "--dataset", str(configs / "animal-kingdom.yaml"),
+                 "--annotations", str(tmp_path / "ak"), "--out", str(questions_path)]) == 0  # fmt: skip
+    questions = read_questions(questions_path)
+    assert [sorted(q.action_ids) for q in questions] == [["2", "7"], ["5"], ["2", "7", "9"]]
+
+    def eating_and_attending(q):  # the texts of options 2 and 7 when shown
+        said = [o.text for o in q.options if o.action_id in ("2", "7")]
+        return Reply(" and ".join(said) if said else "none")
+
+    run = tmp_path / "run"
+    metrics = run_evaluation(questions_path, Scripted(eating_and_attending), run, EvalSettings(),
+                             progress=False)  # fmt: skip
+    # clip 1: {2, 7} exactly; clip 2: {5} against distractors 2 or 7 when shown, else "none"
+    # (unparsed); clip 3: {2, 7} of {2, 7, 9}
+    assert metrics["multilabel"]["jaccard"]["value"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    shown = any(o.action_id in ("2", "7") for o in questions[1].options)
+    assert metrics["overall"]["unparsed"] == (0 if shown else 1)
+    assert metrics["labels"] == "action"
+    assert metrics["multilabel"]["per_class"]["2"]["recall"] == 1.0
+    capsys.readouterr()
+    assert main(["score", str(run)]) == 0
+    assert "55.6" in capsys.readouterr().out
