@@ -322,15 +322,9 @@ def test_an_adapter_made_for_another_base_is_refused_naming_it(
 
 
 def test_the_shipped_lora_config_loads():
+    from verbnoun.train.config import load_config
+
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    config = config_from_dict(
-        yaml_file(os.path.join(root, "configs", "lora-0.5b.yaml")), ["model.checkpoint=base"]
-    )
+    config = load_config(os.path.join(root, "configs", "lora-0.5b.yaml"))
     assert config.lora.rank == 16 and config.model.gradient_checkpointing
     assert config.distributed.deepspeed is None
-
-
-def yaml_file(path: str) -> dict:
-    from verbnoun.fileio import read_yaml
-
-    return read_yaml(path)
