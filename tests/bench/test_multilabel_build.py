@@ -242,3 +242,28 @@ def test_the_blind_audit_counts_any_true_option(overlap, tmp_path):
     right = sum(pick in q.answer_indices for pick, q in zip(picks, questions, strict=True))
     assert audit["rules"]["letter"]["correct"] == right
     assert chance > sum(1 / len(q.options) for q in questions) / len(questions)
+
+
+# sha256 of the kitchen's question files as built before several labels existed (commit 3b5ec86)
+BEFORE = {
+    ("random", "narration"): "5ebf31362736652c38a038d90210afeceaeb0901f369870591b423534da661cd",
+    ("random", "official_key"): "ffa1ad59255e8fceaadf7d59a1b63bd9063891fd69a8fdd54c740485838f985a",
+    ("prior-hard", "narration"): "00756312b9447fbd723583e10f819f41ba2988383629d380f323824edd08bcbc",
+    (
+        "prior-hard",
+        "official_key",
+    ): "9d24f29789629a8cb7c553f0638b8d9688394efb95618e8da93725c965bb41e8",
+}
+
+
+@pytest.mark.parametrize(("distractors", "option_text"), sorted(BEFORE))
+def test_single_label_question_files_keep_their_bytes(tmp_path, distractors, option_text):
+    from verbnoun.data.kitchen import write_kitchen_annotations
+    from verbnoun.fileio import sha256_file
+
+    annotations = write_kitchen_annotations(tmp_path / "k", kitchen_script(videos=6, seed=0))
+    out = tmp_path / "q.jsonl"
+    build_benchmark(
+        annotations, out, BuildSettings(distractors=distractors, option_text=option_text)
+    )
+    assert sha256_file(out) == BEFORE[(distractors, option_text)]
