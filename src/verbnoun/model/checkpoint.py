@@ -372,6 +372,36 @@ def write_tiny_released_checkpoint(
     return model
 
 
+def with_action_heads(model, tokens: int, types: list[int]):
+    """A base checkpoint (LLaVA-Video, LLaVA-OneVision) turned into LLaVAction: the action
+    token(s) and verb/noun/action heads added, initialised as SPEC 6 says. A checkpoint that has
+    them already must have the same sizes."""
+    import dataclasses
+
+    from verbnoun.errors import VerbnounError
+
+    wanted = tuple(types)
+    if model.config.action_types is not None:
+        if model.config.action_types != wanted:
+            raise VerbnounError(
+                f"model.action_types {list(wanted)}: the checkpoint's heads are "
+                f"{list(model.config.action_types)}"
+            )
+        return model
+    config = dataclasses.replace(model.config, action_tokens=tokens or 1, action_types=wanted)
+    new = LlavactionForCausalLM(config).to(model.dtype)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    added = {
+        "model.action_supervision",
+        "verb_head.weight",
+        "noun_head.weight",
+        "action_head.weight",
+    }
+    if unexpected or set(missing) - added - {"lm_head.weight"}:
+        raise VerbnounError(f"cannot add action heads: missing {missing}, unexpected {unexpected}")
+    return new
+
+
 def load_pretrained(
     directory: str | Path,
     *,

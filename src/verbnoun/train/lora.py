@@ -363,8 +363,8 @@ def base_keys(directory: str | Path) -> set[str]:
 def shaped_like(model: nn.Module, info: AdapterInfo) -> nn.Module:
     """The base model with the module tree the adapter was trained on: the verb / noun / action
     heads added when the base has none, the adapter run's config (e.g. its auxiliary weight)."""
+    from verbnoun.model.checkpoint import with_action_heads
     from verbnoun.model.config import LlavactionConfig
-    from verbnoun.train.trainer import with_action_heads
 
     try:
         config = LlavactionConfig.from_dict(info.model_config)

@@ -125,7 +125,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
 def build_model(config: TrainConfig, records: list[dict], resume: Path | None):
     """The model (fp32 master weights) and its processor; from the run's own checkpoint when
     resuming, else from ``model.checkpoint``, else a tiny model with a locally trained tokenizer."""
-    from verbnoun.model.checkpoint import load_model
+    from verbnoun.model.checkpoint import load_model, with_action_heads
     from verbnoun.model.config import tiny_config
     from verbnoun.model.processor import Processor
     from verbnoun.model.tokenization import load_tokenizer, train_tiny_tokenizer
@@ -176,34 +176,6 @@ def build_model(config: TrainConfig, records: list[dict], resume: Path | None):
             part.activation_checkpointing_enable({"use_reentrant": False})
     model.train()
     return model, Processor(tokenizer, model.config.vision.image_size), tokenizer
-
-
-def with_action_heads(model, tokens: int, types: list[int]):
-    """A base checkpoint (LLaVA-Video, LLaVA-OneVision) turned into LLaVAction: the action
-    token(s) and verb/noun/action heads added, initialised as SPEC 6 says. A checkpoint that has
-    them already must have the same sizes."""
-    from verbnoun.model.architecture import LlavactionForCausalLM
-
-    wanted = tuple(types)
-    if model.config.action_types is not None:
-        if model.config.action_types != wanted:
-            raise VerbnounError(
-                f"model.action_types {list(wanted)}: the checkpoint's heads are "
-                f"{list(model.config.action_types)}"
-            )
-        return model
-    config = replace(model.config, action_tokens=tokens or 1, action_types=wanted)
-    new = LlavactionForCausalLM(config).to(model.dtype)
-    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
-    added = {
-        "model.action_supervision",
-        "verb_head.weight",
-        "noun_head.weight",
-        "action_head.weight",
-    }
-    if unexpected or set(missing) - added - {"lm_head.weight"}:
-        raise VerbnounError(f"cannot add action heads: missing {missing}, unexpected {unexpected}")
-    return new
 
 
 def check_class_ids(model_config, records: list[dict]) -> None:
