@@ -51,9 +51,13 @@ def write_animal_kingdom(root: Path, extra: str = "") -> Path:
     (root / "annotation" / "train.csv").write_text(AK_HEADER + ak_rows("EEEEEEEE", 6, 2, "8,0"))
     names = ["Abseiling", "Attacking", "Eating", "Flying", "Swimming", "Walking", "Sleeping",
              "Attending", "Drinking", "Hopping"]  # fmt: skip
+    # the first sheet of df_action.xlsx ("AR_count") saved as CSV (rows here in reverse order)
     (root / "annotation" / "df_action.csv").write_text(
-        "index,action,segment,count\n"
-        + "".join(f"{i},{n},head,{10 - i}\n" for i, n in reversed(list(enumerate(names))))
+        "S/N,action_category,action,index,segment,count\n"
+        + "".join(
+            f"{7 * i % 10},Movement,{n},{i},head,{10 - i}\n"
+            for i, n in reversed(list(enumerate(names)))
+        )
     )
     return root
 
@@ -74,10 +78,22 @@ def test_animal_kingdom_frame_lists_read_one_segment_per_clip(tmp_path):
     assert segments[1].action_ids == ("5",) and segments[1].multi_label
     assert segments[2].action_ids == ("7", "2", "9")
     # class names from the exported sheet, its rows in any order
-    assert dataset.action_classes().keys[:3] == ("Abseiling", "Attacking", "Eating")
+    classes = dataset.action_classes()
+    assert classes.keys[:3] == ("Abseiling", "Attacking", "Eating")
+    assert classes.categories[0] == "Movement"
     vocabulary = dataset.action_vocabulary()
     assert vocabulary.narrations["9"] == {"Hopping": 1}
     assert set(vocabulary.actions) == {str(i) for i in range(10)}
+
+
+def test_animal_kingdom_frame_lists_with_a_type_column(tmp_path):
+    # some copies of the frame lists carry a sixth column, the clip's split
+    root = write_animal_kingdom(tmp_path / "ak")
+    path = root / "annotation" / "val.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + " type", *(line + " val" for line in lines[1:])]) + "\n")
+    segments = open_dataset(CONFIGS / "animal-kingdom.yaml", root).segments("validation")
+    assert segments[0].action_ids == ("2", "7") and len(segments) == 6
 
 
 def test_animal_kingdom_labels_may_differ_between_frames(tmp_path):
