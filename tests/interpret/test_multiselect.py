@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,10 @@ READ = [
     ("<answer>A, C</answer>", {0, 2}, "tag"),
     ("\\boxed{B, D}", {1, 3}, "tag"),
     ("Ａ，Ｃ", {0, 2}, "list"),  # full-width: NFKC
+    ("The answers are A and C. Actually, the answers are B and D.", {1, 3}, "statement"),
+    ("The answer is A.\nActually, D.", {3}, "statement"),
+    ("First I thought A, but no. Correcting myself: the answers are B and C.", {1, 2}, "statement"),
+    ("I think it's B.", {1}, "single"),  # one option as the single-letter parser reads it
 ]
 
 
@@ -71,7 +76,9 @@ UNPARSED = [
     "A and F",  # F is no option
     "B. eat and C",  # B's text is not "eat"
     "A and C?",
-    "The answers are A and C. Actually, the answers are B and D.",  # statements disagree
+    "The answers are A and C. The answers are B and D.",  # statements disagree
+    "The answer is A. Actually, A and D. Hmm, not sure.",  # a correction, then doubt
+    "The options are:\n- A. eat\n- B. walk\n- C. fly\nI can't tell which from these frames.",
     "I don't think the answers are A and C.",
     "The answer is unclear.",
     "A person is walking",
@@ -104,3 +111,25 @@ def test_single_letter_parser_is_unchanged_by_lists():
 def test_json_list_reply_with_text_items():
     reply = json.dumps({"selected_options": ["walk", "swim"]})
     assert parse_selection(reply, OPTIONS).indices == frozenset({1, 4})
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "evaluate" / "answer_corpus.jsonl"
+
+
+def test_the_single_letter_corpus_reads_the_same_as_sets():
+    """On the 684 single-answer replies of the parser's corpus (nine model families), the
+    multi-select parser gives the single-letter parser's option as a set of one, and nothing
+    where it gives nothing, except replies that list several options with their texts (a list
+    is what a multi-select question asks for)."""
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 684
+    lists = []
+    for row in rows:
+        single = parse_answer(row["reply"], row["options"]).index
+        chosen = parse_selection(row["reply"], row["options"]).indices
+        if single is not None:
+            assert chosen == frozenset({single}), row["reply"]
+        elif chosen is not None:
+            lists.append(row["reply"])
+            assert len(chosen) >= 2, row["reply"]
+    assert 0 < len(lists) <= 5  # "B. fill carrot, A. fill plate" and its kind

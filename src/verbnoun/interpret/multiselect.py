@@ -10,12 +10,17 @@ rule decided (:attr:`ParsedSelection.rule`):
   ``["A. eat", "C. walk"]``) or a text read by the rules below; or a bare JSON list ``["A", "C"]``.
 * ``tag``: the last ``<answer>...</answer>``, or ``\\boxed{...}`` (several must agree).
 * ``statement``: a list after an answer cue: ``The answers are A and C``, ``Answer: A, C``,
-  ``Correct options: B; D``, ``I choose A and C``. A cue in a negated clause (``I don't think
-  the answers are A and C``) is none. Statements that give different sets make the reply unparsed.
+  ``Correct options: B; D``, ``I choose A and C`` (``The options are`` is no cue: it echoes the
+  prompt), or after a correction (``Actually, C``). A cue in a negated clause (``I don't think
+  the answers are A and C``) is none. Statements that give different sets make the reply
+  unparsed, unless the last corrects the one before (``The answer is A. Actually, A and D.``,
+  ``Correcting myself: ...``) and no doubt follows.
 * ``list``: a line that is only a list (``A, C``, ``A and C``, ``(A) (C)`` is not: items need a
   separator), ``B. walk; D. eat`` (the training target's form), ``walk, eat`` (option texts),
   with commentary after it that hedges, negates and names no other option. Answer lines must
   all agree.
+* ``single``: failing those, one option as the single-letter parser reads it (``I think B.``,
+  ``It's B``): a set of one.
 
 An item is an option letter (upper case; lower case only in brackets: ``(a)``, ``a)``), the letter
 with its own text (``B. walk``), or an option's text, optionally tagged with its letter
@@ -45,6 +50,7 @@ from verbnoun.interpret.parsing import (
     _ANSWER_KEYS,
     _ANSWER_TAG,
     _BOXED,
+    _CORRECTION_CUES,
     _END_TOKENS,
     _FENCE,
     _FLAT_OBJECT,
@@ -57,10 +63,11 @@ from verbnoun.interpret.parsing import (
     _options_in,
     _plain,
     _Read,
+    parse_answer,
 )
 
 MULTI_PARSER_VERSION = "1"
-RULES = ("json", "tag", "statement", "list", "unparsed")
+RULES = ("json", "tag", "statement", "list", "single", "unparsed")
 
 
 @dataclass(frozen=True)
@@ -98,14 +105,13 @@ _NEGATIONS = re.compile(
     r"n't\b|\b(?:not|no|never|neither|nor|none|cannot|except|without|incorrect|wrong)\b", re.I
 )
 _ALL = re.compile(r"\ball\s+(?:of\s+)?(?:the\s+)?(?:above|options|choices)\b", re.I)
-_CUES = re.compile(
-    r"\b(?:(?:my|the|final|correct|right|best|selected|chosen|applicable|matching)\s+)*"
-    r"(?:answers?|ans\.?|choices?|options?|selections?|letters?|labels?|behaviou?rs?|actions?)"
-    r"(?:\s+(?:shown|performed|visible|seen|that\s+apply|applying))?(?:\s+(?:are|is|would\s+be|"
-    r"should\s+be|will\s+be))?\s*[:=\-–—]\s*"
-    r"|\b(?:(?:my|the|final|correct|right|best|selected|chosen|applicable|matching)\s+)+"
-    r"(?:answers?|choices?|options?|letters?|labels?)\s+(?:are|is|would\s+be)\s+"
-    r"|\b(?:answers?|options?|choices?)\s+(?:are|would\s+be)\s+"
+_QUALIFIED = r"(?:my|final|correct|right|best|selected|chosen|applicable|matching|true)\s+"
+_COPULA = r"(?:\s+(?:are|is|would\s+be|should\s+be|will\s+be))"
+_CUES = re.compile(  # "options" alone is no cue: "The options are: A. ..." echoes the prompt
+    rf"\b(?:(?:the|{_QUALIFIED[:-3]})\s+)*(?:answers?|ans\.?)(?:{_COPULA}\s*[:=\-–—]?|\s*[:=\-–—])\s*"
+    rf"|\b(?:the\s+)?(?:{_QUALIFIED})+(?:choices?|options?|selections?|letters?|labels?|"
+    rf"behaviou?rs?|actions?)(?:\s+(?:shown|performed|visible|seen|that\s+apply|applying))?"
+    rf"(?:{_COPULA}\s*[:=\-–—]?|\s*[:=\-–—])\s*"
     r"|\b(?:I|we)(?:\s+would|\s+will|'d|'ll)?\s+(?:choose|pick|select|go\s+with|opt\s+for)\s*:?\s*",
     re.I,
 )
@@ -215,18 +221,21 @@ def _line_answer(line: str, options: Sequence[str]) -> frozenset[int] | None:
     return read[0]
 
 
-def _statements(plain: str, options: Sequence[str]) -> list[frozenset[int] | None]:
-    """The set each answer statement gives (``None``: one that offers alternatives, hedges or
-    negates), in order."""
+def _statements(plain: str, options: Sequence[str]) -> list[tuple[int, frozenset[int] | None]]:
+    """``(position, set)`` of each answer statement, in order (``None``: one that offers
+    alternatives, hedges or negates)."""
     found = []
-    for cue in _CUES.finditer(plain):
+    cues = sorted(
+        [*_CUES.finditer(plain), *_CORRECTION_CUES.finditer(plain)], key=lambda m: m.start()
+    )
+    for cue in cues:
         if _negated_clause(plain, cue.start()):
             continue
         read = _read_list(plain, cue.end(), options)
         if read is None:
             continue
         indices, end = read
-        stop = _SENTENCE_END.search(plain, end)
+        stop = _SENTENCE_END.search(plain, end - 1 if plain[end - 1 : end] in ".!" else end)
         rest = plain[end : stop.start() if stop else len(plain)]
         if stop is not None and plain[stop.start()] == "?":
             continue
@@ -234,8 +243,31 @@ def _statements(plain: str, options: Sequence[str]) -> list[frozenset[int] | Non
             _ALL.search(plain, cue.end(), end + 40) or not _clean_rest(rest, indices, options)
         ):
             indices = None
-        found.append(indices)
+        found.append((cue.start(), indices))
     return found
+
+
+_CORRECTED = re.compile(_CORRECTION_CUES.pattern + r"|\bcorrecting\s+myself\b", re.I)
+_DOUBT = re.compile(r"\b(?:not\s+(?:sure|certain)|unsure|uncertain|can'?t\s+tell|cannot\s+tell|"
+                    r"don'?t\s+know|hard\s+to\s+(?:say|tell))\b", re.I)  # fmt: skip
+
+
+def _final(plain: str, statements: list[tuple[int, frozenset[int] | None]]):
+    """The set the statements settle on: all agree, or the last one is a correction of the one
+    before (``The answer is A. Actually, C.``; ``Correcting myself: the answers are B and D``)
+    and no doubt follows it; else ``None`` (a contradiction stays unparsed)."""
+    sets = [indices for _, indices in statements]
+    final = sets[-1]
+    if final is None:
+        return None
+    if len(set(sets)) == 1:
+        return final
+    if len(statements) < 2:
+        return None
+    corrected = _CORRECTED.search(plain, statements[-2][0] + 1, statements[-1][0] + 40)
+    if corrected is None or _DOUBT.search(plain, statements[-1][0]):
+        return None
+    return final
 
 
 def _json_value(text: str) -> tuple[bool, object]:
@@ -300,14 +332,19 @@ def _parse(output: str, options: Sequence[str], depth: int) -> ParsedSelection:
         if (s := _line_answer(line, options) if k in (0, len(texts) - 1) else _whole(line, options))
     ]  # fmt: skip
     if statements:
-        if None in statements or len(set(statements)) != 1:
+        chosen = _final(plain, statements)
+        if chosen is None:
             return UNPARSED
-        chosen = statements[-1]
         last = plain.split("\n")[-1]
         last_set = _line_answer(last, options)
         if last_set is not None and last_set != chosen:
             return UNPARSED  # the last line answers otherwise
         return ParsedSelection(chosen, "statement")
-    if len(set(lines)) != 1:
+    if len(set(lines)) > 1:
         return UNPARSED
-    return ParsedSelection(lines[0], "list")
+    if lines:
+        return ParsedSelection(lines[0], "list")
+    single = parse_answer(output, options)  # one option, stated as the strict parser reads it
+    if single.index is not None:
+        return ParsedSelection(frozenset({single.index}), "single")
+    return UNPARSED
