@@ -396,8 +396,9 @@ def test_animal_kingdom_rows_through_build_eval_and_score(tmp_path, capsys):
     (root / "train.csv").write_text(header + rows("EEEEEEEE", 6, 2, "8,0"))
     names = ["Abseiling", "Attacking", "Eating", "Flying", "Swimming", "Walking", "Sleeping",
              "Attending", "Drinking", "Hopping"]  # fmt: skip
-    (root / "df_action.csv").write_text(
-        "index,action,segment,count\n" + "".join(f"{i},{n},head,1\n" for i, n in enumerate(names))
+    (root / "df_action.csv").write_text(  # the AR_count sheet of df_action.xlsx, as CSV
+        "S/N,action_category,action,index,segment,count\n"
+        + "".join(f"{i},Movement,{n},{i},head,1\n" for i, n in enumerate(names))
     )
     questions_path = tmp_path / "ak.jsonl"
     assert main(["mqa", "build", "--dataset", str(configs / "animal-kingdom.yaml"),
