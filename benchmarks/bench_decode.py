@@ -23,7 +23,7 @@ clips (it should stay flat). Target: ours at least 1.5x decord.
         [--layouts hd,gop15,x264] [--seek-clips 3] [--thread-type AUTO] [--keep-open 2]
         [--loader-clips 1000] [--work DIR] [--quick]
 
-``--quick``: 4.5-s videos, 2 clips of 8 frames per layout, 12 clips for the loader check.
+``--quick``: 4.5-s videos (the single file at 640x360), 2 clips of 8 frames per layout, 12 clips for the loader check.
 """
 
 from __future__ import annotations
@@ -66,17 +66,18 @@ CHUNK_KINDS = {
 }
 
 
-def make_videos(root: Path, seconds: float) -> None:
+def make_videos(root: Path, seconds: float, hd: tuple[int, int] = (1920, 1080)) -> None:
     """The 1080p 59.94-fps file and two 512-px 30-fps chunk layouts (15-s chunks) under
-    ``root``: ``chunks-gop15`` and ``chunks-x264`` (see ``CHUNK_KINDS``)."""
+    ``root``: ``chunks-gop15`` and ``chunks-x264`` (see ``CHUNK_KINDS``); ``hd``: the single
+    file's size (smaller in quick mode)."""
     fps_hd = Fraction(60000, 1001)
     n_hd = round(seconds * fps_hd)
     single = root / "P01" / "videos" / "P01_01.MP4"
     t = time.perf_counter()
     write_video(
-        single, numbered_frames(n_hd, 1920, 1080), fps_hd, preset="ultrafast", gop=30, threads=0
+        single, numbered_frames(n_hd, *hd), fps_hd, preset="ultrafast", gop=30, threads=0
     )
-    print(f"wrote {n_hd} frames of 1080p 59.94 fps in {time.perf_counter() - t:.1f} s")
+    print(f"wrote {n_hd} frames of {hd[0]}x{hd[1]} 59.94 fps in {time.perf_counter() - t:.1f} s")
     n_chunks = round(seconds * 30)
     for kind, options in CHUNK_KINDS.items():
         t = time.perf_counter()
@@ -326,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     quick_flag(parser)
     args = parser.parse_args(argv)
     report = Report("bench_decode", args.quick)
-    frame_counts = (8, 16, 32)
+    frame_counts, hd = (8, 16, 32), (1920, 1080)
     if args.quick:
+        hd = (640, 360)
         args.seconds, args.clips, args.seek_clips, frame_counts = 4.5, 2, 1, (8,)
         args.loader_clips = 12
     chosen = [name for name in args.layouts.split(",") if name]
@@ -337,11 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.work or Path(tmp)
         if not (root / "done-v2").is_file():
-            make_videos(root, args.seconds)
+            make_videos(root, args.seconds, hd)
             (root / "done-v2").write_text(f"{args.seconds}\n")
         single = FileLayout(root / "P01" / "videos" / "P01_01.MP4")
         settings = {
-            "hd": ("1080p 59.94 fps file", single),
+            "hd": (f"{hd[1]}p 59.94 fps file", single),
             "gop15": ("512 px chunks, gop 15", ChunkLayout(root / "chunks-gop15")),
             "x264": ("512 px chunks, x264", ChunkLayout(root / "chunks-x264")),
         }

@@ -26,7 +26,7 @@ much less, so the CPU time is the better guide to ``make demo`` on 2 idle cores.
     .venv/bin/python benchmarks/bench_demo_seeds.py [--seeds 0 1 2 3 4] [--out runs/demo-seeds]
         [--finished-only] [--steps 200 --lr 3e-4 ...]   # fields of verbnoun.demo.DemoRecipe
         [--record]   # also write the figures into benchmarks/results.json
-        [--quick]    # one tiny seed (6 videos, 4 steps per arm) in a temporary folder
+        [--quick]    # one tiny seed (6 videos, 2 steps per arm) in a temporary folder
 
 ``--record`` writes the targets' figures (:func:`target_figures`) into the benchmarks' table through
 ``benchmarks/results.py``; with ``--finished-only`` it only reads finished seeds back, so
@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-QUICK_RECIPE = {"videos": 6, "steps": 4, "batch": 4, "warmup": 1, "specialist_epochs": 2,
+QUICK_RECIPE = {"videos": 6, "steps": 2, "batch": 4, "warmup": 1, "specialist_epochs": 1,
                 "mqa_copies": 1, "base": "scratch"}  # fmt: skip
 
 

@@ -27,7 +27,8 @@
     nice -n 10 .venv/bin/python benchmarks/bench_real_shape.py [--work DIR] [--frames 8]
         [--repeats 1] [--compare-generate] [--skip-train | --skip-question] [--train-frames 2]
         [--small]   # narrow layers: checks this script in minutes, measures nothing
-        [--quick]   # --small --skip-train --frames 1: the suite's check of the question path
+        [--quick]   # --small --skip-train --frames 1 and a small BPE in place of Qwen2's: the
+                    # suite's check of the question path
 
 On a shared 2-core CPU one 2-frame prefill at this shape takes minutes and an 8-frame one four
 times that; measured there: ``--skip-train --frames 2`` (see docs/guides/transformers-models.md).
@@ -95,7 +96,17 @@ def real_config(newline: str = "grid", small: bool = False):
     )
 
 
-def write(work: Path, small: bool = False) -> None:
+def quick_tokenizer():
+    """A small byte-level BPE on the MQA prompt (quick mode: building and loading the real
+    Qwen2 tokenizer costs more than the rest of a quick run)."""
+    from verbnoun.bench import prompts
+    from verbnoun.model.tokenization import train_tiny_tokenizer
+
+    texts = [prompts.chat_prompt(prompts.user_turn(prompts.mqa_task(OPTIONS)))]
+    return train_tiny_tokenizer(texts + [" ".join(prompts.LETTERS)], 400)
+
+
+def write(work: Path, small: bool = False, quick: bool = False) -> None:
     """The released-layout directory, its one_token variant and that variant's hf export."""
     from verbnoun.model.architecture import LlavactionForCausalLM
     from verbnoun.model.checkpoint import write_tiny_released_checkpoint
@@ -109,7 +120,8 @@ def write(work: Path, small: bool = False) -> None:
         with torch.no_grad():  # a learned-looking action vector and newline, not zeros
             model.model.action_supervision.normal_(0, 0.02)
         write_tiny_released_checkpoint(
-            released, model=model, tokenizer=qwen_tokenizer(), shards=SHARDS,
+            released, model=model, tokenizer=quick_tokenizer() if quick else qwen_tokenizer(),
+            shards=SHARDS,
             dtype=torch.bfloat16,
         )  # fmt: skip
         del model
@@ -455,7 +467,7 @@ def main() -> None:
         print("--small: narrow layers, the figures below measure nothing")
     work = args.work or Path(tempfile.mkdtemp(prefix="real-shape-"))
     work.mkdir(parents=True, exist_ok=True)
-    write(work, args.small)
+    write(work, args.small, args.quick)
     frames = str(args.frames)
     if not args.skip_question:
         report_question(_fresh("question", work, "--frames", frames), args.frames, report)
