@@ -74,9 +74,7 @@ def make_videos(root: Path, seconds: float, hd: tuple[int, int] = (1920, 1080)) 
     n_hd = round(seconds * fps_hd)
     single = root / "P01" / "videos" / "P01_01.MP4"
     t = time.perf_counter()
-    write_video(
-        single, numbered_frames(n_hd, *hd), fps_hd, preset="ultrafast", gop=30, threads=0
-    )
+    write_video(single, numbered_frames(n_hd, *hd), fps_hd, preset="ultrafast", gop=30, threads=0)
     print(f"wrote {n_hd} frames of {hd[0]}x{hd[1]} 59.94 fps in {time.perf_counter() - t:.1f} s")
     n_chunks = round(seconds * 30)
     for kind, options in CHUNK_KINDS.items():

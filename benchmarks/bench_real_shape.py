@@ -103,7 +103,7 @@ def quick_tokenizer():
     from verbnoun.model.tokenization import train_tiny_tokenizer
 
     texts = [prompts.chat_prompt(prompts.user_turn(prompts.mqa_task(OPTIONS)))]
-    return train_tiny_tokenizer(texts + [" ".join(prompts.LETTERS)], 400)
+    return train_tiny_tokenizer([*texts, " ".join(prompts.LETTERS)], 400)
 
 
 def write(work: Path, small: bool = False, quick: bool = False) -> None:
