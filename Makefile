@@ -41,21 +41,27 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# each benchmark writes its figures into benchmarks/results.json (figure, reference measured in
+# the same run, target, met or not, machine, date); the last line renders benchmarks/results.md
 bench: $(STAMP)
 	# decord is the reference of the decoding benchmark only (py3-none wheel, no dependencies)
 	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock decord
 	$(BIN)/python benchmarks/bench_mqa_build.py
-	$(BIN)/python benchmarks/bench_decode.py
+	$(BIN)/python benchmarks/bench_decode.py --loader-clips 400
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_open_vocab.py
+	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_endpoint.py
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_log_gaps.py
 	$(BIN)/python benchmarks/bench_parser.py
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_adapt.py
 	# annotate reads the demo's specialist and model (a finished demo's stages are reused)
 	$(BIN)/verbnoun demo --out runs/demo
 	$(BIN)/python benchmarks/bench_annotate.py --demo runs/demo
+	$(BIN)/python benchmarks/results.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

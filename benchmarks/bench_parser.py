@@ -1,7 +1,7 @@
 """The strict answer parser against the answer corpus (issue 23): how many parseable replies it
 chooses right, how many it leaves unparsed or chooses wrong, and how many negatives (replies that
 offer no single answer) it chooses. Targets: 100 % of parseable replies chosen right, 0 negatives
-chosen.
+chosen (a missed target is a NOT met figure; the exit status is 0 whenever the count ran).
 
     .venv/bin/python benchmarks/bench_parser.py [--parser-file OLD_parsing.py] [--failures]
 
@@ -128,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.parser_file is not None:
         runs.append((args.parser_file, *load_parser(args.parser_file)))
     runs.append((None, *load_parser(None)))
-    met = False
     for path, parse, version in runs:
         result = count(parse, rows)
         name = f"strict v{version}" + (f" ({path.name})" if path is not None else "")
@@ -139,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"({rule}): {row['reply']!r}")  # fmt: skip
         if path is None:
             t = result["tally"]
-            met = t["right"] == t["parseable"] and t["negatives_chosen"] == 0
             report.figure("parseable_right", 100 * t["right"] / t["parseable"], "%",
                           reference=f"{t['right']}/{t['parseable']} parseable replies",
                           target="100%", met=t["right"] == t["parseable"])  # fmt: skip
@@ -147,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                           reference=f"of {t['negatives']} replies offering no single answer",
                           target="0", met=t["negatives_chosen"] == 0)  # fmt: skip
     _speed(rows, report)
-    return 0 if met else 1
+    return 0
 
 
 if __name__ == "__main__":
