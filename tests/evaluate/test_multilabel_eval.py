@@ -423,3 +423,10 @@ def test_animal_kingdom_rows_through_build_eval_and_score(tmp_path, capsys):
     capsys.readouterr()
     assert main(["score", str(run)]) == 0
     assert "55.6" in capsys.readouterr().out
+
+
+def test_the_lmms_eval_export_refuses_multi_select_questions(multi_file, tmp_path):
+    from verbnoun.integrations.lmms_eval.export import ExportSettings, export_task
+
+    with pytest.raises(VerbnounError, match="question q0 is multi-select"):
+        export_task(multi_file, tmp_path / "task", ExportSettings(str(tmp_path), "chunks"))

@@ -146,6 +146,12 @@ def export_task(
     except ValueError as error:
         raise VerbnounError(str(error)) from None
     questions = read_questions(questions_path)
+    several = next((q.id for q in questions if q.multi_select), None)
+    if several is not None:  # the task scores one letter; a set needs verbnoun eval's reading
+        raise VerbnounError(
+            f"{questions_path}: question {several} is multi-select (several labels per "
+            "segment); the lmms-eval task scores one letter: use verbnoun eval (--answer-set)"
+        )
     with_prior = [q.id for q in questions if q.prior_actions]
     videos = Path(settings.videos)
     if not videos.is_dir():
