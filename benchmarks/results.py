@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import hashlib
 import math
 import os
 import re
 import shlex
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -97,8 +99,11 @@ def _figure_line(fid: str, figure: dict) -> str:
 
 @contextmanager
 def _locked(path: Path):
+    """One writer at a time for the table at ``path`` (the lock file lives in the temp folder,
+    named after the table's path, so the repository gets no stray file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"verbnoun-bench-{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

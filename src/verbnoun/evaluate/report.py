@@ -14,8 +14,9 @@ later report into the same folder keeps the files whose frame settings match, re
    other on the same benchmark), with the full matrix of pairs folded away;
 5. the question browser: every question of every benchmark, a page at a time, filtered by
    benchmark, run, right/wrong, verb, noun or text, with keyboard navigation. The question data
-   is one compact JSON block (strings stored once, columns of numbers); 10,000 questions x 12
-   runs make about 5 MB of HTML (``benchmarks/bench_report.py``).
+   is one compact JSON block (strings stored once, columns of numbers); the page's size at
+   10,000 questions x 12 runs is measured by ``benchmarks/bench_report.py`` (``make bench``
+   writes it into ``benchmarks/results.md``).
 
 Every string reaches the page escaped: HTML text through :func:`html.escape`, the data block as
 JSON with ``<``, ``>`` and ``&`` written as ``\\u`` escapes and shown by ``textContent``. A
