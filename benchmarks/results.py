@@ -13,7 +13,8 @@ which prints one line, ``FIGURE bench_decode.hd_vs_decord = 1.78x | reference: .
   names another file): the figure replaces the one of the same ``script.key``, with its date,
   the command line and the machine (cores, CPU model, load average). The file is read and
   rewritten under a lock and written whole (write, then rename), so two benchmarks finishing
-  together both land and a kill never leaves half a table;
+  together both land and a kill never leaves half a table; ``benchmarks/results.md`` is
+  rendered again with it;
 * in quick mode (``--quick``: the same code path at tiny sizes, whose figures mean nothing),
   only in the file ``VERBNOUN_BENCH_RESULTS`` names when set, never in the real table.
 
@@ -124,7 +125,7 @@ def record(script: str, figures: dict[str, dict], *, path: Path | None = None,
            command: str | None = None) -> None:  # fmt: skip
     """Write ``figures`` (key -> the keyword arguments of :meth:`Report.figure`, ``value`` and
     ``unit`` included) of ``script`` into the table at ``path`` (default: ``results.json``)."""
-    from verbnoun.fileio import write_json
+    from verbnoun.fileio import atomic_write_bytes, write_json
 
     path = Path(path) if path is not None else TABLE
     stamp = {
@@ -142,6 +143,8 @@ def record(script: str, figures: dict[str, dict], *, path: Path | None = None,
         table.setdefault("figures", {}).update(made)
         table["figures"] = dict(sorted(table["figures"].items()))
         write_json(path, table)
+        if path.resolve() == TABLE:  # the rendered table follows the real one at once
+            atomic_write_bytes(RENDERED, render(table).encode())
 
 
 def _figure(value, unit: str, *, reference: str = "", target: str = "",
