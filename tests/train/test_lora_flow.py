@@ -3,10 +3,12 @@ through the CLI: a data set -> held-out questions -> the specialist -> SFT data 
 distractors -> evaluation of the base -> LoRA training -> merge -> evaluation of the merged
 model -> score -> ``export hf``. Then the targets: the loss falls over the 20 steps, and the
 unmerged adapter and the merged model give the same letter on every held-out question, with
-logits within 1e-3 (fp32); the merged folder loads where a release does (``ask``)."""
+logits within 1e-3 (fp32); the merged folder loads where a release does (``ask``, the lmms-eval
+plugin when lmms-eval is installed)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shlex
@@ -109,3 +111,11 @@ def test_the_documented_lora_flow_runs_as_written(tmp_path, monkeypatch, capsys)
             "--options", "open door,close door"]  # fmt: skip
     assert main(argv) == 0
     assert capsys.readouterr().out.split(".")[0] in ("A", "B")
+
+    # the lmms-eval plugin loads it as `eval --model llavaction` does
+    if importlib.util.find_spec("lmms_eval") is not None:
+        from verbnoun.integrations.lmms_eval.models.llavaction import Llavaction
+
+        plugin = Llavaction(checkpoint=str(tmp_path / "merged"), frames=4, scoring="letters")
+        weight = "model.layers.0.self_attn.q_proj.weight"
+        assert torch.equal(plugin.model.state_dict()[weight], merged.state_dict()[weight])
