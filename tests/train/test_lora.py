@@ -156,6 +156,16 @@ def test_resume_after_a_kill_is_exact(tmp_path_factory, tmp_path, base):
     with pytest.raises(VerbnounError, match=r"lora: .*was trained with") as caught:
         train(config_from_dict(other))
     assert "\n" not in str(caught.value)
+    without = lora_settings(data, killed, base_dir, **{**settings, "steps": 8})
+    without["lora"] = None
+    with pytest.raises(VerbnounError, match="holds LoRA adapters"):
+        train(config_from_dict(without))
+    full_run = tmp_path / "full-run"
+    plain = lora_settings(data, full_run, base_dir, steps=1)
+    plain["lora"] = None
+    train(config_from_dict(plain))
+    with pytest.raises(VerbnounError, match="holds a whole model, not adapters"):
+        train(config_from_dict(lora_settings(data, full_run, base_dir, steps=2)))
     second = tmp_path / "second-base"
     released_base(data, second, seed=1)
     moved = lora_settings(data, killed, second, **{**settings, "steps": 8})

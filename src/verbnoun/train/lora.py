@@ -513,6 +513,11 @@ def prepare_run(model: nn.Module, config, resume: Path | None):
     keys = base_keys(base_dir)
     attach(model, settings, parts, seed=config.seed)
     if resume is not None:
+        if not (resume / ADAPTER_DIR).is_dir():
+            raise VerbnounError(
+                f"lora: {resume} holds a whole model, not adapters (the run trained without "
+                "lora); resume without lora or start a new run_dir"
+            )
         info = read_adapter(resume / ADAPTER_DIR)
         check_base(info, base)
         check_resumable(info, settings, parts)

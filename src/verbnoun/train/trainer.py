@@ -315,6 +315,11 @@ def train(config: TrainConfig) -> dict:
 
     records = load_records(config.data.mixture, config.seed)
     resume = ckpt.latest_checkpoint(run_dir) if config.resume else None
+    if resume is not None and config.lora is None and (resume / "adapter").is_dir():
+        raise VerbnounError(
+            f"{resume} holds LoRA adapters: resume with the run's lora settings or start a new "
+            "run_dir"
+        )
     model, processor, tokenizer = build_model(config, records, resume)
     write_model = None
     if config.lora is not None:  # adapters on the base; their checkpoints hold only them
