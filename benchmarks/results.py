@@ -83,6 +83,8 @@ def text_of(value: float | int, unit: str) -> str:
         number = f"{value:,.0f}"
     elif abs(value) >= 10:
         number = f"{value:.1f}"
+    elif abs(value) >= 1:
+        number = f"{value:.2f}"
     else:
         number = f"{value:.3g}"
     return number + (unit if unit in ("x", "%") else f" {unit}" if unit else "")
@@ -192,36 +194,64 @@ def quick_flag(parser) -> None:
                              "figures go nowhere unless $VERBNOUN_BENCH_RESULTS names a file")  # fmt: skip
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def render(table: dict, scripts: list[str] | None = None) -> str:
-    """The table as Markdown: one row per figure, and the scripts without one."""
+    """The table as Markdown: the targets not met first, then one section per script (its
+    command, machine and dates) with one row per figure, then the scripts without a figure."""
     figures = table.get("figures", {})
     scripts = scripts if scripts is not None else [p.stem for p in benchmark_scripts()]
     lines = [
         "# Benchmark figures",
         "",
-        "Written by `make bench` (`benchmarks/results.json`, rendered by "
-        "`python benchmarks/results.py`); do not edit by hand. Each figure is measured against a "
-        "reference in the same run; **NOT met** marks a target that is not met. The machine "
-        "column gives cores, CPU model and the 1-minute load average at the time (a busy "
-        "machine makes times longer than on idle cores).",
+        "Written by the benchmarks themselves (`make bench`; `benchmarks/results.json`, rendered "
+        "by `python benchmarks/results.py`): do not edit by hand. Each figure stands beside a "
+        "reference measured in the same run, its target and whether it is met. Times depend on "
+        "the machine and its load (the 1-minute load average is given; on a shared machine "
+        "times are longer than on idle cores).",
         "",
-        "| figure | value | reference (same run) | target | met? | machine, date |",
-        "|---|---|---|---|---|---|",
     ]
-    for fid, f in figures.items():
-        met = {True: "met", False: "**NOT met**", None: ""}[f.get("met")]
-        m = f["machine"]
-        where = f"{m['cores']} cores, {m['cpu']}, load {m['load']}; {f['date']}"
-        note = f" ({f['note']})" if f.get("note") else ""
-        cells = [f'<a id="{fid}"></a>`{fid}`', f["text"], f["reference"] + note, f["target"],
-                 met, where]  # fmt: skip
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    measured = {fid.split(".", 1)[0] for fid in figures}
-    missing = [s for s in scripts if s not in measured]
+    missed = [fid for fid, f in figures.items() if f.get("met") is False]
+    if missed:
+        lines += ["**Targets not met:** "
+                  + ", ".join(f"[`{fid}`](#{fid}) ({figures[fid]['text']}; target "
+                              f"{figures[fid]['target']})" for fid in missed) + ".", ""]  # fmt: skip
+    by_script: dict[str, list[str]] = {}
+    for fid in figures:
+        by_script.setdefault(fid.split(".", 1)[0], []).append(fid)
+    for script, fids in by_script.items():
+        rows = [figures[fid] for fid in fids]
+        machines = sorted({f"{f['machine']['cores']} cores, {f['machine']['cpu']}" for f in rows})
+        dates = sorted({f["date"] for f in rows})
+        loads = sorted(f["machine"]["load"] for f in rows)
+        commands = sorted({f["command"] for f in rows})
+        when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+        load = f"{loads[0]:g}" if loads[0] == loads[-1] else f"{loads[0]:g}-{loads[-1]:g}"
+        lines += [
+            f"## {script}",
+            "",
+            f"{'; '.join(f'`{c}`' for c in commands)} on {'; '.join(machines)}, load {load}, "
+            f"{when}.",
+            "",
+            "| figure | value | reference (same run) | target | met? |",
+            "|---|---|---|---|---|",
+        ]
+        for fid, f in zip(fids, rows, strict=True):
+            met = {True: "met", False: "**NOT met**", None: ""}[f.get("met")]
+            note = f" ({f['note']})" if f.get("note") else ""
+            cells = [f'<a id="{fid}"></a>`{fid.split(".", 1)[1]}`', f["text"],
+                     f["reference"] + note, f["target"], met]  # fmt: skip
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    missing = [s for s in scripts if s not in by_script]
     if missing:
-        lines += ["", "Not measured here (no figure in the table yet): "
-                  + ", ".join(f"`{s}`" for s in missing) + "."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+        lines += ["## Not measured here", "",
+                  "No figure in the table yet (too long or too large for the machine that made "
+                  "it, or it needs what that machine lacks: the authors' package, a GPU): "
+                  + ", ".join(f"`{s}`" for s in missing) + ".", ""]  # fmt: skip
+    return "\n".join(lines)
 
 
 def main() -> None:
