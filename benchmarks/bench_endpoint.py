@@ -194,6 +194,10 @@ def main() -> None:
     report.figure("bad_key_requests", requests, "requests",
                   reference=f"stopped in {key_s:.2f} s, concurrency {args.concurrency}; "
                             f"{len(ids)} recorded; {type(error).__name__}")  # fmt: skip
+    if args.quick:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
