@@ -216,7 +216,9 @@ def render(table: dict, scripts: list[str] | None = None) -> str:
     missed = [fid for fid, f in figures.items() if f.get("met") is False]
     if missed:
         lines += ["**Targets not met:** "
-                  + ", ".join(f"[`{fid}`](#{fid}) ({figures[fid]['text']}; target "
+                  + ", ".join(f"[`{fid}`](#{fid}) ({figures[fid]['text']} at load "
+                              f"{figures[fid]['machine']['load']:g} on "
+                              f"{figures[fid]['machine']['cores']} cores; target "
                               f"{figures[fid]['target']})" for fid in missed) + ".", ""]  # fmt: skip
     by_script: dict[str, list[str]] = {}
     for fid in figures:
