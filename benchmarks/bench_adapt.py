@@ -288,6 +288,9 @@ def kitchen_case(args, work: Path, report: Report) -> None:
     report.figure("kitchen_kappa", kappa, "",
                   reference=f"un-adapted specialist {u['kappa']['value'] or 0.0:.3f}",
                   note="no target of its own")  # fmt: skip
+    report.figure("kitchen_adapt_and_annotate_wall", took, "s",
+                  reference=f"the specialist's training on the train split and its annotate run "
+                            f"{trained:.0f} s; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
 
 
 def main() -> None:
