@@ -1,7 +1,7 @@
 """Build the kitchen base checkpoint shipped in ``src/verbnoun/assets/kitchen_base/``.
 
 Renders the pool kitchens (seeds 10,000 and up) and the demo's seed-0 kitchen under ``--work``,
-runs stages A (vision tower), B (language model) and C (alignment) of
+runs stages A (vision tower), B (language model), C (alignment) and D (video MQA) of
 :mod:`verbnoun.model.kitchen_base`, prints each stage's time and gates, and writes the checkpoint
 with its ``gates.json``. Deterministic given ``--seed`` (and the machine's arithmetic).
 
@@ -10,7 +10,8 @@ with its ``gates.json``. Deterministic given ``--seed`` (and the machine's arith
         [--only A|B]
 
 ``--set KEY=VALUE`` overrides a :class:`~verbnoun.model.kitchen_base.BaseSettings` field (a
-small build for checking the script: ``--set tower_steps=20 lm_steps=20 align_steps=10``).
+small build for checking the script: ``--set tower_steps=20 lm_steps=20 align_steps=10
+    instruct_steps=10``).
 The exit status is 1 when a gate is missed (the checkpoint is still written, with its figures).
 """
 

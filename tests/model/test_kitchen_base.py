@@ -35,6 +35,8 @@ def test_the_shipped_base_is_a_checkpoint_with_its_gates():
     assert gates["A"]["passed"] and gates["B"]["passed"] and gates["passed"]
     assert gates["A"]["verb"] >= 0.85 and gates["A"]["noun"] >= 0.60
     assert gates["B"]["letter_accuracy"] >= 0.90
+    assert gates["D"]["passed"] and gates["D"]["video_letter_accuracy"] >= 0.60
+    assert gates["D"]["letter_accuracy_after"] >= 0.90
     assert gates["settings"]["seed"] == gates["seed"]
     size = sum(p.stat().st_size for p in BASE.iterdir())
     assert size < 8_000_000  # a few MB, shipped in the wheel
@@ -74,6 +76,28 @@ def small_kitchens(tmp_path_factory):
         render_kitchen(root / str(seed), videos=videos, seed=seed, workers=1)
         clips.append(kb.read_clips(root / str(seed), videos, seed, None, 4, 32))
     return clips
+
+
+@pytest.mark.slow
+def test_the_base_answers_questions_about_a_clip_by_letter(base, small_kitchens):
+    model, processor = base
+    clips = small_kitchens[0]  # a kitchen no build or demo uses; five options, chance 0.2
+    assert kb.video_letter_accuracy(model, processor, clips, kb.BaseSettings()) >= 0.5
+
+
+def test_video_questions_have_random_distractors_and_a_uniform_letter():
+    rng = random.Random(0)
+    settings = kb.BaseSettings()
+    indices = []
+    for _ in range(200):
+        turn, answer, texts, index = kb.video_question(rng, 3, 4, 2.5, settings)
+        assert turn.startswith(prompts.IMAGE_TOKEN) and len(texts) == settings.num_options
+        assert kb.parse_narration(texts[index]) == (3, 4)
+        assert answer == prompts.mqa_answer(index, texts[index])
+        others = [kb.parse_narration(t) for i, t in enumerate(texts) if i != index]
+        assert (3, 4) not in others and len(set(others)) == len(others)
+        indices.append(index)
+    assert set(indices) == set(range(settings.num_options))
 
 
 def probe_accuracy(model, train: kb.Clips, test: kb.Clips) -> float:
@@ -120,14 +144,15 @@ def test_narrations_parse_back_to_their_classes():
 def test_the_build_runs_its_stages_in_a_tiny_configuration(tmp_path):
     settings = kb.BaseSettings(
         pool_kitchens=1, pool_videos=2, demo_videos=3, tower_steps=2, lm_steps=2,
-        lm_warm_steps=1, align_steps=2, tower_batch=4, lm_batch=4, align_batch=2,
+        lm_warm_steps=1, align_steps=2, instruct_steps=2, tower_batch=4, lm_batch=4,
+        align_batch=2, instruct_batch=2,
         gate_questions=8, probe_samples=1, hidden_size=32, intermediate_size=64,
         vision_hidden_size=32, num_layers=2, vision_layers=1, threads=1, workers=1,
     )  # fmt: skip
     logged: list[str] = []
     first = kb.build_base(tmp_path / "base", tmp_path / "work", settings, log=logged.append)
     gates = read_json(tmp_path / "base" / kb.MARKER)
-    assert set(gates) >= {"A", "B", "C", "seconds", "settings", "passed"}
+    assert set(gates) >= {"A", "B", "C", "D", "seconds", "settings", "passed"}
     assert not gates["passed"]  # two steps cannot pass: a miss is recorded, not hidden
     assert any(line.startswith("stage A") for line in logged)
     assert load_model(tmp_path / "base").config.text.hidden_size == 32
@@ -135,5 +160,6 @@ def test_the_build_runs_its_stages_in_a_tiny_configuration(tmp_path):
     kb.build_base(tmp_path / "again", tmp_path / "work", settings, log=logged.append, reuse=False)
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == weights
     again = read_json(tmp_path / "again" / kb.MARKER)
-    for stage, key in (("A", "verb"), ("A", "noun"), ("B", "letter_accuracy")):
+    for stage, key in (("A", "verb"), ("A", "noun"), ("B", "letter_accuracy"),
+                       ("D", "video_letter_accuracy")):  # fmt: skip
         assert first.gates[stage][key] == again[stage][key]
