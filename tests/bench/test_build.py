@@ -122,7 +122,7 @@ def test_official_key_text_and_k(ek100, ek100_dir, tmp_path):
     assert dust and all(q.options[q.answer_index].text.endswith(" dust pan") for q in dust)
     with pytest.raises(VerbnounError, match=r"num_options must be 2\.\.26"):
         build_benchmark(ek100_dir, out, BuildSettings(num_options=27))
-    with pytest.raises(VerbnounError, match="no labels"):
+    with pytest.raises(VerbnounError, match=r"EPIC_100_test_timestamps\.csv:1: labels required"):
         build_benchmark(ek100_dir, out, BuildSettings(split="test"))
 
 
