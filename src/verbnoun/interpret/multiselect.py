@@ -66,7 +66,7 @@ from verbnoun.interpret.parsing import (
     parse_answer,
 )
 
-MULTI_PARSER_VERSION = "1"
+MULTI_PARSER_VERSION = "2"  # 2: a list goes on over a bare letter ("A and C apply")
 RULES = ("json", "tag", "statement", "list", "single", "unparsed")
 
 
@@ -166,10 +166,21 @@ def _read_list(
         separator = _SEPARATOR.match(s, read.end)
         if separator is None or separator.end() == read.end:
             return frozenset(found), read.end
-        following = _item(s, separator.end(), options)
+        following = _item(s, separator.end(), options) or _bare_letter(s, separator.end(), options)
         if following is None:
             return frozenset(found), read.end
         read = following
+
+
+def _bare_letter(s: str, pos: int, options: Sequence[str]) -> _Read | None:
+    """An option's capital letter in list position, after a separator, with words after it
+    (``A and C apply``, ``A, C are shown``): an item of the list, which the commentary after
+    it does not end. ``I`` stays a word (``A, and I think ...``)."""
+    match = re.match(r"([A-Z])(?![\w'])", s[pos:])
+    if match is None or match.group(1) == "I":
+        return None
+    index = ord(match.group(1)) - ord("A")
+    return _Read(index if index < len(options) else None, "letter", pos + 1)
 
 
 def _mentions_outside(s: str, chosen: frozenset[int], options: Sequence[str]) -> bool:
@@ -177,6 +188,11 @@ def _mentions_outside(s: str, chosen: frozenset[int], options: Sequence[str]) ->
     for match in re.finditer(r"(?<![\w'])(?:[A-Z]|[(\[][A-Za-z][)\]])(?![\w'])", s):
         read = _letter_item(s, match.start(), options)
         if read is not None and read.index not in chosen:
+            return True
+    # a bare capital letter of an option ("E is also visible"); A and I are also words
+    for match in re.finditer(r"(?<![\w'])([B-HJ-Z])(?![\w'])", s):
+        index = ord(match.group(1)) - ord("A")
+        if index < len(options) and index not in chosen:
             return True
     return bool(_options_in(s, options) - chosen)
 
