@@ -197,6 +197,8 @@ class TrainConfig:
             raise ConfigError(f"data.supervision: {self.data.supervision!r} (original or answer)")
         if self.eval.scoring not in ("text", "letters"):
             raise ConfigError(f"eval.scoring: {self.eval.scoring!r} (text or letters)")
+        if self.lora is not None:  # before the general bounds: lora.rank -3 is "at least 1"
+            self._check_lora(self.lora)
         for key, value in _numbers(self):
             if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{key}: must be a finite number >= 0, got {value}")
@@ -210,8 +212,6 @@ class TrainConfig:
             part_names(self.model.tunable_parts)
         except ValueError as error:
             raise ConfigError(f"model.tunable_parts: {error}") from None
-        if self.lora is not None:
-            self._check_lora(self.lora)
 
     def _check_lora(self, lora: LoraSettings) -> None:
         if lora.rank < 1:
