@@ -309,6 +309,18 @@ def _stored_dtype(directory: Path):
     raise CheckpointError(f"{directory}: no floating-point weights")
 
 
+def weight_dtype(checkpoint: Path, dtype: str):
+    """The torch dtype an export writes: ``auto`` keeps the checkpoint's own, else ``bfloat16``,
+    ``float16`` or ``float32``."""
+    import torch
+
+    if dtype == "auto":
+        return _stored_dtype(checkpoint)
+    if dtype in ("bfloat16", "float16", "float32"):
+        return getattr(torch, dtype)
+    raise CheckpointError(f"dtype {dtype!r} (auto, bfloat16, float16 or float32)")
+
+
 def export_hf(
     checkpoint: str | Path,
     out: str | Path,
@@ -322,7 +334,6 @@ def export_hf(
 
     ``dtype``: ``auto`` (the checkpoint's own), ``bfloat16``, ``float16`` or ``float32``.
     Raises :class:`CheckpointError` for a variant that would not reproduce our logits."""
-    import torch
     from transformers import GenerationConfig
 
     from verbnoun import __version__
@@ -337,12 +348,7 @@ def export_hf(
     check_replaceable(out, marker=EXPORT_INFO_FILE)  # before any work: never someone's folder
     config = read_config(checkpoint)
     check_exportable(config)
-    if dtype == "auto":
-        torch_dtype = _stored_dtype(checkpoint)
-    elif dtype in ("bfloat16", "float16", "float32"):
-        torch_dtype = getattr(torch, dtype)
-    else:
-        raise CheckpointError(f"dtype {dtype!r} (auto, bfloat16, float16 or float32)")
+    torch_dtype = weight_dtype(checkpoint, dtype)
     tokenizer = load_tokenizer(checkpoint)
     action_names = action_token_names(config.action_tokens) if config.action_tokens else []
     ids = _add_tokens(

@@ -6,18 +6,12 @@ Only typer is imported at module level; torch and peft are imported when the com
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-
-class MergedDtype(StrEnum):
-    auto = "auto"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
-    float32 = "float32"
+from verbnoun.model.export_hf import ExportDtype
 
 
 def export_merged_command(
@@ -33,8 +27,8 @@ def export_merged_command(
     ],
     out: Annotated[Path, typer.Option(help="Output folder (released LLaVA-NeXT layout).")],
     dtype: Annotated[
-        MergedDtype, typer.Option(help="Weight dtype; auto keeps the base's.")
-    ] = MergedDtype.auto,
+        ExportDtype, typer.Option(help="Weight dtype; auto keeps the base's.")
+    ] = ExportDtype.auto,
     shards: Annotated[int, typer.Option(min=1, help="Safetensors shards (with an index).")] = 2,
 ) -> None:
     """Merge a LoRA adapter into its base and write a full model in the released layout (what

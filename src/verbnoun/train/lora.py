@@ -444,19 +444,14 @@ def export_merged(
     from verbnoun import __version__
     from verbnoun.fileio import atomic_write_bytes
     from verbnoun.model.checkpoint import _unique_state, write_weights
-    from verbnoun.model.export_hf import _stored_dtype
+    from verbnoun.model.export_hf import weight_dtype
     from verbnoun.model.tokenization import load_tokenizer
 
     base, out = Path(base), Path(out)
     if out.resolve() == base.resolve():
         raise CheckpointError(f"{out}: the output folder is the base checkpoint itself")
     check_replaceable(out, marker=MERGED_INFO_FILE)  # before any work: never someone's folder
-    if dtype == "auto":
-        torch_dtype = _stored_dtype(base)
-    elif dtype in ("bfloat16", "float16", "float32"):
-        torch_dtype = getattr(torch, dtype)
-    else:
-        raise CheckpointError(f"dtype {dtype!r} (auto, bfloat16, float16 or float32)")
+    torch_dtype = weight_dtype(base, dtype)
     model = merge(load_adapted(base, adapter))
     info = read_adapter(adapter)
     tokenizer = load_tokenizer(base)
