@@ -39,7 +39,6 @@ from verbnoun.data.kitchen import (
     _narration,
     kitchen_script,
 )
-from verbnoun.data.layouts import chunk_name
 from verbnoun.fileio import atomic_write_bytes, csv_bytes
 
 HEADER = ["segment_id", "video_id", "participant_id", "start", "stop", "narration",
@@ -172,7 +171,7 @@ def write_overlap_annotations(
 
 
 def _render_overlap_video(args: tuple[OverlapVideo, int, int, float, str]) -> list[str]:
-    from verbnoun.data.synth import _render_frames, write_video
+    from verbnoun.data.synth import _render_frames, write_chunks
 
     video, index, seed, chunk_seconds, folder = args
     left = _render_frames(video.left, index, seed, False)
@@ -180,15 +179,7 @@ def _render_overlap_video(args: tuple[OverlapVideo, int, int, float, str]) -> li
     frames = (
         np.concatenate([a[:, ::2], b[:, ::2]], axis=1) for a, b in zip(left, right, strict=True)
     )
-    chunk_frames = round(chunk_seconds * FPS)
-    total = round(video.left.duration * FPS)
-    written = []
-    for chunk in range(0, total, chunk_frames):
-        count = min(chunk_frames, total - chunk)
-        path = Path(folder) / f"{chunk_name(chunk / FPS)}.MP4"
-        write_video(path, (next(frames) for _ in range(count)), FPS, gop=FPS)
-        written.append(str(path))
-    return written
+    return write_chunks(folder, frames, video.left.duration, chunk_seconds)
 
 
 def render_overlap_kitchen(

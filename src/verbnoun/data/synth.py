@@ -341,10 +341,16 @@ def _render_frames(video: KitchenVideo, video_index: int, seed: int, numbers: bo
 
 def _render_video(args: tuple[KitchenVideo, int, int, bool, float, str]) -> list[str]:
     video, index, seed, numbers, chunk_seconds, folder = args
+    frames = _render_frames(video, index, seed, numbers)
+    return write_chunks(folder, frames, video.duration, chunk_seconds)
+
+
+def write_chunks(folder: str | Path, frames, duration: float, chunk_seconds: float) -> list[str]:
+    """``duration`` seconds of ``frames`` (an iterator at 30 fps) written as the kitchen's chunk
+    files in ``folder`` (``{start}.MP4``, ``chunk_seconds`` each); the paths written."""
     chunk_frames = round(chunk_seconds * FPS)
     written: list[str] = []
-    frames = _render_frames(video, index, seed, numbers)
-    total = round(video.duration * FPS)
+    total = round(duration * FPS)
     for chunk in range(0, total, chunk_frames):
         count = min(chunk_frames, total - chunk)
         path = Path(folder) / f"{chunk_name(chunk / FPS)}.MP4"
