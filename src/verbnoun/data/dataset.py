@@ -40,6 +40,7 @@ from verbnoun.data.annotations import ActionVocabulary, EK100Annotations
 from verbnoun.data.description import (
     ActionListSpec,
     DatasetDescription,
+    LabelRows,
     SplitSource,
     VideoSpec,
     load_description,
@@ -434,9 +435,9 @@ class GenericDataset:
                 self._segment(path, line, index, row, labelled_file, require_labels, per_video)
             )
         multi = spec.multi_label
-        if multi is not None and multi.rows != "one":
+        if multi is not None and multi.layout.grouped:
             display = None if "narration" in columns else self.action_display
-            return _merge_rows(path, segments, multi.rows, columns, display)
+            return _merge_rows(path, segments, multi.layout, columns, display)
         return segments
 
     def _segment(
@@ -761,7 +762,7 @@ def _action_ids(lists: dict[str, list[int]], single_label: bool) -> tuple[str, .
 def _merge_rows(
     path: Path,
     rows: list[Segment],
-    mode: str,
+    layout: LabelRows,
     columns: dict[str, str],
     display: Callable[[str], str] | None,
 ) -> list[Segment]:
@@ -775,6 +776,7 @@ def _merge_rows(
     for group in groups.values():
         first = group[0]
         ids: list[str] = list(first.action_ids)
+        seen_at = dict.fromkeys(ids, first.line)  # each label's first row
         for other in group[1:]:
             if other.video_id != first.video_id:
                 raise AnnotationError(
@@ -784,7 +786,7 @@ def _merge_rows(
                     line=other.line,
                     field=columns["video"],
                 )
-            if mode == "per_label" and (other.start, other.stop) != (first.start, first.stop):
+            if layout.same_span and (other.start, other.stop) != (first.start, first.stop):
                 raise AnnotationError(
                     path,
                     f"segment {first.narration_id!r}: start/stop differ from its row at line "
@@ -795,11 +797,12 @@ def _merge_rows(
             for action in other.action_ids:
                 if action not in ids:
                     ids.append(action)
-                elif mode == "per_label":
+                    seen_at[action] = other.line
+                elif layout.repeats_refused:
                     raise AnnotationError(
                         path,
                         f"label {action} given twice in segment {first.narration_id!r} (first "
-                        f"at line {first.line})",
+                        f"at line {seen_at[action]})",
                         line=other.line,
                     )
         if not ids:  # an unlabelled file: the rows keep no labels

@@ -24,7 +24,6 @@ TABLE_FORMATS = ("csv", "jsonl")
 FIELDS = (
     "id", "video", "participant", "start", "stop", "frame", "narration", "verb", "noun", "action",
 )  # fmt: skip
-LABEL_ROWS = ("one", "per_label", "per_frame")
 CLASS_FIELDS = ("id", "key", "synonyms", "category")
 LABEL_FIELDS = {"verb_noun": ("verb", "noun"), "action": ("action",)}
 _TOP_KEYS = (
@@ -33,14 +32,46 @@ _TOP_KEYS = (
 
 
 @dataclass(frozen=True)
+class LabelRows:
+    """How the rows of a multi-label table make segments (``segments.multi_label.rows``), as
+    facts the reader acts on: ``grouped`` (rows sharing the segment id are one segment, so the
+    table needs an id column), ``frames`` (a row per frame: a ``frame`` column instead of start
+    and stop, time in frames, the segment spanning its frames, its labels the union of theirs),
+    ``same_span`` (the rows of a segment must give the same start and stop) and
+    ``repeats_refused`` (a label in two rows of one segment is an error)."""
+
+    name: str
+    help: str
+    grouped: bool = False
+    frames: bool = False
+    same_span: bool = False
+    repeats_refused: bool = False
+
+
+# the layouts by name; a new one is one entry (and what the reader does with its facts)
+LABEL_ROWS: dict[str, LabelRows] = {
+    rows.name: rows
+    for rows in (
+        LabelRows("one", "a row per segment, its labels listed in the label cell(s)"),
+        LabelRows("per_label", "a row per label, rows sharing the segment id are one segment",
+                  grouped=True, same_span=True, repeats_refused=True),
+        LabelRows("per_frame", "a row per frame (Charades-style frame lists): the segment spans "
+                  "its frames, its labels the union of theirs", grouped=True, frames=True),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class MultiLabelSpec:
-    """Several labels per segment: ``separator`` splits a label cell into a list; ``rows`` says
-    how rows make segments: ``one`` (a row per segment), ``per_label`` (a row per label, rows
-    sharing the segment id are one segment) or ``per_frame`` (a row per frame, as in Charades-style
-    frame lists: the segment spans its frames and its labels are the union of theirs)."""
+    """Several labels per segment: ``separator`` splits a label cell into a list; ``rows`` names
+    how rows make segments (:data:`LABEL_ROWS`: ``one``, ``per_label`` or ``per_frame``)."""
 
     separator: str = ","
     rows: str = "one"
+
+    @property
+    def layout(self) -> LabelRows:
+        return LABEL_ROWS[self.rows]
 
 
 @dataclass(frozen=True)
@@ -241,7 +272,7 @@ def _table_spec(r: _Reader, value: Any, labels: str) -> TableSpec:
         raise r.error("segments.columns", "missing required key")
     columns = _columns(r, spec["columns"], "segments.columns", FIELDS)
     multi = _multi_label(r, spec["multi_label"]) if "multi_label" in spec else None
-    per_frame = multi is not None and multi.rows == "per_frame"
+    per_frame = multi is not None and multi.layout.frames
     times = ("frame",) if per_frame else ("start", "stop")
     wrong = LABEL_FIELDS["action" if labels == "verb_noun" else "verb_noun"]
     for name in ("video", *times, *LABEL_FIELDS[labels]):
@@ -257,7 +288,7 @@ def _table_spec(r: _Reader, value: Any, labels: str) -> TableSpec:
         )
     if not per_frame and "frame" in columns:
         raise r.error("segments.columns.frame", "a frame column needs multi_label.rows: per_frame")
-    if multi is not None and multi.rows != "one" and "id" not in columns:
+    if multi is not None and multi.layout.grouped and "id" not in columns:
         raise r.error("segments.columns.id", "missing (rows of one segment share its id)")
     time = r.choice(spec.get("time", "frames" if per_frame else "seconds"), "segments.time",
                     TIME_FORMATS)  # fmt: skip
@@ -301,7 +332,8 @@ def _multi_label(r: _Reader, value: Any) -> MultiLabelSpec:
     if not isinstance(separator, str) or not separator:
         raise r.error(f"{key}.separator", f"expected a non-empty string, got {separator!r}")
     return MultiLabelSpec(
-        separator=separator, rows=r.choice(spec.get("rows", "one"), f"{key}.rows", LABEL_ROWS)
+        separator=separator,
+        rows=r.choice(spec.get("rows", "one"), f"{key}.rows", tuple(LABEL_ROWS)),
     )
 
 
