@@ -44,11 +44,28 @@ DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 IGNORED_KEYS = re.compile(r"(\.vision_model\.head\.|rotary_emb\.inv_freq$)")
 
 
+def _lora_hint(directory: str | Path) -> str:
+    """What to do when ``directory`` is a LoRA run, checkpoint or adapter rather than a model."""
+    from verbnoun.errors import VerbnounError
+    from verbnoun.train.lora import INFO_FILE, find_adapter
+
+    try:
+        adapter = find_adapter(directory)
+        base = read_json(adapter / INFO_FILE, expect=dict).get("base", {}).get("path", "BASE")
+    except (VerbnounError, OSError, ValueError, AttributeError):
+        return ""
+    return (
+        f": it holds a LoRA adapter; merge it into its base first (verbnoun export merged "
+        f"--checkpoint {base} --adapter {directory} --out DIR)"
+    )
+
+
 def read_config(directory: str | Path) -> LlavactionConfig:
     """The model config of a checkpoint directory (released or ours)."""
     path = Path(directory) / "config.json"
     if not path.is_file():
-        raise CheckpointError(f"{directory}: no config.json (not a checkpoint directory)")
+        raise CheckpointError(f"{directory}: no config.json (not a checkpoint directory)"
+                              f"{_lora_hint(directory)}")  # fmt: skip
     data = read_json(path, expect=dict, error=CheckpointFileError)
     try:
         if data.get("format") != "llavaction" and "vision_config" not in data:
