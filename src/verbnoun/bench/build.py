@@ -242,7 +242,13 @@ def multi_select_options(
             f"segment {segment.narration_id} has {len(truths)} labels: too many for one question"
         )
     wanted = total - len(truths)
-    chosen = strategy.choose(segment, wanted + len(truths), rng)
+    try:
+        chosen = strategy.choose(segment, wanted + len(truths), rng)
+    except VerbnounError as error:  # name the segment whose labels asked for so many options
+        raise VerbnounError(
+            f"{segment.source}:{segment.line}: segment {segment.narration_id} has "
+            f"{len(truths)} labels, so its question needs {total} options: {error}"
+        ) from None
     kept = [d for d in chosen if d.action_id not in truths][:wanted]
     if len(kept) < wanted:
         raise VerbnounError(
