@@ -73,13 +73,13 @@ class DemoRecipe:
     frames: int = 4
     size: int = 32
     lr: float = 1e-3
-    vision_lr: float = 0.0
+    vision_lr: float = 1e-4  # the tower at a tenth of the rate, as the release trains it lower
     projector_lr: float = 0.0
     tunable_parts: str = ""
     warmup: int = 100
     specialist_epochs: int = 30
     mqa_copies: int = 3  # each train segment with this many sets of distractors
-    base: str = "scratch"
+    base: str = "kitchen"
     text_scoring: bool = True
 
 
