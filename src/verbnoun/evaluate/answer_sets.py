@@ -11,7 +11,7 @@ names how a reply becomes a set (``--answer-set``, recorded in the run's ``confi
 * ``free-text``: the direct-narration question is asked (``--open-vocab``) and the free-text
   mapper returns every action the reply names
   (:meth:`verbnoun.interpret.open_vocab.OpenVocabMapper.map_all`); no action found: unparsed.
-* ``threshold``: the options whose probability reaches ``--threshold`` (default 0.5), the
+* ``threshold``: the options whose probability reaches ``--threshold`` (default 0.3), the
   probabilities being the softmax over the question's options of the adapter's per-option
   log-likelihoods (``llavaction --scoring letters`` or ``text``, ``hf``: option likelihood);
   a reply without scores, or whose scores are no log-likelihoods (a score above 0, as the
@@ -43,7 +43,7 @@ class AnswerSetSettings:
     """How a multi-select reply becomes a set (``--answer-set``, ``--threshold``)."""
 
     answer_set: str = "letters"
-    threshold: float = 0.5
+    threshold: float = 0.3  # a softmax over the options: 0.5 could never choose two
 
     def check(self) -> None:
         entry = ANSWER_SETS.lookup(self.answer_set)

@@ -145,7 +145,7 @@ def eval_command(
     shard: ShardOpt = None,
     open_vocab: OpenVocabOpt = False,
     answer_set: AnswerSetOpt = AnswerSet.letters,
-    threshold: ThresholdOpt = 0.5,
+    threshold: ThresholdOpt = 0.3,
     embedding_model: EmbeddingOpt = None,
     min_similarity: SimilarityOpt = 0.5,
     progress: ProgressOpt = True,
