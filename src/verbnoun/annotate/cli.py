@@ -39,6 +39,11 @@ class Smoothing(StrEnum):
     none = "none"
 
 
+class PerWindow(StrEnum):
+    one = "one"
+    several = "several"
+
+
 VideoOpt = option(Path | None, "A video file, a folder of them, or a layout's root.")
 OutOpt = option(Path | None, "Run folder (resumed when it exists).")
 LayoutOpt = option(Layout, "How --video DIR holds videos.")
@@ -70,6 +75,8 @@ SmoothingOpt = option(Smoothing, "viterbi (sticky prior over window scores) or n
 SwitchOpt = option(float, "Viterbi: prior probability of a change.")
 MinDurationOpt = option(float, "Shortest segment kept (s).")
 MinConfidenceOpt = option(float, "Windows less sure than this are 'no behaviour'.")
+PerWindowOpt = option(PerWindow, "several: every behaviour reaching --threshold (bouts overlap).")
+ThresholdOpt = option(float, "--behaviours-per-window several: the probability that turns one on.")
 TruthOpt = option(Path | None, "Ground truth (data set or CSV): scores and ethogram.")
 TruthSplitOpt = option(str | None, "Split of --truth to use.")
 ScoredOpt = option(Path | None, "CSV video_id,start,stop: the stretches --truth covers.")
@@ -113,6 +120,8 @@ def annotate_command(
     switch: SwitchOpt = 0.1,
     min_duration: MinDurationOpt = 0.0,
     min_confidence: MinConfidenceOpt = 0.0,
+    behaviours_per_window: PerWindowOpt = PerWindow.one,
+    threshold: ThresholdOpt = 0.3,
     truth: TruthOpt = None,
     truth_split: TruthSplitOpt = None,
     scored: ScoredOpt = None,

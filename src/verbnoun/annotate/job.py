@@ -126,6 +126,18 @@ def annotate_job(out: Path | None, **options: Any) -> AnnotateJob:
     settings.check()
     smoothing = {k: options.pop(k) for k in ("switch", "min_duration", "min_confidence")
                  if k in options}  # fmt: skip
+    per_window = options.pop("behaviours_per_window", "one")
+    threshold = options.pop("threshold", 0.3)
+    if per_window not in ("one", "several"):
+        raise VerbnounError(f"--behaviours-per-window is one or several, not {per_window!r}")
+    if per_window == "several":
+        if options.get("model") == "oracle" or (
+            options.get("mode") == "open" and options.get("model") not in ("specialist", "adapted")
+        ):
+            what = "--model oracle" if options.get("model") == "oracle" else "--mode open"
+            raise VerbnounError(f"--behaviours-per-window several needs probabilities over the "
+                                f"behaviours; {what} names one behaviour per window")  # fmt: skip
+        smoothing["several"] = threshold
     smooth = SmoothingSettings(method=options.pop("smoothing", "viterbi"), **smoothing)
     smooth.check()
     truth = _take(TruthSettings, options, bin_seconds=bin_seconds)

@@ -33,7 +33,7 @@ import numpy as np
 
 from verbnoun.annotate.bins import binned_summary, plain_text, write_bin_plot
 from verbnoun.annotate.labels import VideoLabels, derive, load_answers
-from verbnoun.annotate.metrics import BACKGROUND, runs
+from verbnoun.annotate.metrics import BACKGROUND, Run, runs
 from verbnoun.annotate.smoothing import SmoothingSettings
 from verbnoun.annotate.vocabulary import Behaviours
 from verbnoun.data.dataset import format_timestamp
@@ -143,7 +143,13 @@ def bouts_summary(videos: Sequence[VideoLabels], behaviours: Behaviours) -> dict
     total = 0.0
     for video in videos:
         total += video.num_frames / video.fps
-        for run in runs(video.frames):
+        if video.sets is not None:  # several behaviours per window: fractions may sum over 1
+            for seg in video.segments:
+                seconds[behaviours.name(seg["label"])] += (seg["end"] - seg["first"]) / video.fps
+            idle = sum(1 for s in video.sets if not s)
+            if idle:
+                seconds["(no behaviour)"] += idle / video.fps
+        for run in runs(video.frames) if video.sets is None else ():
             name = behaviours.name(run.label) if run.label else "(no behaviour)"
             seconds[name] += (run.end - run.start) / video.fps
         previous = None
@@ -182,12 +188,14 @@ def write_ethogram(
     rank = {label: i for i, label in enumerate(behaviours.labels)}
     layout = []
     for video in videos:
-        layers = [(video.frames, 0.47 if truth else 0.0, 0.45 if truth else 0.9, 1.0)]
+        predicted = (runs(video.frames) if video.sets is None else  # several: they overlap
+                     [Run(s["label"], s["first"], s["end"]) for s in video.segments])  # fmt: skip
+        layers = [(predicted, 0.47 if truth else 0.0, 0.45 if truth else 0.9, 1.0)]
         if truth is not None:  # upper half (the y axis runs downwards)
-            layers.append((truth[video.video_id], 0.0, 0.45, 0.5))
+            layers.append((runs(truth[video.video_id]), 0.0, 0.45, 0.5))
         spans: dict[str, list] = {}
-        for frames, offset, thick, alpha in layers:
-            for run in runs(frames):
+        for label_runs, offset, thick, alpha in layers:
+            for run in label_runs:
                 if run.label != BACKGROUND:
                     spans.setdefault(run.label, []).append((run, offset, thick, alpha))
         order = sorted(spans, key=lambda x: (rank.get(x, len(rank)), x))
@@ -347,9 +355,14 @@ def write_outputs(
     summary = {
         "overall": bouts_summary(videos, behaviours),
         "videos": {v.video_id: bouts_summary([v], behaviours) for v in videos},
-        "smoothing": asdict(smoothing),
+        "smoothing": {k: v for k, v in asdict(smoothing).items() if k != "several"},
         "windows": {"window": settings.window, "stride": settings.stride},
     }
+    if smoothing.several is not None:
+        summary["behaviours_per_window"] = {
+            "per_window": "several", "threshold": smoothing.several,
+            "none_reaching": "the most probable behaviour", "viterbi": "not applied",
+        }  # fmt: skip
     if bin_seconds is not None:
         facts = {v.video_id: VideoFacts(v.video_id, v.fps, v.num_frames) for v in videos}
         order = [behaviours.name(x) for x in behaviours.labels]

@@ -12,7 +12,9 @@ covers its frames with every one of its labels, and so do overlapping rows of a 
 frame-label metrics above read one label per frame (a segment's first label; of overlapping CSV
 rows, the later), as before; when some frame has two or more true behaviours, ``multilabel`` adds
 the frame-level multi-label figures (:func:`frame_multilabel`): each frame's predicted behaviour
-(none for background) against its set of true ones.
+(none for background) against its set of true ones; a prediction whose rows overlap (``annotate
+--behaviours-per-window several``) brings a set per frame too, every behaviour of its rows
+covering the frame, and adds ``multilabel`` whichever side has several.
 
 ``annotate score`` compares a ``segments.csv`` with the truth, and puts beside it the same
 metrics for a majority-class baseline (every frame the most frequent true class) and, when the
@@ -71,9 +73,10 @@ def rasterise_sets(spans: Sequence[Span], num_frames: int, fps: float) -> list[f
 
 
 def frame_multilabel(pieces, truth_sets: dict[str, list[frozenset[str]]], *, replicates: int = 1000,
-                     seed: int = 0) -> dict:  # fmt: skip
+                     seed: int = 0, pred_sets: dict | None = None) -> dict:  # fmt: skip
     """Frame-level multi-label figures of the compared pieces: each frame's predicted set (its
-    behaviour; empty for background) against its true set.
+    behaviour, empty for background; or, with ``pred_sets``, every behaviour of the prediction's
+    rows covering it) against its true set.
 
     ``jaccard``: the mean Jaccard index over the frames with at least one true behaviour, with a
     95 % bootstrap interval resampling pieces (videos, or scored stretches: frames next to each
@@ -89,7 +92,10 @@ def frame_multilabel(pieces, truth_sets: dict[str, list[frozenset[str]]], *, rep
     predicted, truths, sums, counts = [], [], [], []
     for piece in pieces:
         sets = truth_sets[piece.video_id][piece.first : piece.end]
-        guesses = [frozenset() if p == BACKGROUND else frozenset({p}) for p in piece.pred]
+        if pred_sets is not None:
+            guesses = pred_sets[piece.video_id][piece.first : piece.end]
+        else:
+            guesses = [frozenset() if p == BACKGROUND else frozenset({p}) for p in piece.pred]
         predicted += guesses
         truths += sets
         labelled = [(g, t) for g, t in zip(guesses, sets, strict=True) if t]
@@ -373,9 +379,11 @@ def score_run(
     result["majority"] = {"label": label, **metrics}
     truth_sets = {v: rasterise_sets(truth_spans.get(v, []), f.num_frames, f.fps)
                   for v, f in facts.items()}  # fmt: skip
-    if any(len(s) > 1 for p in pieces for s in truth_sets[p.video_id][p.first : p.end]):
+    pred_sets = {v: rasterise_sets(spans[v], f.num_frames, f.fps) for v, f in facts.items()}
+    if any(len(s) > 1 for p in pieces for sets in (truth_sets, pred_sets)
+           for s in sets[p.video_id][p.first : p.end]):  # fmt: skip
         options = {"replicates": agreement.replicates, "seed": agreement.seed} if agreement else {}
-        result["multilabel"] = frame_multilabel(pieces, truth_sets, **options)
+        result["multilabel"] = frame_multilabel(pieces, truth_sets, pred_sets=pred_sets, **options)
     if agreement is not None:
         names = {x: behaviours.name(x) for x in behaviours.labels} if behaviours else None
         result["agreement"] = agree.agreement(pieces, agreement, names)

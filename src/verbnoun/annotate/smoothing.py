@@ -11,6 +11,14 @@
    earlier window), so equal neighbours merge into one segment.
 4. **Minimum duration.** Runs shorter than ``min_duration`` seconds are absorbed, shortest first,
    by their longer neighbour.
+
+**Several behaviours per window** (``several``: a probability threshold in (0, 1]; ``None``, the
+default, is one behaviour per window as above): :func:`window_sets` turns on, in each window,
+every behaviour whose probability (the window's scores renormalised as in step 1, rounded to 4
+decimals) reaches the threshold; when none reaches it, the window's most probable behaviour alone
+(so a window is never left empty by the threshold; ``min_confidence`` still makes it empty). The
+Viterbi step does not apply; each behaviour is then its own on/off track, whose short runs step 4
+absorbs (:func:`verbnoun.annotate.labels.derive`).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ class SmoothingSettings:
     min_duration: float = 0.0  # seconds
     min_confidence: float = 0.0  # below it a window is background
     floor: float = 1e-3  # probability of a label a window's answer did not score
+    several: float | None = None  # threshold of several behaviours per window; None: one
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -48,6 +57,8 @@ class SmoothingSettings:
             raise VerbnounError(f"--min-duration must be >= 0, got {self.min_duration}")
         if not 0 <= self.min_confidence < 1:
             raise VerbnounError(f"--min-confidence must be in [0, 1), got {self.min_confidence}")
+        if self.several is not None and not 0 < self.several <= 1:
+            raise VerbnounError(f"--threshold must be in (0, 1], got {self.several}")
 
 
 def log_probabilities(
@@ -114,6 +125,31 @@ def window_labels(
             BACKGROUND if p < settings.min_confidence else x
             for x, p in zip(result, best, strict=True)
         ]
+    return result
+
+
+def window_sets(
+    answers: Sequence[dict[str, float]] | np.ndarray,
+    labels: Sequence[str],
+    settings: SmoothingSettings,
+) -> list[frozenset[str]]:
+    """The behaviours on in each window (``settings.several`` is the threshold): those whose
+    probability reaches it, else the most probable one; empty where the best probability is
+    below ``min_confidence``."""
+    assert settings.several is not None
+    if len(answers) == 0:
+        return []
+    if not labels:
+        return [frozenset()] * len(answers)
+    probs = np.round(np.exp(log_probabilities(answers, labels, settings.floor)), 4)
+    result = []
+    for row in probs:
+        best = int(np.argmax(row))
+        if row[best] < settings.min_confidence:
+            result.append(frozenset())
+            continue
+        on = frozenset(labels[i] for i in np.flatnonzero(row >= settings.several))
+        result.append(on or frozenset({labels[best]}))
     return result
 
 
