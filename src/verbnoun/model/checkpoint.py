@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from verbnoun.errors import CheckpointError, CheckpointFileError
+from verbnoun.errors import CheckpointError, CheckpointFileError, VerbnounError
 from verbnoun.fileio import atomic_write_bytes, os_problem, read_json, require
 from verbnoun.model.architecture import LlavactionForCausalLM
 from verbnoun.model.config import LlavactionConfig, tower_config
@@ -45,15 +45,18 @@ IGNORED_KEYS = re.compile(r"(\.vision_model\.head\.|rotary_emb\.inv_freq$)")
 
 
 def _lora_hint(directory: str | Path) -> str:
-    """What to do when ``directory`` is a LoRA run, checkpoint or adapter rather than a model."""
-    from verbnoun.errors import VerbnounError
-    from verbnoun.train.lora import INFO_FILE, find_adapter
-
-    try:
-        adapter = find_adapter(directory)
-        base = read_json(adapter / INFO_FILE, expect=dict).get("base", {}).get("path", "BASE")
-    except (VerbnounError, OSError, ValueError, AttributeError):
+    """What to do when ``directory`` is a LoRA run, checkpoint or adapter rather than a model
+    (:mod:`verbnoun.train.lora` writes ``adapter.json`` into each checkpoint's ``adapter/``;
+    looked up here by name, since the trainer's modules import this one)."""
+    path = Path(directory)
+    found = [*path.glob("adapter.json"), *path.glob("adapter/adapter.json"),
+             *sorted(path.glob("checkpoints/step-*/adapter/adapter.json"))]  # fmt: skip
+    if not found:
         return ""
+    try:
+        base = read_json(found[-1], expect=dict).get("base", {}).get("path", "BASE")
+    except (VerbnounError, OSError, ValueError, AttributeError):
+        base = "BASE"
     return (
         f": it holds a LoRA adapter; merge it into its base first (verbnoun export merged "
         f"--checkpoint {base} --adapter {directory} --out DIR)"
