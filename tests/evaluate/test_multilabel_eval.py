@@ -430,3 +430,46 @@ def test_the_lmms_eval_export_refuses_multi_select_questions(multi_file, tmp_pat
 
     with pytest.raises(VerbnounError, match="question q0 is multi-select"):
         export_task(multi_file, tmp_path / "task", ExportSettings(str(tmp_path), "chunks"))
+
+
+def test_the_specialist_ranking_gives_scores_on_multi_select_questions(multi_file, tmp_path):
+    from verbnoun.evaluate.adapters import SpecialistAdapter
+
+    questions = read_questions(multi_file)
+    truth_first = {q.id: [*q.action_ids, *(o.action_id for o in q.options
+                                           if o.action_id not in q.action_ids)]
+                   for q in questions}  # fmt: skip
+    run = tmp_path / "ranked"
+    metrics = run_evaluation(multi_file, SpecialistAdapter(truth_first, "ranked.json"), run,
+                             EvalSettings(), progress=False)  # fmt: skip
+    # scikit-learn's mAP of the options' softmax of minus their rank (rankings, no probabilities:
+    # a class second in one clip and first among the negatives of another can tie, so not 1.0)
+    classes = sorted({o.action_id for q in questions for o in q.options})
+    y_true = np.array([[c in q.action_ids for c in classes] for q in questions])
+    scores = np.full(y_true.shape, -np.inf)
+    for row, q in enumerate(questions):
+        minus_rank = -np.array([truth_first[q.id].index(o.action_id) for o in q.options], float)
+        probabilities = np.exp(minus_rank) / np.exp(minus_rank).sum()
+        for i, o in enumerate(q.options):
+            scores[row, classes.index(o.action_id)] = probabilities[i]
+    scores[np.isinf(scores)] = scores[np.isfinite(scores)].min() - 1
+    keep = y_true.any(axis=0)
+    expected = average_precision_score(y_true[:, keep], scores[:, keep], average="macro")
+    assert metrics["multilabel"]["map"]["value"] == pytest.approx(expected)
+    assert expected > 0.9
+    record = answered(run)[questions[0].id]
+    first = questions[0]
+    top_1 = [o.action_id for o in first.options].index(first.action_ids[0])
+    assert record["choices"] == [top_1]  # its top-1 letter, read as a set of one
+    # the truth ranked last: every class's positives below its negatives
+    truth_last = {k: v[::-1] for k, v in truth_first.items()}
+    worst = run_evaluation(multi_file, SpecialistAdapter(truth_last, "reversed.json"),
+                           tmp_path / "reversed", EvalSettings(), progress=False)  # fmt: skip
+    assert worst["multilabel"]["map"]["value"] < 0.6
+    assert worst["multilabel"]["jaccard"]["value"] == 0.0
+    # the threshold reads the ranking too: the top option alone reaches 0.5
+    top = run_evaluation(multi_file, SpecialistAdapter(truth_first, "ranked.json"),
+                         tmp_path / "top", EvalSettings(), progress=False,
+                         answer_set=AnswerSetSettings("threshold", 0.5))  # fmt: skip
+    assert all(len(r["choices"]) == 1 for r in answered(tmp_path / "top").values())
+    assert top["multilabel"]["jaccard"]["value"] > 0.5

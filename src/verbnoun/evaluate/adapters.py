@@ -183,7 +183,10 @@ class SpecialistAdapter:
     """Picks the option whose action the specialist ranks highest (top-1 among the options).
 
     Options absent from the specialist's ranking rank last; when none is ranked the answer is
-    empty, which the runner counts as unparsed rather than guessing.
+    empty, which the runner counts as unparsed rather than guessing. On a multi-select question
+    each option also gets a score, minus its rank (the prediction files hold rankings, not
+    probabilities: an option outside the ranking ranks last), so that ``--answer-set
+    threshold`` and the multi-label mAP read the specialist's ranking.
     """
 
     name = "specialist"
@@ -207,7 +210,11 @@ class SpecialistAdapter:
                 key=lambda i: (position.get(request.question.options[i].action_id, len(ranked)), i),
             )
             known = request.question.options[best].action_id in position
-            replies.append(Reply(letter(best) if known else ""))
+            scores = None
+            if request.question.multi_select:
+                scores = [-float(position.get(o.action_id, len(ranked)))
+                          for o in request.question.options]  # fmt: skip
+            replies.append(Reply(letter(best) if known else "", scores=scores))
         return replies
 
 
