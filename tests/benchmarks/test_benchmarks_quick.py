@@ -10,7 +10,6 @@ The real table (``benchmarks/results.json``) must come out of it untouched.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -18,19 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from benchresults import BENCHMARKS, results
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ROOT / "benchmarks"
-
-
-def _results_module():
-    spec = importlib.util.spec_from_file_location("bench_results", BENCHMARKS / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-results = _results_module()
 # the longest quick modes first, so that the 2 workers of `make test` end together
 FIRST = ("bench_lora", "bench_real_shape", "bench_demo_seeds", "bench_model", "bench_endpoint")
 SCRIPTS = sorted(

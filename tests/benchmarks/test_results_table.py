@@ -15,25 +15,13 @@ section of ``docs/results.md`` (the demo's own run, written from ``bench_demo_se
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from benchresults import BENCHMARKS, ROOT, results
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ROOT / "benchmarks"
-
-
-def _results_module():
-    spec = importlib.util.spec_from_file_location("bench_results", BENCHMARKS / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-results = _results_module()
 QUOTE = re.compile(r"\[([^\]]+)\]\(([^)\s]*results\.md)#([^)\s]+)\)")
 FIGURE = re.compile(
     r"\d[\d,]*(?:\.\d+)?\s?(?:KB|kB|KiB|MB|MiB|GB|GiB|TB|ms|µs)\b"
