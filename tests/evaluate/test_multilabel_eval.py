@@ -98,6 +98,21 @@ def expected_jaccard(questions, predicted):
     return jaccard_score(y_true, y_pred, average="samples", zero_division=1.0)
 
 
+def _sklearn_map(questions, option_scores) -> float:
+    """scikit-learn's macro AP over the classes with a positive: each clip's options scored by the
+    softmax of ``option_scores[question id]``, a class not among its options below every score."""
+    classes = sorted({o.action_id for q in questions for o in q.options})
+    y_true = np.array([[c in q.action_ids for c in classes] for q in questions])
+    scores = np.full(y_true.shape, -np.inf)
+    for row, q in enumerate(questions):
+        probabilities = np.exp(option_scores[q.id]) / np.exp(option_scores[q.id]).sum()
+        for i, o in enumerate(q.options):
+            scores[row, classes.index(o.action_id)] = probabilities[i]
+    scores[np.isinf(scores)] = scores[np.isfinite(scores)].min() - 1
+    keep = y_true.any(axis=0)
+    return average_precision_score(y_true[:, keep], scores[:, keep], average="macro")
+
+
 def test_letters_are_read_as_sets_and_scored(multi_file, tmp_path):
     run = tmp_path / "run"
     metrics = run_evaluation(multi_file, Scripted(half_right), run, EvalSettings(),
@@ -164,16 +179,7 @@ def test_threshold_on_option_probabilities_and_map(multi_file, tmp_path):
     metrics = run_evaluation(multi_file, Scripted(noisy_reply), other, EvalSettings(),
                              progress=False, answer_set=settings)  # fmt: skip
     questions = read_questions(multi_file)
-    classes = sorted({o.action_id for q in questions for o in q.options})
-    y_true = np.array([[c in q.action_ids for c in classes] for q in questions])
-    scores = np.full(y_true.shape, -np.inf)
-    for row, q in enumerate(questions):
-        s = np.exp(noisy[q.id]) / np.exp(noisy[q.id]).sum()
-        for i, o in enumerate(q.options):
-            scores[row, classes.index(o.action_id)] = s[i]
-    scores[np.isinf(scores)] = scores[np.isfinite(scores)].min() - 1
-    keep = y_true.any(axis=0)
-    expected = average_precision_score(y_true[:, keep], scores[:, keep], average="macro")
+    expected = _sklearn_map(questions, {q.id: np.array(noisy[q.id]) for q in questions})
     assert metrics["multilabel"]["map"]["value"] == pytest.approx(expected)
 
 
@@ -444,17 +450,9 @@ def test_the_specialist_ranking_gives_scores_on_multi_select_questions(multi_fil
                              EvalSettings(), progress=False)  # fmt: skip
     # scikit-learn's mAP of the options' softmax of minus their rank (rankings, no probabilities:
     # a class second in one clip and first among the negatives of another can tie, so not 1.0)
-    classes = sorted({o.action_id for q in questions for o in q.options})
-    y_true = np.array([[c in q.action_ids for c in classes] for q in questions])
-    scores = np.full(y_true.shape, -np.inf)
-    for row, q in enumerate(questions):
-        minus_rank = -np.array([truth_first[q.id].index(o.action_id) for o in q.options], float)
-        probabilities = np.exp(minus_rank) / np.exp(minus_rank).sum()
-        for i, o in enumerate(q.options):
-            scores[row, classes.index(o.action_id)] = probabilities[i]
-    scores[np.isinf(scores)] = scores[np.isfinite(scores)].min() - 1
-    keep = y_true.any(axis=0)
-    expected = average_precision_score(y_true[:, keep], scores[:, keep], average="macro")
+    minus_rank = {q.id: -np.array([truth_first[q.id].index(o.action_id) for o in q.options],
+                                  float) for q in questions}  # fmt: skip
+    expected = _sklearn_map(questions, minus_rank)
     assert metrics["multilabel"]["map"]["value"] == pytest.approx(expected)
     assert expected > 0.9
     record = answered(run)[questions[0].id]
