@@ -23,9 +23,7 @@ Everything is deterministic in ``videos``, ``seed`` and ``share``.
 
 from __future__ import annotations
 
-import os
 import random
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -192,6 +190,8 @@ def render_overlap_kitchen(
 ) -> dict:
     """Write the overlapping kitchen: annotations, ``dataset.yaml`` and ``videos/`` (chunk
     layout) under ``out_dir``. Returns a summary (paths and counts)."""
+    from verbnoun.data.synth import render_in_processes
+
     if (chunk_seconds * FPS) % 1:
         raise ValueError(f"chunk length {chunk_seconds} s is not a whole number of frames")
     out = Path(out_dir)
@@ -203,12 +203,7 @@ def render_overlap_kitchen(
          str(root / video.left.participant_id / f"{video.left.video_id}.MP4"))
         for index, video in enumerate(script)
     ]  # fmt: skip
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) == 1:
-        files = [_render_overlap_video(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            files = list(pool.map(_render_overlap_video, jobs))
+    files = render_in_processes(_render_overlap_video, jobs, workers)
     segments = [s for v in script for s in v.left.segments]
     return {
         "dataset": str(description),

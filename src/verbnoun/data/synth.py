@@ -397,6 +397,17 @@ videos:
 """
 
 
+def render_in_processes(render, jobs: list, workers: int | None = None) -> list:
+    """``[render(job) for job in jobs]``, in a pool of ``workers`` processes (default: CPU count;
+    one worker, or one job, runs here). ``render`` must be a module-level function; the results
+    keep the jobs' order, so what is written does not depend on the number of workers."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) == 1:
+        return [render(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(render, jobs))
+
+
 def write_kitchen_description(out_dir: str | Path, chunk_seconds: float = 15) -> Path:
     """Write ``out_dir/dataset.yaml``: the kitchen (``annotations/`` and ``videos/`` under
     ``out_dir``) as a generic dataset description; returns its path."""
@@ -436,12 +447,7 @@ def render_kitchen(
         )
         for index, video in enumerate(script)
     ]
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) == 1:
-        files = [_render_video(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            files = list(pool.map(_render_video, jobs))
+    files = render_in_processes(_render_video, jobs, workers)
     return {
         "annotations": str(annotations),
         "dataset": str(description),
