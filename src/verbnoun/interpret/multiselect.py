@@ -39,8 +39,6 @@ normalisation and its reading of one answer expression.
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,21 +46,18 @@ from dataclasses import dataclass
 from verbnoun.interpret.parsing import (
     _AFTER_LETTER,
     _ANSWER_KEYS,
-    _ANSWER_TAG,
-    _BOXED,
     _CORRECTION_CUES,
-    _END_TOKENS,
-    _FENCE,
-    _FLAT_OBJECT,
-    _GLM_BOX,
     _THINK,
     _expression,
+    _json_documents,
+    _json_keys,
     _negated_clause,
-    _normalise_unicode,
     _option_at,
     _options_in,
     _plain,
+    _prepared,
     _Read,
+    _tag_texts,
     parse_answer,
 )
 
@@ -288,22 +283,12 @@ def _final(plain: str, statements: list[tuple[int, frozenset[int] | None]]):
 
 def _json_value(text: str) -> tuple[bool, object]:
     """``(True, value)`` of a JSON reply's answer field (a list reply is its own value)."""
-    candidates = [text] if text[:1] in "{[" else []
-    candidates += [m.group(2).strip() for m in _FENCE.finditer(text)]
-    candidates += [m.group(0) for m in _FLAT_OBJECT.finditer(text)][-1:]
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate)
-        except ValueError:
-            try:
-                data = ast.literal_eval(candidate)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                continue
+    for data in _json_documents(text, openers="{["):
         if isinstance(data, list):
             return True, data
         if not isinstance(data, dict):
             continue
-        keys = {str(k).lower().replace(" ", "_"): v for k, v in data.items()}
+        keys = _json_keys(data)
         for key in _LIST_KEYS:
             if key in keys:
                 return True, keys[key]
@@ -317,8 +302,7 @@ def parse_selection(output: str, options: Sequence[str]) -> ParsedSelection:
 
 
 def _parse(output: str, options: Sequence[str], depth: int) -> ParsedSelection:
-    text = _normalise_unicode(output or "").strip()
-    text = _END_TOKENS.sub(" ", _GLM_BOX.sub(lambda m: f"\\boxed{{{m.group(1)}}}", text))
+    text = _prepared(output)
     if depth < 2:
         found, value = _json_value(text)
         if found:
@@ -330,10 +314,9 @@ def _parse(output: str, options: Sequence[str], depth: int) -> ParsedSelection:
                 if all(s is not None and len(s) == 1 for s in sets):
                     return ParsedSelection(frozenset().union(*sets), "json")  # type: ignore[arg-type]
             return UNPARSED
-        tags = _ANSWER_TAG.findall(text)
-        boxes = _BOXED.findall(_THINK.sub(" ", text)) if not tags else []
-        if tags or boxes:
-            reads = [_parse(tag, options, depth + 1) for tag in (tags[-1:] or boxes)]
+        tagged = _tag_texts(text)
+        if tagged:
+            reads = [_parse(tag, options, depth + 1) for tag in tagged]
             sets = {r.indices for r in reads}
             if len(sets) == 1 and None not in sets:
                 return ParsedSelection(reads[0].indices, "tag")

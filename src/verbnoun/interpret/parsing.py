@@ -54,7 +54,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 PARSER_VERSION = "2"
@@ -568,23 +568,36 @@ _ANSWER_KEYS = (
 )  # fmt: skip
 
 
-def _json_answer(text: str) -> tuple[bool, object]:
-    """``(True, value)`` of the answer field of a JSON object reply: the whole reply, a code
-    fence, or the last flat object in it; ``(False, None)`` when there is none."""
-    candidates = [text] if text.startswith("{") else []
+def _json_documents(text: str, openers: str = "{") -> Iterator[object]:
+    """What the JSON parts of a reply decode to, in order: the whole reply (when it opens with
+    one of ``openers``), each code fence, the last flat object; a part that is no JSON is read
+    as a Python literal (``{'answer': 'B'}``: literals only, nothing is run), else passed over."""
+    candidates = [text] if text.startswith(tuple(openers)) else []
     candidates += [m.group(2).strip() for m in _FENCE.finditer(text)]
     candidates += [m.group(0) for m in _FLAT_OBJECT.finditer(text)][-1:]
     for candidate in candidates:
         try:
             data = json.loads(candidate)
         except ValueError:
-            try:  # a Python dict ({'answer': 'B'}): literals only, nothing is run
+            try:
                 data = ast.literal_eval(candidate)
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 continue
+        yield data
+
+
+def _json_keys(data: dict) -> dict[str, object]:
+    """A JSON object's fields by key, lower case with ``_`` for spaces (``Final Answer``)."""
+    return {str(k).lower().replace(" ", "_"): v for k, v in data.items()}
+
+
+def _json_answer(text: str) -> tuple[bool, object]:
+    """``(True, value)`` of the answer field of a JSON object reply: the whole reply, a code
+    fence, or the last flat object in it; ``(False, None)`` when there is none."""
+    for data in _json_documents(text):
         if not isinstance(data, dict):
             continue
-        keys = {str(k).lower().replace(" ", "_"): v for k, v in data.items()}
+        keys = _json_keys(data)
         for key in _ANSWER_KEYS:
             if key in keys:
                 value = keys[key]
@@ -601,10 +614,21 @@ def parse_answer(output: str, options: Sequence[str]) -> ParsedAnswer:
     return _parse(output, options, depth=0)
 
 
-def _parse(output: str, options: Sequence[str], depth: int) -> ParsedAnswer:
+def _prepared(output: str) -> str:
+    """A reply ready to read: Unicode normalised, stripped, GLM's box written as ``\\boxed{}``,
+    end-of-turn tokens blanked."""
     text = _normalise_unicode(output or "").strip()
-    boxes = _GLM_BOX.findall(text)
-    text = _END_TOKENS.sub(" ", _GLM_BOX.sub(lambda m: f"\\boxed{{{m.group(1)}}}", text))
+    return _END_TOKENS.sub(" ", _GLM_BOX.sub(lambda m: f"\\boxed{{{m.group(1)}}}", text))
+
+
+def _tag_texts(text: str) -> list[str]:
+    """What the answer is tagged with: the last ``<answer>...</answer>``, else every
+    ``\\boxed{...}`` outside the thinking (each to be read, and to agree); ``[]`` when none."""
+    return _ANSWER_TAG.findall(text)[-1:] or _BOXED.findall(_THINK.sub(" ", text))
+
+
+def _parse(output: str, options: Sequence[str], depth: int) -> ParsedAnswer:
+    text = _prepared(output)
     if depth < 2:
         found, value = _json_answer(text)
         if found:
@@ -612,10 +636,9 @@ def _parse(output: str, options: Sequence[str], depth: int) -> ParsedAnswer:
                 return UNPARSED  # a number is no letter (0- or 1-based?), nor is null
             inner = _parse(value, options, depth + 1)
             return ParsedAnswer(inner.index, "json") if inner.index is not None else UNPARSED
-        tags = _ANSWER_TAG.findall(text)
-        boxes = _BOXED.findall(_THINK.sub(" ", text)) if not tags else []
-        if tags or boxes:
-            reads = [_parse(tag, options, depth + 1) for tag in (tags[-1:] or boxes)]
+        tagged = _tag_texts(text)
+        if tagged:
+            reads = [_parse(tag, options, depth + 1) for tag in tagged]
             indices = {r.index for r in reads}
             if len(indices) == 1 and None not in indices:
                 return ParsedAnswer(reads[0].index, "tag")
