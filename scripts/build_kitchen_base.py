@@ -9,7 +9,7 @@ with its ``gates.json``. Deterministic given ``--seed`` (and the machine's arith
         [--out src/verbnoun/assets/kitchen_base] [--threads 2] [--set tower_steps=300 ...]
         [--only A|B]
 
-``--set KEY=VALUE`` overrides a :class:`~verbnoun.model.kitchen_base.BaseSettings` field (a
+``--set KEY=VALUE`` overrides a :class:`~verbnoun.model.kitchen_base_settings.BaseSettings` field (a
 small build for checking the script: ``--set tower_steps=20 lm_steps=20 align_steps=10
     instruct_steps=10``).
 The exit status is 1 when a gate is missed (the checkpoint is still written, with its figures).
@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from verbnoun.model.kitchen_base import BaseSettings, build_base, kitchen_base_path
+from verbnoun.model.kitchen_base import build_base, kitchen_base_path
+from verbnoun.model.kitchen_base_settings import BaseSettings
 
 
 def settings_from(args: argparse.Namespace) -> BaseSettings:
