@@ -64,7 +64,8 @@ def main() -> None:
     from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
     from verbnoun.evaluate.endpoint import EndpointDown, EndpointRefused, RetryPolicy
     from verbnoun.evaluate.openai_adapter import OpenAIAdapter
-    from verbnoun.evaluate.runner import EvalSettings, failures, run_evaluation
+    from verbnoun.evaluate.records import failures
+    from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
     os.environ[KEY_ENV] = KEY
     work = Path(tempfile.mkdtemp(prefix="bench-endpoint-"))

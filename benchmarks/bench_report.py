@@ -119,7 +119,8 @@ def make_runs(root: Path, questions: int = 10_000, runs: int = 12) -> list:
     record them (its config, the strict parser's reading of each raw answer, its metrics) but
     built in memory: the question file is read once, not once per run."""
     from verbnoun.bench.questions import read_questions
-    from verbnoun.evaluate.runner import EvalSettings, compute_metrics, run_config
+    from verbnoun.evaluate.run_metrics import compute_metrics
+    from verbnoun.evaluate.runner import EvalSettings, run_config
     from verbnoun.evaluate.score import Run
     from verbnoun.interpret.parsing import get_parser
 

@@ -229,7 +229,8 @@ def main() -> None:
     from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
     from verbnoun.data.video import read_clip
     from verbnoun.evaluate.openai_adapter import OpenAIAdapter
-    from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+    from verbnoun.evaluate.records import answered
+    from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
     python = original_python(gpt=True)
     print(f"authors' environment: {python}")

@@ -46,7 +46,8 @@ from verbnoun.evaluate.endpoint import (
     with_retries,
 )
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
-from verbnoun.evaluate.runner import EvalSettings, answered, failures, run_evaluation
+from verbnoun.evaluate.records import answered, failures
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 from verbnoun.interpret.open_vocab import OpenVocabMapper
 
 KEY = "sk-faults-SECRET-0123456789"

@@ -21,7 +21,8 @@ from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
-from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
 KEY_ENV = "VERBNOUN_PROGRESS_TEST_KEY"
 INTERVAL = 0.2

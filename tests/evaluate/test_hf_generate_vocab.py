@@ -15,7 +15,8 @@ from verbnoun.bench.build import BuildSettings, build_benchmark
 from verbnoun.bench.questions import read_questions, write_questions
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.evaluate.hf_adapter import HfAdapter, HfSettings
-from verbnoun.evaluate.runner import EvalSettings, _request, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, _request, run_evaluation
 
 PADDING = 60  # rows past the tokenizer
 FRAMES = 2

@@ -20,7 +20,8 @@ from verbnoun.data.ek100 import ClassVocabulary
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import NO_ABILITIES, RandomAdapter, Reply
 from verbnoun.evaluate.answer_sets import AnswerSetSettings
-from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 from verbnoun.evaluate.score import compare, load_run
 from verbnoun.interpret.open_vocab import OpenVocabMapper
 

@@ -20,7 +20,8 @@ from verbnoun.data.annotations import EK100Annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import OpenAIAdapter
-from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 from verbnoun.evaluate.score import compare, load_run
 from verbnoun.interpret.open_vocab import OpenVocabMapper
 

@@ -19,7 +19,8 @@ from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Request
 from verbnoun.evaluate.endpoint import RetryPolicy
 from verbnoun.evaluate.openai_adapter import APIAnswerError, OpenAIAdapter
-from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
 KEY = "sk-test-SECRET-0123456789"
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]

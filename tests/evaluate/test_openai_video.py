@@ -31,7 +31,8 @@ from verbnoun.evaluate.openai_adapter import (
     APIAnswerError,
     OpenAIAdapter,
 )
-from verbnoun.evaluate.runner import EvalSettings, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, run_evaluation
 
 KEY = "sk-test-VIDEO-0123456789"
 KEY_ENV = "LLAVACTION_VIDEO_KEY"

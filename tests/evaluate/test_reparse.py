@@ -12,8 +12,9 @@ from verbnoun.bench.questions import read_questions
 from verbnoun.cli import main
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Reply
+from verbnoun.evaluate.records import answered
 from verbnoun.evaluate.reparse import reparse_run
-from verbnoun.evaluate.runner import EvalSettings, Shard, answered, run_evaluation
+from verbnoun.evaluate.runner import EvalSettings, Shard, run_evaluation
 from verbnoun.evaluate.score import load_run
 from verbnoun.interpret.parsing import PARSER_VERSION, parse_answer
 

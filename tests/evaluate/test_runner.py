@@ -16,7 +16,8 @@ from verbnoun.cli import main
 from verbnoun.data.kitchen import kitchen_script, write_kitchen_annotations
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import PriorAdapter, RandomAdapter, Reply
-from verbnoun.evaluate.runner import EvalSettings, Shard, answered, run_evaluation
+from verbnoun.evaluate.records import answered
+from verbnoun.evaluate.runner import EvalSettings, Shard, run_evaluation
 from verbnoun.evaluate.score import compare, load_run
 from verbnoun.interpret.parsing import PARSER_VERSION
 

@@ -55,7 +55,7 @@ def _run_questions(run_dir: Path) -> tuple[dict, Path, list[Question]]:
 def _answers_asked_with(run_dir: Path) -> dict[str, dict]:
     """The answers a run's prompts were built from: its own, or, for a run re-parsed from
     another (``reparse.json``), those of the run that asked."""
-    from verbnoun.evaluate.runner import answered
+    from verbnoun.evaluate.records import answered
 
     seen = set()
     while (run_dir / "reparse.json").is_file() and run_dir.resolve() not in seen:

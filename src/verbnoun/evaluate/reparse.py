@@ -33,7 +33,8 @@ from pathlib import Path
 
 from verbnoun import __version__
 from verbnoun.errors import VerbnounError
-from verbnoun.evaluate.runner import compute_metrics, failures
+from verbnoun.evaluate.records import failures
+from verbnoun.evaluate.run_metrics import compute_metrics
 from verbnoun.evaluate.score import Run, load_run
 from verbnoun.fileio import atomic_folder, read_json, write_json
 from verbnoun.interpret.parsing import PARSER_VERSIONS, PARSERS, get_parser

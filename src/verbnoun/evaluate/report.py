@@ -235,7 +235,7 @@ class _Strings:
 
 def _failures(run: Run) -> dict[str, dict]:
     """The run's questions whose endpoint never answered (``failed*.jsonl``), by id."""
-    from verbnoun.evaluate.runner import failures
+    from verbnoun.evaluate.records import failures
 
     return failures(run.path, run.predictions) if run.path.is_dir() else {}
 

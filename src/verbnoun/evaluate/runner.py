@@ -29,7 +29,9 @@
   requests per second and, with a price, the estimated cost.
 
 The run folder's shared guarantees (config check, appending, torn lines, shards) are
-:mod:`verbnoun.runs`'; this module says what an evaluation asks and records.
+:mod:`verbnoun.runs`'; this module says what an evaluation asks. What a prediction record holds
+(made from a reply, read back from the run folder) is :mod:`verbnoun.evaluate.records`'; the
+figures of ``metrics.json`` are :mod:`verbnoun.evaluate.run_metrics`'.
 """
 
 from __future__ import annotations
@@ -47,18 +49,21 @@ from verbnoun import runs
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.adapters import Adapter, Request, abilities_of
-from verbnoun.evaluate.answer_sets import AnswerSetSettings, option_probabilities, reader
+from verbnoun.evaluate.answer_sets import AnswerSetSettings, reader
 from verbnoun.evaluate.endpoint import MAX_CONSECUTIVE_FAILURES, EndpointDown, EndpointRefused
-from verbnoun.evaluate.metrics import (
-    accuracy_summary,
-    coverage_summary,
-    grouped_accuracy,
-    mean_class_accuracy,
-    open_vocab_top1,
-    recognition_top1,
-    usage_summary,
-)
 from verbnoun.evaluate.prompt_record import PromptLog
+from verbnoun.evaluate.records import (
+    answered,
+    compact_failed,
+    failed_record,
+    failures,
+    mapped_records,
+    parsed_records,
+    read_predictions,
+    selected_records,
+    with_usage,
+)
+from verbnoun.evaluate.run_metrics import compute_metrics
 from verbnoun.fileio import sha256_file, write_json
 from verbnoun.interpret.parsing import PARSER_VERSIONS, get_parser
 from verbnoun.progress import Progress
@@ -143,63 +148,6 @@ def check_or_write_config(
         run_dir, config, recorded={"questions": str(questions_path.resolve())},
         latest={"transport": transport}, hint=hint,
     )  # fmt: skip
-
-
-def read_predictions(path: Path, *, repair: bool = False) -> list[dict]:
-    """Read one predictions (or failed) file. A last line cut short by a kill is ignored (and,
-    with ``repair``, removed from the file); any other malformed line is an error naming it."""
-    if repair:
-        runs.repair_tail(path)
-    return list(runs.iter_records(path, "malformed prediction line", _record_problem))
-
-
-def _record_problem(record: dict) -> str | None:
-    """What is wrong with an answered record's ``choice`` / ``correct`` (failed ones have none)."""
-    if "failed" in record:
-        return None
-    labels = record.get("labels", [])
-    if labels is not None and not (
-        isinstance(labels, list) and all(isinstance(label, str) for label in labels)
-    ):
-        return f"'labels' must be a list of action ids or null, got {labels!r}"
-    choice = record.get("choice")
-    if "choice" not in record or not (
-        choice is None or (type(choice) is int and 0 <= choice < 26)  # a bool is no index
-    ):
-        return f"'choice' must be an option index or null, got {choice!r}"
-    if not isinstance(record.get("correct"), bool):
-        return f"'correct' must be true or false, got {record.get('correct')!r}"
-    return None
-
-
-def answered(run_dir: Path) -> dict[str, dict]:
-    """All predictions of a run directory, merged over shard files (first answer wins)."""
-    merged: dict[str, dict] = {}
-    for record in runs.merged(run_dir, "predictions", "malformed prediction line", _record_problem):
-        merged.setdefault(record["id"], record)
-    return merged
-
-
-def failures(run_dir: Path, answered_ids=None) -> dict[str, dict]:
-    """The failed records of a run directory (the latest per question, over shard files) of
-    the questions that have no answer (``answered_ids``: default, those of :func:`answered`)."""
-    if answered_ids is None:
-        answered_ids = answered(run_dir)
-    merged: dict[str, dict] = {}
-    for record in runs.merged(run_dir, "failed", "malformed prediction line", _record_problem):
-        if record["id"] not in answered_ids:
-            merged[record["id"]] = record
-    return merged
-
-
-def _compact_failed(path: Path, answered_ids) -> None:
-    """Keep in a failed file only the latest record of each still unanswered question (an
-    atomic rewrite; nothing to do when it holds nothing else)."""
-    records = read_predictions(path, repair=True)
-    latest = {r["id"]: r for r in records if r["id"] not in answered_ids}
-    if len(latest) == len(records):
-        return
-    runs.rewrite(path, latest.values())
 
 
 def _batches(items: Sequence[Question], size: int) -> Iterator[list[Question]]:
@@ -332,7 +280,7 @@ def run_evaluation(
     own_failed = run_dir / shard.failed_filename
     read_predictions(own_file, repair=True)
     done = answered(run_dir)
-    _compact_failed(own_failed, done)
+    compact_failed(own_failed, done)
     todo = [q for q in questions if q.id not in done and shard.owns(q.id)]
     parse = get_parser(settings.parser)
     by_id = {q.id: q for q in questions}
@@ -380,11 +328,11 @@ def run_evaluation(
             # one stream over all parts: no question waits for the slowest of its batch
             streams = iter([(request for part in parts for request in requests_of(part))])
         if answers is not None:
-            records_of = _selected(reader(answers), open_vocab)
+            records_of = selected_records(reader(answers), open_vocab)
         elif open_vocab is not None:
-            records_of = _mapped(open_vocab)
+            records_of = mapped_records(open_vocab)
         else:
-            records_of = _parsed(parse)
+            records_of = parsed_records(parse)
         for requests in streams:
             chunks = _answer(adapter, requests, records_of)
             try:
@@ -400,7 +348,7 @@ def run_evaluation(
                 chunks.close()  # a stop: the requests still out are given up
 
     merged = answered(run_dir)
-    _compact_failed(own_failed, merged)
+    compact_failed(own_failed, merged)
     if own_failed.is_file() and own_failed.stat().st_size == 0:
         own_failed.unlink()
     failed = failures(run_dir, merged)
@@ -594,142 +542,15 @@ def _replies(adapter: Adapter, requests) -> Iterator[list[tuple]]:
 
 def _answer(adapter: Adapter, requests: Iterable[Request], records_of) -> Iterator[list[dict]]:
     """Ask the model and yield the prediction records chunk by chunk: ``records_of`` makes the
-    records of a chunk's answered ``(request, reply, latency)`` in order (:func:`_parsed`,
-    :func:`_mapped`); a reply the endpoint could not give gets its failure record."""
+    records of a chunk's answered ``(request, reply, latency)`` in order (:func:`parsed_records`,
+    :func:`mapped_records`); a reply the endpoint could not give gets its failure record."""
     for chunk in _replies(adapter, requests):
         made = iter(records_of([item for item in chunk if item[1].failure is None]))
         yield [
-            _failed_record(request.question.id, reply) if reply.failure is not None
-            else _with_usage(next(made), reply)
+            failed_record(request.question.id, reply) if reply.failure is not None
+            else with_usage(next(made), reply)
             for request, reply, _ in chunk
         ]  # fmt: skip
-
-
-def _parsed(parse):
-    """Records of multiple-choice answers: each reply parsed to the option it chose."""
-
-    def records_of(answered: list[tuple]) -> Iterator[dict]:
-        for request, reply, latency in answered:
-            q = request.question
-            parsed = parse(reply.raw, q.option_texts)
-            record = {
-                "id": q.id,
-                "raw": reply.raw,
-                "choice": parsed.index,
-                "rule": parsed.rule,
-                "correct": parsed.index == q.answer_index,
-                "latency": round(latency, 4),
-            }
-            if reply.scores is not None:
-                record["scores"] = reply.scores
-            if request.extra.get("prior_sources"):
-                record["prior_sources"] = request.extra["prior_sources"]
-            yield record
-
-    return records_of
-
-
-def _mapped(mapper: OpenVocabMapper):
-    """Records of free-text answers: each mapped to (verb class, noun class), a chunk at once."""
-
-    def records_of(answered: list[tuple]) -> Iterator[dict]:
-        mappings = mapper.map_many([reply.raw for _, reply, _ in answered])
-        for (request, reply, latency), mapping in zip(answered, mappings, strict=True):
-            q = request.question
-            yield {
-                "id": q.id,
-                "raw": reply.raw,
-                "answer": mapping.text,
-                "choice": None,  # no options were shown
-                "verb_class": mapping.verb_class,
-                "noun_class": mapping.noun_class,
-                "action_id": mapping.action_id,
-                "method": mapping.method,
-                "confidence": round(mapping.confidence, 4),
-                "mapping": {"verb": mapping.verb.to_dict(), "noun": mapping.noun.to_dict()},
-                "actions": mapping.actions,  # actions the answer names; the first done is mapped
-                "correct": mapping.action_id == q.action_id,
-                "latency": round(latency, 4),
-            }
-
-    return records_of
-
-
-def _selected(read, mapper: OpenVocabMapper | None):
-    """Records of multi-select answers: each reply read as a set of action ids (``read``: an
-    :mod:`~verbnoun.evaluate.answer_sets` reading); ``correct``: exactly the true set."""
-
-    def records_of(answered: list[tuple]) -> Iterator[dict]:
-        for request, reply, latency in answered:
-            q = request.question
-            found = read(q, reply.raw, reply.scores, mapper)
-            labels = sorted(found.labels) if found.labels is not None else None
-            record = {
-                "id": q.id,
-                "raw": reply.raw,
-                "choice": None,  # a set, not one option: see labels
-                "choices": list(found.choices) if found.choices is not None else None,
-                "labels": labels,
-                "rule": found.rule,
-                "correct": found.labels == frozenset(q.true_action_ids),
-                "latency": round(latency, 4),
-            }
-            if reply.scores is not None:
-                record["scores"] = reply.scores
-            yield record
-
-    return records_of
-
-
-def _failed_record(question_id: str, reply) -> dict:
-    """The record of a question the endpoint could not answer: no answer, no choice."""
-    return _with_usage({"id": question_id, "failed": reply.failure}, reply)
-
-
-def _with_usage(record: dict, reply) -> dict:
-    """Add an endpoint's token usage and tries to a record (nothing for local models)."""
-    if reply.usage is not None:
-        record["usage"] = reply.usage
-    if reply.extra.get("attempts") is not None:
-        record["attempts"] = reply.extra["attempts"]
-    return record
-
-
-def multilabel_metrics(rows: Sequence[tuple[Question, dict]], answer_set: str | None) -> dict:
-    """The multi-label figures of multi-select records (:mod:`verbnoun.evaluate.multilabel`):
-    an unparsed reply is an empty set; mAP from the option probabilities when every record has
-    scores (a class not among a question's options ranks last for that clip);
-    ``labels_among_options``: the mean share of a clip's true labels shown as options (below 1
-    in two-stage runs: the specialist's top-K missed some)."""
-    from verbnoun.evaluate.multilabel import multilabel_summary
-
-    scores = [option_probabilities(q, p.get("scores")) for q, p in rows]
-    summary = multilabel_summary(
-        [p.get("labels") or () for _, p in rows], [q.true_action_ids for q, _ in rows],
-        scores if rows and all(s is not None for s in scores) else None,
-    )  # fmt: skip
-    # the ceiling of a set reading: the share of each clip's true labels shown as options
-    shown = [len({o.action_id for o in q.options} & set(q.true_action_ids))
-             / len(q.true_action_ids) for q, _ in rows]  # fmt: skip
-    summary["labels_among_options"] = sum(shown) / len(shown) if shown else float("nan")
-    return {"answer_set": answer_set, **summary}
-
-
-def open_vocab_metrics(rows: Sequence[tuple[Question, dict]]) -> dict:
-    """Top-1 verb, noun and action of mapped answers, the unmapped share and the methods."""
-    mapped = open_vocab_top1(
-        [(p["verb_class"], p["noun_class"]) for _, p in rows],
-        [(q.verb_class, q.noun_class) for q, _ in rows],
-    )
-    methods: dict[str, int] = {}
-    for _, p in rows:
-        methods[p["method"]] = methods.get(p["method"], 0) + 1
-    confidence = [p["confidence"] for _, p in rows]
-    return {
-        **mapped,
-        "methods": dict(sorted(methods.items())),
-        "mean_confidence": sum(confidence) / len(confidence) if confidence else float("nan"),
-    }
 
 
 def _progress(
@@ -739,118 +560,3 @@ def _progress(
     ``with ... as advance``; ``status`` ("answered A failed F retrying R") is read at every
     refresh."""
     return Progress("evaluating", total, done, enabled=enabled, status_of=status)
-
-
-def compute_metrics(
-    questions: Sequence[Question],
-    predictions: dict[str, dict],
-    *,
-    annotations=None,
-    open_vocab: bool = False,
-    failed: dict[str, dict] | None = None,
-    price_per_mtok: tuple[float, float] | None = None,
-    answer_set: str | None = None,
-) -> dict:
-    """Accuracy with its bootstrap interval, unparsed rate, per verb / noun breakdowns, and,
-    given a data set (an EK100 annotation folder, a description YAML or an open data set), head
-    vs. tail classes and seen vs. unseen participants where the data set names them.
-
-    ``open_vocab``: the predictions are mapped free-text answers (no options): ``overall`` is
-    the action top-1, its ``unparsed`` counts the answers that could not be mapped, and
-    ``open_vocab`` holds top-1 verb, noun and action after mapping and the unmapped share.
-
-    Single-label questions (one action class, no verb/noun split) get ``per_action`` instead of
-    ``per_verb`` / ``per_noun`` (which are ``None``: not applicable), and ``labels: "action"``.
-
-    ``failed``: the failed records of the questions an endpoint could not answer; they are not
-    in any accuracy above, and ``coverage`` counts them (by kind) and gives the accuracy over
-    the answered and over all asked. ``usage``: the endpoint's token counts summed over the
-    records (estimated cost with ``price_per_mtok``), when the records have them.
-
-    Multi-select questions: ``overall`` is the exact-match accuracy (its ``unparsed``: replies
-    read as no set) and ``multilabel`` holds Jaccard accuracy, per-class figures and, when every
-    record has option scores, mAP (:func:`multilabel_metrics`; ``answer_set``: the run's).
-    """
-    rows = [(q, predictions[q.id]) for q in questions if q.id in predictions]
-    multi = any(q.multi_select for q, _ in rows)
-    failed = failed or {}
-    failed_rows = [failed[q.id] for q in questions if q.id in failed and q.id not in predictions]
-    correct = [bool(p["correct"]) for _, p in rows]
-    unparsed = sum((p["labels"] if "labels" in p else p["choice"]) is None for _, p in rows)
-    single = bool(rows) and all(q.single_label for q, _ in rows)
-    chosen = [
-        q.options[p["choice"]].action_id if p["choice"] is not None else "-:-" for q, p in rows
-    ]
-    metrics: dict = {
-        "overall": accuracy_summary(correct, unparsed),
-        # EK100 top-1 of the chosen option's action (two-stage recognition), and its ceiling:
-        # how often the truth was among the options at all
-        "recognition": recognition_top1(chosen, [q.action_id for q, _ in rows]),
-        "truth_among_options": sum(q.answer_index >= 0 for q, _ in rows) / max(len(rows), 1),
-        "coverage": coverage_summary(len(questions), correct, [r["failed"] for r in failed_rows]),
-    }
-    usage = usage_summary([p for _, p in rows] + failed_rows, price_per_mtok)
-    if usage is not None:
-        metrics["usage"] = usage
-    if single:
-        per_action = grouped_accuracy((q.action_class, p["correct"]) for q, p in rows)
-        metrics.update(
-            labels="action",
-            per_verb=None,
-            per_noun=None,
-            per_action=per_action,
-            mean_class_accuracy={
-                "verb": None, "noun": None, "action": mean_class_accuracy(per_action)
-            },
-        )  # fmt: skip
-    else:
-        per_verb = grouped_accuracy((q.verb_class, p["correct"]) for q, p in rows)
-        per_noun = grouped_accuracy((q.noun_class, p["correct"]) for q, p in rows)
-        metrics.update(
-            per_verb=per_verb,
-            per_noun=per_noun,
-            mean_class_accuracy={
-                "verb": mean_class_accuracy(per_verb),
-                "noun": mean_class_accuracy(per_noun),
-            },
-        )
-    if multi:
-        metrics["multilabel"] = multilabel_metrics(rows, answer_set)
-        del metrics["recognition"]  # top-1 of one chosen option: not what a set answers
-        if open_vocab:
-            del metrics["truth_among_options"]  # no options were shown
-    elif open_vocab:  # no options were shown: no chosen option, no truth among options
-        mapped = open_vocab_metrics(rows)
-        metrics["overall"] = accuracy_summary(correct, mapped["unmapped_count"])
-        metrics["open_vocab"] = mapped
-        del metrics["recognition"], metrics["truth_among_options"]
-    if annotations is not None:
-        from verbnoun.data.dataset import as_dataset
-
-        dataset = as_dataset(annotations)
-        if single:
-            tail_actions = getattr(dataset, "tail_actions", lambda: None)()
-            if tail_actions is not None:
-                metrics["head_tail"] = grouped_accuracy(
-                    ("tail" if q.action_class in tail_actions else "head", p["correct"])
-                    for q, p in rows
-                )
-        else:
-            tails = dataset.tail_classes()  # type: ignore[union-attr]
-            if tails is not None:
-                tail_verbs, tail_nouns = tails
-                metrics["head_tail"] = grouped_accuracy(
-                    (
-                        "tail"
-                        if q.verb_class in tail_verbs or q.noun_class in tail_nouns
-                        else "head",
-                        p["correct"],
-                    )
-                    for q, p in rows
-                )
-        unseen = dataset.unseen_participants("validation")  # type: ignore[union-attr]
-        if unseen is not None:
-            metrics["participants"] = grouped_accuracy(
-                ("unseen" if q.participant_id in unseen else "seen", p["correct"]) for q, p in rows
-            )
-    return metrics

@@ -18,7 +18,8 @@ from pathlib import Path
 from verbnoun.bench.questions import Question, read_questions
 from verbnoun.errors import VerbnounError
 from verbnoun.evaluate.metrics import mcnemar_counts
-from verbnoun.evaluate.runner import answered, compute_metrics, failures
+from verbnoun.evaluate.records import answered, failures
+from verbnoun.evaluate.run_metrics import compute_metrics
 from verbnoun.fileio import read_json, require, sha256_file
 
 RUN_CONFIG_KEYS = ("model", "questions", "questions_sha256")  # what score reads of config.json
