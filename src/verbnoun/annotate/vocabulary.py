@@ -82,7 +82,7 @@ def from_list(text: str) -> Behaviours:
 
 def from_class_file(path: str | Path) -> Behaviours:
     """A class CSV (``key`` column, or EK100's ``id,key,instances,category``)."""
-    from verbnoun.data.dataset import read_class_list
+    from verbnoun.data.class_lists import read_class_list
 
     path = Path(path)
     if not path.is_file():

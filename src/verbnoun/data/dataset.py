@@ -27,34 +27,31 @@ See ``configs/datasets/`` for EPIC-KITCHENS-100 described this way, and
 
 from __future__ import annotations
 
-import ast
 import math
-import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from verbnoun.data.annotations import ActionVocabulary, EK100Annotations
+from verbnoun.data.class_lists import mapped_classes, read_class_list
 from verbnoun.data.description import (
     ActionListSpec,
     DatasetDescription,
-    LabelRows,
     SplitSource,
     VideoSpec,
     load_description,
 )
 from verbnoun.data.ek100 import (
-    CLASS_COLUMNS,
     ClassVocabulary,
     Segment,
     action_id,
     parse_timestamp,
-    read_classes,
 )
+from verbnoun.data.labels import LabelCells, action_ids, label_lists, merge_rows
+from verbnoun.data.tables import IMAGE_NAME, cell_text, check_columns, read_table
 from verbnoun.errors import AnnotationError, DatasetDescriptionError, VerbnounError
-from verbnoun.fileio import read_csv, read_jsonl, sha256_file
+from verbnoun.fileio import sha256_file
 
 
 @runtime_checkable
@@ -86,7 +83,7 @@ class ActionDataset(Protocol):
     def unseen_participants(self, split: str) -> set[str] | None: ...
 
 
-# ----------------------------------------------------------------------------- reading tables
+# ----------------------------------------------------------------------------- timestamps
 
 
 def format_timestamp(seconds: float) -> str:
@@ -94,160 +91,6 @@ def format_timestamp(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{int(hours):02d}:{int(minutes):02d}:{secs:05.2f}"
-
-
-def _rows(
-    path: Path, table_format: str | None, delimiter: str = ",", header: bool = True
-) -> tuple[list[str] | None, Iterator[tuple[int, dict]]]:
-    """The header (CSV; ``None`` for JSONL) and ``(line, row)`` pairs of a table file."""
-    kind = table_format or ("jsonl" if path.suffix.lower() in (".jsonl", ".json") else "csv")
-    if kind == "jsonl":
-        return None, iter(read_jsonl(path, expect=dict, error=AnnotationError))
-    table = read_csv(path, error=AnnotationError, delimiter=delimiter, header=header)
-    return table.header, iter(table.rows)
-
-
-def _check_columns(
-    path: Path, header: list[str] | None, columns: dict[str, str], yaml_path: Path, key: str
-) -> None:
-    if header is None:
-        return
-    for name, column in columns.items():
-        if column not in header:
-            raise AnnotationError(
-                path,
-                f"column {column!r} (from {key}.{name} in {yaml_path}) not found; the file has: "
-                + ", ".join(header),
-                line=1,
-            )
-
-
-def _text(row: dict, column: str) -> str:
-    value = row.get(column)
-    if value is None:
-        return ""
-    return value.strip() if isinstance(value, str) else str(value)
-
-
-class _Labels:
-    """Turns label cells into class ids: integer ids, or keys / synonyms (case-insensitive)."""
-
-    def __init__(self, classes: ClassVocabulary) -> None:
-        self.classes = classes
-        self._lookup: dict[str, int] | None = None
-
-    def lookup(self) -> dict[str, int]:
-        if self._lookup is None:
-            table: dict[str, int] = {}
-            for class_id, (key, names) in enumerate(
-                zip(self.classes.keys, self.classes.instances, strict=True)
-            ):
-                for name in (key, *names):
-                    folded = name.casefold()
-                    if table.setdefault(folded, class_id) != class_id:
-                        other = self.classes.keys[table[folded]]
-                        raise AnnotationError(
-                            self.classes.source,
-                            f"name {name!r} belongs to two {self.classes.kind} classes "
-                            f"({other!r} and {key!r}): labels given as keys are ambiguous",
-                        )
-            self._lookup = table
-        return self._lookup
-
-    @staticmethod
-    def _first_of_list(text: str, path: Path, line: int, column: str) -> str:
-        try:
-            items = ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise AnnotationError(
-                path, f"not a list: {text[:80]!r}", line=line, field=column
-            ) from None
-        return str(items[0]).strip() if isinstance(items, list) and items else ""
-
-    def parse_list(
-        self,
-        value: Any,
-        values: str,
-        path: Path,
-        line: int,
-        column: str,
-        separator: str,
-        unique: bool = True,
-    ) -> list[int]:
-        """Every class id of a cell holding several labels (``separator``-separated text, a JSON
-        list, or a ``[3, 4]`` list cell); an empty list is an error, and so is a label given
-        twice when ``unique`` (a verb list may repeat a verb: its pairs with the nouns differ)."""
-        if isinstance(value, list):
-            items = value
-        else:
-            text = value.strip() if isinstance(value, str) else "" if value is None else str(value)
-            if text.startswith("[") and text.endswith("]"):
-                try:
-                    items = ast.literal_eval(text)
-                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                    items = None
-                if not isinstance(items, list):
-                    raise AnnotationError(
-                        path, f"not a list: {text[:80]!r}", line=line, field=column
-                    )
-            else:
-                items = text.split(separator) if text else []
-        items = [i.strip() if isinstance(i, str) else i for i in items]
-        kind = self.classes.kind
-        if not items or all(i in ("", None) for i in items):
-            raise AnnotationError(path, f"empty {kind} label list", line=line, field=column)
-        ids: list[int] = []
-        for item in items:
-            if item in ("", None):
-                raise AnnotationError(
-                    path, f"empty {kind} label in the list {value!r}", line=line, field=column
-                )
-            class_id = self.parse(str(item), values, path, line, column)
-            if unique and class_id in ids:
-                raise AnnotationError(
-                    path,
-                    f"{kind} label {item!r} given twice in one segment",
-                    line=line,
-                    field=column,
-                )
-            ids.append(class_id)
-        return ids
-
-    def parse(self, value: Any, values: str, path: Path, line: int, column: str) -> int:
-        if isinstance(value, list):
-            value = value[0] if value else ""
-        text = value.strip() if isinstance(value, str) else "" if value is None else str(value)
-        if text.startswith("[") and text.endswith("]"):  # a list cell ("[3, 4]"): the first
-            first = text[1:-1].partition(",")[0].strip()
-            text = first if first.isdigit() else self._first_of_list(text, path, line, column)
-        kind = self.classes.kind
-        if not text:
-            raise AnnotationError(path, f"empty {kind} label", line=line, field=column)
-        if values == "id":
-            if not text.lstrip("-").isdigit():
-                raise AnnotationError(
-                    path, f"{kind} class id must be an integer, got {text!r}", line=line,
-                    field=column,
-                )  # fmt: skip
-            class_id = int(text)
-            if class_id not in self.classes:
-                raise AnnotationError(
-                    path,
-                    f"unknown {kind} class id {class_id} (0..{len(self.classes) - 1} in "
-                    f"{self.classes.source})",
-                    line=line,
-                    field=column,
-                )
-            return class_id
-        class_id = self.lookup().get(text.casefold())
-        if class_id is None:
-            raise AnnotationError(
-                path,
-                f"{kind} label {text!r} is not in the class list {self.classes.source}",
-                line=line,
-                field=column,
-            )
-        return class_id
 
 
 # ----------------------------------------------------------------------------- the data set
@@ -320,7 +163,7 @@ class GenericDataset:
                         f"{self.description.path} [classes.{kind}.tables]: none of "
                         f"{', '.join(source.tables)} exists under {self.root}"
                     )
-                tables = [_rows(t, spec.format, spec.delimiter, spec.header) for t in found]
+                tables = [read_table(t, spec.format, spec.delimiter, spec.header) for t in found]
                 vocabulary = mapped_classes(
                     found, tables, kind, source.columns or {}, self.description.path, shared=True
                 )
@@ -328,7 +171,7 @@ class GenericDataset:
                 found = next((p for p in source.paths if self.path(p).is_file()), source.paths[0])
                 path = self._record(self.path(found))
                 if source.columns:
-                    tables = [_rows(path, "csv")]
+                    tables = [read_table(path, "csv")]
                     vocabulary = mapped_classes(
                         [path], tables, kind, source.columns, self.description.path
                     )
@@ -350,10 +193,10 @@ class GenericDataset:
         """The action classes of a single-label data set (``None`` for verb/noun data sets)."""
         return self._classes("action") if self.single_label else None
 
-    def _labels(self, kind: str) -> _Labels:
+    def _labels(self, kind: str) -> LabelCells:
         key = ("labels", kind)
         if key not in self._cache:
-            self._cache[key] = _Labels(self._classes(kind))
+            self._cache[key] = LabelCells(self._classes(kind))
         return self._cache[key]
 
     def display(self, class_ids: dict[str, int]) -> str:
@@ -409,7 +252,7 @@ class GenericDataset:
 
     def _read_segments(self, path: Path, require_labels: bool) -> list[Segment]:
         spec = self.description.table
-        header, rows = _rows(path, spec.format, spec.delimiter, spec.header)
+        header, rows = read_table(path, spec.format, spec.delimiter, spec.header)
         columns = dict(spec.columns)
         label_columns = {k: columns[k] for k in self.description.label_fields}
         optional = {k: columns[k] for k in ("narration",) if k in columns}
@@ -419,10 +262,10 @@ class GenericDataset:
         if spec.fps_column:
             structural["fps_column"] = spec.fps_column
         yaml_path = self.description.path
-        _check_columns(path, header, structural, yaml_path, "segments.columns")
+        check_columns(path, header, structural, yaml_path, "segments.columns")
         labelled_file = header is None or all(c in header for c in label_columns.values())
         if header is not None and labelled_file:
-            _check_columns(path, header, optional, yaml_path, "segments.columns")
+            check_columns(path, header, optional, yaml_path, "segments.columns")
         if require_labels and not labelled_file:
             missing = [c for c in label_columns.values() if c not in header]  # type: ignore[operator]
             raise AnnotationError(
@@ -437,7 +280,7 @@ class GenericDataset:
         multi = spec.multi_label
         if multi is not None and multi.layout.grouped:
             display = None if "narration" in columns else self.action_display
-            return _merge_rows(path, segments, multi.layout, columns, display)
+            return merge_rows(path, segments, multi.layout, columns, display)
         return segments
 
     def _segment(
@@ -456,17 +299,17 @@ class GenericDataset:
         if len(row) < len(needed) or any(columns[n] not in row for n in needed):
             missing = [columns[n] for n in needed if columns[n] not in row]
             raise AnnotationError(path, f"missing key(s) {', '.join(missing)}", line=line)
-        video = _text(row, columns["video"])
+        video = cell_text(row, columns["video"])
         if not video:
             raise AnnotationError(path, "empty value", line=line, field=columns["video"])
         if "id" in columns:
-            segment_id = _text(row, columns["id"])
+            segment_id = cell_text(row, columns["id"])
             if not segment_id:
                 raise AnnotationError(path, "empty value", line=line, field=columns["id"])
         else:
             segment_id = f"{video}_{per_video[video]}"
         per_video[video] += 1
-        participant = _text(row, columns["participant"]) if "participant" in columns else ""
+        participant = cell_text(row, columns["participant"]) if "participant" in columns else ""
         if not participant:
             participant = video.partition("_")[0] or video
         fps = self._fps(path, line, row)
@@ -494,7 +337,7 @@ class GenericDataset:
             if spec.multi_label is not None:
                 lists = self._label_lists(path, line, row)
                 class_ids = {kind: ids[0] for kind, ids in lists.items()}
-                labels["action_ids"] = _action_ids(lists, self.single_label)
+                labels["action_ids"] = action_ids(lists, self.single_label)
             else:
                 for kind in label_fields:
                     column = columns[kind]
@@ -502,7 +345,7 @@ class GenericDataset:
                         row.get(column), spec.class_values, path, line, column
                     )
             if "narration" in columns:
-                narration = _text(row, columns["narration"])
+                narration = cell_text(row, columns["narration"])
                 if not narration:
                     raise AnnotationError(
                         path, "empty narration", line=line, field=columns["narration"]
@@ -539,35 +382,11 @@ class GenericDataset:
         )
 
     def _label_lists(self, path: Path, line: int, row: dict) -> dict[str, list[int]]:
-        """The class ids of each label field of a multi-label row (verb and noun lists paired
-        by position, so of equal length)."""
+        """The class ids of each label field of a multi-label row (:func:`label_lists`)."""
         spec = self.description.table
-        separator = spec.multi_label.separator  # type: ignore[union-attr]
-        lists = {}
-        for kind in self.description.label_fields:
-            column = spec.columns[kind]
-            lists[kind] = self._labels(kind).parse_list(
-                row.get(column), spec.class_values, path, line, column, separator, self.single_label
-            )
-        if not self.single_label:
-            if len(lists["verb"]) != len(lists["noun"]):
-                raise AnnotationError(
-                    path,
-                    f"{len(lists['verb'])} verbs but {len(lists['noun'])} nouns: a multi-label "
-                    "row pairs them by position",
-                    line=line,
-                    field=spec.columns["noun"],
-                )
-            pairs = list(zip(lists["verb"], lists["noun"], strict=True))
-            twice = next((p for i, p in enumerate(pairs) if p in pairs[:i]), None)
-            if twice is not None:
-                raise AnnotationError(
-                    path,
-                    f"action {action_id(*twice)} given twice in one segment",
-                    line=line,
-                    field=spec.columns["verb"],
-                )
-        return lists
+        return label_lists(
+            self._labels, self.description.label_fields, self.single_label, spec, path, line, row
+        )
 
     def action_display(self, action: str) -> str:
         """Readable text of one action id (``"7"`` or ``"3:12"``)."""
@@ -580,7 +399,7 @@ class GenericDataset:
         spec = self.description.table
         if spec.fps_column is None:
             return spec.fps
-        text = _text(row, spec.fps_column)
+        text = cell_text(row, spec.fps_column)
         try:
             fps = float(text)
         except ValueError:
@@ -598,13 +417,13 @@ class GenericDataset:
         """(seconds, HH:MM:SS.ff text, frame or -1) of the start or stop cell."""
         spec = self.description.table
         column = spec.columns[name]
-        text = _text(row, column)
+        text = cell_text(row, column)
         try:
             if spec.time == "timestamp":
                 seconds = parse_timestamp(text)
                 stamp = text
             elif spec.time == "frames":
-                text = _IMAGE_NAME.sub("", text)  # "00012.jpg": a frame named by its image file
+                text = IMAGE_NAME.sub("", text)  # "00012.jpg": a frame named by its image file
                 if not text.isdigit():
                     raise ValueError(f"not a frame number: {text!r}")
                 frame = int(text)
@@ -628,8 +447,8 @@ class GenericDataset:
     def _action_list(self, spec: ActionListSpec) -> list[tuple[str, str]]:
         """(action id, narration) rows of an action list."""
         path = self._record(self.path(spec.path))
-        header, rows = _rows(path, None)
-        _check_columns(path, header, spec.columns, self.description.path, "action_list.columns")
+        header, rows = read_table(path, None)
+        check_columns(path, header, spec.columns, self.description.path, "action_list.columns")
         result = []
         for line, row in rows:
             ids = {
@@ -638,7 +457,7 @@ class GenericDataset:
                 )
                 for kind in self.description.label_fields
             }
-            narration = _text(row, spec.columns["narration"])
+            narration = cell_text(row, spec.columns["narration"])
             if self.single_label:
                 result.append((str(ids["action"]), narration))
             else:
@@ -709,9 +528,9 @@ class GenericDataset:
             source: str | Path = f"{self.description.path} [{key}]"
         else:
             path = self._record(self.path(str(value)))
-            header, rows = _rows(path, None)
+            header, rows = read_table(path, None)
             column = header[0] if header else ""
-            items = [_text(row, column) for _, row in rows if _text(row, column)]
+            items = [cell_text(row, column) for _, row in rows if cell_text(row, column)]
             source = path
         if kind is None:
             return set(items)
@@ -753,207 +572,9 @@ class GenericDataset:
         return make_layout(spec.layout, folder, chunk_seconds=spec.chunk_seconds)
 
 
-def _action_ids(lists: dict[str, list[int]], single_label: bool) -> tuple[str, ...]:
-    if single_label:
-        return tuple(str(i) for i in lists["action"])
-    return tuple(action_id(v, n) for v, n in zip(lists["verb"], lists["noun"], strict=True))
-
-
-def _merge_rows(
-    path: Path,
-    rows: list[Segment],
-    layout: LabelRows,
-    columns: dict[str, str],
-    display: Callable[[str], str] | None,
-) -> list[Segment]:
-    """Rows sharing a segment id as one segment (``per_label``: a row per label, the same start
-    and stop, each label once; ``per_frame``: a row per frame, labels united, the segment
-    spanning its frames), in the order of each segment's first row."""
-    groups: dict[str, list[Segment]] = {}
-    for row in rows:
-        groups.setdefault(row.narration_id, []).append(row)
-    merged = []
-    for group in groups.values():
-        first = group[0]
-        ids: list[str] = list(first.action_ids)
-        seen_at = dict.fromkeys(ids, first.line)  # each label's first row
-        for other in group[1:]:
-            if other.video_id != first.video_id:
-                raise AnnotationError(
-                    path,
-                    f"segment {first.narration_id!r} is in video {first.video_id!r} at line "
-                    f"{first.line} but in {other.video_id!r} here",
-                    line=other.line,
-                    field=columns["video"],
-                )
-            if layout.same_span and (other.start, other.stop) != (first.start, first.stop):
-                raise AnnotationError(
-                    path,
-                    f"segment {first.narration_id!r}: start/stop differ from its row at line "
-                    f"{first.line} (rows of one segment share them)",
-                    line=other.line,
-                    field=columns["start"],
-                )
-            for action in other.action_ids:
-                if action not in ids:
-                    ids.append(action)
-                    seen_at[action] = other.line
-                elif layout.repeats_refused:
-                    raise AnnotationError(
-                        path,
-                        f"label {action} given twice in segment {first.narration_id!r} (first "
-                        f"at line {seen_at[action]})",
-                        line=other.line,
-                    )
-        if not ids:  # an unlabelled file: the rows keep no labels
-            merged.append(_span(first, group))
-            continue
-        narration = "; ".join(display(a) for a in ids) if display else first.narration
-        merged.append(replace(_span(first, group), action_ids=tuple(ids), narration=narration))
-    return merged
-
-
-def _span(first: Segment, group: list[Segment]) -> Segment:
-    """``first`` stretched over every row of its group (per_frame rows)."""
-    start = min(group, key=lambda s: s.start)
-    stop = max(group, key=lambda s: s.stop)
-    return replace(
-        first,
-        start=start.start,
-        start_timestamp=start.start_timestamp,
-        start_frame=start.start_frame,
-        stop=stop.stop,
-        stop_timestamp=stop.stop_timestamp,
-        stop_frame=stop.stop_frame,
-    )
-
-
 def _add(counts: dict[str, Counter], pairs) -> None:
     for action, narration in pairs:
         counts.setdefault(action, Counter())[narration or ""] += 1
-
-
-_LIST_SPLIT = re.compile(r"\s*[|;]\s*")
-_IMAGE_NAME = re.compile(r"(?<=\d)\.(?:jpe?g|png)$", re.IGNORECASE)
-
-
-def mapped_classes(
-    paths: Sequence[Path],
-    tables: Sequence[tuple[list[str] | None, Iterator[tuple[int, dict]]]],
-    kind: str,
-    columns: dict[str, str],
-    yaml_path: Path,
-    *,
-    shared: bool = False,
-) -> ClassVocabulary:
-    """Classes from tables whose columns ``columns`` names (``id``, ``key``, optional
-    ``synonyms`` and ``category``): ids in any order but together exactly 0..n-1. ``shared``:
-    the tables are segment files, a class appears in many rows, always with the same key; else
-    each id once. Without an ``id`` column the rows' order gives the ids."""
-    entries: dict[int, tuple[str, tuple[str, ...], str, Path, int]] = {}
-    for path, (header, rows) in zip(paths, tables, strict=True):
-        _check_columns(path, header, columns, yaml_path, f"classes.{kind}.columns")
-        for line, row in rows:
-            key = _text(row, columns["key"])
-            if not key:
-                raise AnnotationError(path, "empty class key", line=line, field=columns["key"])
-            if "id" in columns:
-                text = _IMAGE_NAME.sub("", _text(row, columns["id"]))
-                if not text.isdigit():
-                    raise AnnotationError(
-                        path, f"class id must be an integer >= 0, got {text!r}", line=line,
-                        field=columns["id"],
-                    )  # fmt: skip
-                class_id = int(text)
-            else:
-                class_id = len(entries)
-            if class_id in entries:
-                first_key, _, _, first_path, first_line = entries[class_id]
-                if not shared or first_key != key:
-                    raise AnnotationError(
-                        path,
-                        f"class {class_id} is {key!r} here but {first_key!r} at {first_path} line "
-                        f"{first_line}"
-                        if first_key != key
-                        else f"class id {class_id} twice",
-                        line=line,
-                        field=columns.get("id", columns["key"]),
-                    )
-                continue
-            cell = _text(row, columns["synonyms"]) if "synonyms" in columns else ""
-            names = tuple(v for v in _LIST_SPLIT.split(cell) if v) if cell else ()
-            category = _text(row, columns["category"]) if "category" in columns else ""
-            entries[class_id] = (key, names, category, path, line)
-    if not entries:
-        raise AnnotationError(paths[0], "no classes")
-    missing = sorted(set(range(max(entries) + 1)) - set(entries))
-    if missing:
-        shown = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise AnnotationError(
-            paths[0],
-            f"{kind} class ids must cover 0..{max(entries)}; missing {shown}",
-            field=columns.get("id"),
-        )
-    ordered = [entries[i] for i in range(len(entries))]
-    source = ", ".join(str(p) for p in paths)
-    return ClassVocabulary(
-        kind,
-        tuple(e[0] for e in ordered),
-        tuple(e[1] for e in ordered),
-        tuple(e[2] for e in ordered),
-        source,
-    )
-
-
-def read_class_list(path: str | Path, kind: str) -> ClassVocabulary:
-    """A class CSV: EK100's (``id, key, instances, category``) or a simpler one with a ``key``
-    column and optional ``id`` (0, 1, 2, ... in order), ``synonyms`` (``a|b`` or a Python list)
-    and ``category`` columns. Errors name the file, line and column."""
-    path = Path(path)
-    header, rows = _rows(path, "csv")
-    if all(c in header for c in CLASS_COLUMNS):  # type: ignore[operator]
-        return read_classes(path, kind)
-    if "key" not in header:  # type: ignore[operator]
-        raise AnnotationError(
-            path, f"a class list needs a 'key' column; the file has: {', '.join(header)}", line=1
-        )  # type: ignore[arg-type]
-    synonyms_column = next((c for c in ("synonyms", "instances") if c in header), None)  # type: ignore[operator]
-    keys: list[str] = []
-    synonyms: list[tuple[str, ...]] = []
-    categories: list[str] = []
-    for line, row in rows:
-        if "id" in row:
-            text = _text(row, "id")
-            if not text.isdigit() or int(text) != len(keys):
-                raise AnnotationError(
-                    path,
-                    f"class ids must run 0, 1, 2, ...; expected {len(keys)}, got {text!r}",
-                    line=line,
-                    field="id",
-                )
-        key = _text(row, "key")
-        if not key:
-            raise AnnotationError(path, "empty class key", line=line, field="key")
-        keys.append(key)
-        names: list[str] = []
-        cell = _text(row, synonyms_column) if synonyms_column else ""
-        if cell.startswith("["):
-            try:
-                value = ast.literal_eval(cell)
-            except (ValueError, SyntaxError):
-                value = None
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise AnnotationError(
-                    path, f"not a list of strings: {cell!r}", line=line, field=synonyms_column
-                )
-            names = [v.strip() for v in value if v.strip()]
-        elif cell:
-            names = [v for v in _LIST_SPLIT.split(cell) if v]
-        synonyms.append(tuple(names))
-        categories.append(_text(row, "category"))
-    if not keys:
-        raise AnnotationError(path, "no classes")
-    return ClassVocabulary(kind, tuple(keys), tuple(synonyms), tuple(categories), str(path))
 
 
 # ----------------------------------------------------------------------------- opening
