@@ -105,6 +105,18 @@ class TorchEngine(_LearningRates):
             ) from None
 
 
+def _skip_cpu_shared_memory_op(deepspeed) -> None:
+    """On the CPU, DeepSpeed compiles a shared-memory allreduce (a C++ op) at its first
+    initialize: tens of seconds per run, and a build killed halfway leaves a lock file that every
+    later run waits on forever. CPU DeepSpeed is our smoke path, so it uses torch.distributed's
+    allreduce instead (the same sums); DeepSpeed keeps the probe's result in one dict that it
+    reads at initialize."""
+    from deepspeed.accelerator import get_accelerator
+
+    if get_accelerator().device_name() == "cpu":
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 class DeepSpeedEngine(_LearningRates):
     """DeepSpeed ZeRO (stage from its JSON config) around the model and our AdamW."""
 
@@ -116,6 +128,7 @@ class DeepSpeedEngine(_LearningRates):
                 "distributed.deepspeed is set but DeepSpeed is not installed (pip install deepspeed)"
             ) from None
         self.deepspeed = deepspeed
+        _skip_cpu_shared_memory_op(deepspeed)
         path = Path(config.distributed.deepspeed)
         if not path.is_file():
             raise VerbnounError(f"distributed.deepspeed: {path} not found")
