@@ -22,6 +22,7 @@ from verbnoun.demo import (
     render_html,
     run_demo,
 )
+from verbnoun.model.kitchen_base import kitchen_base_path
 
 
 @pytest.mark.slow
@@ -101,6 +102,13 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert gain["gain"] == round(gain["hard_mqa_model"] - gain["random_mqa_model"], 4)
     assert 0.0 <= gain["mcnemar"]["p_value"] <= 1.0
     assert gain["text"]["hard-model-text"] == round(summary["accuracy"]["model-text"]["hard"], 4)
+    # where both arms started: the shipped base, untouched, on the same questions
+    base = summary["accuracy"]["base"]["hard"]
+    assert gain["over_base"] == {
+        arm: round(summary["accuracy"][arm]["hard"] - base, 4) for arm in ("model", "random-mqa")
+    }
+    base_config = json.loads((out / "eval" / "hard-base" / "config.json").read_text())
+    assert str(kitchen_base_path()) in json.dumps(base_config)
 
     # the controls, each recomputed here from the runs' predictions
     def right(label):

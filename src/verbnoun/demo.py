@@ -131,6 +131,8 @@ def run_demo(
         checkpoints["no-action-token"] = without_action_token(
             checkpoints["model"], out / "train" / "model" / "no-action-token"
         )
+    if base is not None:
+        checkpoints["base"] = base
     plan = evaluation_plan(r)
     with stages("evaluate", f"{len(plan)} runs"):
         runs = _evaluate(out, questions, annotations, video_root, specialist, checkpoints,
@@ -400,6 +402,8 @@ def evaluation_plan(recipe: DemoRecipe) -> list[PlannedRun]:
     ]
     if recipe.text_scoring:
         plan += [PlannedRun("hard", f"{arm}-text", arm, mode="text") for arm in MAIN_ARMS]
+    if recipe.base != "scratch":  # where both arms started: how far fine-tuning moved each
+        plan += [PlannedRun(bench, "base", "base") for bench in ("random", "hard")]
     return plan
 
 
@@ -446,24 +450,26 @@ def _evaluate(
     frequency = {a: vocabulary.frequency(a) for a in vocabulary.actions}
     predictions = load_predictions(specialist / "predictions_validation.json")
     by_id = {s.narration_id: predictions.ranked(s) for s in folder.segments("validation")}
+    # a baseline by its name, a blind reader by ``blind:ARM``, anything else a checkpoint
+    baselines = {
+        "random": lambda run: RandomAdapter(0),
+        "prior": lambda run: PriorAdapter(frequency, "kitchen:train"),
+        "specialist": lambda run: SpecialistAdapter(by_id, "predictions_validation.json"),
+        "blind": lambda run: BlindReaderAdapter(
+            mqa_records(mixtures[run.answerer.removeprefix("blind:")])[1]
+        ),
+    }
+
+    def checkpoint(run: PlannedRun):
+        return LlavactionAdapter(checkpoints[run.answerer], mode=run.mode, device="cpu")
+
     adapters: dict = {}
 
     def adapter_of(run: PlannedRun):
         key = (run.answerer, run.mode)
         if key not in adapters:
-            if run.answerer == "random":
-                adapters[key] = RandomAdapter(0)
-            elif run.answerer == "prior":
-                adapters[key] = PriorAdapter(frequency, "kitchen:train")
-            elif run.answerer == "specialist":
-                adapters[key] = SpecialistAdapter(by_id, "predictions_validation.json")
-            elif run.answerer.startswith("blind:"):
-                arm = run.answerer.removeprefix("blind:")
-                adapters[key] = BlindReaderAdapter(mqa_records(mixtures[arm])[1])
-            else:
-                adapters[key] = LlavactionAdapter(
-                    checkpoints[run.answerer], mode=run.mode, device="cpu"
-                )
+            kind = run.answerer.partition(":")[0]
+            adapters[key] = baselines.get(kind, checkpoint)(run)
         return adapters[key]
 
     # every run shows the same segments: each clip decoded once
@@ -546,6 +552,16 @@ def demo_claims() -> list:
             "the hard-MQA model beats the prior baseline on hard MQA", "hard-model", "hard-prior"
         ),
         Claim(
+            "the hard-MQA model beats the base it started from, on hard MQA",
+            "hard-model",
+            "hard-base",
+        ),
+        Claim(
+            "the random-MQA model beats the base it started from, on hard MQA",
+            "hard-random-mqa",
+            "hard-base",
+        ),
+        Claim(
             "the action token helps the hard-MQA model on hard MQA",
             "hard-model",
             "hard-no-action-token",
@@ -585,7 +601,8 @@ def summarize_demo(runs: list) -> dict:
     ``hard_is_harder``: per model, random-benchmark minus hard-benchmark accuracy.
     ``hard_training``: on the hard benchmark, the arm trained on hard MQA against the arm
     trained on random MQA, by letters (difference, exact paired McNemar test; ``text``: the
-    same by option likelihood) and the margin over the prior baseline.
+    same by option likelihood), the margin over the prior baseline and (``over_base``) each
+    arm's gain over the base both started from.
     ``controls``: the same pair with frames from another clip and with blank frames (the gain
     should vanish), each arm against itself under each control (what seeing is worth), the
     blind reader fitted on each arm's SFT MQA records and both arms' margins over it, and the
@@ -617,6 +634,10 @@ def summarize_demo(runs: list) -> dict:
             summary["hard_training"]["over_prior_baseline"] = round(
                 table["model"]["hard"] - table["prior"]["hard"], 4
             )
+        if "hard" in table.get("base", {}):  # how far fine-tuning moved each arm
+            summary["hard_training"]["over_base"] = {
+                arm: round(table[arm]["hard"] - table["base"]["hard"], 4) for arm in MAIN_ARMS
+            }
         text = _pair(by_name, "hard-model-text", "hard-random-mqa-text")
         if text is not None:
             summary["hard_training"]["text"] = text
@@ -668,6 +689,12 @@ def summary_lines(summary: dict) -> list[str]:
             f"(letters, McNemar p={gain['mcnemar']['p_value']:.2g})"
             + (f", {100 * over:+.1f} points over the prior baseline" if over is not None else "")
         )
+        moved = gain.get("over_base")
+        if moved:
+            lines.append(
+                f"  over the base both started from: hard-trained {100 * moved['model']:+.1f}, "
+                f"random-trained {100 * moved['random-mqa']:+.1f} points"
+            )
     controls = summary.get("controls", {})
     for control in CONTROLS:
         pair = (controls.get(control) or {}).get("gain")
