@@ -24,8 +24,9 @@ Stages compose by files under the run folder (each stage is also a CLI command):
    scored by the option letter's logit (primary); the **controls** on hard MQA: both main arms
    with frames from another clip (``-other-clip``) and blank frames (``-blank``), a blind reader
    (:func:`verbnoun.bench.audit.fit_blind_reader`) fitted on the hard arm's SFT MQA records
-   (``blind``) and on the random arm's (``blind-random-mqa``), and both main arms scored by
-   option likelihood (``-text``, secondary);
+   (``blind``) and on the random arm's (``blind-random-mqa``), both main arms scored by
+   option likelihood (``-text``, secondary), and the untouched base both arms started from
+   (``base``, on random and hard MQA: how far fine-tuning moved each arm);
 7. ``summary.json``: the table of accuracies, the claims (findings) and their paired tests, and
    the controls: the gain with other clips' and blank frames, the margin over the blind reader
    and the null pair;
