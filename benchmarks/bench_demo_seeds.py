@@ -211,6 +211,13 @@ def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -
             reference=f"blind reader {100 * blind:.1f}% on hard MQA; p={test['p_value']:.2g}",
             target="> 0, pooled p < 0.05",
             met=test["effect"] > 0 and test["p_value"] < 0.05)  # fmt: skip
+    base, count = _pooled_accuracy(run_sets, "hard-base")
+    for arm in ("model", "random-mqa") if count else ():  # how far fine-tuning moved each arm
+        test = pooled(Claim("base", f"hard-{arm}", "hard-base"), run_sets)
+        out[f"over_base_{arm.replace('-', '_')}"] = dict(
+            value=100 * test["effect"], unit="points",
+            reference=f"the base both arms start from, {100 * base:.1f}% on hard MQA; "
+                      f"p={test['p_value']:.2g}, held in {test['held']}/{n} seeds")  # fmt: skip
     nulls = [s.get("controls", {}).get("null_pair", {}).get("hard") for s in summaries]
     differs = sum(bool(x and x["differs"]) for x in nulls)
     out["null_pair_differs"] = dict(
