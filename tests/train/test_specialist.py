@@ -124,3 +124,34 @@ def test_an_unreadable_clip_stops_training_naming_it(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and f"segment {first.narration_id} of video {first.video_id}" in err
     assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_predicts_another_kitchen_over_its_own_actions(trained, tmp_path, capsys):
+    """Another data set with the same class lists (other videos, other actions seen): the
+    specialist ranks the actions it was trained with; other class lists are refused in one
+    line."""
+    root, _ = trained
+    render_kitchen(tmp_path / "other", videos=4, seed=7, workers=1)
+    other = tmp_path / "other" / "annotations"
+    out = tmp_path / "other.json"
+    code = main(["specialist", "predict", "--model", str(root / "model"), "--annotations",
+                 str(other), "--videos", str(tmp_path / "other" / "videos"), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    _, config = sp.load_specialist(root / "model")
+    known = set(config["actions"])
+    seen = set(EK100Annotations(other).action_vocabulary().actions)
+    assert seen != known  # the other kitchen's actions are not the specialist's
+    data = json.loads(out.read_text())
+    segments = EK100Annotations(other).segments("validation")
+    assert sorted(data, key=int) == [str(s.row) for s in segments]
+    assert all(set(row["predictions"]) <= known for row in data.values())
+
+    verbs = other / "EPIC_100_verb_classes.csv"  # a class list of 13 verbs: refused
+    verbs.write_text(verbs.read_text() + "12,stir,\"['stir']\",manipulate\n")
+    code = main(["specialist", "predict", "--model", str(root / "model"), "--annotations",
+                 str(other), "--videos", str(tmp_path / "other" / "videos"),
+                 "--out", str(tmp_path / "refused.json")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and not (tmp_path / "refused.json").exists()
+    assert "13 verb and 15 noun classes, but the specialist" in err and len(err.splitlines()) == 1

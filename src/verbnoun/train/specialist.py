@@ -346,18 +346,24 @@ def predict_specialist(
     top_k: int | None = None,
     workers: int | None = None,
 ) -> dict:
-    """Write a prediction file for every segment of a split; returns accuracy when labelled."""
+    """Write a prediction file for every segment of a split; returns accuracy when labelled.
+
+    The specialist ranks the actions it was trained with, so the annotations may be another
+    data set (other videos, other actions seen) as long as its verb and noun class lists are
+    the specialist's."""
     model, config = load_specialist(model_dir)
     settings = SpecialistSettings(**config["settings"])
     if workers is not None:
         settings = SpecialistSettings(**{**asdict(settings), "workers": workers})
     annotations = EK100Annotations(annotations_dir)
-    vocabulary = annotations.action_vocabulary()
-    if list(vocabulary.actions) != config["actions"]:
+    classes = (len(annotations.verbs()), len(annotations.nouns()))
+    if classes != (config["num_verbs"], config["num_nouns"]):
         raise CheckpointError(
-            f"{annotations_dir}: action vocabulary differs from the one the specialist in "
-            f"{model_dir} was trained with"
+            f"{annotations_dir}: {classes[0]} verb and {classes[1]} noun classes, but the "
+            f"specialist in {model_dir} was trained with {config['num_verbs']} and "
+            f"{config['num_nouns']}"
         )
+    vocabulary = ActionVocabulary(tuple(config["actions"]), narrations={})
     segments = annotations.segments(split)
     _require_segments(segments, annotations, split)
     clips = load_clips(segments, layout, settings)
