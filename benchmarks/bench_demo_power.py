@@ -125,26 +125,6 @@ def ask_arms(seed_dir: Path, seed: int, videos: int) -> list:
     return runs
 
 
-def across_seeds(claim, run_sets: list) -> dict:
-    """A claim's effect per seed, and the seeds as the unit: the mean, its 95 % t-interval and
-    the one-sided one-sample t-test (training noise is shared by every question of a seed, so
-    the pooled McNemar test, which treats questions as independent, overstates the evidence)."""
-    from scipy import stats
-
-    from verbnoun.evaluate.findings import check_claims
-
-    effects = [r[0]["effect"] for r in (check_claims([claim], runs) for runs in run_sets) if r]
-    n = len(effects)
-    mean = sum(effects) / n if n else float("nan")
-    if n < 2:
-        return {"seeds": n, "effects": effects, "mean": mean}
-    sem = stats.sem(effects)
-    half = stats.t.ppf(0.975, n - 1) * sem
-    p = stats.ttest_1samp(effects, 0.0, alternative="greater").pvalue if sem > 0 else float("nan")
-    return {"seeds": n, "effects": effects, "mean": mean, "low": mean - half,
-            "high": mean + half, "p_value": float(p)}  # fmt: skip
-
-
 def _accuracy(run_sets: list, label: str) -> float:
     from verbnoun.evaluate.findings import correctness
 
@@ -154,7 +134,7 @@ def _accuracy(run_sets: list, label: str) -> float:
 
 
 def main() -> None:
-    from verbnoun.evaluate.findings import Claim, pooled
+    from verbnoun.evaluate.findings import Claim, across_seeds, pooled
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/demo-seeds"),

@@ -234,6 +234,29 @@ def pooled(claim: Claim, run_sets: Sequence[Sequence[Run]], *, alpha: float = AL
             "pooled_held": n > 0 and effect > 0 and test["p_value"] < alpha}  # fmt: skip
 
 
+def across_seeds(claim: Claim, run_sets: Sequence[Sequence[Run]]) -> dict:
+    """One claim over several run sets (seeds) with the seeds as the unit: the effect in each,
+    their mean, its 95 % t-interval and the one-sided one-sample t-test of a positive mean
+    (``low``, ``high`` and ``p_value`` from two seeds on). Training noise is shared by every
+    question of a seed, so :func:`pooled`'s McNemar test, which treats the questions as
+    independent, overstates the evidence for a claim about training."""
+    from scipy import stats
+
+    effects = [r[0]["effect"] for r in (check_claims([claim], runs) for runs in run_sets) if r]
+    n = len(effects)
+    out: dict = {"claim": claim.text, "seeds": n, "effects": effects,
+                 "mean": sum(effects) / n if n else float("nan")}  # fmt: skip
+    if n < 2:
+        return out
+    sem = float(stats.sem(effects))
+    half = float(stats.t.ppf(0.975, n - 1)) * sem
+    if sem > 0:
+        p = float(stats.ttest_1samp(effects, 0.0, alternative="greater").pvalue)
+    else:  # every seed the same effect
+        p = 0.0 if out["mean"] > 0 else 1.0
+    return {**out, "low": out["mean"] - half, "high": out["mean"] + half, "p_value": p}
+
+
 def default_claims(runs: Sequence[Run], grid: dict | None = None) -> list[Claim]:
     """The claims any run set can test: each model beats the strongest baseline on each
     benchmark, and hard distractors are harder than random ones for each model evaluated on
