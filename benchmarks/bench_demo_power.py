@@ -193,7 +193,7 @@ def main() -> None:
                 f"{100 * a['high']:+.2f}], one-sided t-test p={a['p_value']:.2g}"
             )
     if args.quick or args.record:  # imported here: the script also runs from a copy elsewhere
-        from results import Report
+        from results import Report, seeds_reference
 
         report = Report("bench_demo_power", args.quick)
         claim_text, null_text, other_text = list(PAIRS)[:3]
@@ -217,12 +217,8 @@ def main() -> None:
         for key, text in (("hard_vs_random", claim_text), ("null_pair", null_text)):
             a = across.get(text, {})
             if a.get("seeds", 0) > 1:
-                report.figure(
-                    f"{key}_seed_mean", value=100 * a["mean"], unit="points",
-                    reference=f"per seed {', '.join(f'{100 * e:+.1f}' for e in a['effects'])}; "
-                              f"95% t-interval [{100 * a['low']:+.2f}, {100 * a['high']:+.2f}], "
-                              f"one-sided p={a['p_value']:.2g}",
-                )  # fmt: skip
+                report.figure(f"{key}_seed_mean", value=100 * a["mean"], unit="points",
+                              reference=seeds_reference(a))  # fmt: skip
     if args.quick:
         import shutil
 

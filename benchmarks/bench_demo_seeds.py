@@ -200,6 +200,8 @@ def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool | Non
 
 def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -> dict[str, dict]:
     """The targets' figures as numbers (key -> :meth:`results.Report.figure` arguments)."""
+    from results import seeds_reference
+
     from verbnoun.evaluate.findings import Claim, across_seeds, pooled
 
     n = len(run_sets)
@@ -217,11 +219,7 @@ def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -
     ):
         a = across_seeds(claim, run_sets)  # the seeds as the unit: training noise included
         if a["seeds"] > 1:
-            out[key] = dict(
-                value=100 * a["mean"], unit="points",
-                reference=f"per seed {', '.join(f'{100 * e:+.1f}' for e in a['effects'])}; "
-                          f"95% t-interval [{100 * a['low']:+.2f}, {100 * a['high']:+.2f}], "
-                          f"one-sided p={a['p_value']:.2g}")  # fmt: skip
+            out[key] = dict(value=100 * a["mean"], unit="points", reference=seeds_reference(a))
     other = pooled(
         Claim("other clip", "hard-model-other-clip", "hard-random-mqa-other-clip"), run_sets
     )

@@ -118,16 +118,11 @@ def main() -> None:
             key = f"{name}_{better}_vs_{worse}".replace("-", "_")
             figures[key] = a
     if args.quick or args.record:  # imported here: the script also runs from a copy elsewhere
-        from results import Report
+        from results import Report, seeds_reference
 
         report = Report("bench_demo_twins", args.quick)
         for key, a in figures.items():
-            report.figure(
-                key, value=100 * a["mean"], unit="points",
-                reference=f"{a['seeds']} seeds as the unit; 95% t-interval "
-                          f"[{100 * a['low']:+.2f}, {100 * a['high']:+.2f}], one-sided "
-                          f"p={a['p_value']:.2g}",
-            )  # fmt: skip
+            report.figure(key, value=100 * a["mean"], unit="points", reference=seeds_reference(a))
     if args.quick:
         import shutil
 

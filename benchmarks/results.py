@@ -90,6 +90,14 @@ def text_of(value: float | int, unit: str) -> str:
     return number + (unit if unit in ("x", "%") else f" {unit}" if unit else "")
 
 
+def seeds_reference(a: dict) -> str:
+    """The reference of a figure with the seeds as the unit (``findings.across_seeds``'s dict):
+    each seed's effect, the 95 % t-interval and the one-sided p."""
+    per_seed = ", ".join(f"{100 * e:+.1f}" for e in a["effects"])
+    return (f"per seed {per_seed}; 95% t-interval [{100 * a['low']:+.2f}, "
+            f"{100 * a['high']:+.2f}], one-sided p={a['p_value']:.2g}")  # fmt: skip
+
+
 def _figure_line(fid: str, figure: dict) -> str:
     parts = [f"FIGURE {fid} = {figure['text']}"]
     if figure.get("reference"):
