@@ -125,16 +125,8 @@ def ask_arms(seed_dir: Path, seed: int, videos: int) -> list:
     return runs
 
 
-def _accuracy(run_sets: list, label: str) -> float:
-    from verbnoun.evaluate.findings import correctness
-
-    right = [ok for runs in run_sets for run in runs if run.label == label
-             for ok in correctness(run).values()]  # fmt: skip
-    return sum(right) / len(right) if right else float("nan")
-
-
 def main() -> None:
-    from verbnoun.evaluate.findings import Claim, across_seeds, pooled
+    from verbnoun.evaluate.findings import Claim, across_seeds, pooled, pooled_accuracy
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/demo-seeds"),
@@ -211,7 +203,7 @@ def main() -> None:
             if r["sets"]:  # fine-tuning on the demo's kitchen, judged on a fresh one
                 report.figure(
                     key, value=100 * r["effect"], unit="points",
-                    reference=f"the base {100 * _accuracy(run_sets, 'base'):.1f}% on the same "
+                    reference=f"the base {100 * pooled_accuracy(run_sets, 'base')[0]:.1f}% on the same "
                               f"{r['questions']} questions; McNemar p={r['p_value']:.2g}",
                 )  # fmt: skip
         for key, text in (("hard_vs_random", claim_text), ("null_pair", null_text)):

@@ -107,20 +107,10 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"DemoRecipe.{f.name} (default {default!r})")  # fmt: skip
 
 
-def _pooled_accuracy(run_sets: list, label: str) -> tuple[float, int]:
-    from verbnoun.evaluate.findings import correctness
-
-    right = [
-        ok for runs in run_sets for run in runs if run.label == label
-        for ok in correctness(run).values()
-    ]  # fmt: skip
-    return (sum(right) / len(right) if right else float("nan")), len(right)
-
-
 def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool | None, str]]:
     """The issue's targets over the seeds: (target, met, the figures); ``met`` is ``None`` for
     a figure reported without a target."""
-    from verbnoun.evaluate.findings import Claim, across_seeds, pooled
+    from verbnoun.evaluate.findings import Claim, across_seeds, pooled, pooled_accuracy
 
     n = len(run_sets)
     result = []
@@ -163,7 +153,7 @@ def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool | Non
     cells = []
     met = True
     for arm in ("model", "random-mqa"):
-        acc, count = _pooled_accuracy(run_sets, f"random-{arm}")
+        acc, count = pooled_accuracy(run_sets, f"random-{arm}")
         seeds = [s["accuracy"].get(arm, {}).get("random") for s in summaries]
         met = met and acc >= 0.60
         cells.append(
@@ -180,7 +170,7 @@ def targets(run_sets: list, summaries: list[dict]) -> list[tuple[str, bool | Non
             f"{arm} {100 * test['effect']:+.1f} points over it (p={test['p_value']:.2g}, held "
             f"in {test['held']}/{n} seeds)"
         )
-    blind, _ = _pooled_accuracy(run_sets, "hard-blind")
+    blind, _ = pooled_accuracy(run_sets, "hard-blind")
     result.append((
         "both arms beat the blind reader on hard MQA (pooled p < 0.05)",
         met,
@@ -202,7 +192,7 @@ def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -
     """The targets' figures as numbers (key -> :meth:`results.Report.figure` arguments)."""
     from results import seeds_reference
 
-    from verbnoun.evaluate.findings import Claim, across_seeds, pooled
+    from verbnoun.evaluate.findings import Claim, across_seeds, pooled, pooled_accuracy
 
     n = len(run_sets)
     out = {}
@@ -227,11 +217,11 @@ def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -
         value=100 * other["effect"], unit="points", reference=f"p={other['p_value']:.2g}",
         target="within 2 points of zero", met=abs(other["effect"]) <= 0.02)  # fmt: skip
     for arm in ("model", "random-mqa"):
-        acc, count = _pooled_accuracy(run_sets, f"random-{arm}")
+        acc, count = pooled_accuracy(run_sets, f"random-{arm}")
         out[f"random_mqa_letters_{arm.replace('-', '_')}"] = dict(
             value=100 * acc, unit="%", reference=f"{count} questions pooled over {n} seeds",
             target=">= 60%", met=acc >= 0.60)  # fmt: skip
-    blind, _ = _pooled_accuracy(run_sets, "hard-blind")
+    blind, _ = pooled_accuracy(run_sets, "hard-blind")
     for arm in ("model", "random-mqa"):
         test = pooled(Claim("blind", f"hard-{arm}", "hard-blind"), run_sets)
         out[f"over_blind_reader_{arm.replace('-', '_')}"] = dict(
@@ -239,7 +229,7 @@ def target_figures(run_sets: list, summaries: list[dict], timings: list[dict]) -
             reference=f"blind reader {100 * blind:.1f}% on hard MQA; p={test['p_value']:.2g}",
             target="> 0, pooled p < 0.05",
             met=test["effect"] > 0 and test["p_value"] < 0.05)  # fmt: skip
-    base, count = _pooled_accuracy(run_sets, "hard-base")
+    base, count = pooled_accuracy(run_sets, "hard-base")
     for arm in ("model", "random-mqa") if count else ():  # how far fine-tuning moved each arm
         test = pooled(Claim("base", f"hard-{arm}", "hard-base"), run_sets)
         out[f"over_base_{arm.replace('-', '_')}"] = dict(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from verbnoun.evaluate.findings import Claim, across_seeds, pooled
+from verbnoun.evaluate.findings import Claim, across_seeds, pooled, pooled_accuracy
 from verbnoun.evaluate.score import Run
 
 
@@ -57,3 +57,10 @@ def test_one_seed_or_missing_runs():
     assert across_seeds(CLAIM, [*missing, _seed(2), _seed(2)])["seeds"] == 2
     same = across_seeds(CLAIM, [_seed(2), _seed(2)])  # no spread: a sure positive mean
     assert same["p_value"] == 0.0 and same["low"] == same["high"] == pytest.approx(0.2)
+
+
+def test_pooled_accuracy_counts_every_question_of_every_seed_once():
+    sets = [_seed(1), _seed(3, questions=20)]  # better: 6 of 10, 8 of 20
+    assert pooled_accuracy(sets, "better") == (pytest.approx(14 / 30), 30)
+    acc, count = pooled_accuracy(sets, "absent")
+    assert count == 0 and acc != acc  # nan

@@ -234,6 +234,14 @@ def pooled(claim: Claim, run_sets: Sequence[Sequence[Run]], *, alpha: float = AL
             "pooled_held": n > 0 and effect > 0 and test["p_value"] < alpha}  # fmt: skip
 
 
+def pooled_accuracy(run_sets: Sequence[Sequence[Run]], label: str) -> tuple[float, int]:
+    """The accuracy of the runs labelled ``label`` over several run sets (seeds), every answered
+    question counted once, and the number of questions (``nan`` and 0 when there is none)."""
+    right = [ok for runs in run_sets for run in runs if run.label == label
+             for ok in correctness(run).values()]  # fmt: skip
+    return (sum(right) / len(right) if right else float("nan")), len(right)
+
+
 def across_seeds(claim: Claim, run_sets: Sequence[Sequence[Run]]) -> dict:
     """One claim over several run sets (seeds) with the seeds as the unit: the effect in each,
     their mean, its 95 % t-interval and the one-sided one-sample t-test of a positive mean
