@@ -61,6 +61,7 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     for folder, strategy in (("mqa-0", "specialist"), ("mqa-random-0", "random")):
         manifest = json.loads((out / "sft" / folder / "sft.manifest.json").read_text())
         assert manifest["mqa_distractors"]["strategy"] == strategy
+        assert manifest["settings"]["specialist_pool"] == (5 if strategy == "specialist" else 0)
     # every arm from the same start; the null arm: random MQA again, another training seed
     arms = {"model": ("mixture.yaml", 1), "random-mqa": ("mixture-random.yaml", 1),
             "random-mqa-null": ("mixture-random.yaml", 1 + NULL_SEED)}  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from verbnoun.bench.distractors import SpecialistDistractors
 from verbnoun.bench.predictions import challenge_ranked_actions, load_predictions
 from verbnoun.data.ek100 import Segment
-from verbnoun.errors import PredictionFileError
+from verbnoun.errors import PredictionFileError, VerbnounError
 
 
 def segment(row=0, nid="P01_11_0", verb=0, noun=2):
@@ -25,8 +25,8 @@ def load(tmp_path, data, name="pred.json"):
     return load_predictions(path, num_verbs=97, num_nouns=300)
 
 
-def choose(predictions, seg, k=5, rule="benchmark", seed=0):
-    chosen = SpecialistDistractors(predictions, rule).choose(seg, k, random.Random(seed))
+def choose(predictions, seg, k=5, rule="benchmark", seed=0, pool=0):
+    chosen = SpecialistDistractors(predictions, rule, pool).choose(seg, k, random.Random(seed))
     return [(d.action_id, d.rank) for d in chosen]
 
 
@@ -87,6 +87,23 @@ def test_training_rule_takes_k_minus_1_of_top_2k(tmp_path):
     few = load(tmp_path, {"0": {"predictions": ["0:2", "1:2", "0:3"]}}, "few.json")
     with pytest.raises(PredictionFileError, match="need 4"):
         choose(few, segment(), rule="training")
+
+
+def test_training_rule_with_a_smaller_pool(tmp_path):
+    ranked = ["1:2", "0:3", "0:2", "2:2", "0:4", "5:5", "6:6", "7:7", "8:8", "9:9"]
+    predictions = load(tmp_path, {"0": {"predictions": ranked}})
+    seen = set()
+    for seed in range(40):
+        chosen = choose(predictions, segment(), rule="training", seed=seed, pool=6)
+        assert len(chosen) == 4 and all(rank <= 6 and a != "0:2" for a, rank in chosen)
+        seen.update(a for a, _ in chosen)
+    assert seen == set(ranked[:6]) - {"0:2"}
+    # the truth inside a pool of 5 leaves exactly the other 4: the benchmark's question
+    assert choose(predictions, segment(), rule="training", pool=5) == choose(predictions, segment())
+    with pytest.raises(PredictionFileError, match="in its top 4, need 4"):
+        choose(predictions, segment(), rule="training", pool=4)
+    with pytest.raises(VerbnounError, match="only used by the training rule"):
+        choose(predictions, segment(), pool=5)
 
 
 def test_target_mismatch_and_missing_key(tmp_path):

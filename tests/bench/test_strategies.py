@@ -53,7 +53,7 @@ def example():
 def test_the_registry_names_every_strategy_once_with_what_it_needs():
     assert strategies.names() == ("random", "specialist", "prior-hard", "prior-grid")
     assert strategies.get("specialist").needs == {"predictions"}
-    assert strategies.get("specialist").settings == ("specialist_rule",)
+    assert strategies.get("specialist").settings == ("specialist_rule", "specialist_pool")
     assert strategies.get("prior-grid").needs == {"counts"}
     with pytest.raises(VerbnounError, match=r"unknown distractor strategy 'hard'; choose one of "
                        r"random, specialist, prior-hard, prior-grid"):  # fmt: skip

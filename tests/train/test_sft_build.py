@@ -90,6 +90,32 @@ def test_mqa_uses_the_training_rule_of_the_specialist_file(built, ek100):
             assert any(t in allowed[a] for a in top10), (segment.narration_id, t)
 
 
+def test_a_smaller_specialist_pool_keeps_distractors_in_its_top_n(
+    built, ek100, ek100_dir, tmp_path
+):
+    settings = SftSettings(split="validation", seed=3, tasks=("mqa",), specialist_pool=5)
+    manifest = build_sft(ek100_dir, tmp_path, settings, built["out"] / "pred.json")
+    assert manifest["mqa_distractors"]["rule"].startswith(
+        "training: K-1 of the specialist's top 5 "
+    )
+    ranked, vocabulary = built["ranked"], built["vocabulary"]
+    texts = OptionTexts(vocabulary, ek100.verbs(), ek100.nouns(), "narration")
+    records = read(tmp_path / "mqa.jsonl")
+    for segment, r in zip(built["segments"], records, strict=True):
+        top5 = [a for a in ranked[str(segment.row)][:5] if a != segment.action_id]
+        allowed = {t for a in top5 for t in (*vocabulary.narrations.get(a, {}), texts.key_text(a))}
+        options = re.findall(r"[A-E]\. (.*?)(?=, [A-E]\. |$)", r["conversations"][0]["value"])
+        answer = r["conversations"][1]["value"].split(". ", 1)[1]
+        assert all(t in allowed for t in options if t != answer), segment.narration_id
+    for pool, distractors, message in (
+        (3, None, "holds fewer than the 4 distractors"),
+        (5, "random", "only used with specialist distractors"),
+    ):
+        with pytest.raises(VerbnounError, match=message):
+            build_sft(ek100_dir, tmp_path / "x", SftSettings(tasks=("mqa",), distractors=distractors,
+                      specialist_pool=pool), built["out"] / "pred.json")  # fmt: skip
+
+
 def test_prior_actions_on_about_30_percent_of_qualifying_segments(built):
     qualifying = prior_actions(built["segments"])
     shown = {r["id"].split(":", 1)[1] for r in built["files"]["mqa"]

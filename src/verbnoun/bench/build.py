@@ -49,6 +49,7 @@ class BuildSettings:
     option_text: str = "narration"
     seed: int = 0
     specialist_rule: str = "benchmark"
+    specialist_pool: int = 0  # the training rule draws from the top N (0: 2K, the release)
     vocabulary_splits: tuple[str, ...] = ("train", "validation")
 
     def check(self) -> None:

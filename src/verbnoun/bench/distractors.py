@@ -68,17 +68,26 @@ class SpecialistDistractors:
     """Distractors from a specialist model's ranked predictions.
 
     ``rule="benchmark"`` (SPEC 3): the top K; when the ground truth is not among them it replaces
-    the K-th. ``rule="training"`` (SPEC 5(a)): the top 2K without the ground truth, K-1 of them at
-    random.
+    the K-th. ``rule="training"`` (SPEC 5(a)): the top ``pool`` without the ground truth, K-1 of
+    them at random; ``pool=0`` is the release's 2K (its top 10 of EK100's 3,806 actions). A small
+    vocabulary may want a smaller pool for distractors as hard: 10 of the kitchen's 91 actions
+    reach far past the specialist's real confusions.
     """
 
     name = "specialist"
 
-    def __init__(self, predictions: SpecialistPredictions, rule: str = "benchmark") -> None:
+    def __init__(
+        self, predictions: SpecialistPredictions, rule: str = "benchmark", pool: int = 0
+    ) -> None:
         if rule not in ("benchmark", "training"):
             raise VerbnounError(f"unknown specialist rule {rule!r} (benchmark or training)")
+        if pool and rule != "training":
+            raise VerbnounError("a specialist pool is only used by the training rule")
+        if pool < 0:
+            raise VerbnounError(f"the specialist pool must be 0 (2K) or more, got {pool}")
         self.predictions = predictions
         self.rule = rule
+        self.pool = pool
 
     def choose(self, segment: Segment, k: int, rng: random.Random) -> list[Distractor]:
         ranked = self.predictions.ranked(segment)
@@ -93,11 +102,12 @@ class SpecialistDistractors:
             top = list(enumerate(ranked[:k], start=1))
             chosen = [(r, a) for r, a in top if a != truth][: k - 1]
         else:
-            pool = [(r, a) for r, a in enumerate(ranked[: 2 * k], start=1) if a != truth]
+            top = self.pool or 2 * k
+            pool = [(r, a) for r, a in enumerate(ranked[:top], start=1) if a != truth]
             if len(pool) < k - 1:
                 raise PredictionFileError(
                     self.predictions.path,
-                    f"{segment.narration_id} has {len(pool)} wrong actions in its top {2 * k}, "
+                    f"{segment.narration_id} has {len(pool)} wrong actions in its top {top}, "
                     f"need {k - 1}",
                     key=self.predictions.key_of(segment),
                 )

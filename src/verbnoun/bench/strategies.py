@@ -106,7 +106,8 @@ def _specialist(inputs: StrategyInputs) -> SpecialistDistractors:
             inputs.predictions_path, num_verbs=len(inputs.verbs), num_nouns=len(inputs.nouns)
         )
     predictions.check_fits(inputs.segments, inputs.files)
-    return SpecialistDistractors(predictions, inputs.settings.specialist_rule)
+    settings = inputs.settings
+    return SpecialistDistractors(predictions, settings.specialist_rule, settings.specialist_pool)
 
 
 def _prior_grid(inputs: StrategyInputs) -> DistractorStrategy:
@@ -120,7 +121,7 @@ def _prior_grid(inputs: StrategyInputs) -> DistractorStrategy:
 register(Strategy("random", "other actions of the vocabulary, uniformly",
                   lambda i: RandomDistractors(i.vocabulary)))  # fmt: skip
 register(Strategy("specialist", "a specialist model's top predictions", _specialist,
-                  needs=frozenset({"predictions"}), settings=("specialist_rule",)))  # fmt: skip
+                  needs=frozenset({"predictions"}), settings=("specialist_rule", "specialist_pool")))  # fmt: skip
 register(Strategy("prior-hard", "actions sharing the answer's verb or noun, by frequency",
                   lambda i: PriorHardDistractors(i.vocabulary)))  # fmt: skip
 register(Strategy("prior-grid", "balanced verb x noun grids that a blind guess cannot read",

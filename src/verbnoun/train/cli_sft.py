@@ -84,6 +84,14 @@ def sft_build(
             "--predictions, else prior-hard)."
         ),
     ] = None,
+    specialist_pool: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Specialist distractors: K-1 at random from its top N without the truth "
+            "(0: 2K, the release's top 10).",
+        ),
+    ] = 0,
 ) -> None:
     """Write one LLaVA-format JSONL per task, a mixture YAML and a manifest."""
     from verbnoun.data.dataset import open_dataset
@@ -100,6 +108,7 @@ def sft_build(
         option_text=option_text,
         seed=seed,
         distractors=distractors,
+        specialist_pool=specialist_pool,
     )
     manifest = build_sft(source, out, settings, predictions)
     for task, output in manifest["outputs"].items():

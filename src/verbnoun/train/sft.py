@@ -83,6 +83,7 @@ class SftSettings:
     prior_probability: float = PRIOR_PROBABILITY
     temporal_pad: float = TEMPORAL_PAD
     distractors: str | None = None  # None: specialist with --predictions, else prior-hard
+    specialist_pool: int = 0  # specialist distractors from its top N (0: 2K, the release)
 
     def check(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -92,6 +93,11 @@ class SftSettings:
             raise VerbnounError("no task given")
         if "prior" in self.tasks and "mqa" not in self.tasks:
             raise VerbnounError("task 'prior' changes 'mqa' questions: add 'mqa' to --tasks")
+        if 0 < self.specialist_pool < self.num_options - 1:
+            raise VerbnounError(
+                f"--specialist-pool {self.specialist_pool} holds fewer than the "
+                f"{self.num_options - 1} distractors a question needs"
+            )
 
 
 def task_rng(seed: int, task: str, narration_id: str) -> random.Random:
@@ -152,6 +158,7 @@ def mqa_records(
         option_text=settings.option_text,
         seed=settings.seed,
         specialist_rule="training",
+        specialist_pool=settings.specialist_pool,
     )
     questions = build_questions(segments, strategy, texts, build)
     records = []
@@ -253,9 +260,12 @@ def build_sft(
         distractors = settings.distractors or (
             "specialist" if predictions_path is not None else "prior-hard"
         )
+        if settings.specialist_pool and distractors != "specialist":
+            raise VerbnounError("--specialist-pool is only used with specialist distractors")
         build = BuildSettings(split=settings.split, distractors=distractors,
                               num_options=settings.num_options, option_text=settings.option_text,
-                              specialist_rule="training")  # fmt: skip
+                              specialist_rule="training",
+                              specialist_pool=settings.specialist_pool)  # fmt: skip
         build.check()
         strategy = strategy_for(build, annotations, vocabulary, predictions_path, segments)
         # a strategy may name where its distractors' texts come from (prior-grid: the split)
@@ -288,7 +298,8 @@ def build_sft(
         else {
             "strategy": distractors,
             "rule": {
-                "specialist": "training: K-1 of the specialist's top 2K without the ground truth",
+                "specialist": "training: K-1 of the specialist's top "
+                f"{settings.specialist_pool or '2K'} without the ground truth",
                 "prior-hard": "actions sharing the verb or noun of the answer, by frequency",
                 "prior-grid": "a balanced verb x noun grid around the answer (version 1), every "
                 "option equally likely to be the answer given the options",
