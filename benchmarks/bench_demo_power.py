@@ -51,7 +51,7 @@ PAIRS = {
     "hard-trained beats the base both started from": ("model", "base"),
     "random-trained beats the base both started from": ("random-mqa", "base"),
 }
-QUICK_DEMO = {"videos": 6, "steps": 2, "batch": 4, "warmup": 1, "specialist_epochs": 1,
+QUICK_DEMO = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1, "specialist_epochs": 1,
               "mqa_copies": 1, "base": "scratch"}  # fmt: skip
 
 

@@ -105,7 +105,7 @@ def run_demo(root: Path, interval: str):
     env = {**os.environ, "VERBNOUN_PROGRESS_SECONDS": interval}
     code = (
         "import sys; from verbnoun.demo import run_demo; run_demo(sys.argv[1], seed=0, "
-        "videos=6, steps=12, specialist_epochs=2, progress=True)"
+        "videos=6, validation_videos=0, steps=12, specialist_epochs=2, progress=True)"
     )
     lines, _ = stamped([sys.executable, "-c", code, str(root)], env)
     return lines

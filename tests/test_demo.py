@@ -28,7 +28,9 @@ from verbnoun.model.kitchen_base import kitchen_base_path
 @pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path, capsys):
     out = tmp_path / "demo"
-    report = run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2, progress=True)
+    report = run_demo(
+        out, seed=1, videos=6, validation_videos=2, steps=12, specialist_epochs=2, progress=True
+    )
     assert report == out / "report.html"
     # output is not a terminal here: plain lines, one per stage start and end, no control
     # characters, and the training's count, rate and ETA every few percent
@@ -155,7 +157,7 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert ("<b>held</b>" if claim["held"] else "<b>not held</b>") in findings
     # a second run reuses every stage and resumes the evaluations (nothing answered twice)
     before = (out / "eval" / "hard-model" / "predictions.jsonl").read_bytes()
-    run_demo(out, seed=1, videos=6, steps=12, specialist_epochs=2)
+    run_demo(out, seed=1, videos=6, validation_videos=2, steps=12, specialist_epochs=2)
     assert (out / "eval" / "hard-model" / "predictions.jsonl").read_bytes() == before
 
 

@@ -68,7 +68,8 @@ class DemoRecipe:
     ``action_heads``; empty: every part), with ``vision_lr`` / ``projector_lr`` (0: ``lr``).
     ``text_scoring``: also score the main arms on hard MQA by option likelihood."""
 
-    videos: int = 60  # about 260 validation questions per benchmark (40: about 170)
+    videos: int = 60  # 391 train segments; 24 validation videos (about 260 questions)
+    validation_videos: int = 36  # more validation videos: about 650 questions per benchmark
     steps: int = 300  # per arm; three arms
     batch: int = 16
     frames: int = 4
@@ -183,11 +184,12 @@ def prepare(out: Path, seed: int, r: DemoRecipe, stages, progress: bool = False)
     )
 
     kitchen = out / "kitchen"
-    made = {"videos": r.videos, "seed": seed}
+    made = {"videos": r.videos, "seed": seed, "validation_videos": r.validation_videos}
     marker = kitchen / "kitchen.json"
-    with stages("kitchen", f"{r.videos} videos, seed {seed}"):
+    with stages("kitchen", f"{r.videos} + {r.validation_videos} videos, seed {seed}"):
         if not marker.is_file() or json.loads(marker.read_text()) != made:
-            render_kitchen(kitchen, videos=r.videos, seed=seed)
+            render_kitchen(kitchen, videos=r.videos, seed=seed,
+                           validation_videos=r.validation_videos)  # fmt: skip
             write_json(marker, made)
     annotations, video_root = kitchen / "annotations", kitchen / "videos"
     layout = make_layout("chunks", video_root)

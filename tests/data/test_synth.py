@@ -110,6 +110,17 @@ def test_deterministic_given_the_seed():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+def test_validation_videos_add_questions_and_leave_the_kitchen_as_it_was():
+    base, more = kitchen_script(12, 3), kitchen_script(12, 3, validation_videos=5)
+    assert more[:12] == base  # the same training videos, segments and actions
+    added = more[12:]
+    assert len(added) == 5 and {v.split for v in added} == {"validation"}
+    assert len({v.video_id for v in more}) == 17  # ids continue, never repeat
+    assert all(len(v.segments) >= 8 for v in added)
+    with pytest.raises(ValueError, match="validation_videos must be 0 or more"):
+        kitchen_script(12, 3, validation_videos=-1)
+
+
 @pytest.mark.slow
 def test_same_seed_same_files(kitchen, tmp_path):
     out, _ = kitchen

@@ -163,6 +163,14 @@ def synth(
     ] = False,
     chunk_seconds: Annotated[float, typer.Option(min=1, help="Chunk length in seconds.")] = 15,
     workers: Annotated[int, typer.Option(min=0, help="Processes (0: one per CPU).")] = 0,
+    validation_videos: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="More videos after --videos, all in validation: more questions, the same "
+            "training videos.",
+        ),
+    ] = 0,
     overlap: Annotated[
         float,
         typer.Option(
@@ -179,8 +187,10 @@ def synth(
     if overlap > 0:
         from verbnoun.data.overlap import render_overlap_kitchen
 
-        if frame_numbers:
-            raise typer.BadParameter("--frame-numbers is not drawn in the overlapping kitchen")
+        if frame_numbers or validation_videos:
+            raise typer.BadParameter(
+                "--frame-numbers and --validation-videos are not in the overlapping kitchen"
+            )
         summary = render_overlap_kitchen(
             out, videos=videos, seed=seed, share=overlap, chunk_seconds=chunk_seconds,
             workers=workers or None,
@@ -198,6 +208,7 @@ def synth(
         frame_numbers=frame_numbers,
         chunk_seconds=chunk_seconds,
         workers=workers or None,
+        validation_videos=validation_videos,
     )
     typer.echo(
         f"wrote {summary['num_videos']} videos ({summary['num_segments']} segments, "

@@ -119,27 +119,35 @@ def _narration(verb: KitchenVerb, noun: KitchenNoun, rng: random.Random) -> str:
     return f"{word} {noun.colour} {noun.shape}"
 
 
-def kitchen_script(videos: int = 40, seed: int = 0) -> list[KitchenVideo]:
+def kitchen_script(
+    videos: int = 40, seed: int = 0, validation_videos: int = 0
+) -> list[KitchenVideo]:
     """The kitchen's videos and segments, deterministic in ``videos`` and ``seed``.
 
     Actions follow a long-tailed frequency (some pairs common, many rare, some never used), each
     video holds 8-14 segments of 1.0-3.5 s separated by 0.2-2.5 s gaps, and one video in five goes
-    to validation, as does every video of the unseen participant.
+    to validation, as does every video of the unseen participant. ``validation_videos`` more
+    videos follow, all in validation (more questions for the same training videos): the first
+    ``videos`` stay exactly as they are without them.
     """
     if videos < 2:
         raise ValueError("the kitchen needs at least 2 videos (train and validation)")
+    if validation_videos < 0:
+        raise ValueError(f"validation_videos must be 0 or more, got {validation_videos}")
     rng = random.Random(f"llavaction-kitchen:{seed}")
     pairs = [(v, n) for v in range(len(VERBS)) for n in range(len(NOUNS))]
     rng.shuffle(pairs)
     pairs = pairs[: int(len(pairs) * 0.6)]  # 108 of 180 pairs occur at all
     weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(pairs))]
     result = []
-    for index in range(videos):
+    for index in range(videos + validation_videos):
         participant = PARTICIPANTS[index % len(PARTICIPANTS)]
         video_id = f"{participant}_{index // len(PARTICIPANTS) + 1:02d}"
         split = "validation" if participant == UNSEEN_PARTICIPANT or index % 5 == 2 else "train"
         if index == 0:
             split = "train"
+        if index >= videos:
+            split = "validation"
         t = round(rng.uniform(0.3, 1.0), 2)
         segments = []
         for number in range(rng.randint(8, 14)):

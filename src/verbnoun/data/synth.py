@@ -426,13 +426,15 @@ def render_kitchen(
     frame_numbers: bool = False,
     chunk_seconds: float = 15,
     workers: int | None = None,
+    validation_videos: int = 0,
 ) -> dict:
     """Write the synthetic kitchen: ``annotations/`` and ``videos/`` (chunk layout) under
-    ``out_dir``. Returns a summary (paths, counts). ``workers``: processes (default: CPU count)."""
+    ``out_dir``. Returns a summary (paths, counts). ``workers``: processes (default: CPU count);
+    ``validation_videos``: more videos, all in validation (:func:`kitchen_script`)."""
     if (chunk_seconds * FPS) % 1:
         raise ValueError(f"chunk length {chunk_seconds} s is not a whole number of frames")
     out_dir = Path(out_dir)
-    script = kitchen_script(videos, seed)
+    script = kitchen_script(videos, seed, validation_videos)
     annotations = write_kitchen_annotations(out_dir / "annotations", script)
     description = write_kitchen_description(out_dir, chunk_seconds)
     root = out_dir / "videos"
