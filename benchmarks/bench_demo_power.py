@@ -51,8 +51,8 @@ PAIRS = {
     "hard-trained beats the base both started from": ("model", "base"),
     "random-trained beats the base both started from": ("random-mqa", "base"),
 }
-QUICK_DEMO = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1, "specialist_epochs": 1,
-              "mqa_copies": 1, "base": "scratch"}  # fmt: skip
+QUICK_DEMO = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1,
+              "specialist_epochs": 1, "mqa_copies": 1, "base": "scratch"}  # fmt: skip
 
 
 def fresh_questions(seed_dir: Path, seed: int, videos: int) -> tuple[Path, Path, Path]:

@@ -51,8 +51,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 NULL_PAIR = ("hard-random-mqa", "hard-random-mqa-null")  # two random-MQA arms, other seeds
-QUICK_RECIPE = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1, "specialist_epochs": 1,
-                "mqa_copies": 1, "base": "scratch"}  # fmt: skip
+QUICK_RECIPE = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1,
+                "specialist_epochs": 1, "mqa_copies": 1, "base": "scratch"}  # fmt: skip
 
 
 def cpu_seconds() -> float:

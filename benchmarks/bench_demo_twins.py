@@ -26,8 +26,8 @@ from pathlib import Path
 
 TWIN_SEED = 2000  # the third twin trains with seed K + 2000 (the null twin: K + 1000)
 TWIN = "random-mqa-null2"
-QUICK_DEMO = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1, "specialist_epochs": 1,
-              "mqa_copies": 1, "base": "scratch"}  # fmt: skip
+QUICK_DEMO = {"videos": 6, "validation_videos": 0, "steps": 2, "batch": 4, "warmup": 1,
+              "specialist_epochs": 1, "mqa_copies": 1, "base": "scratch"}  # fmt: skip
 
 
 def twin_runs(seed_dir: Path, seed: int) -> dict[str, list]:

@@ -14,7 +14,8 @@ Stages compose by files under the run folder (each stage is also a CLI command):
    summarised in ``benchmarks.html`` / ``benchmarks.json``;
 4. ``sft/``: MQA records with prior actions and direct narration records, and their mixtures
    (``sft build``): ``mixture.yaml`` with hard distractors (4 of the specialist's
-   cross-validated top 5, :attr:`DemoRecipe.specialist_pool`), ``mixture-random.yaml`` the same with random distractors;
+   cross-validated top 5, :attr:`DemoRecipe.specialist_pool`), ``mixture-random.yaml`` the
+   same with random distractors;
 5. ``train/{model,random-mqa,random-mqa-null}/``: the base fine-tuned on hard MQA, on random
    MQA, and on random MQA again with another training seed (data order, new heads' init): the
    **null pair** (random-mqa, random-mqa-null) shows what training noise alone does to the

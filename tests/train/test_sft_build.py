@@ -111,9 +111,9 @@ def test_a_smaller_specialist_pool_keeps_distractors_in_its_top_n(
         (3, None, "holds fewer than the 4 distractors"),
         (5, "random", "only used with specialist distractors"),
     ):
+        settings = SftSettings(tasks=("mqa",), distractors=distractors, specialist_pool=pool)
         with pytest.raises(VerbnounError, match=message):
-            build_sft(ek100_dir, tmp_path / "x", SftSettings(tasks=("mqa",), distractors=distractors,
-                      specialist_pool=pool), built["out"] / "pred.json")  # fmt: skip
+            build_sft(ek100_dir, tmp_path / "x", settings, built["out"] / "pred.json")
 
 
 def test_prior_actions_on_about_30_percent_of_qualifying_segments(built):

@@ -121,7 +121,8 @@ def _prior_grid(inputs: StrategyInputs) -> DistractorStrategy:
 register(Strategy("random", "other actions of the vocabulary, uniformly",
                   lambda i: RandomDistractors(i.vocabulary)))  # fmt: skip
 register(Strategy("specialist", "a specialist model's top predictions", _specialist,
-                  needs=frozenset({"predictions"}), settings=("specialist_rule", "specialist_pool")))  # fmt: skip
+                  needs=frozenset({"predictions"}),
+                  settings=("specialist_rule", "specialist_pool")))  # fmt: skip
 register(Strategy("prior-hard", "actions sharing the answer's verb or noun, by frequency",
                   lambda i: PriorHardDistractors(i.vocabulary)))  # fmt: skip
 register(Strategy("prior-grid", "balanced verb x noun grids that a blind guess cannot read",
