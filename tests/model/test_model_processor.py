@@ -81,15 +81,11 @@ def test_training_labels_supervise_only_the_answer(tiny_tokenizer):
     assert tiny_tokenizer.decode(supervised) == "C. take knife<|im_end|>"
 
 
-def test_prompt_and_letter_ids_are_kept_but_each_caller_gets_its_own_list(tiny_tokenizer):
+def test_letter_ids_are_kept_but_each_caller_gets_its_own_list(tiny_tokenizer):
     processor = Processor(tiny_tokenizer, 32)
-    text = prompts.chat_prompt(prompts.user_turn(prompts.mqa_task(OPTIONS)))
-    first = processor.tokenize(text)
-    assert first == Processor(tiny_tokenizer, 32).tokenize(text)  # as a fresh processor reads it
-    first.append(-1)  # a caller changing its list changes nothing kept
-    assert processor.tokenize(text) == first[:-1]
-    assert processor.tokenize(text + "x") != first[:-1]
     letters = processor.option_letter_ids(5)
-    letters.clear()
+    assert letters == Processor(tiny_tokenizer, 32).option_letter_ids(5)
+    assert tiny_tokenizer.decode(letters) == "ABCDE"
+    letters.clear()  # a caller changing its list changes nothing kept
     assert len(processor.option_letter_ids(5)) == 5
     assert processor.option_letter_ids(3) == processor.option_letter_ids(5)[:3]

@@ -28,7 +28,6 @@ from verbnoun.model.config import IMAGE_TOKEN_INDEX
 
 MEAN = 0.5
 STD = 0.5
-PROMPT_CACHE = 65536  # prompts whose token ids a processor keeps
 RESCALE = 1 / 255
 # Level v -> float32(float32(v * 1/255 in float64) - 0.5) / 0.5: transformers' rescale then normalize.
 LEVELS = ((np.arange(256, dtype=np.float64) * RESCALE).astype(np.float32) - np.float32(MEAN)) / (
@@ -75,10 +74,7 @@ class Processor:
         self.eos_ids = set(eos_ids or ())
         if not any(0 <= i < self.vocab_limit for i in self.eos_ids):  # none could ever be produced
             self.eos_ids.add(self.end_ids[0])
-        # an evaluation tokenises each prompt twice (what it sent, then to answer) and the
-        # letters once per batch: both kept here, the prompts up to PROMPT_CACHE of them
-        self._prompt_ids: dict[str, tuple[int, ...]] = {}
-        self._letter_ids: dict[int, list[int]] = {}
+        self._letter_ids: dict[int, list[int]] = {}  # asked for once per question when scoring
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
@@ -89,14 +85,6 @@ class Processor:
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of a text with ``<image>`` placeholders replaced by -200."""
-        cached = self._prompt_ids.get(text)
-        if cached is None:
-            if len(self._prompt_ids) >= PROMPT_CACHE:
-                self._prompt_ids.clear()
-            cached = self._prompt_ids[text] = tuple(self._tokenize(text))
-        return list(cached)
-
-    def _tokenize(self, text: str) -> list[int]:
         pieces = text.split(prompts.IMAGE_TOKEN)
         ids: list[int] = []
         for i, piece in enumerate(pieces):
